@@ -1,0 +1,23 @@
+//! The Galette bundle: what `galettec` writes and the `galette` runtime runs.
+//!
+//! A bundle is a directory holding `manifest.json` and the artifacts it lists
+//! (today `xdp/chain.o`, the chain's eBPF object). The types here are the one
+//! definition of that format; both sides use them, so they cannot drift apart.
+//!
+//! Architecture invariant: this crate knows nothing of the compiler or of aya.
+//! It describes, writes, reads and verifies; it never loads anything.
+
+mod hash;
+mod manifest;
+mod read;
+mod stats;
+mod write;
+
+pub use hash::sha256_hex;
+pub use manifest::{
+    Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, Placement, Port, PortAction,
+    XDP_OBJECT, XdpPart, host_platform,
+};
+pub use read::{Bundle, BundleError};
+pub use stats::{STATS_MAP, StatsSlot, slots_per_instance, stats_index};
+pub use write::write_bundle;

@@ -1,0 +1,106 @@
+use serde::{Deserialize, Serialize};
+
+/// The bundle format this build writes and accepts. Bump it whenever a change
+/// to [`Manifest`] or to the artifacts would make an old runtime misread a new
+/// bundle, or the reverse.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The manifest's file name inside a bundle directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Where the chain's eBPF object lives inside a bundle directory.
+pub const XDP_OBJECT: &str = "xdp/chain.o";
+
+/// `manifest.json`: everything the runtime needs to know about a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// The chain's name, from its `chain` header.
+    pub chain: String,
+    /// The `galettec` version that wrote the bundle.
+    pub compiler_version: String,
+    /// The platform the bundle's native parts are built for, as
+    /// [`host_platform`] spells it. The runtime refuses any other.
+    pub platform: String,
+    /// The chain's XDP part, if it has one.
+    pub xdp: Option<XdpPart>,
+    /// Every NF instance of the chain, in the order of their stats slots.
+    pub instances: Vec<Instance>,
+    /// Every file of the bundle other than the manifest, with its hash.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// The XDP part of a chain: one eBPF object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpPart {
+    /// Path of the object, relative to the bundle directory.
+    pub object: String,
+    /// The program the runtime attaches to the interface: where `rx` leads.
+    pub entry_program: String,
+    /// The most ports any instance has: fixes the layout of the counters
+    /// (see [`crate::stats_index`]).
+    pub max_ports: u32,
+}
+
+/// Where an NF instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// In the kernel's XDP fast path, as eBPF.
+    Xdp,
+    /// In a userland worker thread fed by AF_XDP.
+    Userland,
+}
+
+/// One NF instance of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The instance's name in the chain (`nf NAME = ...`).
+    pub name: String,
+    /// Where its code came from, as written in the chain (`std.macswap`).
+    pub source: String,
+    pub placement: Placement,
+    /// Why the compiler placed it there, in words for the user.
+    pub reason: String,
+    /// The eBPF program that runs it, for an XDP instance.
+    pub program: Option<String>,
+    /// Its ports, in the order of the NF's `Action` variants.
+    pub ports: Vec<Port>,
+}
+
+/// A port of an instance and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub name: String,
+    pub action: PortAction,
+}
+
+/// Where a packet leaving by a port goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "target")]
+pub enum PortAction {
+    /// Back out of the interface it arrived on.
+    Tx,
+    /// Up to the host's network stack.
+    Pass,
+    /// Dropped.
+    Drop,
+    /// Dropped and counted as an error.
+    Abort,
+    /// On to another instance, by name.
+    Instance(String),
+}
+
+/// A file of the bundle and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Path relative to the bundle directory, with `/` separators.
+    pub path: String,
+    pub sha256: String,
+}
+
+/// The platform this program was built for (`x86_64-linux`, `aarch64-linux`):
+/// a bundle's native parts only run where they were built.
+pub fn host_platform() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}

@@ -1,0 +1,222 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::{FORMAT_VERSION, MANIFEST_FILE, Manifest, host_platform, sha256_hex};
+
+/// A bundle whose manifest parsed and whose every artifact matched its hash.
+#[derive(Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Why a bundle was refused. Each says what is wrong in the user's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{} is not a directory (a bundle is a directory written by galettec)", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} has no {MANIFEST_FILE}; is it a bundle written by galettec?", .0.display())]
+    NoManifest(PathBuf),
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a valid manifest: {source}", path.display())]
+    BadManifest { path: PathBuf, source: serde_json::Error },
+    #[error("bundle format version {found} is not supported (this runtime reads version {FORMAT_VERSION}); recompile the chain with a matching galettec")]
+    FormatVersion { found: u32 },
+    #[error("bundle was built for {found}, but this machine is {expected}; recompile the chain here")]
+    Platform { found: String, expected: String },
+    #[error("artifact {path} does not match its sha256 in the manifest (expected {expected}, found {found}); the bundle was modified after it was written")]
+    HashMismatch { path: String, expected: String, found: String },
+    #[error("artifact path {0:?} in the manifest escapes the bundle directory")]
+    UnsafePath(String),
+    #[error("the manifest names {0} but lists no artifact for it")]
+    MissingArtifact(String),
+}
+
+impl Bundle {
+    /// Reads and verifies the bundle in `dir`: format version, platform, and
+    /// the SHA-256 of every artifact.
+    pub fn open(dir: &Path) -> Result<Bundle, BundleError> {
+        if !dir.is_dir() {
+            return Err(BundleError::NotADirectory(dir.to_owned()));
+        }
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            return Err(BundleError::NoManifest(dir.to_owned()));
+        }
+        let text = read(&manifest_path)?;
+        // The version is checked before the rest of the schema so that a
+        // bundle from another format version gets that message, not a
+        // confusing one about a missing field.
+        #[derive(serde::Deserialize)]
+        struct VersionOnly {
+            format_version: u32,
+        }
+        let version: VersionOnly = serde_json::from_slice(&text).map_err(|source| {
+            BundleError::BadManifest { path: manifest_path.clone(), source }
+        })?;
+        if version.format_version != FORMAT_VERSION {
+            return Err(BundleError::FormatVersion { found: version.format_version });
+        }
+        let manifest: Manifest = serde_json::from_slice(&text)
+            .map_err(|source| BundleError::BadManifest { path: manifest_path, source })?;
+        if manifest.platform != host_platform() {
+            return Err(BundleError::Platform {
+                found: manifest.platform,
+                expected: host_platform(),
+            });
+        }
+        let bundle = Bundle { dir: dir.to_owned(), manifest };
+        bundle.verify_artifacts()?;
+        Ok(bundle)
+    }
+
+    /// The bytes of the artifact at `path`, which must be listed in the
+    /// manifest. Read again and checked again, so nothing that changed after
+    /// [`Bundle::open`] is loaded.
+    pub fn artifact(&self, path: &str) -> Result<Vec<u8>, BundleError> {
+        let listed = self
+            .manifest
+            .artifacts
+            .iter()
+            .find(|artifact| artifact.path == path)
+            .ok_or_else(|| BundleError::MissingArtifact(path.to_owned()))?;
+        let bytes = read(&self.resolve(&listed.path)?)?;
+        let found = sha256_hex(&bytes);
+        if found != listed.sha256 {
+            return Err(BundleError::HashMismatch {
+                path: listed.path.clone(),
+                expected: listed.sha256.clone(),
+                found,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn verify_artifacts(&self) -> Result<(), BundleError> {
+        for artifact in &self.manifest.artifacts {
+            self.artifact(&artifact.path)?;
+        }
+        if let Some(xdp) = &self.manifest.xdp
+            && !self.manifest.artifacts.iter().any(|a| a.path == xdp.object)
+        {
+            return Err(BundleError::MissingArtifact(xdp.object.clone()));
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, relative: &str) -> Result<PathBuf, BundleError> {
+        let path = Path::new(relative);
+        let stays_inside = path
+            .components()
+            .all(|part| matches!(part, std::path::Component::Normal(_)));
+        if !stays_inside {
+            return Err(BundleError::UnsafePath(relative.to_owned()));
+        }
+        Ok(self.dir.join(path))
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
+    fs::read(path).map_err(|source| BundleError::Read { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Instance, Placement, XDP_OBJECT, XdpPart, write_bundle};
+
+    fn sample_manifest() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            chain: "sample".into(),
+            compiler_version: "0.0.0".into(),
+            platform: host_platform(),
+            xdp: Some(XdpPart {
+                object: XDP_OBJECT.into(),
+                entry_program: "galette_nf_a".into(),
+                max_ports: 1,
+            }),
+            instances: vec![Instance {
+                name: "a".into(),
+                source: "std.macswap".into(),
+                placement: Placement::Xdp,
+                reason: "test".into(),
+                program: Some("galette_nf_a".into()),
+                ports: vec![],
+            }],
+            artifacts: vec![],
+        }
+    }
+
+    fn written() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), sample_manifest(), &[(XDP_OBJECT, b"object bytes")]).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_written_bundle_opens_and_round_trips() {
+        let dir = written();
+        let bundle = Bundle::open(dir.path()).unwrap();
+        assert_eq!(bundle.manifest.chain, "sample");
+        assert_eq!(bundle.manifest.artifacts.len(), 1);
+        assert_eq!(bundle.artifact(XDP_OBJECT).unwrap(), b"object bytes");
+    }
+
+    #[test]
+    fn a_modified_artifact_is_refused_by_name() {
+        let dir = written();
+        fs::write(dir.path().join(XDP_OBJECT), b"tampered").unwrap();
+        let err = Bundle::open(dir.path()).unwrap_err();
+        assert!(matches!(&err, BundleError::HashMismatch { path, .. } if path == XDP_OBJECT));
+        assert!(err.to_string().contains("modified after it was written"));
+    }
+
+    #[test]
+    fn another_format_version_is_refused() {
+        let dir = written();
+        let path = dir.path().join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::FormatVersion { found: 99 })));
+    }
+
+    #[test]
+    fn another_platform_is_refused() {
+        let dir = written();
+        let path = dir.path().join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.replace(&host_platform(), "mips-plan9")).unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::Platform { .. })));
+    }
+
+    #[test]
+    fn artifact_paths_cannot_escape_the_bundle() {
+        let dir = written();
+        let path = dir.path().join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.replace("\"path\": \"xdp/chain.o\"", "\"path\": \"../x\"")).unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::UnsafePath(_))));
+    }
+
+    #[test]
+    fn garbage_and_missing_manifests_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::NoManifest(_))));
+        fs::write(dir.path().join(MANIFEST_FILE), "{ not json").unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::BadManifest { .. })));
+        assert!(matches!(
+            Bundle::open(&dir.path().join("nope")),
+            Err(BundleError::NotADirectory(_))
+        ));
+    }
+
+    #[test]
+    fn writing_over_a_non_bundle_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+        assert!(write_bundle(dir.path(), sample_manifest(), &[]).is_err());
+        assert!(dir.path().join("precious.txt").exists());
+    }
+}
