@@ -1,0 +1,130 @@
+//! The syntax tree of a `.gal` file. Every node carries its span.
+
+use crate::Span;
+
+/// A name as written, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A whole `.gal` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainFile {
+    /// `chain NAME`.
+    pub name: Ident,
+    pub items: Vec<Item>,
+}
+
+/// A top-level declaration or link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Map(MapDecl),
+    Nf(NfDecl),
+    Link(Link),
+}
+
+/// `map NAME: KIND<KEY, VALUE>[CAPACITY]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapDecl {
+    pub name: Ident,
+    pub kind: Ident,
+    pub key: Ident,
+    pub value: Ident,
+    pub capacity: Capacity,
+    pub span: Span,
+}
+
+/// A map's capacity as written. The value is `None` when the digits do not
+/// fit in a `u64`; the checker reports that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub value: Option<u64>,
+    pub span: Span,
+}
+
+/// `nf NAME = SOURCE { field: map, ... } @attribute ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfDecl {
+    pub name: Ident,
+    pub source: NfSource,
+    pub bindings: Vec<Binding>,
+    pub attributes: Vec<Ident>,
+    pub span: Span,
+}
+
+/// Where an NF's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NfSource {
+    /// `std.NAME`: a crate of the standard NF library.
+    Std { name: Ident, span: Span },
+    /// `"PATH"`: a crate directory, relative to the `.gal` file.
+    Path { path: String, span: Span },
+}
+
+impl NfSource {
+    pub fn span(&self) -> Span {
+        match self {
+            NfSource::Std { span, .. } | NfSource::Path { span, .. } => *span,
+        }
+    }
+}
+
+impl std::fmt::Display for NfSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NfSource::Std { name, .. } => write!(f, "std.{}", name.name),
+            NfSource::Path { path, .. } => write!(f, "\"{path}\""),
+        }
+    }
+}
+
+/// `FIELD: MAP` inside an instance's braces: binds the NF's map field to a
+/// chain map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub field: Ident,
+    pub map: Ident,
+}
+
+/// `FROM -> TO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub from: Endpoint,
+    pub to: LinkTarget,
+    pub span: Span,
+}
+
+/// The left side of a link: `rx`, `nf` or `nf.port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub node: Ident,
+    pub port: Option<Ident>,
+    pub span: Span,
+}
+
+/// The right side of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// `-> dest`.
+    Single(Destination),
+    /// `-> { port: dest, ... }`: one destination per port of the source.
+    FanOut(Vec<PortRoute>),
+}
+
+/// `port: dest` inside a fan-out block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRoute {
+    pub port: Ident,
+    pub destination: Destination,
+}
+
+/// Where a link leads: an NF or one of `tx`, `pass`, `drop`, `abort` (told
+/// apart by the checker), optionally as an upcall (`!nf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub upcall: bool,
+    pub name: Ident,
+    pub span: Span,
+}

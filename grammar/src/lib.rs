@@ -1,0 +1,38 @@
+//! The `.gal` language front end: lexing, parsing, the syntax tree.
+//!
+//! Architecture invariant: this crate does no I/O and never panics on any
+//! input. [`parse`] takes source text and returns a syntax tree or a list of
+//! [`Diagnostic`]s; it knows nothing about NF crates, placement or eBPF.
+
+pub mod ast;
+pub mod diagnostic;
+mod lexer;
+mod parse;
+
+pub use diagnostic::{Diagnostic, FileId, Label, Severity};
+pub use lexer::Token;
+pub use parse::parse;
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both `self` and `other`.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+impl From<Span> for std::ops::Range<usize> {
+    fn from(span: Span) -> Self {
+        span.start..span.end
+    }
+}
