@@ -1,0 +1,52 @@
+//! The XDP side of [`Packet`]: a frame in the kernel's XDP buffer.
+
+use aya_ebpf::programs::XdpContext;
+
+use crate::Packet;
+
+/// A frame seen by an XDP program. Only exists when compiled for BPF.
+pub struct XdpPacket<'a> {
+    ctx: &'a XdpContext,
+}
+
+impl<'a> XdpPacket<'a> {
+    /// Wraps the context the XDP program was called with.
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext) -> Self {
+        XdpPacket { ctx }
+    }
+
+    #[inline(always)]
+    fn window(&self, offset: usize, len: usize) -> Option<usize> {
+        let start = self.ctx.data();
+        let end = self.ctx.data_end();
+        // The verifier tracks `start + offset + len` against `data_end`; this
+        // comparison is what makes the later pointer access provably in bounds.
+        if start + offset + len > end {
+            return None;
+        }
+        Some(start + offset)
+    }
+}
+
+impl Packet for XdpPacket<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.ctx.data_end() - self.ctx.data()
+    }
+
+    #[inline(always)]
+    fn bytes<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
+        let addr = self.window(offset, N)?;
+        // SAFETY: `window` checked that `addr..addr + N` lies inside the frame,
+        // and the frame outlives the context borrow.
+        Some(unsafe { &*(addr as *const [u8; N]) })
+    }
+
+    #[inline(always)]
+    fn bytes_mut<const N: usize>(&mut self, offset: usize) -> Option<&mut [u8; N]> {
+        let addr = self.window(offset, N)?;
+        // SAFETY: as in `bytes`; `&mut self` makes this the only live window.
+        Some(unsafe { &mut *(addr as *mut [u8; N]) })
+    }
+}
