@@ -1,0 +1,24 @@
+//! Real test networks for Galette's end-to-end tests, demo and benchmarks.
+//!
+//! Everything here needs root: it creates network namespaces joined by veth
+//! pairs ([`VethPair`]), attaches XDP programs ([`attach_xdp_pass`]), and
+//! sends and receives Ethernet frames on those interfaces ([`RawSocket`],
+//! built with [`frame::UdpFrame`]). All traffic stays inside the namespaces
+//! it creates, which use addresses from 198.18.0.0/15, the range set aside
+//! for network benchmarking.
+
+mod command;
+pub mod frame;
+mod link;
+mod netns;
+mod raw_socket;
+mod reflect;
+mod veth;
+mod xdp_pass;
+
+pub use link::{LinkInfo, link_info, xdp_program_attached};
+pub use netns::{NetworkNamespace, run_in_netns, unique_namespace_prefix};
+pub use raw_socket::RawSocket;
+pub use reflect::{ReflectReport, probe_reflector};
+pub use veth::{VethPair, VethSide};
+pub use xdp_pass::{XdpPassProgram, attach_xdp_pass};
