@@ -1,0 +1,148 @@
+//! The driver: runs the stages in order for one `.gal` file.
+
+use std::path::{Path, PathBuf};
+
+use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform, write_bundle};
+use galette_grammar::Diagnostic;
+
+use crate::check::{CheckContext, check};
+use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate};
+use crate::ebpf_build::{BuildEnv, BuildError};
+use crate::ir::{ChainIr, Target};
+use crate::place::{Decision, place};
+use crate::source::{FileSystem, SourceFiles, SourceReader};
+
+/// Where the compiler finds the crates NFs build against, and where it builds.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The standard NF library: `std.NAME` is `stdlib_dir/NAME`.
+    pub stdlib_dir: PathBuf,
+    /// The `nf-std` crate.
+    pub nf_std_dir: PathBuf,
+    pub build: BuildEnv,
+}
+
+impl CompileOptions {
+    /// The stdlib and nf-std of this source tree (overridable with
+    /// `$GALETTE_STDLIB` and `$GALETTE_NF_STD`), and the default build cache.
+    pub fn from_env() -> CompileOptions {
+        let project = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("galettec lives in the project").to_owned();
+        let dir = |var: &str, default: &str| std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| project.join(default));
+        CompileOptions { stdlib_dir: dir("GALETTE_STDLIB", "stdlib-nfs"), nf_std_dir: dir("GALETTE_NF_STD", "nf-std"), build: BuildEnv::from_env() }
+    }
+}
+
+/// Why a chain did not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("cannot read {}: {source}", path.display())]
+    ReadChain { path: PathBuf, source: std::io::Error },
+    #[error("the chain has errors")]
+    Invalid(Checked),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("cannot write the bundle to {}: {source}", path.display())]
+    WriteBundle { path: PathBuf, source: std::io::Error },
+}
+
+/// A chain after the front end: every file read, every diagnostic, and the
+/// IR with its placement when there was no error.
+#[derive(Debug)]
+pub struct Checked {
+    pub files: SourceFiles,
+    pub diagnostics: Vec<Diagnostic>,
+    pub chain: Option<(ChainIr, Vec<Decision>)>,
+}
+
+/// Parses, checks and places the chain in `path` (the front end only).
+pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, CompileError> {
+    check_with(path, options, &FileSystem)
+}
+
+/// The front end, reading through `reader`.
+pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceReader) -> Result<Checked, CompileError> {
+    let text = reader.read(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
+    let mut files = SourceFiles::default();
+    let chain_file = files.add(path.display().to_string(), text.clone());
+    let ast = match galette_grammar::parse(&text, chain_file) {
+        Ok(ast) => ast,
+        Err(diagnostics) => return Ok(Checked { files, diagnostics, chain: None }),
+    };
+    let cx = CheckContext {
+        reader,
+        chain_file,
+        chain_dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        stdlib_dir: options.stdlib_dir.clone(),
+    };
+    let output = check(&ast, &mut files, &cx);
+    let chain = output.chain.map(|chain| {
+        let decisions = place(&chain);
+        (chain, decisions)
+    });
+    Ok(Checked { files, diagnostics: output.diagnostics, chain })
+}
+
+/// What a successful compile produced.
+#[derive(Debug)]
+pub struct Compiled {
+    pub manifest: Manifest,
+    /// Warnings, with the files they point into.
+    pub checked: Checked,
+}
+
+/// Compiles the chain in `path` into a bundle in `out_dir`.
+pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> Result<Compiled, CompileError> {
+    let checked = check_chain(path, options)?;
+    let Some((chain, decisions)) = &checked.chain else {
+        return Err(CompileError::Invalid(checked));
+    };
+    let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
+    let object = options.build.build(&chain.name, &generated)?;
+    let manifest = manifest(chain, decisions);
+    write_bundle(out_dir, manifest.clone(), &[(XDP_OBJECT, &object)])
+        .map_err(|source| CompileError::WriteBundle { path: out_dir.to_owned(), source })?;
+    let manifest = galette_bundle::Bundle::open(out_dir)
+        .map(|bundle| bundle.manifest)
+        .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
+    Ok(Compiled { manifest, checked })
+}
+
+fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
+    let instances = chain
+        .instances
+        .iter()
+        .zip(decisions)
+        .map(|(instance, decision)| Instance {
+            name: instance.name.clone(),
+            source: instance.source.clone(),
+            placement: decision.placement,
+            reason: decision.reason.to_string(),
+            // Every XDP instance is inlined into the chain's one program.
+            program: (decision.placement == Placement::Xdp).then(|| ENTRY_PROGRAM.to_owned()),
+            ports: instance
+                .ports
+                .iter()
+                .map(|port| Port { name: port.name.clone(), action: port_action(port.target, chain) })
+                .collect(),
+        })
+        .collect();
+    Manifest {
+        format_version: FORMAT_VERSION,
+        chain: chain.name.clone(),
+        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+        platform: host_platform(),
+        xdp: Some(XdpPart { object: XDP_OBJECT.to_owned(), entry_program: ENTRY_PROGRAM.to_owned(), max_ports: chain.max_ports() }),
+        instances,
+        artifacts: Vec::new(),
+    }
+}
+
+fn port_action(target: Target, chain: &ChainIr) -> PortAction {
+    match target {
+        Target::Tx => PortAction::Tx,
+        Target::Pass => PortAction::Pass,
+        Target::Drop => PortAction::Drop,
+        Target::Abort => PortAction::Abort,
+        Target::Instance(index) => PortAction::Instance(chain.instances[index].name.clone()),
+    }
+}

@@ -1,0 +1,28 @@
+//! `galettec`, the Galette compiler, as a library.
+//!
+//! The stages, each a module with one job and a plain data type between them:
+//!
+//! ```text
+//! .gal ─► grammar::parse ─► signature (NF crates, syn) ─► check ─► place
+//!      ─► codegen (eBPF crate source) ─► ebpf_build (cargo) ─► bundle
+//! ```
+//!
+//! Architecture invariant: `signature`, `check` and `place` are pure. They read
+//! sources only through [`source::SourceReader`] and return diagnostics as
+//! values; only `ebpf_build` and `compile` touch the world.
+// Diagnostics travel in `Err` on the cold path of a compile; their size
+// costs nothing that matters, and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
+pub mod check;
+pub mod codegen;
+pub mod compile;
+pub mod ebpf_build;
+pub mod ir;
+pub mod place;
+pub mod render;
+pub mod signature;
+pub mod source;
+mod suggest;
+
+pub use compile::{Checked, CompileError, CompileOptions, Compiled, check_chain, compile_chain};

@@ -1,0 +1,103 @@
+//! The `galettec` command line: parses arguments and calls the library.
+// Diagnostics travel in `Err` on the cold path of a compile; their size
+// costs nothing that matters, and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use galettec::render::render_diagnostics;
+use galettec::{CompileError, CompileOptions, check_chain, compile_chain};
+
+/// Compile a Galette chain (`.gal`) into a bundle that `galette run` loads.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a chain into a bundle (the default when no command is given).
+    Build(BuildArgs),
+    /// Check a chain and its NF crates without building anything.
+    Check {
+        /// The `.gal` file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The `.gal` file.
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// The bundle directory to write (default: `<chain file name>.bundle`).
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = CompileOptions::from_env();
+    let result = match cli.command {
+        Some(Command::Check { file }) => check(&file, &options),
+        Some(Command::Build(args)) => build(args, &options),
+        None => build(cli.build, &options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(file: &std::path::Path, options: &CompileOptions) -> Result<(), CompileError> {
+    let checked = check_chain(file, options)?;
+    if checked.chain.is_none() {
+        return Err(CompileError::Invalid(checked));
+    }
+    eprint!("{}", render_diagnostics(&checked.files, &checked.diagnostics));
+    eprintln!("{}: ok", file.display());
+    Ok(())
+}
+
+fn build(args: BuildArgs, options: &CompileOptions) -> Result<(), CompileError> {
+    let file = args.file.expect("clap requires the file");
+    let output = args.output.unwrap_or_else(|| {
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "chain".into());
+        PathBuf::from(format!("{stem}.bundle"))
+    });
+    eprintln!("   Compiling {} (the first eBPF build takes a minute or two)", file.display());
+    let compiled = compile_chain(&file, &output, options)?;
+    eprint!("{}", render_diagnostics(&compiled.checked.files, &compiled.checked.diagnostics));
+    for instance in &compiled.manifest.instances {
+        eprintln!("     Placing {} in {:?}: {}", instance.name, instance.placement, instance.reason);
+    }
+    eprintln!("     Wrote bundle `{}` to {}", compiled.manifest.chain, output.display());
+    Ok(())
+}
+
+fn report(error: CompileError) {
+    match error {
+        CompileError::Invalid(checked) => {
+            let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+            eprint!("{}", render_diagnostics(&checked.files, &checked.diagnostics));
+            eprintln!("error: could not compile the chain: {errors} error{}", if errors == 1 { "" } else { "s" });
+        }
+        CompileError::Build(error) => {
+            let help = error.help();
+            eprintln!("{:?}", miette::Report::msg(error.to_string()));
+            if let Some(help) = help {
+                eprintln!("  help: {help}");
+            }
+        }
+        other => eprintln!("{:?}", miette::Report::msg(other.to_string())),
+    }
+}

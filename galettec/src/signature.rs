@@ -1,0 +1,277 @@
+//! Reading an NF crate's signature with syn: its ports, whether it needs std,
+//! and that its `packet` function has the shape the generated code calls.
+//!
+//! An NF crate looks like this (see `stdlib-nfs/macswap`):
+//!
+//! ```ignore
+//! #![no_std]
+//! pub enum Action { Allowed, Denied }            // ports `allowed`, `denied`
+//! pub fn packet<P: Packet>(pkt: &mut P) -> Action { ... }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use galette_grammar::{Diagnostic, FileId, Span};
+use syn::spanned::Spanned;
+
+use crate::source::{SourceFiles, SourceReader};
+
+/// What the compiler knows about one NF crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfSignature {
+    /// The package name from `Cargo.toml` (`my-nf`).
+    pub package: String,
+    /// The name Rust code uses for the crate (`my_nf`).
+    pub lib_name: String,
+    pub crate_dir: PathBuf,
+    /// The variants of `Action`, in declaration order.
+    pub ports: Vec<PortSignature>,
+    /// True unless the crate says `#![no_std]`; such an NF cannot run in XDP.
+    pub needs_std: bool,
+    /// `src/lib.rs` in the file table.
+    pub lib_file: FileId,
+    /// Span of `enum Action`'s name in `src/lib.rs`.
+    pub action_span: Span,
+}
+
+/// One port: an `Action` variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSignature {
+    /// As written in `.gal` (`not_found`).
+    pub name: String,
+    /// As written in Rust (`NotFound`).
+    pub variant: String,
+    pub span: Span,
+}
+
+/// Where in the `.gal` file the crate was named, for diagnostics about a
+/// crate that cannot be read at all.
+#[derive(Debug, Clone, Copy)]
+pub struct UseSite {
+    pub file: FileId,
+    pub span: Span,
+}
+
+/// Reads the NF crate in `crate_dir`. Files read are added to `files` so
+/// diagnostics can point into them.
+pub fn read_signature(
+    crate_dir: &Path,
+    reader: &dyn SourceReader,
+    files: &mut SourceFiles,
+    used_at: UseSite,
+) -> Result<NfSignature, Diagnostic> {
+    let manifest_path = crate_dir.join("Cargo.toml");
+    let manifest = reader.read(&manifest_path).map_err(|err| {
+        Diagnostic::error(
+            "E0201",
+            format!("cannot read the NF crate at {}", crate_dir.display()),
+            used_at.file,
+            used_at.span,
+            format!("{}: {err}", manifest_path.display()),
+        )
+        .with_help("an NF source is `std.NAME` or the path of a crate directory, relative to the .gal file")
+    })?;
+    let package = package_name(&manifest).ok_or_else(|| {
+        let file = files.add(manifest_path.display().to_string(), manifest.clone());
+        Diagnostic::error("E0202", "the NF crate's Cargo.toml has no package name", file, Span::default(), "here")
+            .with_label(used_at.file, used_at.span, "NF crate used here")
+            .with_help("a crate needs `[package]` with `name = \"...\"`")
+    })?;
+
+    let lib_path = crate_dir.join("src").join("lib.rs");
+    let lib_text = reader.read(&lib_path).map_err(|err| {
+        Diagnostic::error(
+            "E0201",
+            format!("cannot read {}", lib_path.display()),
+            used_at.file,
+            used_at.span,
+            err.to_string(),
+        )
+        .with_help("an NF crate is a library crate with its code in src/lib.rs")
+    })?;
+    let lib_file = files.add(lib_path.display().to_string(), lib_text.clone());
+    let ast = syn::parse_file(&lib_text).map_err(|err| {
+        Diagnostic::error("E0203", format!("the NF's source does not parse: {err}"), lib_file, span_of(err.span()), "here")
+            .with_label(used_at.file, used_at.span, "NF crate used here")
+    })?;
+
+    let (action_span, ports) = read_ports(&ast, lib_file, used_at)?;
+    check_packet_fn(&ast, lib_file, used_at, action_span)?;
+    Ok(NfSignature {
+        lib_name: package.replace('-', "_"),
+        package,
+        crate_dir: crate_dir.to_owned(),
+        ports,
+        needs_std: !is_no_std(&ast),
+        lib_file,
+        action_span,
+    })
+}
+
+fn package_name(manifest: &str) -> Option<String> {
+    let value: toml::Table = manifest.parse().ok()?;
+    Some(value.get("package")?.get("name")?.as_str()?.to_owned())
+}
+
+fn is_no_std(ast: &syn::File) -> bool {
+    ast.attrs
+        .iter()
+        .any(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)) && attr.path().is_ident("no_std"))
+}
+
+fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Span, Vec<PortSignature>), Diagnostic> {
+    let action = ast.items.iter().find_map(|item| match item {
+        syn::Item::Enum(item) if item.ident == "Action" => Some(item),
+        _ => None,
+    });
+    let Some(action) = action else {
+        return Err(Diagnostic::error(
+            "E0204",
+            "the NF crate has no `Action` enum",
+            lib_file,
+            Span::default(),
+            "expected `pub enum Action` in this file",
+        )
+        .with_label(used_at.file, used_at.span, "NF crate used here")
+        .with_help("declare the NF's ports as `pub enum Action { Out }`; each variant is a port"));
+    };
+    let action_span = span_of(action.ident.span());
+    if !matches!(action.vis, syn::Visibility::Public(_)) {
+        return Err(shape_error(lib_file, action_span, used_at, "`Action` must be `pub`"));
+    }
+    if action.variants.is_empty() {
+        return Err(shape_error(lib_file, action_span, used_at, "`Action` has no variants, so the NF has no ports"));
+    }
+    let mut ports = Vec::new();
+    for variant in &action.variants {
+        if !matches!(variant.fields, syn::Fields::Unit) {
+            return Err(shape_error(
+                lib_file,
+                span_of(variant.span()),
+                used_at,
+                "a variant of `Action` is a port and cannot carry data",
+            ));
+        }
+        ports.push(PortSignature {
+            name: snake_case(&variant.ident.to_string()),
+            variant: variant.ident.to_string(),
+            span: span_of(variant.ident.span()),
+        });
+    }
+    Ok((action_span, ports))
+}
+
+/// Checks that `packet` is `pub fn packet<P: Packet>(pkt: &mut P) -> Action`.
+fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_span: Span) -> Result<(), Diagnostic> {
+    const EXPECTED: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`";
+    let packet = ast.items.iter().find_map(|item| match item {
+        syn::Item::Fn(item) if item.sig.ident == "packet" => Some(item),
+        _ => None,
+    });
+    let Some(packet) = packet else {
+        return Err(Diagnostic::error("E0206", "the NF crate has no `packet` function", lib_file, action_span, "the ports are here, but no function returns them")
+            .with_label(used_at.file, used_at.span, "NF crate used here")
+            .with_help(EXPECTED));
+    };
+    let sig = &packet.sig;
+    let is_pub = matches!(packet.vis, syn::Visibility::Public(_));
+    let one_type_param = sig.generics.type_params().count() == 1;
+    let one_argument = sig.inputs.len() == 1
+        && matches!(sig.inputs.first(), Some(syn::FnArg::Typed(arg)) if matches!(&*arg.ty, syn::Type::Reference(r) if r.mutability.is_some()));
+    let returns_action = matches!(&sig.output, syn::ReturnType::Type(_, ty)
+        if matches!(&**ty, syn::Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Action")));
+    if is_pub && one_type_param && one_argument && returns_action && sig.asyncness.is_none() {
+        return Ok(());
+    }
+    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, span_of(sig.span()), EXPECTED)
+        .with_label(used_at.file, used_at.span, "NF crate used here")
+        .with_help(EXPECTED))
+}
+
+fn shape_error(lib_file: FileId, span: Span, used_at: UseSite, message: &str) -> Diagnostic {
+    Diagnostic::error("E0205", message, lib_file, span, "here")
+        .with_label(used_at.file, used_at.span, "NF crate used here")
+        .with_help("declare the ports as `pub enum Action { PortA, PortB }` with plain variants")
+}
+
+fn span_of(span: proc_macro2::Span) -> Span {
+    let range = span.byte_range();
+    Span::new(range.start, range.end)
+}
+
+/// `NotFound` → `not_found`: Rust variant names to `.gal` port names.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::InMemory;
+
+    const CARGO: &str = "[package]\nname = \"my-nf\"\n";
+    const SITE: UseSite = UseSite { file: 0, span: Span { start: 0, end: 1 } };
+
+    fn read(lib: &str) -> Result<NfSignature, Diagnostic> {
+        let reader = InMemory::default().with("nf/Cargo.toml", CARGO).with("nf/src/lib.rs", lib);
+        let mut files = SourceFiles::default();
+        files.add("chain.gal", "x");
+        read_signature(Path::new("nf"), &reader, &mut files, SITE)
+    }
+
+    #[test]
+    fn reads_ports_name_and_no_std() {
+        let sig = read(
+            "#![no_std]\npub enum Action { Allowed, NotFound }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Allowed }",
+        )
+        .unwrap();
+        assert_eq!(sig.package, "my-nf");
+        assert_eq!(sig.lib_name, "my_nf");
+        assert!(!sig.needs_std);
+        let names: Vec<_> = sig.ports.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["allowed", "not_found"]);
+        assert_eq!(sig.ports[1].variant, "NotFound");
+    }
+
+    #[test]
+    fn a_crate_without_no_std_needs_std() {
+        let sig = read("pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }").unwrap();
+        assert!(sig.needs_std);
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_explained() {
+        let code = |lib: &str| read(lib).unwrap_err().code;
+        assert_eq!(code("pub fn packet() {}"), "E0204");
+        assert_eq!(code("pub enum Action { Out(u8) }"), "E0205");
+        assert_eq!(code("pub enum Action {}"), "E0205");
+        assert_eq!(code("pub enum Action { Out }"), "E0206");
+        assert_eq!(code("pub enum Action { Out }\npub fn packet(p: u8) -> Action { Action::Out }"), "E0206");
+        assert_eq!(code("pub enum Action { Out"), "E0203");
+    }
+
+    #[test]
+    fn a_missing_crate_points_at_its_use() {
+        let reader = InMemory::default();
+        let err = read_signature(Path::new("nope"), &reader, &mut SourceFiles::default(), SITE).unwrap_err();
+        assert_eq!(err.code, "E0201");
+        assert_eq!(err.primary.span, SITE.span);
+    }
+
+    #[test]
+    fn snake_cases_variant_names() {
+        assert_eq!(snake_case("Out"), "out");
+        assert_eq!(snake_case("NotFound"), "not_found");
+    }
+}

@@ -1,0 +1,74 @@
+//! Source files: reading them through one small interface, and the table of
+//! files that diagnostics point into.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use galette_grammar::FileId;
+
+/// How the front end reads files. The compiler uses the file system; tests
+/// hand in files from memory.
+pub trait SourceReader {
+    fn read(&self, path: &Path) -> io::Result<String>;
+}
+
+/// Reads from the file system.
+pub struct FileSystem;
+
+impl SourceReader for FileSystem {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Files held in memory, by path: for tests.
+#[derive(Default)]
+pub struct InMemory {
+    files: Vec<(PathBuf, String)>,
+}
+
+impl InMemory {
+    pub fn with(mut self, path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        self.files.push((path.into(), text.into()));
+        self
+    }
+}
+
+impl SourceReader for InMemory {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        self.files
+            .iter()
+            .find(|(known, _)| known == path)
+            .map(|(_, text)| text.clone())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file in memory"))
+    }
+}
+
+/// One file that diagnostics can point into.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as shown to the user.
+    pub name: String,
+    pub text: String,
+}
+
+/// Every file read while compiling one chain; a [`FileId`] indexes it.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFiles {
+    files: Vec<SourceFile>,
+}
+
+impl SourceFiles {
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        self.files.push(SourceFile { name: name.into(), text: text.into() });
+        self.files.len() - 1
+    }
+
+    pub fn get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter()
+    }
+}
