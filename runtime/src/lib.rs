@@ -1,0 +1,15 @@
+//! The `galette` runtime as a library: everything `galette run` does between
+//! reading a bundle and detaching it again.
+//!
+//! Architecture invariant: whatever the runtime attaches to an interface, it
+//! attaches through a bpf_link owned by this process, so the kernel detaches
+//! it when the process ends for any reason, SIGKILL included.
+
+pub mod error;
+pub mod interface;
+pub mod loader;
+pub mod privileges;
+pub mod shutdown;
+pub mod stats;
+
+pub use error::RunError;

@@ -1,0 +1,130 @@
+//! Loading a bundle's eBPF object into the kernel and attaching it.
+
+use aya::Ebpf;
+use aya::maps::PerCpuArray;
+use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
+use aya::programs::Xdp;
+use galette_bundle::{Bundle, Manifest, STATS_MAP, StatsSlot, stats_index};
+
+use crate::RunError;
+use crate::stats::InstanceCounters;
+
+/// How the program is attached to the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum XdpMode {
+    /// Let the kernel choose: native if the driver supports it, else generic.
+    Auto,
+    /// Native (driver) mode; fails where the driver has no XDP support.
+    Drv,
+    /// Generic (skb) mode: works everywhere, slower.
+    Skb,
+}
+
+impl XdpMode {
+    /// The mode as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Drv => "drv",
+            XdpMode::Skb => "skb",
+        }
+    }
+
+    fn aya_mode(self) -> AyaXdpMode {
+        match self {
+            XdpMode::Auto => AyaXdpMode::Default,
+            XdpMode::Drv => AyaXdpMode::Driver,
+            XdpMode::Skb => AyaXdpMode::Skb,
+        }
+    }
+}
+
+/// A chain loaded into the kernel and attached to one interface. Dropping it
+/// detaches the chain.
+pub struct RunningChain {
+    ebpf: Ebpf,
+    manifest: Manifest,
+    entry_program: String,
+    link: Option<XdpLinkId>,
+}
+
+impl RunningChain {
+    /// Loads the bundle's XDP object and attaches its entry program to
+    /// `interface`.
+    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode) -> Result<RunningChain, RunError> {
+        let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
+        let object = bundle.artifact(&xdp.object)?;
+        let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
+        let program: &mut Xdp = ebpf
+            .program_mut(&xdp.entry_program)
+            .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
+            .try_into()
+            .map_err(|err| RunError::Load(error_chain(&err)))?;
+        program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+        let link = program
+            .attach(interface, mode.aya_mode())
+            .map_err(|err| RunError::Attach { interface: interface.to_owned(), reason: error_chain(&err) })?;
+        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link) })
+    }
+
+    /// The counters of every instance, summed over CPUs.
+    pub fn counters(&self) -> Result<Vec<InstanceCounters>, RunError> {
+        let map = self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
+        let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
+        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        let read = |index: u32| -> Result<u64, RunError> {
+            let per_cpu = stats.get(&index, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
+            Ok(per_cpu.iter().sum())
+        };
+        self.manifest
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(instance, description)| {
+                let instance = instance as u32;
+                let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
+                let ports = description
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .map(|(port, p)| Ok((p.name.clone(), read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?)))
+                    .collect::<Result<_, RunError>>()?;
+                Ok(InstanceCounters { name: description.name.clone(), received, ports })
+            })
+            .collect()
+    }
+
+    /// Detaches the chain from its interface.
+    pub fn stop(mut self) -> Result<(), RunError> {
+        self.detach()
+    }
+
+    fn detach(&mut self) -> Result<(), RunError> {
+        let Some(link) = self.link.take() else { return Ok(()) };
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(&self.entry_program)
+            .and_then(|program| program.try_into().ok())
+            .ok_or_else(|| RunError::Load("the entry program disappeared".into()))?;
+        program.detach(link).map_err(|err| RunError::Load(error_chain(&err)))
+    }
+}
+
+impl Drop for RunningChain {
+    fn drop(&mut self) {
+        // Best effort: the link would also go when its fd closes with `ebpf`.
+        let _ = self.detach();
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,56 @@
+//! Operational errors of `galette run`: one clear message, exit status 1, no
+//! panic and no backtrace.
+
+
+use std::process::Output;
+
+use crate::support::{galette, macswap_bundle};
+
+fn assert_clear_failure(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_missing_interface_is_named() {
+    let output = galette().arg("run").arg(macswap_bundle()).args(["--iface", "nosuchif0"]).output().unwrap();
+    assert_clear_failure(&output, "no network interface named `nosuchif0`");
+}
+
+#[test]
+fn a_bad_bundle_path_is_explained() {
+    let output = galette().args(["run", "/nonexistent/bundle", "--iface", "lo"]).output().unwrap();
+    assert_clear_failure(&output, "/nonexistent/bundle is not a directory");
+}
+
+#[test]
+fn a_tampered_bundle_is_refused() {
+    let copy = tempfile::tempdir().unwrap();
+    let bundle = copy.path().join("b");
+    std::fs::create_dir_all(bundle.join("xdp")).unwrap();
+    for file in ["manifest.json", "xdp/chain.o"] {
+        std::fs::copy(macswap_bundle().join(file), bundle.join(file)).unwrap();
+    }
+    let mut object = std::fs::read(bundle.join("xdp/chain.o")).unwrap();
+    let last = object.len() - 1;
+    object[last] ^= 0xff;
+    std::fs::write(bundle.join("xdp/chain.o"), object).unwrap();
+    let output = galette().arg("run").arg(&bundle).args(["--iface", "lo"]).output().unwrap();
+    assert_clear_failure(&output, "artifact xdp/chain.o does not match its sha256");
+}
+
+#[test]
+fn missing_privileges_are_explained() {
+    // Drop to `nobody` with no capabilities at all.
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_galette"))
+        .arg("run")
+        .arg(macswap_bundle())
+        .args(["--iface", "lo"])
+        .output()
+        .unwrap();
+    assert_clear_failure(&output, "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing)");
+}

@@ -1,0 +1,7 @@
+//! The runtime's end-to-end tests, in one binary so the example chain is
+//! compiled once. They need root: they create network namespaces and veth
+//! pairs and load XDP programs.
+
+mod cli_errors;
+mod macswap;
+mod support;

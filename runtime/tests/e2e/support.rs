@@ -1,0 +1,89 @@
+//! Shared helpers of the runtime's end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use galette_testbed::xdp_program_attached;
+use galettec::{CompileOptions, compile_chain};
+
+/// The project's root directory.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// `examples/macswap.gal`, compiled once per test binary with the real
+/// compiler and eBPF toolchain, in a directory any user may read (one test
+/// runs the runtime unprivileged).
+pub fn macswap_bundle() -> &'static Path {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("galette-e2e-").tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let bundle = dir.join("macswap.bundle");
+        let chain = project_root().join("examples/macswap.gal");
+        if let Err(error) = compile_chain(&chain, &bundle, &CompileOptions::from_env()) {
+            panic!("compiling {}: {error}", chain.display());
+        }
+        bundle
+    })
+}
+
+/// The `galette` binary under test.
+pub fn galette() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_galette"))
+}
+
+/// A `galette run` inside a namespace; killed (SIGKILL) if the test ends
+/// without stopping it, so a failing test leaves no process behind.
+pub struct RunningGalette {
+    child: Option<Child>,
+}
+
+impl RunningGalette {
+    pub fn start(namespace: &str, bundle: &Path, interface: &str) -> RunningGalette {
+        let child = Command::new("ip")
+            .args(["netns", "exec", namespace])
+            .arg(env!("CARGO_BIN_EXE_galette"))
+            .arg("run")
+            .arg(bundle)
+            .args(["--iface", interface, "--stats-interval", "0.2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn galette");
+        RunningGalette { child: Some(child) }
+    }
+
+    /// Waits until an XDP program is attached to the interface, or panics
+    /// with galette's output if it exits or takes more than 30 seconds.
+    pub fn wait_attached(&mut self, namespace: &str, interface: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !xdp_program_attached(namespace, interface).unwrap() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let output = self.child.take().unwrap().wait_with_output().unwrap();
+                panic!("galette exited with {status} before attaching: {}", String::from_utf8_lossy(&output.stderr));
+            }
+            assert!(Instant::now() < deadline, "galette did not attach within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` and collects galette's exit status and output.
+    pub fn stop_with(mut self, signal: i32) -> Output {
+        let child = self.child.take().unwrap();
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for RunningGalette {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
