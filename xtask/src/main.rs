@@ -1,0 +1,54 @@
+//! Project automation, run as `cargo xtask COMMAND`:
+//!
+//! - `setup`: installs everything a new machine needs (idempotent, seconds
+//!   when all is there);
+//! - `demo`: setup, then compiles `examples/macswap.gal` and runs it on a
+//!   test network it creates, with traffic and counters;
+//! - `test`: setup, then the whole test suite.
+
+mod demo;
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...]>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("demo") => setup::run().and_then(|()| demo::run()),
+        Some("test") => setup::run().and_then(|()| test(&args[1..])),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole test suite: unit tests, diagnostics snapshots, end-to-end tests
+/// on real namespaces (they need root).
+fn test(extra_args: &[String]) -> Result<(), String> {
+    step("Running the test suite");
+    run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))
+}
+
+/// The cargo that runs this xtask.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs a command with inherited output; an error names it.
+pub fn run_command(command: &mut Command) -> Result<(), String> {
+    let status = command.status().map_err(|err| format!("cannot run {command:?}: {err}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed ({status})")) }
+}
+
+/// Prints a step heading.
+pub fn step(text: &str) {
+    println!("\n==> {text}");
+}
