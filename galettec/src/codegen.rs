@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galette_bundle::{STATS_MAP, StatsSlot, slots_per_instance, stats_index};
+use galette_bundle::{Placement, STATS_MAP, StatsSlot, slots_per_instance, stats_index};
+use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ir::{ChainIr, Target};
+use crate::place::Decision;
 
 /// The program the runtime attaches: where `rx` leads.
 pub const ENTRY_PROGRAM: &str = "galette_rx";
@@ -35,8 +37,38 @@ impl GeneratedCrate {
     }
 }
 
-/// Generates the eBPF crate for `chain`. `nf_std_dir` is the `nf-std` crate
-/// the NFs were written against.
+/// What this version of the code generator cannot build yet, as E0900
+/// diagnostics pointing at each use. [`generate_ebpf_crate`] must only be
+/// called for a chain without any.
+pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) -> Vec<Diagnostic> {
+    let not_yet = |what: &str, span, label: &str| {
+        Diagnostic::error("E0900", format!("{what} cannot be built by this version of galettec yet"), chain_file, span, label)
+            .with_help("the chain is valid; see docs/language.md for what this version builds")
+    };
+    let mut found = Vec::new();
+    for map in &chain.maps {
+        found.push(not_yet("maps", map.span, "a map"));
+    }
+    for (instance, decision) in chain.instances.iter().zip(decisions) {
+        if decision.placement == Placement::Userland {
+            found.push(not_yet("userland NFs", instance.span, &format!("placed in userland: {}", decision.reason)));
+        }
+        for port in instance.ports.iter().filter(|port| matches!(port.target, Target::Redirect(_))) {
+            found.push(not_yet("redirects to an interface role", port.span, "a redirect"));
+        }
+    }
+    for entry in chain.entries.iter().filter(|entry| entry.role.is_some()) {
+        found.push(not_yet("per-role entries (`rx.ROLE`)", entry.span, "a per-role entry"));
+    }
+    for entry in chain.entries.iter().filter(|entry| matches!(entry.target, Target::Redirect(_))) {
+        found.push(not_yet("redirects to an interface role", entry.span, "a redirect"));
+    }
+    found
+}
+
+/// Generates the eBPF crate for `chain`, which must have nothing
+/// [`unsupported`]. `nf_std_dir` is the `nf-std` crate the NFs were written
+/// against.
 pub fn generate_ebpf_crate(chain: &ChainIr, nf_std_dir: &Path) -> GeneratedCrate {
     let crates = NfCrates::of(chain);
     let lib_rs = prettyplease::unparse(&syn::parse2::<syn::File>(lib_rs(chain, &crates)).expect("generated code is valid Rust"));
@@ -74,7 +106,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
     let stats_entries = (chain.instances.len() as u32 * slots_per_instance(max_ports)).max(1);
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
     let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
-    let entry = target_expr(chain.entry, chain);
+    let entry = target_expr(chain.entries[0].target, chain);
     let instance_fns = chain.instances.iter().enumerate().map(|(index, instance)| {
         let function = run_fn(index, chain);
         let nf = crates.alias(&instance.nf.crate_dir);
@@ -158,6 +190,7 @@ fn target_expr(target: Target, chain: &ChainIr) -> TokenStream {
             let function = run_fn(next, chain);
             quote! { #function(ctx) }
         }
+        Target::Redirect(_) => unreachable!("redirects are refused by codegen::unsupported"),
     }
 }
 

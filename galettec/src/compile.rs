@@ -6,7 +6,7 @@ use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAc
 use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
-use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate};
+use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, unsupported};
 use crate::ebpf_build::{BuildEnv, BuildError};
 use crate::ir::{ChainIr, Target};
 use crate::place::{Decision, place};
@@ -50,6 +50,8 @@ pub enum CompileError {
 #[derive(Debug)]
 pub struct Checked {
     pub files: SourceFiles,
+    /// The `.gal` file in `files`.
+    pub chain_file: galette_grammar::FileId,
     pub diagnostics: Vec<Diagnostic>,
     pub chain: Option<(ChainIr, Vec<Decision>)>,
 }
@@ -66,7 +68,7 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
     let chain_file = files.add(path.display().to_string(), text.clone());
     let ast = match galette_grammar::parse(&text, chain_file) {
         Ok(ast) => ast,
-        Err(diagnostics) => return Ok(Checked { files, diagnostics, chain: None }),
+        Err(diagnostics) => return Ok(Checked { files, chain_file, diagnostics, chain: None }),
     };
     let cx = CheckContext {
         reader,
@@ -74,12 +76,18 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
         chain_dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
         stdlib_dir: options.stdlib_dir.clone(),
     };
-    let output = check(&ast, &mut files, &cx);
-    let chain = output.chain.map(|chain| {
-        let decisions = place(&chain);
-        (chain, decisions)
-    });
-    Ok(Checked { files, diagnostics: output.diagnostics, chain })
+    let mut output = check(&ast, &mut files, &cx);
+    let chain = match output.chain {
+        None => None,
+        Some(chain) => match place(&chain, chain_file) {
+            Ok(decisions) => Some((chain, decisions)),
+            Err(errors) => {
+                output.diagnostics.extend(errors);
+                None
+            }
+        },
+    };
+    Ok(Checked { files, chain_file, diagnostics: output.diagnostics, chain })
 }
 
 /// What a successful compile produced.
@@ -92,10 +100,17 @@ pub struct Compiled {
 
 /// Compiles the chain in `path` into a bundle in `out_dir`.
 pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> Result<Compiled, CompileError> {
-    let checked = check_chain(path, options)?;
+    let mut checked = check_chain(path, options)?;
     let Some((chain, decisions)) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
+    let unsupported = unsupported(chain, decisions, checked.chain_file);
+    if !unsupported.is_empty() {
+        checked.diagnostics.extend(unsupported);
+        checked.chain = None;
+        return Err(CompileError::Invalid(checked));
+    }
+    let (chain, decisions) = checked.chain.as_ref().expect("checked above");
     let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
     let object = options.build.build(&chain.name, &generated)?;
     let manifest = manifest(chain, decisions);
@@ -144,5 +159,6 @@ fn port_action(target: Target, chain: &ChainIr) -> PortAction {
         Target::Drop => PortAction::Drop,
         Target::Abort => PortAction::Abort,
         Target::Instance(index) => PortAction::Instance(chain.instances[index].name.clone()),
+        Target::Redirect(_) => unreachable!("redirects are refused by codegen::unsupported"),
     }
 }

@@ -10,10 +10,84 @@ use crate::signature::NfSignature;
 #[derive(Debug, Clone)]
 pub struct ChainIr {
     pub name: String,
+    /// Interface roles (`iface NAME`), in declaration order.
+    pub roles: Vec<RoleIr>,
+    /// Chain maps (`map NAME: ...`), in declaration order.
+    pub maps: Vec<MapIr>,
     /// Instances reachable from `rx`, in the order they were declared.
     pub instances: Vec<InstanceIr>,
-    /// Where `rx` leads.
-    pub entry: Target,
+    /// Where arriving packets go: one entry for every interface (`rx -> X`),
+    /// or one per role (`rx.lan -> X`).
+    pub entries: Vec<EntryIr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleIr {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A chain map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapIr {
+    pub name: String,
+    pub kind: MapKind,
+    /// Key and value types as written; checked against the NFs' fields.
+    pub key: String,
+    pub value: String,
+    pub capacity: u64,
+    pub span: Span,
+}
+
+/// The kinds of map the language offers; each is a kernel map type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    Array,
+    Hash,
+    LruHash,
+    LpmTrie,
+    PercpuArray,
+    PercpuHash,
+}
+
+impl MapKind {
+    pub const ALL: [MapKind; 6] =
+        [MapKind::Array, MapKind::Hash, MapKind::LruHash, MapKind::LpmTrie, MapKind::PercpuArray, MapKind::PercpuHash];
+
+    /// The kind's name in `.gal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Array => "array",
+            MapKind::Hash => "hash",
+            MapKind::LruHash => "lru_hash",
+            MapKind::LpmTrie => "lpm_trie",
+            MapKind::PercpuArray => "percpu_array",
+            MapKind::PercpuHash => "percpu_hash",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MapKind> {
+        MapKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// Where packets arriving on an interface (or on every interface) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryIr {
+    /// The role the entry is for; `None` for every interface.
+    pub role: Option<usize>,
+    pub target: Target,
+    pub upcall: bool,
+    pub span: Span,
+}
+
+/// A placement the chain asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementConstraint {
+    /// `@xdp`.
+    Xdp,
+    /// `@userland`.
+    Userland,
 }
 
 /// One NF instance.
@@ -21,20 +95,37 @@ pub struct ChainIr {
 pub struct InstanceIr {
     pub name: String,
     pub span: Span,
-    /// The NF source as written (`std.macswap`).
+    /// The NF source as written (`std.macswap`), and where.
     pub source: String,
+    pub source_span: Span,
     pub nf: NfSignature,
+    /// `@xdp` or `@userland`, and where it was written.
+    pub constraint: Option<(PlacementConstraint, Span)>,
+    /// Map fields of the NF, each bound to a chain map (index into
+    /// [`ChainIr::maps`]), in the NF's field order.
+    pub bindings: Vec<BindingIr>,
     /// One entry per port of the NF, in the NF's port order.
     pub ports: Vec<PortIr>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingIr {
+    pub field: String,
+    pub map: usize,
+    pub span: Span,
+}
+
 /// A port of an instance and where it leads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortIr {
     pub name: String,
     /// The `Action` variant in the NF's Rust code.
     pub variant: String,
     pub target: Target,
+    /// Whether the link is an upcall (`!nf`): the packet moves to userland.
+    pub upcall: bool,
+    /// The destination as written in the link.
+    pub span: Span,
 }
 
 /// Where a packet goes.
@@ -46,6 +137,8 @@ pub enum Target {
     Abort,
     /// Another instance, by index into [`ChainIr::instances`].
     Instance(usize),
+    /// Out of the interface of a role, by index into [`ChainIr::roles`].
+    Redirect(usize),
 }
 
 impl ChainIr {

@@ -1,9 +1,16 @@
 //! Placement: deciding for every instance whether it runs in XDP or in
 //! userland, with the reason in words.
+//!
+//! An instance runs in userland when it is marked `@userland`, when its crate
+//! needs std, when it is reached by an upcall (`!nf`), or when an instance
+//! before it runs in userland (packets never return from userland to XDP).
+//! Otherwise it runs in XDP. `@xdp` on an instance that cannot run there is
+//! an error that says why.
 
 use galette_bundle::Placement;
+use galette_grammar::{Diagnostic, FileId};
 
-use crate::ir::ChainIr;
+use crate::ir::{ChainIr, PlacementConstraint, Target};
 
 /// Where one instance runs and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,34 +20,140 @@ pub struct Decision {
 }
 
 /// Why an instance was placed where it was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlacementReason {
+    /// The chain says `@userland`.
+    AskedForUserland,
     /// Its crate is not `#![no_std]`, and eBPF has no std.
     NeedsStd,
+    /// A link to it is an upcall (`!nf`).
+    Upcall,
+    /// The named instance before it runs in userland.
+    AfterUserland(String),
+    /// The chain says `@xdp`, and nothing keeps it from XDP.
+    AskedForXdp,
     /// Nothing keeps it out of the fast path.
     FastPathByDefault,
 }
 
 impl std::fmt::Display for PlacementReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PlacementReason::NeedsStd => "its crate needs std, which eBPF does not have",
-            PlacementReason::FastPathByDefault => "nothing requires userland, so it runs in the XDP fast path",
-        })
+        match self {
+            PlacementReason::AskedForUserland => f.write_str("the chain marks it `@userland`"),
+            PlacementReason::NeedsStd => f.write_str("its crate needs std, which eBPF does not have"),
+            PlacementReason::Upcall => f.write_str("it is reached by an upcall (`!`)"),
+            PlacementReason::AfterUserland(before) => {
+                write!(f, "`{before}` before it runs in userland, and packets never return to XDP")
+            }
+            PlacementReason::AskedForXdp => f.write_str("the chain marks it `@xdp`"),
+            PlacementReason::FastPathByDefault => f.write_str("nothing requires userland, so it runs in the XDP fast path"),
+        }
     }
 }
 
-/// One decision per instance of `chain`, in instance order.
-pub fn place(chain: &ChainIr) -> Vec<Decision> {
-    chain
+/// One decision per instance of `chain`, in instance order, or the errors of
+/// `@xdp` instances that cannot run in XDP.
+pub fn place(chain: &ChainIr, chain_file: FileId) -> Result<Vec<Decision>, Vec<Diagnostic>> {
+    let incoming = incoming_links(chain);
+    let mut decisions: Vec<Option<Decision>> = vec![None; chain.instances.len()];
+    for index in topological_order(chain) {
+        decisions[index] = Some(decide(chain, index, &incoming[index], &decisions));
+    }
+    let decisions: Vec<Decision> = decisions.into_iter().map(|d| d.expect("every instance is reachable and ordered")).collect();
+
+    let errors: Vec<Diagnostic> = chain
         .instances
         .iter()
-        .map(|instance| {
-            if instance.nf.needs_std {
-                Decision { placement: Placement::Userland, reason: PlacementReason::NeedsStd }
-            } else {
-                Decision { placement: Placement::Xdp, reason: PlacementReason::FastPathByDefault }
-            }
+        .zip(&decisions)
+        .filter_map(|(instance, decision)| {
+            let (PlacementConstraint::Xdp, span) = instance.constraint? else { return None };
+            (decision.placement == Placement::Userland).then(|| {
+                Diagnostic::error("E0501", format!("`{}` cannot run in XDP", instance.name), chain_file, span, "asks for XDP")
+                    .with_label(chain_file, instance.span, format!("it must run in userland: {}", decision.reason))
+                    .with_help("remove `@xdp`, or change what forces it into userland")
+            })
         })
-        .collect()
+        .collect();
+    if errors.is_empty() { Ok(decisions) } else { Err(errors) }
 }
+
+/// A link into an instance: from `rx` (`None`) or another instance, and
+/// whether it is an upcall.
+#[derive(Debug, Clone, Copy)]
+struct IncomingLink {
+    from: Option<usize>,
+    upcall: bool,
+}
+
+/// Per instance, every link into it; built once, so placing a chain costs
+/// time linear in its size.
+fn incoming_links(chain: &ChainIr) -> Vec<Vec<IncomingLink>> {
+    let mut incoming = vec![Vec::new(); chain.instances.len()];
+    for entry in &chain.entries {
+        if let Target::Instance(index) = entry.target {
+            incoming[index].push(IncomingLink { from: None, upcall: entry.upcall });
+        }
+    }
+    for (from, instance) in chain.instances.iter().enumerate() {
+        for port in &instance.ports {
+            if let Target::Instance(index) = port.target {
+                incoming[index].push(IncomingLink { from: Some(from), upcall: port.upcall });
+            }
+        }
+    }
+    incoming
+}
+
+fn decide(chain: &ChainIr, index: usize, incoming: &[IncomingLink], decided: &[Option<Decision>]) -> Decision {
+    let instance = &chain.instances[index];
+    let userland = |reason| Decision { placement: Placement::Userland, reason };
+    if matches!(instance.constraint, Some((PlacementConstraint::Userland, _))) {
+        return userland(PlacementReason::AskedForUserland);
+    }
+    if instance.nf.needs_std {
+        return userland(PlacementReason::NeedsStd);
+    }
+    if incoming.iter().any(|link| link.upcall) {
+        return userland(PlacementReason::Upcall);
+    }
+    let userland_predecessor = incoming
+        .iter()
+        .filter_map(|link| link.from)
+        .find(|before| decided[*before].as_ref().is_some_and(|d| d.placement == Placement::Userland));
+    if let Some(before) = userland_predecessor {
+        return userland(PlacementReason::AfterUserland(chain.instances[before].name.clone()));
+    }
+    let reason = match instance.constraint {
+        Some((PlacementConstraint::Xdp, _)) => PlacementReason::AskedForXdp,
+        _ => PlacementReason::FastPathByDefault,
+    };
+    Decision { placement: Placement::Xdp, reason }
+}
+
+/// Instances ordered so each comes after every instance linking to it
+/// (Kahn's algorithm; the checker has ruled out cycles).
+fn topological_order(chain: &ChainIr) -> Vec<usize> {
+    let mut incoming = vec![0usize; chain.instances.len()];
+    for port in chain.instances.iter().flat_map(|i| &i.ports) {
+        if let Target::Instance(next) = port.target {
+            incoming[next] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..chain.instances.len()).filter(|&i| incoming[i] == 0).collect();
+    let mut order = Vec::with_capacity(chain.instances.len());
+    while let Some(index) = ready.pop() {
+        order.push(index);
+        for port in &chain.instances[index].ports {
+            if let Target::Instance(next) = port.target {
+                incoming[next] -= 1;
+                if incoming[next] == 0 {
+                    ready.push(next);
+                }
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests;

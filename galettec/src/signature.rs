@@ -3,7 +3,7 @@
 //!
 //! An NF crate looks like this (see `stdlib-nfs/macswap`):
 //!
-//! ```ignore
+//! ```text
 //! #![no_std]
 //! pub enum Action { Allowed, Denied }            // ports `allowed`, `denied`
 //! pub fn packet<P: Packet>(pkt: &mut P) -> Action { ... }
@@ -32,6 +32,19 @@ pub struct NfSignature {
     pub lib_file: FileId,
     /// Span of `enum Action`'s name in `src/lib.rs`.
     pub action_span: Span,
+    /// The fields of the NF's `#[maps]` struct: the maps a chain binds.
+    pub maps: Vec<MapSlot>,
+    /// Span of the `#[maps]` struct's name, if it has one.
+    pub maps_span: Option<Span>,
+}
+
+/// A map field of an NF: `name: Type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSlot {
+    pub name: String,
+    /// The field's type as written (`LpmTrie<Ipv4Prefix, u8>`).
+    pub ty: String,
+    pub span: Span,
 }
 
 /// One port: an `Action` variant.
@@ -96,7 +109,8 @@ pub fn read_signature(
     })?;
 
     let (action_span, ports) = read_ports(&ast, lib_file, used_at)?;
-    check_packet_fn(&ast, lib_file, used_at, action_span)?;
+    let (maps_span, maps) = read_map_slots(&ast);
+    check_packet_fn(&ast, lib_file, used_at, action_span, maps_span.is_some())?;
     Ok(NfSignature {
         lib_name: package.replace('-', "_"),
         package,
@@ -105,7 +119,32 @@ pub fn read_signature(
         needs_std: !is_no_std(&ast),
         lib_file,
         action_span,
+        maps,
+        maps_span,
     })
+}
+
+/// The named fields of the struct marked `#[maps]` (or `#[nf_std::maps]`).
+fn read_map_slots(ast: &syn::File) -> (Option<Span>, Vec<MapSlot>) {
+    let is_maps_attr = |attr: &syn::Attribute| attr.path().segments.last().is_some_and(|s| s.ident == "maps");
+    let maps = ast.items.iter().find_map(|item| match item {
+        syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr) => Some(item),
+        _ => None,
+    });
+    let Some(maps) = maps else { return (None, Vec::new()) };
+    let slots = maps
+        .fields
+        .iter()
+        .filter_map(|field| {
+            let name = field.ident.as_ref()?;
+            Some(MapSlot {
+                name: name.to_string(),
+                ty: quote::ToTokens::to_token_stream(&field.ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ","),
+                span: span_of(name.span()),
+            })
+        })
+        .collect();
+    (Some(span_of(maps.ident.span())), slots)
 }
 
 fn package_name(manifest: &str) -> Option<String> {
@@ -161,9 +200,12 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Sp
     Ok((action_span, ports))
 }
 
-/// Checks that `packet` is `pub fn packet<P: Packet>(pkt: &mut P) -> Action`.
-fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_span: Span) -> Result<(), Diagnostic> {
-    const EXPECTED: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`";
+/// Checks that `packet` is `pub fn packet<P: Packet>(pkt: &mut P) -> Action`,
+/// with a second argument `maps: &mut Maps` when the NF has a `#[maps]` struct.
+fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_span: Span, has_maps: bool) -> Result<(), Diagnostic> {
+    const WITHOUT_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`";
+    const WITH_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action`, where `Maps` is the `#[maps]` struct";
+    let expected = if has_maps { WITH_MAPS } else { WITHOUT_MAPS };
     let packet = ast.items.iter().find_map(|item| match item {
         syn::Item::Fn(item) if item.sig.ident == "packet" => Some(item),
         _ => None,
@@ -171,21 +213,22 @@ fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_s
     let Some(packet) = packet else {
         return Err(Diagnostic::error("E0206", "the NF crate has no `packet` function", lib_file, action_span, "the ports are here, but no function returns them")
             .with_label(used_at.file, used_at.span, "NF crate used here")
-            .with_help(EXPECTED));
+            .with_help(expected));
     };
     let sig = &packet.sig;
     let is_pub = matches!(packet.vis, syn::Visibility::Public(_));
     let one_type_param = sig.generics.type_params().count() == 1;
-    let one_argument = sig.inputs.len() == 1
-        && matches!(sig.inputs.first(), Some(syn::FnArg::Typed(arg)) if matches!(&*arg.ty, syn::Type::Reference(r) if r.mutability.is_some()));
+    let arguments = 1 + usize::from(has_maps);
+    let mut_references = sig.inputs.len() == arguments
+        && sig.inputs.iter().all(|input| matches!(input, syn::FnArg::Typed(arg) if matches!(&*arg.ty, syn::Type::Reference(r) if r.mutability.is_some())));
     let returns_action = matches!(&sig.output, syn::ReturnType::Type(_, ty)
         if matches!(&**ty, syn::Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Action")));
-    if is_pub && one_type_param && one_argument && returns_action && sig.asyncness.is_none() {
+    if is_pub && one_type_param && mut_references && returns_action && sig.asyncness.is_none() {
         return Ok(());
     }
-    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, span_of(sig.span()), EXPECTED)
+    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, span_of(sig.ident.span()), "this function")
         .with_label(used_at.file, used_at.span, "NF crate used here")
-        .with_help(EXPECTED))
+        .with_help(expected))
 }
 
 fn shape_error(lib_file: FileId, span: Span, used_at: UseSite, message: &str) -> Diagnostic {
@@ -242,6 +285,18 @@ mod tests {
         let names: Vec<_> = sig.ports.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["allowed", "not_found"]);
         assert_eq!(sig.ports[1].variant, "NotFound");
+    }
+
+    #[test]
+    fn reads_map_slots_and_expects_them_in_packet() {
+        let sig = read(
+            "#![no_std]\n#[maps]\npub struct Maps { allow: LpmTrie<Ipv4Prefix, u8>, hits: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P, m: &mut Maps) -> Action { Action::Out }",
+        )
+        .unwrap();
+        let slots: Vec<_> = sig.maps.iter().map(|m| (m.name.as_str(), m.ty.as_str())).collect();
+        assert_eq!(slots, [("allow", "LpmTrie<Ipv4Prefix, u8>"), ("hits", "Array<u64>")]);
+        let without_argument = read("#[maps]\npub struct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }");
+        assert_eq!(without_argument.unwrap_err().code, "E0206");
     }
 
     #[test]

@@ -20,9 +20,18 @@ pub struct ChainFile {
 /// A top-level declaration or link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
+    Iface(IfaceDecl),
     Map(MapDecl),
     Nf(NfDecl),
     Link(Link),
+}
+
+/// `iface NAME`: an interface role of a gateway with several interfaces;
+/// the runtime maps roles to interfaces (`--iface lan=eth0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceDecl {
+    pub name: Ident,
+    pub span: Span,
 }
 
 /// `map NAME: KIND<KEY, VALUE>[CAPACITY]`.
@@ -96,7 +105,7 @@ pub struct Link {
     pub span: Span,
 }
 
-/// The left side of a link: `rx`, `nf` or `nf.port`.
+/// The left side of a link: `rx`, `rx.ROLE`, `nf` or `nf.port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub node: Ident,
@@ -120,8 +129,9 @@ pub struct PortRoute {
     pub destination: Destination,
 }
 
-/// Where a link leads: an NF or one of `tx`, `pass`, `drop`, `abort` (told
-/// apart by the checker), optionally as an upcall (`!nf`).
+/// Where a link leads: an NF, an interface role (out of that interface), or
+/// one of `tx`, `pass`, `drop`, `abort` (told apart by the checker),
+/// optionally as an upcall (`!nf`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     pub upcall: bool,

@@ -17,6 +17,8 @@ pub enum Token<'src> {
     Map,
     #[token("nf")]
     Nf,
+    #[token("iface")]
+    Iface,
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'src str),
     #[regex(r"[0-9][0-9_]*")]
@@ -24,6 +26,9 @@ pub enum Token<'src> {
     /// A string literal without its quotes. No escapes: NF paths need none.
     #[regex(r#""[^"\n]*""#, |lex| { let s = lex.slice(); &s[1..s.len() - 1] })]
     Str(&'src str),
+    /// A string the line ends in; reported, then parsed as if closed.
+    #[regex(r#""[^"\n]*"#)]
+    UnterminatedStr,
     #[token("->")]
     Arrow,
     #[token("=")]
@@ -58,9 +63,11 @@ impl std::fmt::Display for Token<'_> {
             Token::Chain => "`chain`",
             Token::Map => "`map`",
             Token::Nf => "`nf`",
+            Token::Iface => "`iface`",
             Token::Ident(name) => return write!(f, "name `{name}`"),
             Token::Int(digits) => return write!(f, "number `{digits}`"),
             Token::Str(text) => return write!(f, "string \"{text}\""),
+            Token::UnterminatedStr => "unterminated string",
             Token::Arrow => "`->`",
             Token::Equals => "`=`",
             Token::Colon => "`:`",
@@ -85,6 +92,8 @@ impl std::fmt::Display for Token<'_> {
 pub enum LexError {
     /// A character sequence that is no token.
     BadText(Span),
+    /// A string literal the line ends in.
+    UnterminatedString(Span),
     /// `lib.name` as an NF source where `lib` is not `std`.
     UnknownLibrary(Span),
 }
@@ -97,6 +106,10 @@ impl LexError {
     pub fn into_diagnostic(self, source: &str, file: FileId) -> Diagnostic {
         let span = match self {
             LexError::BadText(span) => span,
+            LexError::UnterminatedString(span) => {
+                return Diagnostic::error("E0001", "unterminated string", file, span, "this string is not closed")
+                    .with_help("close the string with `\"` on the same line");
+            }
             LexError::UnknownLibrary(span) => {
                 return Diagnostic::error(
                     "E0004",
@@ -109,9 +122,7 @@ impl LexError {
             }
         };
         let text = source.get(span.start..span.end).unwrap_or("");
-        let (message, help) = if text.starts_with('"') {
-            ("unterminated string".to_owned(), "close the string with `\"` on the same line")
-        } else if text.starts_with("/*") {
+        let (message, help) = if text.starts_with("/*") {
             ("unterminated block comment".to_owned(), "close the comment with `*/`")
         } else {
             (format!("unexpected character `{}`", text.chars().next().unwrap_or('?')), "remove it")
@@ -137,6 +148,7 @@ impl<'src> Iterator for Lexer<'src> {
     fn next(&mut self) -> Option<Self::Item> {
         let (token, range) = self.inner.next()?;
         Some(match token {
+            Ok(Token::UnterminatedStr) => Err(LexError::UnterminatedString(Span::new(range.start, range.end))),
             Ok(token) => Ok((range.start, token, range.end)),
             Err(()) => Err(LexError::BadText(Span::new(range.start, range.end))),
         })

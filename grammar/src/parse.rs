@@ -1,8 +1,13 @@
 //! Turning source text into a [`ChainFile`], or into diagnostics.
+//!
+//! Recovery works by statements: the token stream is first split where a new
+//! statement starts (see [`split_statements`]), then each statement is parsed
+//! on its own. A syntax error costs the statement it is in, and one run
+//! reports the errors of every broken statement.
 
 use lalrpop_util::ParseError;
 
-use crate::ast::ChainFile;
+use crate::ast::{ChainFile, Ident, Item};
 use crate::lexer::{LexError, Lexer, Token};
 use crate::{Diagnostic, FileId, Span};
 
@@ -11,11 +16,111 @@ lalrpop_util::lalrpop_mod!(
     parser
 );
 
+/// One statement of a chain file, as the grammar parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// `chain NAME`.
+    Header(Ident),
+    Item(Item),
+}
+
+type Spanned<'src> = (usize, Token<'src>, usize);
+
 /// Parses one `.gal` file. `file` is the id its diagnostics point into.
+/// Returns every syntax error found, in source order, when there is any.
 pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
-    parser::ChainFileParser::new()
-        .parse(Lexer::new(source))
-        .map_err(|error| vec![syntax_diagnostic(error, source, file)])
+    let mut diagnostics = Vec::new();
+    let mut tokens = Vec::new();
+    for token in Lexer::new(source) {
+        match token {
+            Ok(token) => tokens.push(token),
+            Err(LexError::UnterminatedString(span)) => {
+                // Reported once, then read as if it were closed, so the rest
+                // of the statement still parses.
+                tokens.push((span.start, Token::Str(&source[span.start + 1..span.end]), span.end));
+                diagnostics.push(LexError::UnterminatedString(span).into_diagnostic(source, file));
+            }
+            Err(error) => diagnostics.push(error.into_diagnostic(source, file)),
+        }
+    }
+
+    let parser = parser::StatementParser::new();
+    let mut header: Option<Ident> = None;
+    let mut items = Vec::new();
+    for (index, statement) in split_statements(source, tokens).into_iter().enumerate() {
+        let start = statement[0].0;
+        let end = statement[statement.len() - 1].2;
+        match parser.parse(statement.into_iter().map(Ok::<_, LexError>)) {
+            Ok(Statement::Header(name)) if index == 0 => header = Some(name),
+            Ok(Statement::Header(name)) => diagnostics.push(
+                Diagnostic::error("E0006", "a file holds one chain", file, Span::new(start, name.span.end), "second `chain` header")
+                    .with_help("put each chain in a file of its own"),
+            ),
+            Ok(Statement::Item(item)) => {
+                if index == 0 {
+                    diagnostics.push(missing_header(file, Span::new(start, end)));
+                }
+                items.push(item);
+            }
+            Err(error) => {
+                if index == 0 {
+                    diagnostics.push(missing_header(file, Span::new(start, end)));
+                } else {
+                    diagnostics.push(syntax_diagnostic(error, source, file));
+                }
+            }
+        }
+    }
+    let Some(name) = header else {
+        if diagnostics.is_empty() {
+            diagnostics.push(missing_header(file, Span::new(0, 0)));
+        }
+        return Err(diagnostics);
+    };
+    diagnostics.sort_by_key(|d| d.primary.span.start);
+    if diagnostics.is_empty() { Ok(ChainFile { name, items }) } else { Err(diagnostics) }
+}
+
+fn missing_header(file: FileId, span: Span) -> Diagnostic {
+    Diagnostic::error("E0005", "a chain file starts with `chain NAME`", file, span, "expected the chain's header before this")
+        .with_help("add a first line like `chain my_chain`")
+}
+
+/// Splits tokens into statements. A statement starts at a token that begins
+/// a line, outside any braces, when that token can start a statement (a
+/// keyword or a name) and the previous token does not ask for more (`->`,
+/// `=`, `,` ...). A keyword at the start of a line always starts a statement,
+/// so an unclosed brace cannot swallow the rest of the file.
+fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<Spanned<'src>>> {
+    let mut statements: Vec<Vec<Spanned<'src>>> = Vec::new();
+    let mut depth = 0usize;
+    let mut previous_end = 0;
+    for token in tokens {
+        let line_initial = statements.is_empty() || source.get(previous_end..token.0).is_some_and(|gap| gap.contains('\n'));
+        let keyword = matches!(token.1, Token::Chain | Token::Map | Token::Nf | Token::Iface);
+        let previous_continues = statements.last().and_then(|s| s.last()).is_some_and(|(_, t, _)| asks_for_more(t));
+        let starts = line_initial && !previous_continues && (keyword || (depth == 0 && matches!(token.1, Token::Ident(_))));
+        if starts || statements.is_empty() {
+            statements.push(Vec::new());
+            depth = 0;
+        }
+        match token.1 {
+            Token::LBrace | Token::LBracket => depth += 1,
+            Token::RBrace | Token::RBracket => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous_end = token.2;
+        statements.last_mut().expect("pushed above").push(token);
+    }
+    statements
+}
+
+/// Tokens after which a statement cannot end.
+fn asks_for_more(token: &Token<'_>) -> bool {
+    matches!(
+        token,
+        Token::Arrow | Token::Equals | Token::Colon | Token::Comma | Token::Dot | Token::LAngle | Token::LBracket | Token::LBrace | Token::Bang | Token::At
+    )
 }
 
 fn syntax_diagnostic(error: ParseError<usize, Token<'_>, LexError>, source: &str, file: FileId) -> Diagnostic {
@@ -34,16 +139,13 @@ fn syntax_diagnostic(error: ParseError<usize, Token<'_>, LexError>, source: &str
         ParseError::ExtraToken { token: (start, token, end) } => {
             Diagnostic::error("E0002", format!("unexpected {token}"), file, Span::new(start, end), "nothing may follow here")
         }
-        ParseError::UnrecognizedEof { location, expected } => {
-            let at = Span::new(location, location);
-            Diagnostic::error(
-                "E0003",
-                "the file ends in the middle of a declaration",
-                file,
-                at,
-                format!("expected {}", describe_expected(&expected)),
-            )
-        }
+        ParseError::UnrecognizedEof { location, expected } => Diagnostic::error(
+            "E0003",
+            "this statement is incomplete",
+            file,
+            Span::new(location, location),
+            format!("expected {} here", describe_expected(&expected)),
+        ),
     }
 }
 
@@ -68,68 +170,4 @@ fn describe_expected(expected: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ast::{Item, LinkTarget, NfSource};
-
-    const MACSWAP: &str = "chain macswap\nnf swap = std.macswap\nrx -> swap\nswap -> tx\n";
-
-    #[test]
-    fn parses_the_smallest_chain() {
-        let chain = parse(MACSWAP, 0).unwrap();
-        assert_eq!(chain.name.name, "macswap");
-        assert_eq!(chain.items.len(), 3);
-        let Item::Nf(nf) = &chain.items[0] else { panic!("expected an nf") };
-        assert!(matches!(&nf.source, NfSource::Std { name, .. } if name.name == "macswap"));
-        assert_eq!(&MACSWAP[nf.name.span.start..nf.name.span.end], "swap");
-    }
-
-    #[test]
-    fn parses_maps_bindings_attributes_and_fan_out() {
-        let source = r#"chain s
-            map allow: lpm_trie<Ipv4Prefix, u8>[65_536]
-            nf acl = std.acl { allow: allow, } @xdp
-            nf dpi = "nfs/dpi" @userland
-            rx -> acl
-            acl -> { allowed: !dpi, denied: drop, }
-        "#;
-        let chain = parse(source, 0).unwrap();
-        let Item::Map(map) = &chain.items[0] else { panic!("expected a map") };
-        assert_eq!(map.capacity.value, Some(65_536));
-        let Item::Nf(acl) = &chain.items[1] else { panic!("expected an nf") };
-        assert_eq!(acl.bindings.len(), 1);
-        assert_eq!(acl.attributes[0].name, "xdp");
-        let Item::Link(link) = &chain.items[5] else { panic!("expected a link") };
-        let LinkTarget::FanOut(routes) = &link.to else { panic!("expected a fan-out") };
-        assert!(routes[0].destination.upcall);
-        assert_eq!(routes[1].destination.name.name, "drop");
-    }
-
-    #[test]
-    fn an_unexpected_token_says_what_was_expected() {
-        let errors = parse("chain a\nrx -> -> tx", 0).unwrap_err();
-        assert_eq!(errors[0].code, "E0002");
-        assert_eq!(errors[0].message, "unexpected `->`");
-        assert!(errors[0].primary.message.contains("a name"), "{:?}", errors[0]);
-    }
-
-    #[test]
-    fn a_truncated_file_is_reported_at_its_end() {
-        let errors = parse("chain a\nrx ->", 0).unwrap_err();
-        assert_eq!(errors[0].code, "E0003");
-        assert_eq!(errors[0].primary.span, Span::new(13, 13));
-    }
-
-    #[test]
-    fn only_std_is_a_library() {
-        let errors = parse("chain a\nnf x = lib.x", 0).unwrap_err();
-        assert_eq!(errors[0].code, "E0004");
-    }
-
-    #[test]
-    fn never_panics_on_prefixes_of_a_valid_chain() {
-        for end in 0..=MACSWAP.len() {
-            let _ = parse(&MACSWAP[..end], 0);
-        }
-    }
-}
+mod tests;

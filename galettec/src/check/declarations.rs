@@ -1,0 +1,224 @@
+//! Declarations: interface roles, maps, and NF instances with their crates,
+//! placement attributes and map bindings.
+
+use std::path::Path;
+
+use galette_grammar::ast::{ChainFile, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
+use galette_grammar::Span;
+
+use super::{Checker, Declared, DiagnosticExt, Named, RESERVED, quoted_list};
+use crate::ir::{MapIr, MapKind, PlacementConstraint};
+use crate::signature::{UseSite, read_signature};
+use crate::source::SourceFiles;
+use crate::suggest::closest;
+
+/// The largest map capacity the kernel takes (`max_entries` is a u32).
+const MAX_CAPACITY: u64 = u32::MAX as u64;
+
+impl<'ast> Checker<'_, 'ast> {
+    /// Declares everything first, so links may name what is declared later.
+    pub(super) fn declare(&mut self, ast: &'ast ChainFile, files: &mut SourceFiles) {
+        for item in &ast.items {
+            match item {
+                Item::Iface(iface) => self.declare_role(iface),
+                Item::Map(map) => self.declare_map(map),
+                Item::Nf(_) | Item::Link(_) => {}
+            }
+        }
+        // Instances come after maps, so their bindings can be resolved.
+        for item in &ast.items {
+            if let Item::Nf(decl) = item {
+                self.declare_instance(decl, files);
+            }
+        }
+    }
+
+    /// Checks a new NF or role name; true if it may be declared.
+    fn claim_name(&mut self, name: &'ast galette_grammar::ast::Ident, what: &str) -> bool {
+        let text = name.name.as_str();
+        if RESERVED.contains(&text) {
+            self.error("E0105", format!("`{text}` is a reserved name"), name.span, format!("cannot name {what}"))
+                .help(format!("choose another name; {} have fixed meanings in links", quoted_list(RESERVED)));
+            return false;
+        }
+        if let Some(&existing) = self.names.get(text) {
+            let first = match existing {
+                Named::Instance(index) => self.instances[index].decl.name.span,
+                Named::Role(index) => self.roles[index].name.span,
+            };
+            let file = self.cx.chain_file;
+            self.error("E0101", format!("the name `{text}` is declared twice"), name.span, "declared again here")
+                .label(file, first, "first declared here")
+                .help("NFs and interface roles share one set of names; rename one of them");
+            return false;
+        }
+        true
+    }
+
+    fn declare_role(&mut self, iface: &'ast IfaceDecl) {
+        if self.claim_name(&iface.name, "an interface role") {
+            self.names.insert(&iface.name.name, Named::Role(self.roles.len()));
+            self.roles.push(iface);
+        }
+    }
+
+    fn declare_map(&mut self, map: &'ast MapDecl) {
+        let name = map.name.name.as_str();
+        if let Some(&first) = self.map_names.get(name) {
+            let file = self.cx.chain_file;
+            let first_span = self.maps[first].as_ref().map_or(map.name.span, |m| m.span);
+            self.error("E0109", format!("the map `{name}` is declared twice"), map.name.span, "declared again here")
+                .label(file, first_span, "first declared here");
+            return;
+        }
+        let kind = MapKind::from_name(&map.kind.name);
+        if kind.is_none() {
+            let help = match closest(&map.kind.name, MapKind::ALL.map(MapKind::name)) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("the map kinds are {}", quoted_list(MapKind::ALL.map(MapKind::name))),
+            };
+            self.error("E0120", format!("unknown map kind `{}`", map.kind.name), map.kind.span, "not a map kind").help(help);
+        }
+        let capacity = match map.capacity.value {
+            Some(0) => {
+                self.error("E0121", "a map needs a capacity of at least 1", map.capacity.span, "zero entries").help("give the number of entries the map can hold");
+                None
+            }
+            Some(value) if value <= MAX_CAPACITY => Some(value),
+            _ => {
+                self.error("E0121", "this capacity is larger than the kernel allows", map.capacity.span, "too large")
+                    .help(format!("a map holds at most {MAX_CAPACITY} entries"));
+                None
+            }
+        };
+        // A map with an error is still declared (as `None`), so bindings to
+        // it do not cause a second error.
+        let declared = kind.zip(capacity).map(|(kind, capacity)| MapIr {
+            name: name.to_owned(),
+            kind,
+            key: map.key.name.clone(),
+            value: map.value.name.clone(),
+            capacity,
+            span: map.name.span,
+        });
+        self.map_names.insert(name, self.maps.len());
+        self.maps.push(declared);
+        self.map_used.push(false);
+    }
+
+    fn declare_instance(&mut self, decl: &'ast NfDecl, files: &mut SourceFiles) {
+        if !self.claim_name(&decl.name, "an NF") {
+            return;
+        }
+        let constraint = self.placement_constraint(decl);
+        let crate_dir = match &decl.source {
+            NfSource::Std { name, .. } => self.cx.stdlib_dir.join(&name.name),
+            NfSource::Path { path, .. } => self.cx.chain_dir.join(Path::new(path)),
+        };
+        let used_at = UseSite { file: self.cx.chain_file, span: decl.source.span() };
+        let nf = match read_signature(&crate_dir, self.cx.reader, files, used_at) {
+            Ok(nf) => Some(nf),
+            Err(diagnostic) => {
+                self.diagnostics.push(diagnostic);
+                None
+            }
+        };
+        let (ports, slots) = nf.as_ref().map_or((0, 0), |nf| (nf.ports.len(), nf.maps.len()));
+        self.names.insert(&decl.name.name, Named::Instance(self.instances.len()));
+        self.instances.push(Declared { decl, nf, constraint, bindings: vec![None; slots], links: vec![None; ports] });
+        self.bind_maps(self.instances.len() - 1);
+    }
+
+    fn placement_constraint(&mut self, decl: &NfDecl) -> Option<(PlacementConstraint, Span)> {
+        let mut found: Option<(PlacementConstraint, Span)> = None;
+        for attribute in &decl.attributes {
+            let constraint = match attribute.name.as_str() {
+                "xdp" => PlacementConstraint::Xdp,
+                "userland" => PlacementConstraint::Userland,
+                other => {
+                    let help = match closest(other, ["xdp", "userland"]) {
+                        Some(near) => format!("did you mean `@{near}`?"),
+                        None => "the attributes are `@xdp` and `@userland`".to_owned(),
+                    };
+                    self.error("E0113", format!("unknown attribute `@{other}`"), attribute.span, "not an attribute").help(help);
+                    continue;
+                }
+            };
+            if let Some((_, first)) = found {
+                let file = self.cx.chain_file;
+                self.error("E0114", "an NF takes one placement attribute", attribute.span, "second placement attribute")
+                    .label(file, first, "first one")
+                    .help("keep `@xdp` or `@userland`, not both");
+                continue;
+            }
+            found = Some((constraint, attribute.span));
+        }
+        found
+    }
+
+    /// Resolves `{ field: map }` of the instance at `index`.
+    fn bind_maps(&mut self, index: usize) {
+        let decl = self.instances[index].decl;
+        for binding in &decl.bindings {
+            let map = self.resolve_map(&binding.map);
+            let Some(nf) = &self.instances[index].nf else { continue };
+            let Some(slot) = nf.maps.iter().position(|slot| slot.name == binding.field.name) else {
+                let fields: Vec<&str> = nf.maps.iter().map(|slot| slot.name.as_str()).collect();
+                let help = match closest(&binding.field.name, fields.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None if fields.is_empty() => "this NF uses no maps; remove the binding".to_owned(),
+                    None => format!("its map fields are {}", quoted_list(fields.iter().copied())),
+                };
+                let (file, span) = (nf.lib_file, nf.maps_span.unwrap_or(nf.action_span));
+                let message = format!("`{}` has no map field `{}`", decl.name.name, binding.field.name);
+                self.error("E0401", message, binding.field.span, "unknown map field").label(file, span, "the NF's maps are declared here").help(help);
+                continue;
+            };
+            if let Some((_, first)) = self.instances[index].bindings[slot] {
+                let file = self.cx.chain_file;
+                self.error("E0403", format!("the map field `{}` is bound twice", binding.field.name), binding.field.span, "bound again here")
+                    .label(file, first, "first bound here");
+                continue;
+            }
+            self.instances[index].bindings[slot] = Some((map, binding.field.span));
+        }
+        self.report_unbound_slots(index);
+    }
+
+    fn resolve_map(&mut self, name: &galette_grammar::ast::Ident) -> Option<usize> {
+        if let Some(&index) = self.map_names.get(name.name.as_str()) {
+            self.map_used[index] = true;
+            return self.maps[index].is_some().then_some(index);
+        }
+        let help = match closest(&name.name, self.map_names.keys().copied()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("declare it with `map {}: KIND<KEY, VALUE>[CAPACITY]`", name.name),
+        };
+        self.error("E0110", format!("no map named `{}`", name.name), name.span, "not declared").help(help);
+        None
+    }
+
+    fn report_unbound_slots(&mut self, index: usize) {
+        let declared = &self.instances[index];
+        let Some(nf) = &declared.nf else { return };
+        let unbound: Vec<&str> = nf
+            .maps
+            .iter()
+            .zip(&declared.bindings)
+            .filter(|(_, bound)| bound.is_none())
+            .map(|(slot, _)| slot.name.as_str())
+            .collect();
+        if unbound.is_empty() {
+            return;
+        }
+        let name = declared.decl.name.name.clone();
+        let span = declared.decl.name.span;
+        let (file, maps_span) = (nf.lib_file, nf.maps_span.unwrap_or(nf.action_span));
+        let example = unbound.iter().map(|field| format!("{field}: MAP")).collect::<Vec<_>>().join(", ");
+        let noun = if unbound.len() == 1 { "field" } else { "fields" };
+        let message = format!("map {noun} of `{name}` left unbound: {}", unbound.join(", "));
+        self.error("E0402", message, span, "declared here")
+            .label(file, maps_span, "the NF's maps are declared here")
+            .help(format!("bind every map field to a chain map: `nf {name} = ... {{ {example} }}`"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Checking a parsed chain against its NF crates: name resolution, maps and
+//! bindings, ports and links, and the graph rules. Produces the typed
+//! [`ChainIr`].
+//!
+//! The work is split by concern: [`declarations`] (roles, maps, instances),
+//! [`links`] (rx, ports, destinations) and [`graph`] (whole-chain rules and
+//! building the IR). They share the [`Checker`] state.
+
+mod declarations;
+mod graph;
+mod links;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use galette_grammar::ast::{ChainFile, IfaceDecl, Item, NfDecl};
+use galette_grammar::{Diagnostic, FileId, Label, Severity, Span};
+
+use crate::ir::{ChainIr, MapIr, PlacementConstraint, Target};
+use crate::signature::NfSignature;
+use crate::source::{SourceFiles, SourceReader};
+
+/// Names with a fixed meaning in links; no NF or role may take them.
+const RESERVED: [&str; 5] = ["rx", "tx", "pass", "drop", "abort"];
+
+/// Where the checker finds NF crates.
+pub struct CheckContext<'a> {
+    pub reader: &'a dyn SourceReader,
+    /// The `.gal` file in the file table.
+    pub chain_file: FileId,
+    /// The directory holding the `.gal` file: crate paths are relative to it.
+    pub chain_dir: PathBuf,
+    /// The standard NF library: `std.NAME` is the crate `stdlib_dir/NAME`.
+    pub stdlib_dir: PathBuf,
+}
+
+/// The checker's result: a chain when there were no errors, and every
+/// diagnostic found (warnings included) either way.
+pub struct CheckOutput {
+    pub chain: Option<ChainIr>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) -> CheckOutput {
+    let mut checker = Checker {
+        cx,
+        diagnostics: Vec::new(),
+        roles: Vec::new(),
+        maps: Vec::new(),
+        map_used: Vec::new(),
+        map_names: HashMap::new(),
+        instances: Vec::new(),
+        names: HashMap::new(),
+        entries: Vec::new(),
+        rx_linked: false,
+    };
+    checker.declare(ast, files);
+    for item in &ast.items {
+        if let Item::Link(link) = item {
+            checker.link(&link.from, &link.to);
+        }
+    }
+    let chain = checker.finish(ast);
+    checker.diagnostics.sort_by_key(|d| (d.primary.file != cx.chain_file, d.primary.span.start));
+    CheckOutput { chain, diagnostics: checker.diagnostics }
+}
+
+/// What a name in a link refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Instance(usize),
+    Role(usize),
+}
+
+/// An instance while checking.
+struct Declared<'ast> {
+    decl: &'ast NfDecl,
+    /// Its NF's signature, if the crate could be read.
+    nf: Option<NfSignature>,
+    constraint: Option<(PlacementConstraint, Span)>,
+    /// Per map slot of the NF: the chain map bound to it (`None` when that
+    /// map is broken, which is reported already), and where.
+    bindings: Vec<Option<(Option<usize>, Span)>>,
+    /// Per port of the NF: where it leads, once linked.
+    links: Vec<Option<LinkEnd>>,
+}
+
+/// Where a port or `rx` leads, as written.
+#[derive(Debug, Clone, Copy)]
+struct LinkEnd {
+    target: Target,
+    upcall: bool,
+    span: Span,
+}
+
+/// A link from `rx`: for every interface (`role: None`) or one role.
+struct Entry {
+    role: Option<usize>,
+    end: LinkEnd,
+}
+
+struct Checker<'a, 'ast> {
+    cx: &'a CheckContext<'a>,
+    diagnostics: Vec<Diagnostic>,
+    roles: Vec<&'ast IfaceDecl>,
+    maps: Vec<Option<MapIr>>,
+    /// Per map: whether some instance binds it.
+    map_used: Vec<bool>,
+    map_names: HashMap<&'ast str, usize>,
+    instances: Vec<Declared<'ast>>,
+    /// NF and role names share one namespace: both can be destinations.
+    names: HashMap<&'ast str, Named>,
+    entries: Vec<Entry>,
+    /// Whether any link from `rx` was written, even one with errors: then a
+    /// missing entry is not worth a second error.
+    rx_linked: bool,
+}
+
+impl Checker<'_, '_> {
+    /// Adds an error in the chain file and returns it for more labels.
+    fn error(&mut self, code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+        self.diagnostics.push(Diagnostic::error(code, message, self.cx.chain_file, span, label));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// Adds a warning in the chain file and returns it for more labels.
+    fn warning(&mut self, code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+        let diagnostic = self.error(code, message, span, label);
+        diagnostic.severity = Severity::Warning;
+        diagnostic
+    }
+}
+
+/// Building a diagnostic in place.
+trait DiagnosticExt {
+    fn label(&mut self, file: FileId, span: Span, message: impl Into<String>) -> &mut Self;
+    fn help(&mut self, help: impl Into<String>) -> &mut Self;
+}
+
+impl DiagnosticExt for Diagnostic {
+    fn label(&mut self, file: FileId, span: Span, message: impl Into<String>) -> &mut Self {
+        self.secondary.push(Label { file, span, message: message.into() });
+        self
+    }
+
+    fn help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// `a`, `b` and `c` as "`a`, `b`, `c`".
+fn quoted_list<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests;

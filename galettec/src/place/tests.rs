@@ -1,0 +1,58 @@
+use super::*;
+use crate::check::{CheckContext, check};
+use crate::source::{InMemory, SourceFiles};
+
+const NO_STD: &str = "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
+const NEEDS_STD: &str = "pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
+
+fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static str>> {
+    let reader = InMemory::default()
+        .with("std/a/Cargo.toml", "[package]\nname = \"a\"\n")
+        .with("std/a/src/lib.rs", NO_STD)
+        .with("std/heavy/Cargo.toml", "[package]\nname = \"heavy\"\n")
+        .with("std/heavy/src/lib.rs", NEEDS_STD);
+    let ast = galette_grammar::parse(source, 0).expect("test chains parse");
+    let mut files = SourceFiles::default();
+    files.add("chain.gal", source);
+    let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
+    let output = check(&ast, &mut files, &cx);
+    let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
+    let decisions = place(&chain, 0).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    Ok(chain.instances.iter().zip(decisions).map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
+}
+
+fn placements(source: &str) -> Vec<Placement> {
+    placed(source).unwrap().into_iter().map(|(_, placement, _)| placement).collect()
+}
+
+#[test]
+fn no_std_instances_run_in_xdp() {
+    let result = placed("chain c\nnf x = std.a\nrx -> x\nx -> tx").unwrap();
+    assert_eq!(result[0].1, Placement::Xdp);
+    assert!(result[0].2.contains("XDP fast path"));
+}
+
+#[test]
+fn each_rule_moves_an_instance_to_userland() {
+    use Placement::{Userland, Xdp};
+    assert_eq!(placements("chain c\nnf x = std.a @userland\nrx -> x\nx -> tx"), [Userland]);
+    assert_eq!(placements("chain c\nnf x = std.heavy\nrx -> x\nx -> tx"), [Userland]);
+    assert_eq!(placements("chain c\nnf x = std.a\nnf y = std.a\nrx -> x\nx -> !y\ny -> tx"), [Xdp, Userland]);
+    assert_eq!(placements("chain c\nnf x = std.a\nrx -> !x\nx -> tx"), [Userland]);
+}
+
+#[test]
+fn everything_after_userland_stays_in_userland() {
+    let result = placed("chain c\nnf x = std.a\nnf y = std.heavy\nnf z = std.a\nrx -> x\nx -> y\ny -> z\nz -> tx").unwrap();
+    let kinds: Vec<_> = result.iter().map(|r| r.1).collect();
+    assert_eq!(kinds, [Placement::Xdp, Placement::Userland, Placement::Userland]);
+    assert!(result[2].2.contains("`y` before it runs in userland"), "{}", result[2].2);
+}
+
+#[test]
+fn xdp_on_an_instance_that_cannot_run_there_is_an_error() {
+    assert_eq!(placed("chain c\nnf x = std.heavy @xdp\nrx -> x\nx -> tx").unwrap_err(), ["E0501"]);
+    assert_eq!(placed("chain c\nnf x = std.a @xdp\nrx -> !x\nx -> tx").unwrap_err(), ["E0501"]);
+    let ok = placed("chain c\nnf x = std.a @xdp\nrx -> x\nx -> tx").unwrap();
+    assert_eq!(ok[0].2, "the chain marks it `@xdp`");
+}
