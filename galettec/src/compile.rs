@@ -27,7 +27,12 @@ impl CompileOptions {
     /// `$GALETTE_STDLIB` and `$GALETTE_NF_STD`), and the default build cache.
     pub fn from_env() -> CompileOptions {
         let project = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("galettec lives in the project").to_owned();
-        let dir = |var: &str, default: &str| std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| project.join(default));
+        let dir = |var: &str, default: &str| {
+            let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| project.join(default));
+            // Generated crates live elsewhere, so their path dependencies
+            // must not be relative to the current directory.
+            std::path::absolute(&dir).unwrap_or(dir)
+        };
         CompileOptions { stdlib_dir: dir("GALETTE_STDLIB", "stdlib-nfs"), nf_std_dir: dir("GALETTE_NF_STD", "nf-std"), build: BuildEnv::from_env() }
     }
 }
@@ -70,10 +75,12 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
         Ok(ast) => ast,
         Err(diagnostics) => return Ok(Checked { files, chain_file, diagnostics, chain: None }),
     };
+    let chain_dir = path.parent().unwrap_or(Path::new("."));
     let cx = CheckContext {
         reader,
         chain_file,
-        chain_dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        // Absolute, for the same reason as the stdlib's directory.
+        chain_dir: std::path::absolute(chain_dir).unwrap_or_else(|_| chain_dir.to_owned()),
         stdlib_dir: options.stdlib_dir.clone(),
     };
     let mut output = check(&ast, &mut files, &cx);

@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod codegen;
+pub mod codes;
 pub mod compile;
 pub mod ebpf_build;
 pub mod ir;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use galette_grammar::{Diagnostic, FileId, Span};
 use syn::spanned::Spanned;
 
-use crate::source::{SourceFiles, SourceReader};
+use crate::source::{SourceFiles, SourceReader, display_path};
 
 /// What the compiler knows about one NF crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,15 +77,15 @@ pub fn read_signature(
     let manifest = reader.read(&manifest_path).map_err(|err| {
         Diagnostic::error(
             "E0201",
-            format!("cannot read the NF crate at {}", crate_dir.display()),
+            format!("cannot read the NF crate at {}", display_path(crate_dir)),
             used_at.file,
             used_at.span,
-            format!("{}: {err}", manifest_path.display()),
+            format!("{}: {err}", display_path(&manifest_path)),
         )
         .with_help("an NF source is `std.NAME` or the path of a crate directory, relative to the .gal file")
     })?;
     let package = package_name(&manifest).ok_or_else(|| {
-        let file = files.add(manifest_path.display().to_string(), manifest.clone());
+        let file = files.add(display_path(&manifest_path), manifest.clone());
         Diagnostic::error("E0202", "the NF crate's Cargo.toml has no package name", file, Span::default(), "here")
             .with_label(used_at.file, used_at.span, "NF crate used here")
             .with_help("a crate needs `[package]` with `name = \"...\"`")
@@ -95,14 +95,14 @@ pub fn read_signature(
     let lib_text = reader.read(&lib_path).map_err(|err| {
         Diagnostic::error(
             "E0201",
-            format!("cannot read {}", lib_path.display()),
+            format!("cannot read {}", display_path(&lib_path)),
             used_at.file,
             used_at.span,
             err.to_string(),
         )
         .with_help("an NF crate is a library crate with its code in src/lib.rs")
     })?;
-    let lib_file = files.add(lib_path.display().to_string(), lib_text.clone());
+    let lib_file = files.add(display_path(&lib_path), lib_text.clone());
     let ast = syn::parse_file(&lib_text).map_err(|err| {
         Diagnostic::error("E0203", format!("the NF's source does not parse: {err}"), lib_file, span_of(err.span()), "here")
             .with_label(used_at.file, used_at.span, "NF crate used here")

@@ -44,6 +44,13 @@ impl SourceReader for InMemory {
     }
 }
 
+/// `path` as shown to the user: relative to the current directory when it is
+/// inside it, as written otherwise.
+pub fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_owned));
+    relative.unwrap_or_else(|| path.to_owned()).display().to_string()
+}
+
 /// One file that diagnostics can point into.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
