@@ -1,14 +1,15 @@
 //! The `galettec` command line: parses arguments and calls the library.
+
 // Diagnostics travel in `Err` on the cold path of a compile; their size
 // costs nothing that matters, and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use galettec::render::render_diagnostics;
-use galettec::{CompileError, CompileOptions, check_chain, compile_chain};
+use clap::{Parser, Subcommand, ValueEnum};
+use galettec::render::{render_diagnostics, render_json};
+use galettec::{Checked, CompileError, CompileOptions, check_chain, compile_chain};
 
 /// Compile a Galette chain (`.gal`) into a bundle that `galette run` loads.
 #[derive(Parser)]
@@ -18,6 +19,16 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     build: BuildArgs,
+    /// How to print diagnostics: for people, or one JSON object per line
+    /// (on stdout) for editors and scripts.
+    #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -44,31 +55,34 @@ struct BuildArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let options = CompileOptions::from_env();
+    let format = cli.message_format;
     let result = match cli.command {
-        Some(Command::Check { file }) => check(&file, &options),
-        Some(Command::Build(args)) => build(args, &options),
-        None => build(cli.build, &options),
+        Some(Command::Check { file }) => check(&file, &options, format),
+        Some(Command::Build(args)) => build(args, &options, format),
+        None => build(cli.build, &options, format),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            report(error);
+            report(error, format);
             ExitCode::FAILURE
         }
     }
 }
 
-fn check(file: &std::path::Path, options: &CompileOptions) -> Result<(), CompileError> {
+fn check(file: &Path, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {
     let checked = check_chain(file, options)?;
     if checked.chain.is_none() {
         return Err(CompileError::Invalid(checked));
     }
-    eprint!("{}", render_diagnostics(&checked.files, &checked.diagnostics));
-    eprintln!("{}: ok", file.display());
+    print_diagnostics(&checked, format);
+    if format == MessageFormat::Human {
+        eprintln!("{}: ok", file.display());
+    }
     Ok(())
 }
 
-fn build(args: BuildArgs, options: &CompileOptions) -> Result<(), CompileError> {
+fn build(args: BuildArgs, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {
     let file = args.file.expect("clap requires the file");
     let output = args.output.unwrap_or_else(|| {
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "chain".into());
@@ -76,7 +90,7 @@ fn build(args: BuildArgs, options: &CompileOptions) -> Result<(), CompileError> 
     });
     eprintln!("   Compiling {} (the first eBPF build takes a minute or two)", file.display());
     let compiled = compile_chain(&file, &output, options)?;
-    eprint!("{}", render_diagnostics(&compiled.checked.files, &compiled.checked.diagnostics));
+    print_diagnostics(&compiled.checked, format);
     for instance in &compiled.manifest.instances {
         eprintln!("     Placing {} in {:?}: {}", instance.name, instance.placement, instance.reason);
     }
@@ -84,11 +98,18 @@ fn build(args: BuildArgs, options: &CompileOptions) -> Result<(), CompileError> 
     Ok(())
 }
 
-fn report(error: CompileError) {
+fn print_diagnostics(checked: &Checked, format: MessageFormat) {
+    match format {
+        MessageFormat::Human => eprint!("{}", render_diagnostics(&checked.files, &checked.diagnostics)),
+        MessageFormat::Json => print!("{}", render_json(&checked.files, &checked.diagnostics)),
+    }
+}
+
+fn report(error: CompileError, format: MessageFormat) {
     match error {
         CompileError::Invalid(checked) => {
+            print_diagnostics(&checked, format);
             let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-            eprint!("{}", render_diagnostics(&checked.files, &checked.diagnostics));
             eprintln!("error: could not compile the chain: {errors} error{}", if errors == 1 { "" } else { "s" });
         }
         CompileError::Build(error) => {

@@ -47,8 +47,25 @@ impl SourceReader for InMemory {
 /// `path` as shown to the user: relative to the current directory when it is
 /// inside it, as written otherwise.
 pub fn display_path(path: &Path) -> String {
+    let path = normalize(path);
     let relative = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_owned));
-    relative.unwrap_or_else(|| path.to_owned()).display().to_string()
+    relative.unwrap_or(path).display().to_string()
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system (so it works for
+/// paths that do not exist, and keeps symlinks as written).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if normal.file_name().is_some() => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// One file that diagnostics can point into.
@@ -77,5 +94,17 @@ impl SourceFiles {
 
     pub fn iter(&self) -> impl Iterator<Item = &SourceFile> {
         self.files.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_removes_dots_lexically() {
+        assert_eq!(normalize(Path::new("tests/d/../../examples/nfs")), PathBuf::from("examples/nfs"));
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
     }
 }

@@ -9,7 +9,7 @@ use galette_grammar::Span;
 use super::{Checker, Declared, DiagnosticExt, Named, RESERVED, quoted_list};
 use crate::ir::{MapIr, MapKind, PlacementConstraint};
 use crate::signature::{UseSite, read_signature};
-use crate::source::SourceFiles;
+use crate::source::{SourceFiles, normalize};
 use crate::suggest::closest;
 
 /// The largest map capacity the kernel takes (`max_entries` is a u32).
@@ -68,7 +68,8 @@ impl<'ast> Checker<'_, 'ast> {
             let file = self.cx.chain_file;
             let first_span = self.maps[first].as_ref().map_or(map.name.span, |m| m.span);
             self.error("E0109", format!("the map `{name}` is declared twice"), map.name.span, "declared again here")
-                .label(file, first_span, "first declared here");
+                .label(file, first_span, "first declared here")
+                .help("rename one of them; NFs that bind the same name share one map");
             return;
         }
         let kind = MapKind::from_name(&map.kind.name);
@@ -113,7 +114,7 @@ impl<'ast> Checker<'_, 'ast> {
         let constraint = self.placement_constraint(decl);
         let crate_dir = match &decl.source {
             NfSource::Std { name, .. } => self.cx.stdlib_dir.join(&name.name),
-            NfSource::Path { path, .. } => self.cx.chain_dir.join(Path::new(path)),
+            NfSource::Path { path, .. } => normalize(&self.cx.chain_dir.join(Path::new(path))),
         };
         let used_at = UseSite { file: self.cx.chain_file, span: decl.source.span() };
         let nf = match read_signature(&crate_dir, self.cx.reader, files, used_at) {
@@ -125,7 +126,7 @@ impl<'ast> Checker<'_, 'ast> {
         };
         let (ports, slots) = nf.as_ref().map_or((0, 0), |nf| (nf.ports.len(), nf.maps.len()));
         self.names.insert(&decl.name.name, Named::Instance(self.instances.len()));
-        self.instances.push(Declared { decl, nf, constraint, bindings: vec![None; slots], links: vec![None; ports] });
+        self.instances.push(Declared { decl, nf, constraint, bindings: vec![None; slots], links: vec![None; ports], link_failed: false });
         self.bind_maps(self.instances.len() - 1);
     }
 
@@ -159,6 +160,7 @@ impl<'ast> Checker<'_, 'ast> {
     /// Resolves `{ field: map }` of the instance at `index`.
     fn bind_maps(&mut self, index: usize) {
         let decl = self.instances[index].decl;
+        let mut field_unknown = false;
         for binding in &decl.bindings {
             let map = self.resolve_map(&binding.map);
             let Some(nf) = &self.instances[index].nf else { continue };
@@ -172,6 +174,7 @@ impl<'ast> Checker<'_, 'ast> {
                 let (file, span) = (nf.lib_file, nf.maps_span.unwrap_or(nf.action_span));
                 let message = format!("`{}` has no map field `{}`", decl.name.name, binding.field.name);
                 self.error("E0401", message, binding.field.span, "unknown map field").label(file, span, "the NF's maps are declared here").help(help);
+                field_unknown = true;
                 continue;
             };
             if let Some((_, first)) = self.instances[index].bindings[slot] {
@@ -182,7 +185,10 @@ impl<'ast> Checker<'_, 'ast> {
             }
             self.instances[index].bindings[slot] = Some((map, binding.field.span));
         }
-        self.report_unbound_slots(index);
+        // A misspelt field most likely meant one of the unbound ones.
+        if !field_unknown {
+            self.report_unbound_slots(index);
+        }
     }
 
     fn resolve_map(&mut self, name: &galette_grammar::ast::Ident) -> Option<usize> {
@@ -190,6 +196,7 @@ impl<'ast> Checker<'_, 'ast> {
             self.map_used[index] = true;
             return self.maps[index].is_some().then_some(index);
         }
+        self.map_binding_failed = true;
         let help = match closest(&name.name, self.map_names.keys().copied()) {
             Some(near) => format!("did you mean `{near}`?"),
             None => format!("declare it with `map {}: KIND<KEY, VALUE>[CAPACITY]`", name.name),

@@ -38,7 +38,7 @@ impl Checker<'_, '_> {
             }
             return;
         }
-        if self.entries.iter().any(|entry| entry.role.is_none()) {
+        if self.rx_link_failed || self.entries.iter().any(|entry| entry.role.is_none()) {
             return;
         }
         let missing: Vec<String> = (0..self.roles.len())
@@ -54,7 +54,7 @@ impl Checker<'_, '_> {
 
     fn report_unconnected_ports(&mut self) {
         let mut found = Vec::new();
-        for declared in &self.instances {
+        for declared in self.instances.iter().filter(|declared| !declared.link_failed) {
             let Some(nf) = &declared.nf else { continue };
             let open: Vec<&str> = nf
                 .ports
@@ -80,6 +80,9 @@ impl Checker<'_, '_> {
     }
 
     fn report_unused_maps(&mut self) {
+        if self.map_binding_failed {
+            return;
+        }
         let unused: Vec<_> = self
             .maps
             .iter()

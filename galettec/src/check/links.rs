@@ -31,6 +31,15 @@ impl Checker<'_, '_> {
         if self.instances[instance].nf.is_none() {
             return; // Its crate could not be read; that is reported already.
         }
+        let errors_before = self.diagnostics.len();
+        self.link_ports(instance, from, to);
+        if self.diagnostics.len() > errors_before {
+            self.instances[instance].link_failed = true;
+        }
+    }
+
+    fn link_ports(&mut self, instance: usize, from: &Endpoint, to: &LinkTarget) {
+        let node = from.node.name.as_str();
         match to {
             LinkTarget::Single(destination) => {
                 if let Some(port) = self.resolve_port(instance, from) {
@@ -54,6 +63,14 @@ impl Checker<'_, '_> {
 
     fn link_rx(&mut self, from: &Endpoint, to: &LinkTarget) {
         self.rx_linked = true;
+        let errors_before = self.diagnostics.len();
+        self.link_rx_entry(from, to);
+        if self.diagnostics.len() > errors_before {
+            self.rx_link_failed = true;
+        }
+    }
+
+    fn link_rx_entry(&mut self, from: &Endpoint, to: &LinkTarget) {
         let role = match &from.port {
             None => None,
             Some(role) => match self.names.get(role.name.as_str()) {

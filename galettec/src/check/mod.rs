@@ -53,6 +53,8 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
         names: HashMap::new(),
         entries: Vec::new(),
         rx_linked: false,
+        rx_link_failed: false,
+        map_binding_failed: false,
     };
     checker.declare(ast, files);
     for item in &ast.items {
@@ -83,6 +85,9 @@ struct Declared<'ast> {
     bindings: Vec<Option<(Option<usize>, Span)>>,
     /// Per port of the NF: where it leads, once linked.
     links: Vec<Option<LinkEnd>>,
+    /// Whether a link from it had an error; its unconnected ports are then
+    /// likely the ones that link meant, and are not reported again.
+    link_failed: bool,
 }
 
 /// Where a port or `rx` leads, as written.
@@ -114,6 +119,12 @@ struct Checker<'a, 'ast> {
     /// Whether any link from `rx` was written, even one with errors: then a
     /// missing entry is not worth a second error.
     rx_linked: bool,
+    /// Whether a link from `rx` had an error: then it may have meant one of
+    /// the roles that look unlinked.
+    rx_link_failed: bool,
+    /// Whether a binding named a map that does not exist: then it may have
+    /// meant one of the maps that look unused.
+    map_binding_failed: bool,
 }
 
 impl Checker<'_, '_> {

@@ -1,0 +1,79 @@
+//! The `galettec` command line: exit codes, output formats, and building
+//! every example for real.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn galettec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galettec")).args(args).current_dir(project_root()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_accepts_a_valid_chain() {
+    let output = galettec(&["check", "examples/macswap.gal"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("examples/macswap.gal: ok"));
+}
+
+#[test]
+fn check_prints_every_error_and_fails() {
+    let output = galettec(&["check", "tests/diagnostics/E0002-every-broken-statement.gal"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("error[E0002]").count(), 4, "{stderr}");
+    assert!(stderr.contains("could not compile the chain: 4 errors"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn json_output_is_one_object_per_diagnostic() {
+    let output = galettec(&["check", "--message-format", "json", "tests/diagnostics/E0102-unknown-name.gal"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let value: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(value["code"], "E0102");
+    assert_eq!(value["severity"], "error");
+    assert_eq!(value["file"], "tests/diagnostics/E0102-unknown-name.gal");
+    assert_eq!(value["labels"][0]["line"], 3);
+    assert_eq!(value["labels"][0]["column"], 7);
+    assert_eq!(value["help"], "did you mean `swap`?");
+}
+
+#[test]
+fn a_missing_file_is_one_clear_error() {
+    let output = galettec(&["check", "no/such/chain.gal"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("cannot read no/such/chain.gal"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn every_example_chain_builds_into_a_verified_bundle() {
+    let out = tempfile::tempdir().unwrap();
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(project_root().join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "gal"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 2);
+    for example in examples {
+        let bundle = out.path().join(example.file_stem().unwrap());
+        let output = galettec(&[example.to_str().unwrap(), "-o", bundle.to_str().unwrap()]);
+        assert!(output.status.success(), "{}: {}", example.display(), text(&output.stderr));
+        let opened = galette_bundle::Bundle::open(&bundle).unwrap();
+        assert_eq!(opened.manifest.xdp.as_ref().unwrap().entry_program, "galette_rx");
+        assert!(opened.manifest.instances.iter().all(|i| i.placement == galette_bundle::Placement::Xdp));
+    }
+}

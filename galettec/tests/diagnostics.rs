@@ -1,0 +1,82 @@
+//! Every diagnostic, as a user sees it: one small `.gal` per case in
+//! `tests/diagnostics/`, its rendering (colour off) stored with the source as
+//! an insta snapshot in `tests/snapshots/`. Review changes with
+//! `cargo insta review` (or `INSTA_UPDATE=always` and `git diff`).
+
+use std::path::{Path, PathBuf};
+
+use galettec::codegen::unsupported;
+use galettec::codes::CODES;
+use galettec::render::render_diagnostics;
+use galettec::{CompileOptions, check_chain};
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The `.gal` cases, sorted, as paths relative to the project root.
+fn cases() -> Vec<PathBuf> {
+    let root = project_root();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("tests/diagnostics"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "gal"))
+        .map(|path| path.strip_prefix(&root).unwrap().to_owned())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn snapshot_name(case: &Path) -> String {
+    case.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// What `galettec build` reports before it builds anything: the front end's
+/// diagnostics, then what this version cannot build.
+fn render(case: &Path) -> String {
+    let checked = check_chain(case, &CompileOptions::from_env()).unwrap();
+    let mut diagnostics = checked.diagnostics.clone();
+    if let Some((chain, decisions)) = &checked.chain {
+        diagnostics.extend(unsupported(chain, decisions, checked.chain_file));
+    }
+    render_diagnostics(&checked.files, &diagnostics)
+}
+
+#[test]
+fn every_case_matches_its_snapshot() {
+    // Paths in the output are shown relative to the current directory; the
+    // project root keeps them the same on every machine. This is the only
+    // test of this binary that depends on the current directory.
+    std::env::set_current_dir(project_root()).unwrap();
+    let cases = cases();
+    assert!(cases.len() >= CODES.len(), "{} cases for {} codes", cases.len(), CODES.len());
+    for case in cases {
+        let source = std::fs::read_to_string(&case).unwrap();
+        let output = render(&case);
+        assert!(!output.is_empty(), "{} produced no diagnostic", case.display());
+        insta::with_settings!({
+            snapshot_path => project_root().join("tests/snapshots"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(snapshot_name(&case), format!("--- {}\n{source}--- diagnostics\n{output}", case.display()));
+        });
+    }
+}
+
+#[test]
+fn every_code_has_a_snapshot_that_shows_it() {
+    let snapshots = project_root().join("tests/snapshots");
+    let missing: Vec<&str> = CODES
+        .iter()
+        .map(|(code, _)| *code)
+        .filter(|code| {
+            !cases().iter().any(|case| {
+                snapshot_name(case).starts_with(code)
+                    && std::fs::read_to_string(snapshots.join(format!("{}.snap", snapshot_name(case))))
+                        .is_ok_and(|snapshot| snapshot.contains(&format!("[{code}]")))
+            })
+        })
+        .collect();
+    assert!(missing.is_empty(), "codes without a snapshot showing them: {missing:?}");
+}
