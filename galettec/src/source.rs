@@ -68,6 +68,19 @@ pub fn normalize(path: &Path) -> PathBuf {
     normal
 }
 
+/// Files from memory in front of the file system: checks a chain that is not
+/// on disk against NF crates that are (editors, tests, benchmarks).
+#[derive(Default)]
+pub struct Overlay {
+    pub memory: InMemory,
+}
+
+impl SourceReader for Overlay {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        self.memory.read(path).or_else(|_| FileSystem.read(path))
+    }
+}
+
 /// One file that diagnostics can point into.
 #[derive(Debug, Clone)]
 pub struct SourceFile {

@@ -117,11 +117,18 @@ impl<'ast> Checker<'_, 'ast> {
             NfSource::Path { path, .. } => normalize(&self.cx.chain_dir.join(Path::new(path))),
         };
         let used_at = UseSite { file: self.cx.chain_file, span: decl.source.span() };
-        let nf = match read_signature(&crate_dir, self.cx.reader, files, used_at) {
-            Ok(nf) => Some(nf),
-            Err(diagnostic) => {
-                self.diagnostics.push(diagnostic);
-                None
+        let nf = match self.signatures.get(&crate_dir) {
+            Some(known) => known.clone(),
+            None => {
+                let read = match read_signature(&crate_dir, self.cx.reader, files, used_at) {
+                    Ok(nf) => Some(nf),
+                    Err(diagnostic) => {
+                        self.diagnostics.push(diagnostic);
+                        None
+                    }
+                };
+                self.signatures.insert(crate_dir, read.clone());
+                read
             }
         };
         let (ports, slots) = nf.as_ref().map_or((0, 0), |nf| (nf.ports.len(), nf.maps.len()));

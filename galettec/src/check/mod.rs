@@ -55,6 +55,7 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
         rx_linked: false,
         rx_link_failed: false,
         map_binding_failed: false,
+        signatures: HashMap::new(),
     };
     checker.declare(ast, files);
     for item in &ast.items {
@@ -125,6 +126,9 @@ struct Checker<'a, 'ast> {
     /// Whether a binding named a map that does not exist: then it may have
     /// meant one of the maps that look unused.
     map_binding_failed: bool,
+    /// NF signatures by crate directory: a crate used by many instances is
+    /// read and parsed once (`None` if it could not be, which was reported).
+    signatures: HashMap<PathBuf, Option<NfSignature>>,
 }
 
 impl Checker<'_, '_> {
