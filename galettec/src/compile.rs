@@ -61,12 +61,22 @@ pub struct Checked {
     pub chain: Option<(ChainIr, Vec<Decision>)>,
 }
 
-/// Parses, checks and places the chain in `path` (the front end only).
+/// Everything `galettec` checks before building the chain in `path`: the
+/// front end, then what this version cannot build yet (E0900).
 pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, CompileError> {
-    check_with(path, options, &FileSystem)
+    let mut checked = check_with(path, options, &FileSystem)?;
+    if let Some((chain, decisions)) = &checked.chain {
+        let unsupported = unsupported(chain, decisions, checked.chain_file);
+        if !unsupported.is_empty() {
+            checked.diagnostics.extend(unsupported);
+            checked.chain = None;
+        }
+    }
+    Ok(checked)
 }
 
-/// The front end, reading through `reader`.
+/// The front end alone (parse, check, place), reading through `reader`:
+/// whether the chain is valid, whatever this version can build.
 pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceReader) -> Result<Checked, CompileError> {
     let text = reader.read(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
     let mut files = SourceFiles::default();
@@ -107,17 +117,10 @@ pub struct Compiled {
 
 /// Compiles the chain in `path` into a bundle in `out_dir`.
 pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> Result<Compiled, CompileError> {
-    let mut checked = check_chain(path, options)?;
+    let checked = check_chain(path, options)?;
     let Some((chain, decisions)) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
-    let unsupported = unsupported(chain, decisions, checked.chain_file);
-    if !unsupported.is_empty() {
-        checked.diagnostics.extend(unsupported);
-        checked.chain = None;
-        return Err(CompileError::Invalid(checked));
-    }
-    let (chain, decisions) = checked.chain.as_ref().expect("checked above");
     let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
     let object = options.build.build(&chain.name, &generated)?;
     let manifest = manifest(chain, decisions);

@@ -242,18 +242,21 @@ fn span_of(span: proc_macro2::Span) -> Span {
     Span::new(range.start, range.end)
 }
 
-/// `NotFound` → `not_found`: Rust variant names to `.gal` port names.
+/// `NotFound` → `not_found`, `TcpSyn` and `TCPSyn` → `tcp_syn`: Rust
+/// variant names to `.gal` port names. A word starts at an uppercase letter
+/// after a lowercase letter or digit, or at the last capital of an acronym.
 pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_uppercase() {
-            if i > 0 {
+    for (i, &ch) in chars.iter().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            let previous = chars[i - 1];
+            let next_is_lower = chars.get(i + 1).is_some_and(|c| c.is_lowercase());
+            if previous.is_lowercase() || previous.is_ascii_digit() || (previous.is_uppercase() && next_is_lower) {
                 out.push('_');
             }
-            out.extend(ch.to_lowercase());
-        } else {
-            out.push(ch);
         }
+        out.extend(ch.to_lowercase());
     }
     out
 }
@@ -328,5 +331,8 @@ mod tests {
     fn snake_cases_variant_names() {
         assert_eq!(snake_case("Out"), "out");
         assert_eq!(snake_case("NotFound"), "not_found");
+        assert_eq!(snake_case("TCPSyn"), "tcp_syn");
+        assert_eq!(snake_case("Ipv4"), "ipv4");
+        assert_eq!(snake_case("Http2Request"), "http2_request");
     }
 }

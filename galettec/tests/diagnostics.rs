@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use galettec::codegen::unsupported;
 use galettec::codes::CODES;
 use galettec::render::render_diagnostics;
 use galettec::{CompileOptions, check_chain};
@@ -31,15 +30,11 @@ fn snapshot_name(case: &Path) -> String {
     case.file_stem().unwrap().to_string_lossy().into_owned()
 }
 
-/// What `galettec build` reports before it builds anything: the front end's
-/// diagnostics, then what this version cannot build.
+/// What `galettec check` reports, and `galettec build` before it builds:
+/// the front end's diagnostics, then what this version cannot build.
 fn render(case: &Path) -> String {
     let checked = check_chain(case, &CompileOptions::from_env()).unwrap();
-    let mut diagnostics = checked.diagnostics.clone();
-    if let Some((chain, decisions)) = &checked.chain {
-        diagnostics.extend(unsupported(chain, decisions, checked.chain_file));
-    }
-    render_diagnostics(&checked.files, &diagnostics)
+    render_diagnostics(&checked.files, &checked.diagnostics)
 }
 
 #[test]

@@ -46,35 +46,39 @@ pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
 
     let parser = parser::StatementParser::new();
     let mut header: Option<Ident> = None;
+    let mut first_statement: Option<Span> = None;
+    // A header with a syntax error is reported as that, not as missing.
+    let mut header_written = false;
     let mut items = Vec::new();
-    for (index, statement) in split_statements(source, tokens).into_iter().enumerate() {
-        let start = statement[0].0;
-        let end = statement[statement.len() - 1].2;
+    for statement in split_statements(source, tokens) {
+        let span = Span::new(statement[0].0, statement[statement.len() - 1].2);
+        header_written |= statement[0].1 == Token::Chain;
+        first_statement.get_or_insert(span);
         match parser.parse(statement.into_iter().map(Ok::<_, LexError>)) {
-            Ok(Statement::Header(name)) if index == 0 => header = Some(name),
-            Ok(Statement::Header(name)) => diagnostics.push(
-                Diagnostic::error("E0006", "a file holds one chain", file, Span::new(start, name.span.end), "second `chain` header")
-                    .with_help("put each chain in a file of its own"),
-            ),
-            Ok(Statement::Item(item)) => {
-                if index == 0 {
-                    diagnostics.push(missing_header(file, Span::new(start, end)));
+            Ok(Statement::Header(name)) => match &header {
+                Some(_) => diagnostics.push(
+                    Diagnostic::error("E0006", "a file holds one chain", file, span, "second `chain` header")
+                        .with_help("put each chain in a file of its own"),
+                ),
+                None => {
+                    if first_statement != Some(span) {
+                        diagnostics.push(
+                            Diagnostic::error("E0005", "the `chain` header must come first", file, span, "the header")
+                                .with_help("move this line to the top of the file"),
+                        );
+                    }
+                    header = Some(name);
                 }
-                items.push(item);
-            }
-            Err(error) => {
-                if index == 0 {
-                    diagnostics.push(missing_header(file, Span::new(start, end)));
-                } else {
-                    diagnostics.push(syntax_diagnostic(error, source, file));
-                }
-            }
+            },
+            Ok(Statement::Item(item)) => items.push(item),
+            Err(error) => diagnostics.push(syntax_diagnostic(error, source, file)),
         }
     }
     let Some(name) = header else {
-        if diagnostics.is_empty() {
-            diagnostics.push(missing_header(file, Span::new(0, 0)));
+        if !header_written {
+            diagnostics.push(missing_header(file, first_statement.unwrap_or(Span::new(0, 0))));
         }
+        diagnostics.sort_by_key(|d| d.primary.span.start);
         return Err(diagnostics);
     };
     diagnostics.sort_by_key(|d| d.primary.span.start);
@@ -86,11 +90,11 @@ fn missing_header(file: FileId, span: Span) -> Diagnostic {
         .with_help("add a first line like `chain my_chain`")
 }
 
-/// Splits tokens into statements. A statement starts at a token that begins
-/// a line, outside any braces, when that token can start a statement (a
-/// keyword or a name) and the previous token does not ask for more (`->`,
-/// `=`, `,` ...). A keyword at the start of a line always starts a statement,
-/// so an unclosed brace cannot swallow the rest of the file.
+/// Splits tokens into statements. A keyword (`chain`, `map`, `nf`, `iface`)
+/// always starts a statement: it can appear nowhere else, so an unclosed
+/// brace cannot swallow the declarations after it. A name starts a statement
+/// when it begins a line outside any braces and the previous token does not
+/// ask for more (`->`, `=`, `,` ...).
 fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<Spanned<'src>>> {
     let mut statements: Vec<Vec<Spanned<'src>>> = Vec::new();
     let mut depth = 0usize;
@@ -99,7 +103,7 @@ fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<S
         let line_initial = statements.is_empty() || source.get(previous_end..token.0).is_some_and(|gap| gap.contains('\n'));
         let keyword = matches!(token.1, Token::Chain | Token::Map | Token::Nf | Token::Iface);
         let previous_continues = statements.last().and_then(|s| s.last()).is_some_and(|(_, t, _)| asks_for_more(t));
-        let starts = line_initial && !previous_continues && (keyword || (depth == 0 && matches!(token.1, Token::Ident(_))));
+        let starts = keyword || (line_initial && !previous_continues && depth == 0 && matches!(token.1, Token::Ident(_)));
         if starts || statements.is_empty() {
             statements.push(Vec::new());
             depth = 0;
@@ -163,7 +167,7 @@ fn describe_expected(expected: &[String]) -> String {
         .collect();
     words.dedup();
     match words.as_slice() {
-        [] => "nothing".to_owned(),
+        [] => "the end of the statement; start the next one on a new line".to_owned(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }

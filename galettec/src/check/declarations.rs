@@ -178,9 +178,12 @@ impl<'ast> Checker<'_, 'ast> {
                     None if fields.is_empty() => "this NF uses no maps; remove the binding".to_owned(),
                     None => format!("its map fields are {}", quoted_list(fields.iter().copied())),
                 };
-                let (file, span) = (nf.lib_file, nf.maps_span.unwrap_or(nf.action_span));
+                let (file, span, label) = match nf.maps_span {
+                    Some(span) => (nf.lib_file, span, "the NF's maps are declared here"),
+                    None => (nf.lib_file, nf.action_span, "this NF has no `#[maps]` struct"),
+                };
                 let message = format!("`{}` has no map field `{}`", decl.name.name, binding.field.name);
-                self.error("E0401", message, binding.field.span, "unknown map field").label(file, span, "the NF's maps are declared here").help(help);
+                self.error("E0401", message, binding.field.span, "unknown map field").label(file, span, label).help(help);
                 field_unknown = true;
                 continue;
             };

@@ -141,7 +141,9 @@ impl Checker<'_, '_> {
     fn report_cycle(&mut self) -> bool {
         let mut state = vec![Visit::New; self.instances.len()];
         let mut path = Vec::new();
-        let cycle = self.entry_instances().into_iter().find_map(|first| self.find_cycle(first, &mut state, &mut path));
+        // From every instance, not only reachable ones: a loop is a mistake
+        // wherever it is.
+        let cycle = (0..self.instances.len()).find_map(|first| self.find_cycle(first, &mut state, &mut path));
         let Some(cycle) = cycle else { return false };
         let names: Vec<&str> = cycle.iter().chain(cycle.first()).map(|&i| self.instances[i].decl.name.name.as_str()).collect();
         let message = format!("the chain loops: {}", names.join(" -> "));

@@ -105,6 +105,11 @@ impl Checker<'_, '_> {
     }
 
     fn unknown_role(&mut self, role: &Ident) {
+        if let Some(Named::Instance(_)) = self.names.get(role.name.as_str()) {
+            self.error("E0112", format!("`{}` is an NF, not an interface role", role.name), role.span, "not a role")
+                .help(format!("packets enter NFs through links: write `rx -> {}`", role.name));
+            return;
+        }
         let roles: Vec<&str> = self.roles.iter().map(|r| r.name.name.as_str()).collect();
         let help = match closest(&role.name, roles.iter().copied()) {
             Some(near) => format!("did you mean `{near}`?"),

@@ -89,6 +89,8 @@ fn cycles_are_errors_with_their_path() {
     assert_eq!(out.diagnostics[0].code, "E0305");
     assert_eq!(out.diagnostics[0].message, "the chain loops: a -> b -> a");
     assert!(out.chain.is_none());
+    let unreachable_loop = codes("chain c\nnf a = std.swap\nnf t = std.swap\nrx -> a\na -> tx\nt -> t");
+    assert_eq!(unreachable_loop, ["W0101", "E0305"], "a loop is an error even where no packet goes");
 }
 
 #[test]

@@ -76,11 +76,19 @@ fn an_unclosed_brace_does_not_swallow_the_next_declaration() {
 }
 
 #[test]
+fn a_keyword_always_starts_a_statement() {
+    assert_eq!(codes("chain a\nrx -> {\nnf t = std.x\nt -> tx"), ["E0003"]);
+    assert!(parse("chain a nf t = std.x\nrx -> t", 0).is_ok());
+}
+
+#[test]
 fn the_header_comes_first_and_once() {
     assert_eq!(codes(""), ["E0005"]);
     assert_eq!(codes("// only a comment"), ["E0005"]);
     assert_eq!(codes("rx -> tx"), ["E0005"]);
     assert_eq!(codes("chain a\nchain b\nrx -> tx"), ["E0006"]);
+    assert_eq!(codes("rx -> tx\nchain a"), ["E0005"], "a late header is not a second one");
+    assert_eq!(codes("chain a {\nrx -> tx"), ["E0002"], "a broken header is a syntax error");
 }
 
 #[test]
