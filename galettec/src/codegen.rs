@@ -46,9 +46,6 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
             .with_help("the chain is valid; see docs/language.md for what this version builds")
     };
     let mut found = Vec::new();
-    for map in &chain.maps {
-        found.push(not_yet("maps", map.span, "a map"));
-    }
     for (instance, decision) in chain.instances.iter().zip(decisions) {
         if decision.placement == Placement::Userland {
             found.push(not_yet("userland NFs", instance.span, &format!("placed in userland: {}", decision.reason)));
@@ -107,9 +104,20 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
     let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
     let entry = target_expr(chain.entries[0].target, chain);
+    let map_statics = map_statics(chain, crates);
     let instance_fns = chain.instances.iter().enumerate().map(|(index, instance)| {
         let function = run_fn(index, chain);
         let nf = crates.alias(&instance.nf.crate_dir);
+        let call = if instance.bindings.is_empty() {
+            quote! { #nf::packet(&mut packet) }
+        } else {
+            let fields = instance.bindings.iter().map(|binding| {
+                let field = Ident::new(&binding.field, Span::call_site());
+                let map = map_static(binding.map);
+                quote! { #field: &#map }
+            });
+            quote! { #nf::packet(&mut packet, &mut #nf::Maps { #(#fields),* }) }
+        };
         let received = stats_index(index as u32, StatsSlot::Received, max_ports);
         let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
             let variant = Ident::new(&port_ir.variant, Span::call_site());
@@ -124,7 +132,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
             fn #function(ctx: &XdpContext) -> u32 {
                 count(#received);
                 let mut packet = XdpPacket::new(ctx);
-                match #nf::packet(&mut packet) {
+                match #call {
                     #(#arms)*
                 }
             }
@@ -144,6 +152,8 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
         /// Per-instance counters; the layout is `galette_bundle::stats_index`.
         #[map]
         static #stats_map: PerCpuArray<u64> = PerCpuArray::with_max_entries(#stats_entries, 0);
+
+        #(#map_statics)*
 
         #[inline(always)]
         fn count(index: u32) {
@@ -174,6 +184,40 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
         #[unsafe(no_mangle)]
         static LICENSE: [u8; 4] = *b"GPL\0";
     }
+}
+
+/// The static holding chain map `index`.
+fn map_static(index: usize) -> Ident {
+    format_ident!("MAP_{}", index)
+}
+
+/// One static per chain map that some instance binds, named after the map in
+/// the object (which is how the runtime finds it). Its type is the one the
+/// first NF binding it gives its field; the checker made sure every NF
+/// binding it agrees. A map nobody binds has no type and is left out.
+fn map_statics(chain: &ChainIr, crates: &NfCrates) -> Vec<TokenStream> {
+    chain
+        .maps
+        .iter()
+        .enumerate()
+        .filter_map(|(index, map)| {
+            let (instance, binding) = chain
+                .instances
+                .iter()
+                .find_map(|instance| instance.bindings.iter().find(|b| b.map == index).map(|b| (instance, b)))?;
+            let nf = crates.alias(&instance.nf.crate_dir);
+            let field = Ident::new(&binding.field, Span::call_site());
+            let ty = quote! { #nf::__galette_map_types::#field };
+            let name = &map.name;
+            let capacity = map.capacity as u32;
+            let static_name = map_static(index);
+            Some(quote! {
+                #[unsafe(link_section = "maps")]
+                #[unsafe(export_name = #name)]
+                static #static_name: #ty = <#ty>::with_max_entries(#capacity);
+            })
+        })
+        .collect()
 }
 
 fn run_fn(index: usize, chain: &ChainIr) -> Ident {

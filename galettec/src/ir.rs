@@ -69,7 +69,31 @@ impl MapKind {
     pub fn from_name(name: &str) -> Option<MapKind> {
         MapKind::ALL.into_iter().find(|kind| kind.name() == name)
     }
+
+    /// The nf-std type an NF's field of this kind has (`nf_std::maps::LruHash`).
+    pub fn rust_type(self) -> &'static str {
+        match self {
+            MapKind::Array => "Array",
+            MapKind::Hash => "Hash",
+            MapKind::LruHash => "LruHash",
+            MapKind::LpmTrie => "LpmTrie",
+            MapKind::PercpuArray => "PercpuArray",
+            MapKind::PercpuHash => "PercpuHash",
+        }
+    }
+
+    pub fn from_rust_type(name: &str) -> Option<MapKind> {
+        MapKind::ALL.into_iter().find(|kind| kind.rust_type() == name)
+    }
+
+    /// Whether the kind is indexed by position (its key is always `u32`).
+    pub fn is_array(self) -> bool {
+        matches!(self, MapKind::Array | MapKind::PercpuArray)
+    }
 }
+
+/// The key types nf-std can use in an LPM trie.
+pub const PREFIX_KEY_TYPES: [&str; 2] = ["Ipv4Prefix", "Ipv6Prefix"];
 
 /// Where packets arriving on an interface (or on every interface) go.
 #[derive(Debug, Clone, PartialEq, Eq)]

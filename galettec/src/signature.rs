@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use galette_grammar::{Diagnostic, FileId, Span};
 use syn::spanned::Spanned;
 
+use crate::ir::MapKind;
 use crate::source::{SourceFiles, SourceReader, display_path};
 
 /// What the compiler knows about one NF crate.
@@ -44,6 +45,13 @@ pub struct MapSlot {
     pub name: String,
     /// The field's type as written (`LpmTrie<Ipv4Prefix, u8>`).
     pub ty: String,
+    /// The nf-std map kind of the type, when it is one (`LpmTrie`).
+    pub kind: Option<MapKind>,
+    /// The type's generic arguments as written (`Ipv4Prefix`, `u8`): key and
+    /// value, or only the value for arrays.
+    pub type_args: Vec<String>,
+    /// Span of the field's type.
+    pub type_span: Span,
     pub span: Span,
 }
 
@@ -137,9 +145,13 @@ fn read_map_slots(ast: &syn::File) -> (Option<Span>, Vec<MapSlot>) {
         .iter()
         .filter_map(|field| {
             let name = field.ident.as_ref()?;
+            let (kind, type_args) = map_type(&field.ty);
             Some(MapSlot {
                 name: name.to_string(),
-                ty: quote::ToTokens::to_token_stream(&field.ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ","),
+                ty: type_text(&field.ty),
+                kind,
+                type_args,
+                type_span: span_of(field.ty.span()),
                 span: span_of(name.span()),
             })
         })
@@ -198,6 +210,31 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Sp
         });
     }
     Ok((action_span, ports))
+}
+
+/// A type as text, the way a person writes it (`LpmTrie<Ipv4Prefix, u8>`).
+fn type_text(ty: &syn::Type) -> String {
+    quote::ToTokens::to_token_stream(ty).to_string().replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",").replace(" :: ", "::").replace(" ; ", "; ")
+}
+
+/// The nf-std map kind of a field type (by its last path segment, so
+/// `nf_std::maps::Hash<K, V>` and `Hash<K, V>` both count) and its generic
+/// arguments as text.
+fn map_type(ty: &syn::Type) -> (Option<MapKind>, Vec<String>) {
+    let syn::Type::Path(path) = ty else { return (None, Vec::new()) };
+    let Some(last) = path.path.segments.last() else { return (None, Vec::new()) };
+    let args = match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::GenericArgument::Type(ty) => Some(type_text(ty)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (MapKind::from_rust_type(&last.ident.to_string()), args)
 }
 
 /// Checks that `packet` is `pub fn packet<P: Packet>(pkt: &mut P) -> Action`,
@@ -298,6 +335,10 @@ mod tests {
         .unwrap();
         let slots: Vec<_> = sig.maps.iter().map(|m| (m.name.as_str(), m.ty.as_str())).collect();
         assert_eq!(slots, [("allow", "LpmTrie<Ipv4Prefix, u8>"), ("hits", "Array<u64>")]);
+        assert_eq!(sig.maps[0].kind, Some(MapKind::LpmTrie));
+        assert_eq!(sig.maps[0].type_args, ["Ipv4Prefix", "u8"]);
+        assert_eq!(sig.maps[1].kind, Some(MapKind::Array));
+        assert_eq!(sig.maps[1].type_args, ["u64"]);
         let without_argument = read("#[maps]\npub struct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }");
         assert_eq!(without_argument.unwrap_err().code, "E0206");
     }

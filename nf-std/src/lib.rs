@@ -1,24 +1,33 @@
 //! `nf-std`: the API every Galette network function (NF) is written against.
 //!
-//! An NF is a `#![no_std]` crate with two items that `galettec` reads:
+//! An NF is a `#![no_std]` crate with items that `galettec` reads:
 //!
 //! - `pub enum Action { ... }`: the NF's verdicts. Each variant is a *port* of
 //!   the NF in a `.gal` chain (`Allowed` becomes the port `allowed`).
-//! - `pub fn packet<P: Packet>(pkt: &mut P) -> Action`: the per-packet entry
-//!   point, generic over where the packet lives.
+//! - optionally a struct marked [`#[maps]`](macro@maps) naming the maps it
+//!   uses, each bound to a chain map by the chain;
+//! - `pub fn packet<P: Packet>(pkt: &mut P) -> Action`, or with maps
+//!   `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action`: the
+//!   per-packet entry point, generic over where the packet lives.
 //!
-//! The same source runs in the kernel's XDP fast path (through [`xdp::XdpPacket`],
-//! only when compiled for the BPF target) and natively in userland or in a
-//! host unit test (through [`SlicePacket`]).
+//! The same source runs in the kernel's XDP fast path (through
+//! [`xdp::XdpPacket`], only when compiled for the BPF target) and natively in
+//! userland or in a host unit test (through [`SlicePacket`]). The `std`
+//! feature adds helpers for host tests (in-memory maps).
 #![no_std]
 
+pub mod maps;
 mod packet;
 mod slice_packet;
+mod time;
 #[cfg(target_arch = "bpf")]
 pub mod xdp;
 
-pub use packet::Packet;
+/// Marks an NF's struct of maps; see [`maps`](mod@maps).
+pub use nf_std_macros::maps;
+pub use packet::{AdjustError, Packet};
 pub use slice_packet::SlicePacket;
+pub use time::{now_ns, random_u32};
 
 /// Ethernet header constants shared by NFs.
 pub mod ethernet {

@@ -1,8 +1,9 @@
 //! The XDP side of [`Packet`]: a frame in the kernel's XDP buffer.
 
+use aya_ebpf::helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail};
 use aya_ebpf::programs::XdpContext;
 
-use crate::Packet;
+use crate::{AdjustError, Packet};
 
 /// A frame seen by an XDP program. Only exists when compiled for BPF.
 pub struct XdpPacket<'a> {
@@ -18,6 +19,11 @@ impl<'a> XdpPacket<'a> {
 
     #[inline(always)]
     fn window(&self, offset: usize, len: usize) -> Option<usize> {
+        // Bounds a computed offset, so the verifier can reason about the
+        // pointer arithmetic below.
+        if offset > Self::MAX_OFFSET {
+            return None;
+        }
         let start = self.ctx.data();
         let end = self.ctx.data_end();
         // The verifier tracks `start + offset + len` against `data_end`; this
@@ -48,5 +54,20 @@ impl Packet for XdpPacket<'_> {
         let addr = self.window(offset, N)?;
         // SAFETY: as in `bytes`; `&mut self` makes this the only live window.
         Some(unsafe { &mut *(addr as *mut [u8; N]) })
+    }
+
+    #[inline(always)]
+    fn adjust_head(&mut self, delta: i32) -> Result<(), AdjustError> {
+        // SAFETY: the helper checks the bounds itself; the context pointer is
+        // the one the kernel passed to this program.
+        let status = unsafe { bpf_xdp_adjust_head(self.ctx.ctx, delta) };
+        if status == 0 { Ok(()) } else { Err(AdjustError) }
+    }
+
+    #[inline(always)]
+    fn adjust_tail(&mut self, delta: i32) -> Result<(), AdjustError> {
+        // SAFETY: as in `adjust_head`.
+        let status = unsafe { bpf_xdp_adjust_tail(self.ctx.ctx, delta) };
+        if status == 0 { Ok(()) } else { Err(AdjustError) }
     }
 }

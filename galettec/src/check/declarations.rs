@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use galette_grammar::ast::{ChainFile, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
-use galette_grammar::Span;
+use galette_grammar::{Diagnostic, Span};
 
 use super::{Checker, Declared, DiagnosticExt, Named, RESERVED, quoted_list};
-use crate::ir::{MapIr, MapKind, PlacementConstraint};
+use crate::ir::{MapIr, MapKind, PREFIX_KEY_TYPES, PlacementConstraint};
 use crate::signature::{UseSite, read_signature};
 use crate::source::{SourceFiles, normalize};
 use crate::suggest::closest;
@@ -92,6 +92,9 @@ impl<'ast> Checker<'_, 'ast> {
                 None
             }
         };
+        if let Some(kind) = kind {
+            self.check_key_type(map, kind);
+        }
         // A map with an error is still declared (as `None`), so bindings to
         // it do not cause a second error.
         let declared = kind.zip(capacity).map(|(kind, capacity)| MapIr {
@@ -105,6 +108,20 @@ impl<'ast> Checker<'_, 'ast> {
         self.map_names.insert(name, self.maps.len());
         self.maps.push(declared);
         self.map_used.push(false);
+    }
+
+    /// The key types some kinds require: a prefix for an LPM trie, an index
+    /// for an array.
+    fn check_key_type(&mut self, map: &MapDecl, kind: MapKind) {
+        let key = map.key.name.as_str();
+        if kind == MapKind::LpmTrie && !PREFIX_KEY_TYPES.contains(&key) {
+            self.error("E0122", format!("an lpm_trie's key must be a prefix, not `{key}`"), map.key.span, "not a prefix type")
+                .help(format!("use {}, which hold a prefix length and an address", quoted_list(PREFIX_KEY_TYPES)));
+        }
+        if kind.is_array() && key != "u32" {
+            self.error("E0123", format!("an {}'s key is its index, a `u32`, not `{key}`", kind.name()), map.key.span, "not `u32`")
+                .help(format!("write `{}<u32, {}>`, or use a hash map for other keys", kind.name(), map.value.name));
+        }
     }
 
     fn declare_instance(&mut self, decl: &'ast NfDecl, files: &mut SourceFiles) {
@@ -193,11 +210,56 @@ impl<'ast> Checker<'_, 'ast> {
                     .label(file, first, "first bound here");
                 continue;
             }
+            if let Some(map) = map {
+                self.check_binding_types(index, slot, map, binding.map.span);
+            }
             self.instances[index].bindings[slot] = Some((map, binding.field.span));
         }
         // A misspelt field most likely meant one of the unbound ones.
         if !field_unknown {
             self.report_unbound_slots(index);
+        }
+    }
+
+    /// The NF's field and the chain's map must be the same kind of map with
+    /// the same key and value types. (Two NFs sharing a map thus agree.)
+    fn check_binding_types(&mut self, instance: usize, slot: usize, map: usize, used_at: Span) {
+        let nf = self.instances[instance].nf.as_ref().expect("bindings are checked against a signature");
+        let (file, field) = (nf.lib_file, nf.maps[slot].clone());
+        let declared = self.maps[map].clone().expect("only valid maps are bound");
+        let field_span = field.type_span;
+        let Some(field_kind) = field.kind else {
+            let message = format!("the map field `{}` has type `{}`, which is not an nf-std map", field.name, field.ty);
+            let kinds = quoted_list(MapKind::ALL.map(MapKind::rust_type));
+            self.diagnostics.push(
+                Diagnostic::error("E0404", message, file, field_span, "not a map type")
+                    .with_label(self.cx.chain_file, used_at, "bound here")
+                    .with_help(format!("map fields have one of the types {kinds} from `nf_std::maps`")),
+            );
+            return;
+        };
+        if field_kind != declared.kind {
+            let message = format!("the map `{}` ({}) is bound to the field `{}`, a `{}`", declared.name, declared.kind.name(), field.name, field_kind.rust_type());
+            let chain_file = self.cx.chain_file;
+            self.error("E0405", message, used_at, format!("of kind `{}`", declared.kind.name()))
+                .label(file, field_span, format!("expects a `{}`", field_kind.rust_type()))
+                .help(format!("declare the map as `{}<...>`, or bind a map of that kind", field_kind.name()))
+                .label(chain_file, declared.span, "declared here");
+            return;
+        }
+        let expected: Vec<&str> = if declared.kind.is_array() {
+            vec![declared.value.as_str()]
+        } else {
+            vec![declared.key.as_str(), declared.value.as_str()]
+        };
+        if field.type_args.iter().map(String::as_str).ne(expected.iter().copied()) {
+            let chain_type = format!("{}<{}, {}>", declared.kind.name(), declared.key, declared.value);
+            let message = format!("the types of `{}` ({chain_type}) differ from the field `{}` ({})", declared.name, field.name, field.ty);
+            let chain_file = self.cx.chain_file;
+            self.error("E0406", message, used_at, chain_type.clone())
+                .label(file, field_span, format!("the NF expects `{}`", field.ty))
+                .label(chain_file, declared.span, "declared here")
+                .help("a map's key and value types must be the same in the chain and in every NF that uses it");
         }
     }
 

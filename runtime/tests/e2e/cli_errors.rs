@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use crate::support::{galette, macswap_bundle};
+use crate::support::{example_bundle, galette};
 
 fn assert_clear_failure(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -15,7 +15,7 @@ fn assert_clear_failure(output: &Output, expected: &str) {
 
 #[test]
 fn a_missing_interface_is_named() {
-    let output = galette().arg("run").arg(macswap_bundle()).args(["--iface", "nosuchif0"]).output().unwrap();
+    let output = galette().arg("run").arg(example_bundle("macswap")).args(["--iface", "nosuchif0"]).output().unwrap();
     assert_clear_failure(&output, "no network interface named `nosuchif0`");
 }
 
@@ -31,7 +31,7 @@ fn a_tampered_bundle_is_refused() {
     let bundle = copy.path().join("b");
     std::fs::create_dir_all(bundle.join("xdp")).unwrap();
     for file in ["manifest.json", "xdp/chain.o"] {
-        std::fs::copy(macswap_bundle().join(file), bundle.join(file)).unwrap();
+        std::fs::copy(example_bundle("macswap").join(file), bundle.join(file)).unwrap();
     }
     let mut object = std::fs::read(bundle.join("xdp/chain.o")).unwrap();
     let last = object.len() - 1;
@@ -48,7 +48,7 @@ fn missing_privileges_are_explained() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
         .arg(env!("CARGO_BIN_EXE_galette"))
         .arg("run")
-        .arg(macswap_bundle())
+        .arg(example_bundle("macswap"))
         .args(["--iface", "lo"])
         .output()
         .unwrap();

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
-use crate::support::{RunningGalette, macswap_bundle};
+use crate::support::{RunningGalette, example_bundle};
 
 const FRAMES: u32 = 200;
 
 #[test]
 fn every_frame_comes_back_swapped_and_sigint_detaches() {
-    let bundle = macswap_bundle();
+    let bundle = &example_bundle("macswap");
     let pair = VethPair::create("e2e-swap").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     // XDP_TX frames only reach a veth peer that has an XDP program itself.
@@ -39,7 +39,7 @@ fn every_frame_comes_back_swapped_and_sigint_detaches() {
 fn sigterm_also_detaches_and_exits_zero() {
     let pair = VethPair::create("e2e-term").unwrap();
     let side = pair.a();
-    let mut galette = RunningGalette::start(side.namespace(), macswap_bundle(), side.interface());
+    let mut galette = RunningGalette::start(side.namespace(), &example_bundle("macswap"), side.interface());
     galette.wait_attached(side.namespace(), side.interface());
     let output = galette.stop_with(libc::SIGTERM);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -50,7 +50,7 @@ fn sigterm_also_detaches_and_exits_zero() {
 fn sigkill_leaves_no_program_attached() {
     let pair = VethPair::create("e2e-kill").unwrap();
     let side = pair.a();
-    let mut galette = RunningGalette::start(side.namespace(), macswap_bundle(), side.interface());
+    let mut galette = RunningGalette::start(side.namespace(), &example_bundle("macswap"), side.interface());
     galette.wait_attached(side.namespace(), side.interface());
     let output = galette.stop_with(libc::SIGKILL);
     assert!(!output.status.success());

@@ -3,5 +3,6 @@
 //! pairs and load XDP programs.
 
 mod cli_errors;
+mod examples;
 mod macswap;
 mod support;

@@ -1,8 +1,9 @@
 //! Shared helpers of the runtime's end-to-end tests.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use galette_testbed::xdp_program_attached;
@@ -13,21 +14,35 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// `examples/macswap.gal`, compiled once per test binary with the real
-/// compiler and eBPF toolchain, in a directory any user may read (one test
-/// runs the runtime unprivileged).
-pub fn macswap_bundle() -> &'static Path {
-    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
-    BUNDLE.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("galette-e2e-").tempdir().unwrap().keep();
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let bundle = dir.join("macswap.bundle");
-        let chain = project_root().join("examples/macswap.gal");
-        if let Err(error) = compile_chain(&chain, &bundle, &CompileOptions::from_env()) {
-            panic!("compiling {}: {error}", chain.display());
-        }
-        bundle
-    })
+/// `examples/NAME.gal`, compiled once per test binary with the real compiler
+/// and eBPF toolchain, into cargo's temporary directory for tests (readable
+/// by any user: one test runs the runtime unprivileged).
+pub fn example_bundle(name: &str) -> PathBuf {
+    static BUNDLES: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut bundles = BUNDLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(bundle) = bundles.get_or_insert_with(HashMap::new).get(name) {
+        return bundle.clone();
+    }
+    let bundle = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}-{name}.bundle", std::process::id()));
+    let chain = project_root().join(format!("examples/{name}.gal"));
+    if let Err(error) = compile_chain(&chain, &bundle, &CompileOptions::from_env()) {
+        panic!("compiling {}: {error}", chain.display());
+    }
+    bundles.get_or_insert_with(HashMap::new).insert(name.to_owned(), bundle.clone());
+    bundle
+}
+
+/// The names of every example chain (`examples/*.gal`).
+pub fn example_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project_root().join("examples"))
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.unwrap().path();
+            (path.extension()? == "gal").then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// The `galette` binary under test.

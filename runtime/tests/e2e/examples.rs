@@ -1,0 +1,47 @@
+//! Every example chain, compiled for real and given to the kernel: the
+//! verifier must accept each one, and the chains with maps must work on the
+//! wire.
+
+use std::time::Duration;
+
+use aya::Ebpf;
+use aya::programs::Xdp;
+use galette_bundle::Bundle;
+use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector};
+
+use crate::support::{RunningGalette, example_bundle, example_names};
+
+#[test]
+fn the_verifier_accepts_every_example() {
+    let names = example_names();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let bundle = Bundle::open(&example_bundle(&name)).unwrap();
+        let xdp = bundle.manifest.xdp.as_ref().unwrap();
+        let mut ebpf = Ebpf::load(&bundle.artifact(&xdp.object).unwrap()).unwrap();
+        let program: &mut Xdp = ebpf.program_mut(&xdp.entry_program).unwrap().try_into().unwrap();
+        if let Err(error) = program.load() {
+            panic!("the verifier refused {name}: {error:?}");
+        }
+    }
+}
+
+#[test]
+fn a_chain_with_a_map_counts_and_reflects() {
+    const FRAMES: u32 = 50;
+    let pair = VethPair::create("e2e-count").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let mut galette = RunningGalette::start(gateway.namespace(), &example_bundle("counted_reflector"), gateway.interface());
+    galette.wait_attached(gateway.namespace(), gateway.interface());
+    let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+    let output = galette.stop_with(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report.swapped, FRAMES, "{report:?}");
+    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    // Every packet went count -> swap -> tx: both instances saw the same ones.
+    let count: u64 = final_line["final: count: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(count >= u64::from(FRAMES), "{final_line}");
+    assert!(final_line.contains(&format!("swap: {count} pkts (out {count})")), "{final_line}");
+}
