@@ -7,12 +7,17 @@
 //! Architecture invariant: this crate knows nothing of the compiler or of aya.
 //! It describes, writes, reads and verifies; it never loads anything.
 
+mod actions;
 mod hash;
 mod manifest;
 mod read;
 mod stats;
 mod write;
 
+pub use actions::{
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, PROGRAMS_MAP, action_code, action_slot, action_slots, action_table,
+    decode_action, entry_slot,
+};
 pub use hash::sha256_hex;
 pub use manifest::{
     Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, Placement, Port, PortAction,

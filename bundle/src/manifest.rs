@@ -35,8 +35,11 @@ pub struct Manifest {
 pub struct XdpPart {
     /// Path of the object, relative to the bundle directory.
     pub object: String,
-    /// The program the runtime attaches to the interface: where `rx` leads.
+    /// The program the runtime attaches to the interface; it follows the
+    /// action table's entry slot.
     pub entry_program: String,
+    /// Where `rx` leads.
+    pub entry: PortAction,
     /// The most ports any instance has: fixes the layout of the counters
     /// (see [`crate::stats_index`]).
     pub max_ports: u32,

@@ -134,7 +134,8 @@ mod tests {
             platform: host_platform(),
             xdp: Some(XdpPart {
                 object: XDP_OBJECT.into(),
-                entry_program: "galette_nf_a".into(),
+                entry_program: "galette_rx".into(),
+                entry: crate::PortAction::Instance("a".into()),
                 max_ports: 1,
             }),
             instances: vec![Instance {

@@ -1,15 +1,20 @@
 //! Code generation: the Rust source of the crate that becomes the chain's
 //! eBPF object.
 //!
-//! Today every instance runs in XDP and the chain is one program, `galette_rx`:
-//! each instance is an inlined function that counts the packet, calls its NF
-//! and follows the link of the port the NF chose. The checker guarantees the
-//! links form no cycle, so the inlining ends.
+//! Every XDP instance is one program (`galette_nf_<index>`) in a program
+//! array; it counts the packet, calls its NF, and carries out the action the
+//! action table holds for the port the NF chose: a verdict, or a tail call
+//! to the next instance. The entry program `galette_rx`, attached to the
+//! interface, follows the table's entry slot. The runtime fills the table
+//! from the manifest, so links can change without recompiling.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galette_bundle::{Placement, STATS_MAP, StatsSlot, slots_per_instance, stats_index};
+use galette_bundle::{
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_slot, action_slots,
+    entry_slot, slots_per_instance, stats_index,
+};
 use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -100,13 +105,25 @@ impl NfCrates {
 
 fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
     let max_ports = chain.max_ports();
-    let stats_entries = (chain.instances.len() as u32 * slots_per_instance(max_ports)).max(1);
+    let instances = chain.instances.len() as u32;
+    let stats_entries = (instances * slots_per_instance(max_ports)).max(1);
+    let action_entries = action_slots(instances, max_ports);
+    let program_entries = instances.max(1);
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
+    let actions_map = Ident::new(ACTIONS_MAP, Span::call_site());
+    let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
     let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
-    let entry = target_expr(chain.entries[0].target, chain);
+    let entry_slot = entry_slot(instances, max_ports);
+    let (kind_bits, tx, pass, abort, next) = (
+        ACTION_KIND_BITS,
+        ActionKind::Tx as u32,
+        ActionKind::Pass as u32,
+        ActionKind::Abort as u32,
+        ActionKind::Instance as u32,
+    );
     let map_statics = map_statics(chain, crates);
-    let instance_fns = chain.instances.iter().enumerate().map(|(index, instance)| {
-        let function = run_fn(index, chain);
+    let instance_programs = chain.instances.iter().enumerate().map(|(index, instance)| {
+        let program = Ident::new(&instance_program(index), Span::call_site());
         let nf = crates.alias(&instance.nf.crate_dir);
         let call = if instance.bindings.is_empty() {
             quote! { #nf::packet(&mut packet) }
@@ -118,23 +135,30 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
             });
             quote! { #nf::packet(&mut packet, &mut #nf::Maps { #(#fields),* }) }
         };
-        let received = stats_index(index as u32, StatsSlot::Received, max_ports);
         let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
             let variant = Ident::new(&port_ir.variant, Span::call_site());
-            let counter = stats_index(index as u32, StatsSlot::Port(port as u32), max_ports);
-            let next = target_expr(port_ir.target, chain);
-            quote! { #nf::Action::#variant => { count(#counter); #next } }
+            let port = port as u32;
+            quote! { #nf::Action::#variant => #port, }
         });
+        let index = index as u32;
+        let received = stats_index(index, StatsSlot::Received, max_ports);
+        let first_port_counter = stats_index(index, StatsSlot::Port(0), max_ports);
+        let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports);
+        let first_slot = action_slot(index, 0, max_ports);
         let doc = format!("Instance `{}` ({}).", instance.name, instance.source);
         quote! {
             #[doc = #doc]
-            #[inline(always)]
-            fn #function(ctx: &XdpContext) -> u32 {
+            #[xdp]
+            pub fn #program(ctx: XdpContext) -> u32 {
                 count(#received);
-                let mut packet = XdpPacket::new(ctx);
-                match #call {
-                    #(#arms)*
-                }
+                let port: u32 = {
+                    let mut packet = XdpPacket::new(&ctx);
+                    match #call {
+                        #(#arms)*
+                    }
+                };
+                count(#first_port_counter + port);
+                follow(&ctx, #first_slot + port, #missed)
             }
         }
     });
@@ -145,13 +169,22 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
 
         use aya_ebpf::bindings::xdp_action;
         use aya_ebpf::macros::{map, xdp};
-        use aya_ebpf::maps::PerCpuArray;
+        use aya_ebpf::maps::{Array, PerCpuArray, ProgramArray};
         use aya_ebpf::programs::XdpContext;
         use nf_std::xdp::XdpPacket;
 
         /// Per-instance counters; the layout is `galette_bundle::stats_index`.
         #[map]
         static #stats_map: PerCpuArray<u64> = PerCpuArray::with_max_entries(#stats_entries, 0);
+
+        /// Where each port leads; filled by the runtime, see
+        /// `galette_bundle::action_slot`. All zeros (drop) until then.
+        #[map]
+        static #actions_map: Array<u32> = Array::with_max_entries(#action_entries, 0);
+
+        /// One program per instance, by instance index; filled by the runtime.
+        #[map]
+        static #programs_map: ProgramArray = ProgramArray::with_max_entries(#program_entries, 0);
 
         #(#map_statics)*
 
@@ -164,13 +197,34 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
             }
         }
 
-        #[xdp]
-        pub fn #entry_program(ctx: XdpContext) -> u32 {
-            let ctx = &ctx;
-            #entry
+        /// Carries out the action in `slot` of the action table. `missed`
+        /// is the counter of failed tail calls of the calling instance.
+        #[inline(always)]
+        fn follow(ctx: &XdpContext, slot: u32, missed: u32) -> u32 {
+            let Some(code) = #actions_map.get(slot) else { return xdp_action::XDP_ABORTED };
+            let code = *code;
+            match code & ((1 << #kind_bits) - 1) {
+                #tx => xdp_action::XDP_TX,
+                #pass => xdp_action::XDP_PASS,
+                #abort => xdp_action::XDP_ABORTED,
+                #next => {
+                    // SAFETY: a tail call either jumps (never returns) or
+                    // fails and returns; the context is the program's own.
+                    let _ = unsafe { #programs_map.tail_call(ctx, code >> #kind_bits) };
+                    count(missed);
+                    xdp_action::XDP_DROP
+                }
+                _ => xdp_action::XDP_DROP,
+            }
         }
 
-        #(#instance_fns)*
+        /// Attached to the interface: goes where `rx` leads.
+        #[xdp]
+        pub fn #entry_program(ctx: XdpContext) -> u32 {
+            follow(&ctx, #entry_slot, u32::MAX)
+        }
+
+        #(#instance_programs)*
 
         #[panic_handler]
         fn panic(_info: &core::panic::PanicInfo) -> ! {
@@ -184,6 +238,12 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
         #[unsafe(no_mangle)]
         static LICENSE: [u8; 4] = *b"GPL\0";
     }
+}
+
+/// The program of XDP instance `index`. By index, not by name: the kernel
+/// keeps 15 characters of a program's name.
+pub fn instance_program(index: usize) -> String {
+    format!("galette_nf_{index}")
 }
 
 /// The static holding chain map `index`.
@@ -218,24 +278,6 @@ fn map_statics(chain: &ChainIr, crates: &NfCrates) -> Vec<TokenStream> {
             })
         })
         .collect()
-}
-
-fn run_fn(index: usize, chain: &ChainIr) -> Ident {
-    format_ident!("run_{}_{}", index, chain.instances[index].name)
-}
-
-fn target_expr(target: Target, chain: &ChainIr) -> TokenStream {
-    match target {
-        Target::Tx => quote! { xdp_action::XDP_TX },
-        Target::Pass => quote! { xdp_action::XDP_PASS },
-        Target::Drop => quote! { xdp_action::XDP_DROP },
-        Target::Abort => quote! { xdp_action::XDP_ABORTED },
-        Target::Instance(next) => {
-            let function = run_fn(next, chain);
-            quote! { #function(ctx) }
-        }
-        Target::Redirect(_) => unreachable!("redirects are refused by codegen::unsupported"),
-    }
 }
 
 fn cargo_toml_without_name(crates: &NfCrates, nf_std_dir: &Path) -> String {

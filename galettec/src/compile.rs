@@ -6,10 +6,10 @@ use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAc
 use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
-use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, unsupported};
+use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
 use crate::ebpf_build::{BuildEnv, BuildError};
 use crate::ir::{ChainIr, Target};
-use crate::place::{Decision, place};
+use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, place};
 use crate::source::{FileSystem, SourceFiles, SourceReader};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
@@ -20,6 +20,8 @@ pub struct CompileOptions {
     /// The `nf-std` crate.
     pub nf_std_dir: PathBuf,
     pub build: BuildEnv,
+    /// The most tail calls from `rx` to an XDP instance (see `place`).
+    pub max_tail_calls: u32,
 }
 
 impl CompileOptions {
@@ -33,7 +35,12 @@ impl CompileOptions {
             // must not be relative to the current directory.
             std::path::absolute(&dir).unwrap_or(dir)
         };
-        CompileOptions { stdlib_dir: dir("GALETTE_STDLIB", "stdlib-nfs"), nf_std_dir: dir("GALETTE_NF_STD", "nf-std"), build: BuildEnv::from_env() }
+        CompileOptions {
+            stdlib_dir: dir("GALETTE_STDLIB", "stdlib-nfs"),
+            nf_std_dir: dir("GALETTE_NF_STD", "nf-std"),
+            build: BuildEnv::from_env(),
+            max_tail_calls: DEFAULT_MAX_TAIL_CALLS,
+        }
     }
 }
 
@@ -96,7 +103,7 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
     let mut output = check(&ast, &mut files, &cx);
     let chain = match output.chain {
         None => None,
-        Some(chain) => match place(&chain, chain_file) {
+        Some(chain) => match place(&chain, chain_file, options.max_tail_calls) {
             Ok(decisions) => Some((chain, decisions)),
             Err(errors) => {
                 output.diagnostics.extend(errors);
@@ -137,13 +144,13 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         .instances
         .iter()
         .zip(decisions)
-        .map(|(instance, decision)| Instance {
+        .enumerate()
+        .map(|(index, (instance, decision))| Instance {
             name: instance.name.clone(),
             source: instance.source.clone(),
             placement: decision.placement,
             reason: decision.reason.to_string(),
-            // Every XDP instance is inlined into the chain's one program.
-            program: (decision.placement == Placement::Xdp).then(|| ENTRY_PROGRAM.to_owned()),
+            program: (decision.placement == Placement::Xdp).then(|| instance_program(index)),
             ports: instance
                 .ports
                 .iter()
@@ -156,7 +163,12 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         chain: chain.name.clone(),
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
         platform: host_platform(),
-        xdp: Some(XdpPart { object: XDP_OBJECT.to_owned(), entry_program: ENTRY_PROGRAM.to_owned(), max_ports: chain.max_ports() }),
+        xdp: Some(XdpPart {
+            object: XDP_OBJECT.to_owned(),
+            entry_program: ENTRY_PROGRAM.to_owned(),
+            entry: port_action(chain.entries[0].target, chain),
+            max_ports: chain.max_ports(),
+        }),
         instances,
         artifacts: Vec::new(),
     }

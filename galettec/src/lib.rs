@@ -19,6 +19,7 @@ pub mod codegen;
 pub mod codes;
 pub mod compile;
 pub mod ebpf_build;
+pub mod explain;
 pub mod ir;
 pub mod place;
 pub mod render;

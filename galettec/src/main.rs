@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use galettec::compile::check_with;
+use galettec::explain::{dot_graph, placement_table};
+use galettec::place::DEFAULT_MAX_TAIL_CALLS;
 use galettec::render::{render_diagnostics, render_json};
+use galettec::source::FileSystem;
 use galettec::{Checked, CompileError, CompileOptions, check_chain, compile_chain};
 
 /// Compile a Galette chain (`.gal`) into a bundle that `galette run` loads.
@@ -23,6 +27,10 @@ struct Cli {
     /// (on stdout) for editors and scripts.
     #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+    /// The most tail calls from `rx` to an NF in XDP; NFs further away run
+    /// in userland.
+    #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_MAX_TAIL_CALLS)]
+    max_tail_calls: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,6 +48,25 @@ enum Command {
         /// The `.gal` file.
         file: PathBuf,
     },
+    /// Show where each NF runs and why, or draw the chain.
+    Explain {
+        /// The `.gal` file.
+        file: PathBuf,
+        /// What to print: the placement table, or a Graphviz (DOT) graph
+        /// with the XDP and userland parts marked.
+        #[arg(long, value_enum, default_value_t = Emit::Table)]
+        emit: Emit,
+        /// Write to this file instead of standard output; a `.svg` file is
+        /// rendered with Graphviz's `dot`, when it is installed.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Emit {
+    Table,
+    Dot,
 }
 
 #[derive(clap::Args)]
@@ -54,10 +81,11 @@ struct BuildArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = CompileOptions::from_env();
+    let options = CompileOptions { max_tail_calls: cli.max_tail_calls, ..CompileOptions::from_env() };
     let format = cli.message_format;
     let result = match cli.command {
         Some(Command::Check { file }) => check(&file, &options, format),
+        Some(Command::Explain { file, emit, output }) => explain(&file, emit, output.as_deref(), &options, format),
         Some(Command::Build(args)) => build(args, &options, format),
         None => build(cli.build, &options, format),
     };
@@ -80,6 +108,47 @@ fn check(file: &Path, options: &CompileOptions, format: MessageFormat) -> Result
         eprintln!("{}: ok", file.display());
     }
     Ok(())
+}
+
+fn explain(file: &Path, emit: Emit, output: Option<&Path>, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {
+    // The front end alone: placement is worth explaining even for chains
+    // this version cannot build yet.
+    let checked = check_with(file, options, &FileSystem)?;
+    let Some((chain, decisions)) = &checked.chain else {
+        return Err(CompileError::Invalid(checked));
+    };
+    print_diagnostics(&checked, format);
+    let text = match emit {
+        Emit::Table => placement_table(chain, decisions),
+        Emit::Dot => dot_graph(chain, decisions),
+    };
+    let write_error = |path: &Path, source| CompileError::WriteBundle { path: path.to_owned(), source };
+    match output {
+        None => print!("{text}"),
+        Some(path) if emit == Emit::Dot && path.extension().is_some_and(|ext| ext == "svg") => {
+            render_svg(&text, path).map_err(|source| write_error(path, source))?;
+            eprintln!("wrote {}", path.display());
+        }
+        Some(path) => {
+            std::fs::write(path, text).map_err(|source| write_error(path, source))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Renders DOT to SVG with Graphviz's `dot`.
+fn render_svg(dot: &str, path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("dot")
+        .args(["-Tsvg", "-o"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| std::io::Error::new(err.kind(), format!("cannot run Graphviz's `dot` ({err}); install graphviz, or write a .dot file")))?;
+    child.stdin.take().expect("piped").write_all(dot.as_bytes())?;
+    let status = child.wait()?;
+    if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("dot failed ({status})"))) }
 }
 
 fn build(args: BuildArgs, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {

@@ -30,6 +30,8 @@ pub enum PlacementReason {
     Upcall,
     /// The named instance before it runs in userland.
     AfterUserland(String),
+    /// Reaching it from `rx` takes more tail calls than the limit.
+    TailCallLimit { depth: u32, limit: u32 },
     /// The chain says `@xdp`, and nothing keeps it from XDP.
     AskedForXdp,
     /// Nothing keeps it out of the fast path.
@@ -45,19 +47,39 @@ impl std::fmt::Display for PlacementReason {
             PlacementReason::AfterUserland(before) => {
                 write!(f, "`{before}` before it runs in userland, and packets never return to XDP")
             }
+            PlacementReason::TailCallLimit { depth, limit } => {
+                write!(f, "reaching it takes {depth} tail calls, more than the limit of {limit}")
+            }
             PlacementReason::AskedForXdp => f.write_str("the chain marks it `@xdp`"),
             PlacementReason::FastPathByDefault => f.write_str("nothing requires userland, so it runs in the XDP fast path"),
         }
     }
 }
 
+/// The kernel's limit on tail calls in a row (`MAX_TAIL_CALL_CNT` is 33; the
+/// entry program's own tail call into the first instance is one of them).
+pub const DEFAULT_MAX_TAIL_CALLS: u32 = 32;
+
 /// One decision per instance of `chain`, in instance order, or the errors of
-/// `@xdp` instances that cannot run in XDP.
-pub fn place(chain: &ChainIr, chain_file: FileId) -> Result<Vec<Decision>, Vec<Diagnostic>> {
+/// `@xdp` instances that cannot run in XDP. An XDP instance may be at most
+/// `max_tail_calls` tail calls from `rx`.
+pub fn place(chain: &ChainIr, chain_file: FileId, max_tail_calls: u32) -> Result<Vec<Decision>, Vec<Diagnostic>> {
     let incoming = incoming_links(chain);
     let mut decisions: Vec<Option<Decision>> = vec![None; chain.instances.len()];
+    // Tail calls from `rx` to each XDP instance, on the longest path.
+    let mut depth = vec![0u32; chain.instances.len()];
     for index in topological_order(chain) {
-        decisions[index] = Some(decide(chain, index, &incoming[index], &decisions));
+        let mut decision = decide(chain, index, &incoming[index], &decisions);
+        if decision.placement == Placement::Xdp {
+            depth[index] = 1 + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
+            if depth[index] > max_tail_calls {
+                decision = Decision {
+                    placement: Placement::Userland,
+                    reason: PlacementReason::TailCallLimit { depth: depth[index], limit: max_tail_calls },
+                };
+            }
+        }
+        decisions[index] = Some(decision);
     }
     let decisions: Vec<Decision> = decisions.into_iter().map(|d| d.expect("every instance is reachable and ordered")).collect();
 

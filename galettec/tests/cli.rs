@@ -77,3 +77,18 @@ fn every_example_chain_builds_into_a_verified_bundle() {
         assert!(opened.manifest.instances.iter().all(|i| i.placement == galette_bundle::Placement::Xdp));
     }
 }
+
+#[test]
+fn explain_prints_the_placement_table_and_the_graph() {
+    let output = galettec(&["explain", "examples/ipv4_reflector.gal"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    assert!(table.starts_with("instance  runs in   reason\n"), "{table}");
+    assert!(table.contains("swap      XDP       nothing requires userland"), "{table}");
+
+    let output = galettec(&["explain", "--emit", "dot", "--max-tail-calls", "1", "examples/ipv4_reflector.gal"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let dot = text(&output.stdout);
+    assert!(dot.contains("subgraph cluster_userland"), "with a limit of 1 tail call, swap leaves XDP: {dot}");
+    assert!(dot.contains("\"nf ip\" -> \"pass\" [label=\"other\"];"), "{dot}");
+}

@@ -1,10 +1,12 @@
 //! Loading a bundle's eBPF object into the kernel and attaching it.
 
 use aya::Ebpf;
-use aya::maps::PerCpuArray;
+use aya::maps::{Array, PerCpuArray, ProgramArray};
 use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use aya::programs::Xdp;
-use galette_bundle::{Bundle, Manifest, STATS_MAP, StatsSlot, stats_index};
+use galette_bundle::{
+    ACTIONS_MAP, Bundle, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
+};
 
 use crate::RunError;
 use crate::stats::InstanceCounters;
@@ -49,12 +51,15 @@ pub struct RunningChain {
 }
 
 impl RunningChain {
-    /// Loads the bundle's XDP object and attaches its entry program to
-    /// `interface`.
+    /// Loads the bundle's XDP object: every instance's program into the
+    /// program array, the action table from the manifest, then attaches the
+    /// entry program to `interface`.
     pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
+        load_instance_programs(&mut ebpf, &bundle.manifest)?;
+        fill_action_table(&mut ebpf, &bundle.manifest)?;
         let program: &mut Xdp = ebpf
             .program_mut(&xdp.entry_program)
             .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
@@ -108,6 +113,47 @@ impl RunningChain {
             .ok_or_else(|| RunError::Load("the entry program disappeared".into()))?;
         program.detach(link).map_err(|err| RunError::Load(error_chain(&err)))
     }
+}
+
+/// Loads each XDP instance's program and puts it in the program array at
+/// the instance's index, where tail calls find it.
+fn load_instance_programs(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {
+    let mut loaded = Vec::new();
+    for (index, instance) in manifest.instances.iter().enumerate() {
+        if instance.placement != Placement::Xdp {
+            continue;
+        }
+        let name = instance
+            .program
+            .as_deref()
+            .ok_or_else(|| RunError::Load(format!("the manifest gives XDP instance `{}` no program", instance.name)))?;
+        let program: &mut Xdp = ebpf
+            .program_mut(name)
+            .ok_or_else(|| RunError::Load(format!("the object has no program `{name}` for `{}`", instance.name)))?
+            .try_into()
+            .map_err(|err| RunError::Load(error_chain(&err)))?;
+        program.load().map_err(|err| RunError::Load(format!("`{}`: {}", instance.name, error_chain(&err))))?;
+        let fd = program.fd().map_err(|err| RunError::Load(error_chain(&err)))?;
+        let fd = fd.try_clone().map_err(|err| RunError::Load(error_chain(&err)))?;
+        loaded.push((index as u32, fd));
+    }
+    let map = ebpf.map_mut(PROGRAMS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{PROGRAMS_MAP}`")))?;
+    let mut programs = ProgramArray::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
+    for (index, fd) in &loaded {
+        programs.set(*index, fd, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+    }
+    Ok(())
+}
+
+/// Writes where every port and `rx` lead, as the manifest says.
+fn fill_action_table(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {
+    let table = action_table(manifest).map_err(|reason| RunError::Load(format!("invalid manifest: {reason}")))?;
+    let map = ebpf.map_mut(ACTIONS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{ACTIONS_MAP}`")))?;
+    let mut actions: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
+    for (slot, code) in table {
+        actions.set(slot, code, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+    }
+    Ok(())
 }
 
 impl Drop for RunningChain {

@@ -17,7 +17,7 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
     let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
     let output = check(&ast, &mut files, &cx);
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
-    let decisions = place(&chain, 0).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    let decisions = place(&chain, 0, DEFAULT_MAX_TAIL_CALLS).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
     Ok(chain.instances.iter().zip(decisions).map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
 }
 
@@ -55,4 +55,23 @@ fn xdp_on_an_instance_that_cannot_run_there_is_an_error() {
     assert_eq!(placed("chain c\nnf x = std.a @xdp\nrx -> !x\nx -> tx").unwrap_err(), ["E0501"]);
     let ok = placed("chain c\nnf x = std.a @xdp\nrx -> x\nx -> tx").unwrap();
     assert_eq!(ok[0].2, "the chain marks it `@xdp`");
+}
+
+#[test]
+fn a_long_chain_leaves_xdp_at_the_tail_call_limit() {
+    let mut source = String::from("chain long\n");
+    for i in 0..40 {
+        source.push_str(&format!("nf n{i} = std.a\n"));
+    }
+    source.push_str("rx -> n0\n");
+    for i in 1..40 {
+        source.push_str(&format!("n{} -> n{i}\n", i - 1));
+    }
+    source.push_str("n39 -> tx\n");
+    let result = placed(&source).unwrap();
+    let in_xdp = result.iter().take_while(|r| r.1 == Placement::Xdp).count();
+    assert_eq!(in_xdp, DEFAULT_MAX_TAIL_CALLS as usize, "the first 32 run in XDP");
+    assert!(result[32..].iter().all(|r| r.1 == Placement::Userland));
+    assert_eq!(result[32].2, "reaching it takes 33 tail calls, more than the limit of 32");
+    assert!(result[33].2.contains("`n32` before it runs in userland"), "{}", result[33].2);
 }

@@ -19,10 +19,15 @@ fn the_verifier_accepts_every_example() {
         let bundle = Bundle::open(&example_bundle(&name)).unwrap();
         let xdp = bundle.manifest.xdp.as_ref().unwrap();
         let mut ebpf = Ebpf::load(&bundle.artifact(&xdp.object).unwrap()).unwrap();
-        let program: &mut Xdp = ebpf.program_mut(&xdp.entry_program).unwrap().try_into().unwrap();
-        if let Err(error) = program.load() {
-            panic!("the verifier refused {name}: {error:?}");
+        let mut loaded = 0;
+        for (program_name, program) in ebpf.programs_mut() {
+            let program: &mut Xdp = program.try_into().unwrap();
+            if let Err(error) = program.load() {
+                panic!("the verifier refused {program_name} of {name}: {error:?}");
+            }
+            loaded += 1;
         }
+        assert_eq!(loaded, 1 + bundle.manifest.instances.len(), "the entry and one program per instance");
     }
 }
 

@@ -1,0 +1,182 @@
+//! The action table: where each port of each XDP instance leads, as the
+//! generated programs read it at run time (so links can change without
+//! recompiling), and the program array they tail-call through.
+//!
+//! The table is an array map of `u32` action codes. Port `p` of instance `i`
+//! is at [`action_slot`]`(i, p, max_ports)`; where `rx` leads is at
+//! [`entry_slot`]. A code is a kind in its low 8 bits and a target (an
+//! instance index) above them. An all-zero table drops everything, so a chain
+//! whose table is not filled yet fails closed.
+
+/// Name of the array map of action codes.
+pub const ACTIONS_MAP: &str = "GALETTE_ACTIONS";
+
+/// Name of the program array holding one program per XDP instance, indexed
+/// by instance.
+pub const PROGRAMS_MAP: &str = "GALETTE_PROGS";
+
+/// The kinds of action; the values are part of the bundle format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ActionKind {
+    Drop = 0,
+    Tx = 1,
+    Pass = 2,
+    Abort = 3,
+    /// Tail-call the program of the target instance.
+    Instance = 4,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 5] = [ActionKind::Drop, ActionKind::Tx, ActionKind::Pass, ActionKind::Abort, ActionKind::Instance];
+}
+
+/// Bits below the target in an action code.
+pub const ACTION_KIND_BITS: u32 = 8;
+
+/// The code of an action of `kind` towards instance `target` (0 when the
+/// kind has no target).
+pub const fn action_code(kind: ActionKind, target: u32) -> u32 {
+    (target << ACTION_KIND_BITS) | kind as u32
+}
+
+/// The kind and target of an action code, or `None` for an unknown kind.
+pub fn decode_action(code: u32) -> Option<(ActionKind, u32)> {
+    let kind = ActionKind::ALL.into_iter().find(|kind| *kind as u32 == code & ((1 << ACTION_KIND_BITS) - 1))?;
+    Some((kind, code >> ACTION_KIND_BITS))
+}
+
+/// The slot of port `port` of instance `instance` in the action table.
+pub const fn action_slot(instance: u32, port: u32, max_ports: u32) -> u32 {
+    instance * max_ports + port
+}
+
+/// The slot of where `rx` leads: just after every instance's ports.
+pub const fn entry_slot(instances: u32, max_ports: u32) -> u32 {
+    instances * max_ports
+}
+
+/// How many slots the action table needs.
+pub const fn action_slots(instances: u32, max_ports: u32) -> u32 {
+    entry_slot(instances, max_ports) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for kind in ActionKind::ALL {
+            assert_eq!(decode_action(action_code(kind, 41)), Some((kind, 41)));
+        }
+        assert_eq!(decode_action(0), Some((ActionKind::Drop, 0)), "an empty slot drops");
+        assert_eq!(decode_action(0xff), None);
+    }
+
+    #[test]
+    fn every_port_and_the_entry_have_their_own_slot() {
+        assert_eq!(action_slot(0, 1, 3), 1);
+        assert_eq!(action_slot(2, 0, 3), 6);
+        assert_eq!(entry_slot(3, 3), 9);
+        assert_eq!(action_slots(3, 3), 10);
+    }
+}
+
+/// Every slot of the action table of `manifest`, with its code: each port of
+/// each XDP instance, then the entry. An error names what the manifest gets
+/// wrong (a link to an instance that does not exist, or one that leaves XDP).
+pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, String> {
+    use crate::{Placement, PortAction};
+    let Some(xdp) = &manifest.xdp else { return Ok(Vec::new()) };
+    let instances = manifest.instances.len() as u32;
+    let code_of = |action: &PortAction| -> Result<u32, String> {
+        Ok(match action {
+            PortAction::Tx => action_code(ActionKind::Tx, 0),
+            PortAction::Pass => action_code(ActionKind::Pass, 0),
+            PortAction::Drop => action_code(ActionKind::Drop, 0),
+            PortAction::Abort => action_code(ActionKind::Abort, 0),
+            PortAction::Instance(name) => {
+                let index = manifest
+                    .instances
+                    .iter()
+                    .position(|instance| &instance.name == name)
+                    .ok_or_else(|| format!("a port leads to `{name}`, which is not an instance of the chain"))?;
+                if manifest.instances[index].placement != Placement::Xdp {
+                    return Err(format!("a port leads to `{name}`, which does not run in XDP"));
+                }
+                action_code(ActionKind::Instance, index as u32)
+            }
+        })
+    };
+    let mut table = Vec::new();
+    for (index, instance) in manifest.instances.iter().enumerate() {
+        if instance.placement != Placement::Xdp {
+            continue;
+        }
+        if instance.ports.len() as u32 > xdp.max_ports {
+            return Err(format!("`{}` has more ports than the manifest's max_ports", instance.name));
+        }
+        for (port, description) in instance.ports.iter().enumerate() {
+            table.push((action_slot(index as u32, port as u32, xdp.max_ports), code_of(&description.action)?));
+        }
+    }
+    table.push((entry_slot(instances, xdp.max_ports), code_of(&xdp.entry)?));
+    Ok(table)
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XdpPart};
+
+    fn instance(name: &str, ports: Vec<PortAction>) -> Instance {
+        Instance {
+            name: name.into(),
+            source: "std.x".into(),
+            placement: Placement::Xdp,
+            reason: String::new(),
+            program: None,
+            ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
+        }
+    }
+
+    fn manifest(instances: Vec<Instance>, entry: PortAction) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            chain: "c".into(),
+            compiler_version: "0".into(),
+            platform: crate::host_platform(),
+            xdp: Some(XdpPart { object: "xdp/chain.o".into(), entry_program: "galette_rx".into(), entry, max_ports: 2 }),
+            instances,
+            artifacts: vec![],
+        }
+    }
+
+    #[test]
+    fn every_port_and_the_entry_get_their_code() {
+        let chain = manifest(
+            vec![
+                instance("a", vec![PortAction::Instance("b".into()), PortAction::Drop]),
+                instance("b", vec![PortAction::Tx]),
+            ],
+            PortAction::Instance("a".into()),
+        );
+        let table = action_table(&chain).unwrap();
+        assert_eq!(
+            table,
+            [
+                (0, action_code(ActionKind::Instance, 1)),
+                (1, action_code(ActionKind::Drop, 0)),
+                (2, action_code(ActionKind::Tx, 0)),
+                (4, action_code(ActionKind::Instance, 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn links_to_unknown_instances_are_refused() {
+        let chain = manifest(vec![instance("a", vec![PortAction::Instance("zz".into())])], PortAction::Pass);
+        assert!(action_table(&chain).unwrap_err().contains("`zz`"));
+    }
+}
