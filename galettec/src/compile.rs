@@ -120,6 +120,8 @@ pub struct Compiled {
     pub manifest: Manifest,
     /// Warnings, with the files they point into.
     pub checked: Checked,
+    /// Whether the eBPF object came from the build cache (no cargo run).
+    pub cached: bool,
 }
 
 /// Compiles the chain in `path` into a bundle in `out_dir`.
@@ -129,14 +131,17 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         return Err(CompileError::Invalid(checked));
     };
     let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
-    let object = options.build.build(&chain.name, &generated)?;
+    let mut source_dirs: Vec<PathBuf> = chain.instances.iter().map(|instance| instance.nf.crate_dir.clone()).collect();
+    source_dirs.push(options.nf_std_dir.clone());
+    let built = options.build.build(&chain.name, &generated, &source_dirs)?;
+    let object = built.object;
     let manifest = manifest(chain, decisions);
     write_bundle(out_dir, manifest.clone(), &[(XDP_OBJECT, &object)])
         .map_err(|source| CompileError::WriteBundle { path: out_dir.to_owned(), source })?;
     let manifest = galette_bundle::Bundle::open(out_dir)
         .map(|bundle| bundle.manifest)
         .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
-    Ok(Compiled { manifest, checked })
+    Ok(Compiled { manifest, checked, cached: built.cached })
 }
 
 fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {

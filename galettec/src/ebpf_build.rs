@@ -4,10 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs, io};
 
+use crate::build_cache;
 use crate::codegen::GeneratedCrate;
 
 /// The BPF target the chain's XDP part is built for.
 pub const BPF_TARGET: &str = "bpfel-unknown-none";
+
+/// A built eBPF object.
+#[derive(Debug)]
+pub struct Built {
+    pub object: Vec<u8>,
+    /// Whether it came from the build cache, without running cargo.
+    pub cached: bool,
+}
 
 /// Where builds happen.
 #[derive(Debug, Clone)]
@@ -53,14 +62,27 @@ impl BuildEnv {
         BuildEnv { cache_dir }
     }
 
-    /// Builds `generated` for the BPF target; returns the eBPF object.
-    pub fn build(&self, chain: &str, generated: &GeneratedCrate) -> Result<Vec<u8>, BuildError> {
+    /// Builds `generated` for the BPF target, or takes its object from the
+    /// cache when nothing it is built from (the generated crate, the crates in
+    /// `source_dirs`, the toolchain) has changed.
+    pub fn build(&self, chain: &str, generated: &GeneratedCrate, source_dirs: &[PathBuf]) -> Result<Built, BuildError> {
         let cargo_bin = cargo_bin_dir();
         let path_var = search_path(&cargo_bin);
-        find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
+        let bpf_linker = find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
             tool: "bpf-linker",
             help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
         })?;
+        let key = build_cache::content_key(generated, source_dirs, &bpf_linker);
+        if let Some(object) = build_cache::lookup(&self.cache_dir, &key).filter(|object| is_bpf_elf(object)) {
+            return Ok(Built { object, cached: true });
+        }
+        let object = self.run_cargo(chain, generated, &path_var)?;
+        // A cache that cannot be written only costs the next build time.
+        let _ = build_cache::store(&self.cache_dir, &key, &object);
+        Ok(Built { object, cached: false })
+    }
+
+    fn run_cargo(&self, chain: &str, generated: &GeneratedCrate, path_var: &std::ffi::OsStr) -> Result<Vec<u8>, BuildError> {
         if !rust_src_installed() {
             return Err(BuildError::MissingTool {
                 tool: "the rust-src component",

@@ -14,6 +14,7 @@
 // costs nothing that matters, and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod build_cache;
 pub mod check;
 pub mod codegen;
 pub mod codes;

@@ -157,8 +157,11 @@ fn build(args: BuildArgs, options: &CompileOptions, format: MessageFormat) -> Re
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "chain".into());
         PathBuf::from(format!("{stem}.bundle"))
     });
-    eprintln!("   Compiling {} (the first eBPF build takes a minute or two)", file.display());
+    eprintln!("   Compiling {}", file.display());
     let compiled = compile_chain(&file, &output, options)?;
+    if compiled.cached {
+        eprintln!("       Fresh eBPF object from the build cache");
+    }
     print_diagnostics(&compiled.checked, format);
     for instance in &compiled.manifest.instances {
         eprintln!("     Placing {} in {:?}: {}", instance.name, instance.placement, instance.reason);

@@ -111,14 +111,18 @@ pub fn read_signature(
         .with_help("an NF crate is a library crate with its code in src/lib.rs")
     })?;
     let lib_file = files.add(display_path(&lib_path), lib_text.clone());
-    let ast = syn::parse_file(&lib_text).map_err(|err| {
-        Diagnostic::error("E0203", format!("the NF's source does not parse: {err}"), lib_file, span_of(err.span()), "here")
+    // syn would skip a byte-order mark or a `#!` line itself and count its
+    // spans from after it; skipping it here keeps the count in our hands.
+    let prefix = ignored_prefix(&lib_text);
+    let spans = SpanMap { offset: prefix };
+    let ast = syn::parse_file(&lib_text[prefix..]).map_err(|err| {
+        Diagnostic::error("E0203", format!("the NF's source does not parse: {err}"), lib_file, spans.of(err.span()), "here")
             .with_label(used_at.file, used_at.span, "NF crate used here")
     })?;
 
-    let (action_span, ports) = read_ports(&ast, lib_file, used_at)?;
-    let (maps_span, maps) = read_map_slots(&ast);
-    check_packet_fn(&ast, lib_file, used_at, action_span, maps_span.is_some())?;
+    let (action_span, ports) = read_ports(&ast, lib_file, used_at, spans)?;
+    let (maps_span, maps) = read_map_slots(&ast, spans);
+    check_packet_fn(&ast, lib_file, used_at, action_span, maps_span.is_some(), spans)?;
     Ok(NfSignature {
         lib_name: package.replace('-', "_"),
         package,
@@ -133,7 +137,7 @@ pub fn read_signature(
 }
 
 /// The named fields of the struct marked `#[maps]` (or `#[nf_std::maps]`).
-fn read_map_slots(ast: &syn::File) -> (Option<Span>, Vec<MapSlot>) {
+fn read_map_slots(ast: &syn::File, spans: SpanMap) -> (Option<Span>, Vec<MapSlot>) {
     let is_maps_attr = |attr: &syn::Attribute| attr.path().segments.last().is_some_and(|s| s.ident == "maps");
     let maps = ast.items.iter().find_map(|item| match item {
         syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr) => Some(item),
@@ -151,12 +155,12 @@ fn read_map_slots(ast: &syn::File) -> (Option<Span>, Vec<MapSlot>) {
                 ty: type_text(&field.ty),
                 kind,
                 type_args,
-                type_span: span_of(field.ty.span()),
-                span: span_of(name.span()),
+                type_span: spans.of(field.ty.span()),
+                span: spans.of(name.span()),
             })
         })
         .collect();
-    (Some(span_of(maps.ident.span())), slots)
+    (Some(spans.of(maps.ident.span())), slots)
 }
 
 fn package_name(manifest: &str) -> Option<String> {
@@ -170,7 +174,7 @@ fn is_no_std(ast: &syn::File) -> bool {
         .any(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)) && attr.path().is_ident("no_std"))
 }
 
-fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Span, Vec<PortSignature>), Diagnostic> {
+fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite, spans: SpanMap) -> Result<(Span, Vec<PortSignature>), Diagnostic> {
     let action = ast.items.iter().find_map(|item| match item {
         syn::Item::Enum(item) if item.ident == "Action" => Some(item),
         _ => None,
@@ -186,7 +190,7 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Sp
         .with_label(used_at.file, used_at.span, "NF crate used here")
         .with_help("declare the NF's ports as `pub enum Action { Out }`; each variant is a port"));
     };
-    let action_span = span_of(action.ident.span());
+    let action_span = spans.of(action.ident.span());
     if !matches!(action.vis, syn::Visibility::Public(_)) {
         return Err(shape_error(lib_file, action_span, used_at, "`Action` must be `pub`"));
     }
@@ -198,7 +202,7 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Sp
         if !matches!(variant.fields, syn::Fields::Unit) {
             return Err(shape_error(
                 lib_file,
-                span_of(variant.span()),
+                spans.of(variant.span()),
                 used_at,
                 "a variant of `Action` is a port and cannot carry data",
             ));
@@ -206,7 +210,7 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite) -> Result<(Sp
         ports.push(PortSignature {
             name: snake_case(&variant.ident.to_string()),
             variant: variant.ident.to_string(),
-            span: span_of(variant.ident.span()),
+            span: spans.of(variant.ident.span()),
         });
     }
     Ok((action_span, ports))
@@ -239,7 +243,14 @@ fn map_type(ty: &syn::Type) -> (Option<MapKind>, Vec<String>) {
 
 /// Checks that `packet` is `pub fn packet<P: Packet>(pkt: &mut P) -> Action`,
 /// with a second argument `maps: &mut Maps` when the NF has a `#[maps]` struct.
-fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_span: Span, has_maps: bool) -> Result<(), Diagnostic> {
+fn check_packet_fn(
+    ast: &syn::File,
+    lib_file: FileId,
+    used_at: UseSite,
+    action_span: Span,
+    has_maps: bool,
+    spans: SpanMap,
+) -> Result<(), Diagnostic> {
     const WITHOUT_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`";
     const WITH_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action`, where `Maps` is the `#[maps]` struct";
     let expected = if has_maps { WITH_MAPS } else { WITHOUT_MAPS };
@@ -263,7 +274,7 @@ fn check_packet_fn(ast: &syn::File, lib_file: FileId, used_at: UseSite, action_s
     if is_pub && one_type_param && mut_references && returns_action && sig.asyncness.is_none() {
         return Ok(());
     }
-    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, span_of(sig.ident.span()), "this function")
+    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, spans.of(sig.ident.span()), "this function")
         .with_label(used_at.file, used_at.span, "NF crate used here")
         .with_help(expected))
 }
@@ -274,9 +285,31 @@ fn shape_error(lib_file: FileId, span: Span, used_at: UseSite, message: &str) ->
         .with_help("declare the ports as `pub enum Action { PortA, PortB }` with plain variants")
 }
 
-fn span_of(span: proc_macro2::Span) -> Span {
-    let range = span.byte_range();
-    Span::new(range.start, range.end)
+/// Turns syn's spans (counted from after the skipped prefix) into spans of
+/// the whole file.
+#[derive(Debug, Clone, Copy)]
+struct SpanMap {
+    offset: usize,
+}
+
+impl SpanMap {
+    fn of(self, span: proc_macro2::Span) -> Span {
+        let range = span.byte_range();
+        Span::new(range.start + self.offset, range.end + self.offset)
+    }
+}
+
+/// The length of a leading byte-order mark and `#!` line (but not an inner
+/// attribute `#![...]`), which are not Rust tokens.
+fn ignored_prefix(text: &str) -> usize {
+    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let rest = &text[bom..];
+    let shebang = if rest.starts_with("#!") && !rest[2..].trim_start().starts_with('[') {
+        rest.find('\n').unwrap_or(rest.len())
+    } else {
+        0
+    };
+    bom + shebang
 }
 
 /// `NotFound` → `not_found`, `TcpSyn` and `TCPSyn` → `tcp_syn`: Rust

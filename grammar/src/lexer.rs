@@ -7,7 +7,7 @@ use crate::{Diagnostic, FileId, Span};
 /// A token of the `.gal` language. Whitespace and comments never reach the
 /// parser.
 #[derive(Logos, Debug, Clone, PartialEq, Eq)]
-#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip r"[ \t\r\n\f\u{feff}]+")]
 #[logos(skip(r"//[^\n]*", allow_greedy = true))]
 #[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
 pub enum Token<'src> {

@@ -139,12 +139,7 @@ impl Checker<'_, '_> {
 
     /// Reports the first cycle found; true if there was one.
     fn report_cycle(&mut self) -> bool {
-        let mut state = vec![Visit::New; self.instances.len()];
-        let mut path = Vec::new();
-        // From every instance, not only reachable ones: a loop is a mistake
-        // wherever it is.
-        let cycle = (0..self.instances.len()).find_map(|first| self.find_cycle(first, &mut state, &mut path));
-        let Some(cycle) = cycle else { return false };
+        let Some(cycle) = self.find_cycle() else { return false };
         let names: Vec<&str> = cycle.iter().chain(cycle.first()).map(|&i| self.instances[i].decl.name.name.as_str()).collect();
         let message = format!("the chain loops: {}", names.join(" -> "));
         let span = self.instances[cycle[0]].decl.name.span;
@@ -153,28 +148,41 @@ impl Checker<'_, '_> {
         true
     }
 
-    fn find_cycle(&self, instance: usize, state: &mut [Visit], path: &mut Vec<usize>) -> Option<Vec<usize>> {
-        if state[instance] == Visit::Done {
-            return None;
-        }
-        state[instance] = Visit::OnPath;
-        path.push(instance);
-        for next in self.successors(instance) {
-            match state[next] {
-                Visit::OnPath => {
-                    let start = path.iter().position(|&i| i == next).expect("on the path");
-                    return Some(path[start..].to_vec());
-                }
-                Visit::New => {
-                    if let Some(cycle) = self.find_cycle(next, state, path) {
-                        return Some(cycle);
+    /// A cycle among the links, as the instances on it in order. From every
+    /// instance, not only reachable ones: a loop is a mistake wherever it is.
+    /// Depth-first with an explicit stack, so a chain of any length cannot
+    /// overflow the call stack.
+    fn find_cycle(&self) -> Option<Vec<usize>> {
+        let successors: Vec<Vec<usize>> = (0..self.instances.len()).map(|i| self.successors(i).collect()).collect();
+        let mut state = vec![Visit::New; self.instances.len()];
+        for root in 0..self.instances.len() {
+            if state[root] != Visit::New {
+                continue;
+            }
+            // The current path, each instance with the next successor to try.
+            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+            state[root] = Visit::OnPath;
+            while let Some((instance, next)) = path.last_mut() {
+                let instance = *instance;
+                let Some(&successor) = successors[instance].get(*next) else {
+                    state[instance] = Visit::Done;
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                match state[successor] {
+                    Visit::OnPath => {
+                        let start = path.iter().position(|&(i, _)| i == successor).expect("on the path");
+                        return Some(path[start..].iter().map(|&(i, _)| i).collect());
                     }
+                    Visit::New => {
+                        state[successor] = Visit::OnPath;
+                        path.push((successor, 0));
+                    }
+                    Visit::Done => {}
                 }
-                Visit::Done => {}
             }
         }
-        path.pop();
-        state[instance] = Visit::Done;
         None
     }
 
