@@ -92,3 +92,16 @@ fn explain_prints_the_placement_table_and_the_graph() {
     assert!(dot.contains("subgraph cluster_userland"), "with a limit of 1 tail call, swap leaves XDP: {dot}");
     assert!(dot.contains("\"nf ip\" -> \"pass\" [label=\"other\"];"), "{dot}");
 }
+
+#[test]
+fn an_unchanged_chain_is_rebuilt_from_the_cache() {
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("b");
+    let build = || galettec(&["examples/ipv4_reflector.gal", "-o", bundle.to_str().unwrap()]);
+    let first = build();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = build();
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(text(&second.stderr).contains("Fresh eBPF object from the build cache"), "{}", text(&second.stderr));
+    assert!(galette_bundle::Bundle::open(&bundle).is_ok());
+}
