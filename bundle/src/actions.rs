@@ -149,6 +149,7 @@ mod table_tests {
             platform: crate::host_platform(),
             xdp: Some(XdpPart { object: "xdp/chain.o".into(), entry_program: "galette_rx".into(), entry, max_ports: 2 }),
             instances,
+            maps: vec![],
             artifacts: vec![],
         }
     }

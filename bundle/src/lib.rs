@@ -20,7 +20,7 @@ pub use actions::{
 };
 pub use hash::sha256_hex;
 pub use manifest::{
-    Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, Placement, Port, PortAction,
+    Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, MapEntry, Placement, Port, PortAction,
     XDP_OBJECT, XdpPart, host_platform,
 };
 pub use read::{Bundle, BundleError};

@@ -26,6 +26,9 @@ pub struct Manifest {
     pub xdp: Option<XdpPart>,
     /// Every NF instance of the chain, in the order of their stats slots.
     pub instances: Vec<Instance>,
+    /// The chain's maps (those some NF binds).
+    #[serde(default)]
+    pub maps: Vec<MapEntry>,
     /// Every file of the bundle other than the manifest, with its hash.
     pub artifacts: Vec<Artifact>,
 }
@@ -92,6 +95,22 @@ pub enum PortAction {
     Abort,
     /// On to another instance, by name.
     Instance(String),
+}
+
+/// A chain map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapEntry {
+    /// The map's name in the chain, and in the eBPF object.
+    pub name: String,
+    /// Its kind as written in the chain (`lru_hash`).
+    pub kind: String,
+    /// Sizes in bytes of a key and a value, as the object declares them.
+    pub key_size: u32,
+    pub value_size: u32,
+    pub capacity: u32,
+    /// Where the runtime pins it, relative to the bpffs mount
+    /// (`galette/CHAIN/MAP`), so its contents outlive a reload.
+    pub pin_name: String,
 }
 
 /// A file of the bundle and its SHA-256.

@@ -146,6 +146,7 @@ mod tests {
                 program: Some("galette_nf_a".into()),
                 ports: vec![],
             }],
+            maps: vec![],
             artifacts: vec![],
         }
     }

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform, write_bundle};
+use galette_bundle::{
+    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform, write_bundle,
+};
 use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
@@ -135,7 +137,9 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     source_dirs.push(options.nf_std_dir.clone());
     let built = options.build.build(&chain.name, &generated, &source_dirs)?;
     let object = built.object;
-    let manifest = manifest(chain, decisions);
+    let maps = map_entries(chain, &object)?;
+    let mut manifest = manifest(chain, decisions);
+    manifest.maps = maps;
     write_bundle(out_dir, manifest.clone(), &[(XDP_OBJECT, &object)])
         .map_err(|source| CompileError::WriteBundle { path: out_dir.to_owned(), source })?;
     let manifest = galette_bundle::Bundle::open(out_dir)
@@ -175,8 +179,31 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
             max_ports: chain.max_ports(),
         }),
         instances,
+        maps: Vec::new(),
         artifacts: Vec::new(),
     }
+}
+
+/// The manifest's description of each chain map in the object, with the key
+/// and value sizes the object declares (only the NF crates know the types'
+/// sizes, and the object is where they meet).
+fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileError> {
+    let parsed = aya_obj::Object::parse(object).map_err(|err| CompileError::Build(BuildError::BadObject { path: PathBuf::from(format!("the built object ({err})")) }))?;
+    Ok(chain
+        .maps
+        .iter()
+        .filter_map(|map| {
+            let declared = parsed.maps.get(&map.name)?;
+            Some(MapEntry {
+                name: map.name.clone(),
+                kind: map.kind.name().to_owned(),
+                key_size: declared.key_size(),
+                value_size: declared.value_size(),
+                capacity: declared.max_entries(),
+                pin_name: format!("galette/{}/{}", chain.name, map.name),
+            })
+        })
+        .collect())
 }
 
 fn port_action(target: Target, chain: &ChainIr) -> PortAction {
