@@ -48,6 +48,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0405", "a binding of a map of one kind to a field of another kind"),
     ("E0406", "a binding whose map and field differ in key or value type"),
     ("E0501", "`@xdp` on an NF that must run in userland"),
+    ("E0502", "`@xdp` on an NF whose XDP program the kernel verifier rejects"),
     ("E0900", "a valid construct that this version of galettec cannot build yet"),
     ("W0101", "an NF that no packet can reach from `rx`; it is left out of the bundle"),
     ("W0102", "a map that no NF uses"),

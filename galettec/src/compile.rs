@@ -11,7 +11,8 @@ use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
 use crate::ebpf_build::{BuildEnv, BuildError};
 use crate::ir::{ChainIr, Target};
-use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, place};
+use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
+use crate::verify::{Rejection, VerifierOutcome, verify_object};
 use crate::source::{FileSystem, SourceFiles, SourceReader};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
@@ -105,7 +106,7 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
     let mut output = check(&ast, &mut files, &cx);
     let chain = match output.chain {
         None => None,
-        Some(chain) => match place(&chain, chain_file, options.max_tail_calls) {
+        Some(chain) => match place(&chain, chain_file, &PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() }) {
             Ok(decisions) => Some((chain, decisions)),
             Err(errors) => {
                 output.diagnostics.extend(errors);
@@ -124,6 +125,9 @@ pub struct Compiled {
     pub checked: Checked,
     /// Whether the eBPF object came from the build cache (no cargo run).
     pub cached: bool,
+    /// Things the user should know that are not diagnostics (e.g. that the
+    /// verifier check was skipped).
+    pub notes: Vec<String>,
 }
 
 /// Compiles the chain in `path` into a bundle in `out_dir`.
@@ -137,6 +141,14 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     source_dirs.push(options.nf_std_dir.clone());
     let built = options.build.build(&chain.name, &generated, &source_dirs)?;
     let object = built.object;
+    let mut notes = Vec::new();
+    match verify_object(&object) {
+        VerifierOutcome::Skipped(why) => notes.push(format!("the kernel verifier did not check the chain: {why}")),
+        VerifierOutcome::Checked { rejected } if !rejected.is_empty() => {
+            return Err(rejected_by_verifier(checked, options, &rejected));
+        }
+        VerifierOutcome::Checked { .. } => {}
+    }
     let maps = map_entries(chain, &object)?;
     let mut manifest = manifest(chain, decisions);
     manifest.maps = maps;
@@ -145,7 +157,32 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     let manifest = galette_bundle::Bundle::open(out_dir)
         .map(|bundle| bundle.manifest)
         .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
-    Ok(Compiled { manifest, checked, cached: built.cached })
+    Ok(Compiled { manifest, checked, cached: built.cached, notes })
+}
+
+/// Placement again, now knowing which programs the verifier rejected: those
+/// instances belong in userland (an error if they ask for XDP). This version
+/// cannot build userland, so the result is always an error that says why.
+fn rejected_by_verifier(mut checked: Checked, options: &CompileOptions, rejected: &[Rejection]) -> CompileError {
+    let (chain, _) = checked.chain.take().expect("only a checked chain is built");
+    let mut by_instance = Vec::new();
+    for rejection in rejected {
+        match (0..chain.instances.len()).find(|&index| instance_program(index) == rejection.program) {
+            Some(index) => by_instance.push((index, rejection.log.clone())),
+            None => {
+                return CompileError::Build(BuildError::Compile {
+                    chain: chain.name.clone(),
+                    errors: format!("the kernel verifier rejected the generated program `{}`:\n{}", rejection.program, rejection.log),
+                });
+            }
+        }
+    }
+    let placed = place(&chain, checked.chain_file, &PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: by_instance });
+    match placed {
+        Err(errors) => checked.diagnostics.extend(errors),
+        Ok(decisions) => checked.diagnostics.extend(unsupported(&chain, &decisions, checked.chain_file)),
+    }
+    CompileError::Invalid(checked)
 }
 
 fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {

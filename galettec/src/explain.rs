@@ -110,7 +110,7 @@ fn quote(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::check::{CheckContext, check};
-    use crate::place::{DEFAULT_MAX_TAIL_CALLS, place};
+    use crate::place::{PlaceOptions, place};
     use crate::source::{InMemory, SourceFiles};
 
     fn checked(source: &str) -> (ChainIr, Vec<Decision>) {
@@ -121,7 +121,7 @@ mod tests {
         files.add("c.gal", source);
         let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
         let chain = check(&ast, &mut files, &cx).chain.unwrap();
-        let decisions = place(&chain, 0, DEFAULT_MAX_TAIL_CALLS).unwrap();
+        let decisions = place(&chain, 0, &PlaceOptions::default()).unwrap();
         (chain, decisions)
     }
 

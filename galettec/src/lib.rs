@@ -26,6 +26,7 @@ pub mod place;
 pub mod render;
 pub mod signature;
 pub mod source;
+pub mod verify;
 mod suggest;
 
 pub use compile::{Checked, CompileError, CompileOptions, Compiled, check_chain, compile_chain};

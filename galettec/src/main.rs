@@ -162,6 +162,9 @@ fn build(args: BuildArgs, options: &CompileOptions, format: MessageFormat) -> Re
     if compiled.cached {
         eprintln!("       Fresh eBPF object from the build cache");
     }
+    for note in &compiled.notes {
+        eprintln!("note: {note}");
+    }
     print_diagnostics(&compiled.checked, format);
     for instance in &compiled.manifest.instances {
         eprintln!("     Placing {} in {:?}: {}", instance.name, instance.placement, instance.reason);

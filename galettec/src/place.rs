@@ -32,6 +32,8 @@ pub enum PlacementReason {
     AfterUserland(String),
     /// Reaching it from `rx` takes more tail calls than the limit.
     TailCallLimit { depth: u32, limit: u32 },
+    /// The kernel verifier rejected its program; the last line of its log.
+    VerifierRejected(String),
     /// The chain says `@xdp`, and nothing keeps it from XDP.
     AskedForXdp,
     /// Nothing keeps it out of the fast path.
@@ -50,6 +52,7 @@ impl std::fmt::Display for PlacementReason {
             PlacementReason::TailCallLimit { depth, limit } => {
                 write!(f, "reaching it takes {depth} tail calls, more than the limit of {limit}")
             }
+            PlacementReason::VerifierRejected(summary) => write!(f, "the kernel verifier rejected it ({summary})"),
             PlacementReason::AskedForXdp => f.write_str("the chain marks it `@xdp`"),
             PlacementReason::FastPathByDefault => f.write_str("nothing requires userland, so it runs in the XDP fast path"),
         }
@@ -60,16 +63,38 @@ impl std::fmt::Display for PlacementReason {
 /// entry program's own tail call into the first instance is one of them).
 pub const DEFAULT_MAX_TAIL_CALLS: u32 = 32;
 
+/// What placement takes into account besides the chain.
+#[derive(Debug, Clone)]
+pub struct PlaceOptions {
+    /// An XDP instance may be at most this many tail calls from `rx`.
+    pub max_tail_calls: u32,
+    /// Instances whose XDP program the kernel verifier rejected, with the
+    /// verifier's log (see `verify`).
+    pub rejected_by_verifier: Vec<(usize, String)>,
+}
+
+impl Default for PlaceOptions {
+    fn default() -> Self {
+        PlaceOptions { max_tail_calls: DEFAULT_MAX_TAIL_CALLS, rejected_by_verifier: Vec::new() }
+    }
+}
+
 /// One decision per instance of `chain`, in instance order, or the errors of
-/// `@xdp` instances that cannot run in XDP. An XDP instance may be at most
-/// `max_tail_calls` tail calls from `rx`.
-pub fn place(chain: &ChainIr, chain_file: FileId, max_tail_calls: u32) -> Result<Vec<Decision>, Vec<Diagnostic>> {
+/// `@xdp` instances that cannot run in XDP.
+pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<Vec<Decision>, Vec<Diagnostic>> {
+    let max_tail_calls = options.max_tail_calls;
     let incoming = incoming_links(chain);
     let mut decisions: Vec<Option<Decision>> = vec![None; chain.instances.len()];
     // Tail calls from `rx` to each XDP instance, on the longest path.
     let mut depth = vec![0u32; chain.instances.len()];
     for index in topological_order(chain) {
         let mut decision = decide(chain, index, &incoming[index], &decisions);
+        if decision.placement == Placement::Xdp
+            && let Some((_, log)) = options.rejected_by_verifier.iter().find(|(rejected, _)| *rejected == index)
+        {
+            let summary = log.lines().last().unwrap_or("no log").trim().to_owned();
+            decision = Decision { placement: Placement::Userland, reason: PlacementReason::VerifierRejected(summary) };
+        }
         if decision.placement == Placement::Xdp {
             depth[index] = 1 + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
             if depth[index] > max_tail_calls {
@@ -89,10 +114,17 @@ pub fn place(chain: &ChainIr, chain_file: FileId, max_tail_calls: u32) -> Result
         .zip(&decisions)
         .filter_map(|(instance, decision)| {
             let (PlacementConstraint::Xdp, span) = instance.constraint? else { return None };
-            (decision.placement == Placement::Userland).then(|| {
-                Diagnostic::error("E0501", format!("`{}` cannot run in XDP", instance.name), chain_file, span, "asks for XDP")
-                    .with_label(chain_file, instance.span, format!("it must run in userland: {}", decision.reason))
-                    .with_help("remove `@xdp`, or change what forces it into userland")
+            (decision.placement == Placement::Userland).then(|| match &decision.reason {
+                PlacementReason::VerifierRejected(_) => {
+                    let index = chain.instances.iter().position(|i| i.name == instance.name).expect("an instance of the chain");
+                    let log = options.rejected_by_verifier.iter().find(|(i, _)| *i == index).map_or("", |(_, log)| log.as_str());
+                    Diagnostic::error("E0502", format!("the kernel verifier rejected `{}`, which asks for XDP", instance.name), chain_file, span, "asks for XDP")
+                        .with_label(chain_file, instance.span, "its program was rejected")
+                        .with_help(format!("the end of the verifier's log:\n{log}\nremove `@xdp` to run it in userland instead"))
+                }
+                reason => Diagnostic::error("E0501", format!("`{}` cannot run in XDP", instance.name), chain_file, span, "asks for XDP")
+                    .with_label(chain_file, instance.span, format!("it must run in userland: {reason}"))
+                    .with_help("remove `@xdp`, or change what forces it into userland"),
             })
         })
         .collect();

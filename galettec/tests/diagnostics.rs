@@ -59,19 +59,20 @@ fn every_case_matches_its_snapshot() {
     }
 }
 
+/// Every code has a snapshot named after it that shows it: most come from
+/// the cases above; those only a build can find (the verifier's) from
+/// galettec/tests/verifier.rs.
 #[test]
 fn every_code_has_a_snapshot_that_shows_it() {
-    let snapshots = project_root().join("tests/snapshots");
+    let snapshots: Vec<(String, String)> = std::fs::read_dir(project_root().join("tests/snapshots"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&path).unwrap()))
+        .collect();
     let missing: Vec<&str> = CODES
         .iter()
         .map(|(code, _)| *code)
-        .filter(|code| {
-            !cases().iter().any(|case| {
-                snapshot_name(case).starts_with(code)
-                    && std::fs::read_to_string(snapshots.join(format!("{}.snap", snapshot_name(case))))
-                        .is_ok_and(|snapshot| snapshot.contains(&format!("[{code}]")))
-            })
-        })
+        .filter(|code| !snapshots.iter().any(|(name, text)| name.starts_with(code) && text.contains(&format!("[{code}]"))))
         .collect();
     assert!(missing.is_empty(), "codes without a snapshot showing them: {missing:?}");
 }

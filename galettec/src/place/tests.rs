@@ -17,7 +17,7 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
     let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
     let output = check(&ast, &mut files, &cx);
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
-    let decisions = place(&chain, 0, DEFAULT_MAX_TAIL_CALLS).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    let decisions = place(&chain, 0, &PlaceOptions::default()).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
     Ok(chain.instances.iter().zip(decisions).map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
 }
 
@@ -74,4 +74,26 @@ fn a_long_chain_leaves_xdp_at_the_tail_call_limit() {
     assert!(result[32..].iter().all(|r| r.1 == Placement::Userland));
     assert_eq!(result[32].2, "reaching it takes 33 tail calls, more than the limit of 32");
     assert!(result[33].2.contains("`n32` before it runs in userland"), "{}", result[33].2);
+}
+
+#[test]
+fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
+    let source = "chain c\nnf x = std.a\nnf y = std.a\nrx -> x\nx -> y\ny -> tx";
+    let reader = InMemory::default().with("std/a/Cargo.toml", "[package]\nname = \"a\"\n").with("std/a/src/lib.rs", NO_STD);
+    let ast = galette_grammar::parse(source, 0).unwrap();
+    let mut files = SourceFiles::default();
+    files.add("chain.gal", source);
+    let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
+    let chain = check(&ast, &mut files, &cx).chain.unwrap();
+    let options = PlaceOptions { rejected_by_verifier: vec![(0, "0: R0 !read_ok\nBPF program is too large".into())], ..PlaceOptions::default() };
+    let decisions = place(&chain, 0, &options).unwrap();
+    assert_eq!(decisions[0].reason, PlacementReason::VerifierRejected("BPF program is too large".into()));
+    assert_eq!(decisions[1].placement, Placement::Userland, "after userland");
+
+    let source = source.replace("std.a\nnf y", "std.a @xdp\nnf y");
+    let ast = galette_grammar::parse(&source, 0).unwrap();
+    let chain = check(&ast, &mut files, &cx).chain.unwrap();
+    let errors = place(&chain, 0, &options).unwrap_err();
+    assert_eq!(errors[0].code, "E0502");
+    assert!(errors[0].help.as_deref().unwrap().contains("BPF program is too large"));
 }
