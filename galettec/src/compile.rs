@@ -9,7 +9,7 @@ use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
-use crate::ebpf_build::{BuildEnv, BuildError};
+use crate::ebpf_build::{BuildEnv, BuildError, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
 use crate::verify::{Rejection, VerifierOutcome, verify_object};
@@ -137,9 +137,7 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         return Err(CompileError::Invalid(checked));
     };
     let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
-    let mut source_dirs: Vec<PathBuf> = chain.instances.iter().map(|instance| instance.nf.crate_dir.clone()).collect();
-    source_dirs.push(options.nf_std_dir.clone());
-    let built = options.build.build(&chain.name, &generated, &source_dirs)?;
+    let built = options.build.build(&chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
     let object = built.object;
     let mut notes = Vec::new();
     match verify_object(&object) {
@@ -219,6 +217,22 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         maps: Vec::new(),
         artifacts: Vec::new(),
     }
+}
+
+/// The chain's NF crates, each with the instances that use it.
+fn nf_crates(chain: &ChainIr) -> Vec<NfCrate> {
+    let mut crates: Vec<NfCrate> = Vec::new();
+    for instance in &chain.instances {
+        match crates.iter_mut().find(|nf| nf.dir == instance.nf.crate_dir) {
+            Some(nf) => nf.instances.push(instance.name.clone()),
+            None => crates.push(NfCrate {
+                dir: instance.nf.crate_dir.clone(),
+                source_name: instance.source.clone(),
+                instances: vec![instance.name.clone()],
+            }),
+        }
+    }
+    crates
 }
 
 /// The manifest's description of each chain map in the object, with the key

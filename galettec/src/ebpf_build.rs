@@ -1,7 +1,8 @@
 //! Building a generated eBPF crate with cargo and bpf-linker.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
 use std::{env, fs, io};
 
 use crate::build_cache;
@@ -24,6 +25,83 @@ pub struct BuildEnv {
     /// Holds the generated crates and the shared BPF target directory, so a
     /// second build of the same chain (or of any chain) starts warm.
     pub cache_dir: PathBuf,
+    /// Whether to show a progress line on stderr while cargo builds.
+    pub progress: bool,
+}
+
+/// An NF crate a chain builds, and the instances that use it: a compile error
+/// in it is reported as that NF's.
+#[derive(Debug, Clone)]
+pub struct NfCrate {
+    pub dir: PathBuf,
+    /// The source as written in the chain (`std.macswap`).
+    pub source_name: String,
+    pub instances: Vec<String>,
+}
+
+/// What cargo's JSON messages said: how far the build got, and the errors
+/// of each package.
+#[derive(Default)]
+struct CargoMessages {
+    compiled: usize,
+    /// (package id, rendered error), in the order reported.
+    errors: Vec<(String, String)>,
+}
+
+impl CargoMessages {
+    fn read(&mut self, line: &str, progress_for: Option<&str>) {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { return };
+        match message["reason"].as_str() {
+            Some("compiler-artifact") => {
+                self.compiled += 1;
+                if let Some(chain) = progress_for {
+                    let name = message["target"]["name"].as_str().unwrap_or("?");
+                    eprint!("\r    Building eBPF for `{chain}`: {} crates compiled, last {name:<30}", self.compiled);
+                }
+            }
+            Some("compiler-message") if message["message"]["level"] == "error" => {
+                let package = message["package_id"].as_str().unwrap_or_default().to_owned();
+                let rendered = message["message"]["rendered"].as_str().unwrap_or_default().trim_end().to_owned();
+                self.errors.push((package, rendered));
+            }
+            _ => {}
+        }
+    }
+
+    /// The error to report: the first NF crate with compile errors, as that
+    /// NF's error; otherwise every compiler error, or cargo's own message.
+    fn into_error(self, chain: &str, stderr: &str, nf_crates: &[NfCrate]) -> BuildError {
+        for nf in nf_crates {
+            let errors: Vec<&str> = self
+                .errors
+                .iter()
+                .filter(|(package, _)| package_dir(package).is_some_and(|dir| dir == nf.dir))
+                .map(|(_, rendered)| rendered.as_str())
+                .collect();
+            if !errors.is_empty() {
+                return BuildError::NfCompile {
+                    source_name: nf.source_name.clone(),
+                    instances: nf.instances.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
+                    errors: errors.join("\n\n"),
+                };
+            }
+        }
+        let errors = if self.errors.is_empty() {
+            cargo_errors(stderr)
+        } else {
+            self.errors.into_iter().map(|(_, rendered)| rendered).collect::<Vec<_>>().join("\n\n")
+        };
+        BuildError::Compile { chain: chain.to_owned(), errors }
+    }
+}
+
+/// The directory of a path package from its cargo package id
+/// (`path+file:///work/nf#0.1.0`, or the older `name 0.1.0 (path+file:///work/nf)`).
+fn package_dir(package_id: &str) -> Option<PathBuf> {
+    let start = package_id.find("path+file://")? + "path+file://".len();
+    let rest = &package_id[start..];
+    let end = rest.find(['#', ')']).unwrap_or(rest.len());
+    Some(PathBuf::from(&rest[..end]))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +114,8 @@ pub enum BuildError {
     Spawn(io::Error),
     #[error("the eBPF build of chain `{chain}` failed:\n{errors}")]
     Compile { chain: String, errors: String },
+    #[error("the NF {source_name} (used by {instances}) does not compile for XDP:\n{errors}")]
+    NfCompile { source_name: String, instances: String, errors: String },
     #[error("the eBPF build succeeded but {} is missing or not an eBPF object", path.display())]
     BadObject { path: PathBuf },
 }
@@ -59,30 +139,32 @@ impl BuildEnv {
             .or_else(|| env::var_os("XDG_CACHE_HOME").map(|dir| PathBuf::from(dir).join("galette")))
             .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("galette")))
             .unwrap_or_else(|| env::temp_dir().join("galette-cache"));
-        BuildEnv { cache_dir }
+        BuildEnv { cache_dir, progress: false }
     }
 
     /// Builds `generated` for the BPF target, or takes its object from the
-    /// cache when nothing it is built from (the generated crate, the crates in
-    /// `source_dirs`, the toolchain) has changed.
-    pub fn build(&self, chain: &str, generated: &GeneratedCrate, source_dirs: &[PathBuf]) -> Result<Built, BuildError> {
+    /// cache when nothing it is built from (the generated crate, the NF
+    /// crates, nf-std in `nf_std_dir`, the toolchain) has changed.
+    pub fn build(&self, chain: &str, generated: &GeneratedCrate, nf_crates: &[NfCrate], nf_std_dir: &Path) -> Result<Built, BuildError> {
+        let mut source_dirs: Vec<PathBuf> = nf_crates.iter().map(|nf| nf.dir.clone()).collect();
+        source_dirs.push(nf_std_dir.to_owned());
         let cargo_bin = cargo_bin_dir();
         let path_var = search_path(&cargo_bin);
         let bpf_linker = find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
             tool: "bpf-linker",
             help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
         })?;
-        let key = build_cache::content_key(generated, source_dirs, &bpf_linker);
+        let key = build_cache::content_key(generated, &source_dirs, &bpf_linker);
         if let Some(object) = build_cache::lookup(&self.cache_dir, &key).filter(|object| is_bpf_elf(object)) {
             return Ok(Built { object, cached: true });
         }
-        let object = self.run_cargo(chain, generated, &path_var)?;
+        let object = self.run_cargo(chain, generated, &path_var, nf_crates)?;
         // A cache that cannot be written only costs the next build time.
         let _ = build_cache::store(&self.cache_dir, &key, &object);
         Ok(Built { object, cached: false })
     }
 
-    fn run_cargo(&self, chain: &str, generated: &GeneratedCrate, path_var: &std::ffi::OsStr) -> Result<Vec<u8>, BuildError> {
+    fn run_cargo(&self, chain: &str, generated: &GeneratedCrate, path_var: &std::ffi::OsStr, nf_crates: &[NfCrate]) -> Result<Vec<u8>, BuildError> {
         if !rust_src_installed() {
             return Err(BuildError::MissingTool {
                 tool: "the rust-src component",
@@ -95,9 +177,9 @@ impl BuildEnv {
         write_if_changed(&crate_dir.join("src").join("lib.rs"), &generated.lib_rs)?;
         let target_dir = self.cache_dir.join("target-bpf");
 
-        let output = Command::new(cargo_program())
+        let mut child = Command::new(cargo_program())
             .args(["build", "--release", "-Z", "build-std=core", "--target", BPF_TARGET])
-            .args(["--message-format", "short", "--manifest-path"])
+            .args(["--message-format", "json", "--manifest-path"])
             .arg(crate_dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)
@@ -112,10 +194,29 @@ impl BuildEnv {
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTC_WRAPPER")
             .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(BuildError::Spawn)?;
-        if !output.status.success() {
-            return Err(BuildError::Compile { chain: chain.to_owned(), errors: compiler_errors(&output.stderr) });
+        // cargo's own messages (stderr) are read on a thread, so neither pipe
+        // can fill up and stall the build.
+        let stderr = child.stderr.take().expect("piped");
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text);
+            text
+        });
+        let mut messages = CargoMessages::default();
+        for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
+            messages.read(&line, self.progress.then_some(chain));
+        }
+        let status = child.wait().map_err(BuildError::Spawn)?;
+        let stderr = stderr_reader.join().unwrap_or_default();
+        if self.progress && messages.compiled > 0 {
+            eprintln!();
+        }
+        if !status.success() {
+            return Err(messages.into_error(chain, &stderr, nf_crates));
         }
 
         let object = target_dir.join(BPF_TARGET).join("release").join(generated.object_file_name());
@@ -127,10 +228,9 @@ impl BuildEnv {
     }
 }
 
-/// The lines of cargo's output worth showing: errors and what follows them,
-/// without the progress noise.
-fn compiler_errors(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
+/// The lines of cargo's own output worth showing (e.g. a dependency that
+/// cannot be resolved), without the progress noise.
+fn cargo_errors(text: &str) -> String {
     let relevant: Vec<&str> = text
         .lines()
         .filter(|line| {
@@ -190,4 +290,29 @@ fn rust_src_installed() -> bool {
     let Ok(output) = Command::new("rustc").args(["--print", "sysroot"]).output() else { return false };
     let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     Path::new(&sysroot).join("lib/rustlib/src/rust/library/core").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_ids_name_their_directory() {
+        assert_eq!(package_dir("path+file:///work/nfs/acl#0.1.0"), Some(PathBuf::from("/work/nfs/acl")));
+        assert_eq!(package_dir("path+file:///work/nfs/acl#acl@0.1.0"), Some(PathBuf::from("/work/nfs/acl")));
+        assert_eq!(package_dir("acl 0.1.0 (path+file:///work/nfs/acl)"), Some(PathBuf::from("/work/nfs/acl")));
+        assert_eq!(package_dir("registry+https://x#aya-ebpf@0.1.1"), None);
+    }
+
+    #[test]
+    fn an_error_in_an_nf_crate_is_that_nfs_error() {
+        let mut messages = CargoMessages::default();
+        let error = r#"{"reason":"compiler-message","package_id":"path+file:///nfs/acl#0.1.0","message":{"level":"error","rendered":"error[E0425]: cannot find value `x`"}}"#;
+        messages.read(error, None);
+        messages.read(r#"{"reason":"compiler-artifact","target":{"name":"core"}}"#, None);
+        assert_eq!(messages.compiled, 1);
+        let nf = NfCrate { dir: "/nfs/acl".into(), source_name: "std.acl".into(), instances: vec!["a".into(), "b".into()] };
+        let error = messages.into_error("c", "", &[nf]);
+        assert_eq!(error.to_string(), "the NF std.acl (used by `a`, `b`) does not compile for XDP:\nerror[E0425]: cannot find value `x`");
+    }
 }

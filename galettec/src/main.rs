@@ -81,7 +81,8 @@ struct BuildArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = CompileOptions { max_tail_calls: cli.max_tail_calls, ..CompileOptions::from_env() };
+    let mut options = CompileOptions { max_tail_calls: cli.max_tail_calls, ..CompileOptions::from_env() };
+    options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let format = cli.message_format;
     let result = match cli.command {
         Some(Command::Check { file }) => check(&file, &options, format),

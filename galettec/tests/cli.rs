@@ -105,3 +105,15 @@ fn an_unchanged_chain_is_rebuilt_from_the_cache() {
     assert!(text(&second.stderr).contains("Fresh eBPF object from the build cache"), "{}", text(&second.stderr));
     assert!(galette_bundle::Bundle::open(&bundle).is_ok());
 }
+
+#[test]
+fn an_nf_that_does_not_compile_is_reported_as_that_nfs_error() {
+    let out = tempfile::tempdir().unwrap();
+    let output = galettec(&["tests/build/broken_nf.gal", "-o", out.path().join("b").to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the NF \"nfs/broken\" (used by `fixer`) does not compile for XDP"), "{stderr}");
+    assert!(stderr.contains("cannot find function `swap_addresses`"), "rustc's own message: {stderr}");
+    assert!(!stderr.contains("Compiling core"), "no cargo progress noise: {stderr}");
+    assert!(!out.path().join("b").exists());
+}
