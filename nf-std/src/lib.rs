@@ -12,13 +12,20 @@
 //!
 //! The same source runs in the kernel's XDP fast path (through
 //! [`xdp::XdpPacket`], only when compiled for the BPF target) and natively in
-//! userland or in a host unit test (through [`SlicePacket`]). The `std`
-//! feature adds helpers for host tests (in-memory maps).
+//! userland or in a host unit test (through [`SlicePacket`]). [`headers`]
+//! parses and rewrites Ethernet (with VLANs), IPv4, IPv6, TCP, UDP and ICMP,
+//! keeping checksums valid ([`checksum`]). The `std` feature adds helpers for
+//! host tests: in-memory maps and a packet builder ([`testing`]).
 #![no_std]
 
+pub mod abi;
+pub mod checksum;
+pub mod headers;
 pub mod maps;
 mod packet;
 mod slice_packet;
+#[cfg(any(test, all(feature = "std", not(target_arch = "bpf"))))]
+pub mod testing;
 mod time;
 #[cfg(target_arch = "bpf")]
 pub mod xdp;

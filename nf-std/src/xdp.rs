@@ -26,12 +26,17 @@ impl<'a> XdpPacket<'a> {
         }
         let start = self.ctx.data();
         let end = self.ctx.data_end();
-        // The verifier tracks `start + offset + len` against `data_end`; this
-        // comparison is what makes the later pointer access provably in bounds.
-        if start + offset + len > end {
+        // The verifier only learns a range from `addr + len > end` when it
+        // sees that comparison. Left alone, LLVM rewrites `addr + 1 > end`
+        // into `addr >= end`, from which the verifier learns nothing when
+        // `addr` is the start of the frame or a computed offset (a 1-byte
+        // read there is then refused). Hiding `addr`'s origin from LLVM
+        // keeps the comparison as written.
+        let addr = core::hint::black_box(start + offset);
+        if addr + len > end {
             return None;
         }
-        Some(start + offset)
+        Some(addr)
     }
 }
 

@@ -46,6 +46,9 @@ fn expand(maps: &mut ItemStruct) -> syn::Result<proc_macro2::TokenStream> {
         field.ty = syn::parse_quote!(&'static #ty);
     }
     let module = format_ident!("__galette_map_types");
+    // Every field is a shared reference, so the struct is Copy: generated
+    // code hands each packet its own copy.
+    maps.attrs.push(syn::parse_quote!(#[derive(Clone, Copy)]));
     Ok(quote! {
         #maps
 
