@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_slot, action_slots,
-    entry_slot, slots_per_instance, stats_index,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, PROGRAMS_MAP, Placement, STATS_MAP,
+    StatsSlot, UpcallMetadata, XSKS_MAP, action_slot, action_slots, entry_slot, slots_per_instance, stats_index,
 };
 use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{ChainIr, Target};
+use crate::ir::{ChainIr, MapKind, Target};
 use crate::place::Decision;
 
 /// The program the runtime attaches: where `rx` leads.
@@ -53,7 +53,16 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
     let mut found = Vec::new();
     for (instance, decision) in chain.instances.iter().zip(decisions) {
         if decision.placement == Placement::Userland {
-            found.push(not_yet("userland NFs", instance.span, &format!("placed in userland: {}", decision.reason)));
+            let xdp_binds = |map: usize| {
+                chain.instances.iter().zip(decisions).any(|(other, d)| d.placement == Placement::Xdp && other.bindings.iter().any(|b| b.map == map))
+            };
+            for binding in instance.bindings.iter().filter(|b| !xdp_binds(b.map)) {
+                found.push(not_yet("maps that only userland NFs bind", binding.span, "no XDP NF binds this map"));
+            }
+            let per_cpu = instance.bindings.iter().filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
+            for binding in per_cpu {
+                found.push(not_yet("per-CPU maps in userland NFs", binding.span, &format!("placed in userland: {}", decision.reason)));
+            }
         }
         for port in instance.ports.iter().filter(|port| matches!(port.target, Target::Redirect(_))) {
             found.push(not_yet("redirects to an interface role", port.span, "a redirect"));
@@ -71,11 +80,12 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
 /// Generates the eBPF crate for `chain`, which must have nothing
 /// [`unsupported`]. `nf_std_dir` is the `nf-std` crate the NFs were written
 /// against.
-pub fn generate_ebpf_crate(chain: &ChainIr, nf_std_dir: &Path) -> GeneratedCrate {
-    let crates = NfCrates::of(chain);
-    let lib_rs = prettyplease::unparse(&syn::parse2::<syn::File>(lib_rs(chain, &crates)).expect("generated code is valid Rust"));
+pub fn generate_ebpf_crate(chain: &ChainIr, decisions: &[Decision], nf_std_dir: &Path) -> GeneratedCrate {
+    let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
+    let crates = NfCrates::of(chain, &in_xdp);
+    let lib_rs = prettyplease::unparse(&syn::parse2::<syn::File>(lib_rs(chain, &crates, &in_xdp)).expect("generated code is valid Rust"));
     let mut cargo_toml = cargo_toml_without_name(&crates, nf_std_dir);
-    let package = format!("galette-chain-{}-{:016x}", chain.name.replace('_', "-"), fnv1a(&[&lib_rs, &cargo_toml]));
+    let package = format!("galette-chain-{}-{:016x}", chain.name.replace('_', "-"), content_hash(&[&lib_rs, &cargo_toml]));
     cargo_toml = cargo_toml.replace("@PACKAGE@", &package);
     GeneratedCrate { package, cargo_toml, lib_rs }
 }
@@ -87,9 +97,11 @@ struct NfCrates {
 }
 
 impl NfCrates {
-    fn of(chain: &ChainIr) -> NfCrates {
+    /// The crates of the instances that run in XDP (only those are built
+    /// for BPF; a userland NF may need std).
+    fn of(chain: &ChainIr, in_xdp: &[bool]) -> NfCrates {
         let mut alias_of = BTreeMap::new();
-        for instance in &chain.instances {
+        for (instance, _) in chain.instances.iter().zip(in_xdp).filter(|(_, xdp)| **xdp) {
             let next = alias_of.len();
             alias_of
                 .entry(instance.nf.crate_dir.clone())
@@ -103,7 +115,7 @@ impl NfCrates {
     }
 }
 
-fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
+fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let max_ports = chain.max_ports();
     let instances = chain.instances.len() as u32;
     let stats_entries = (instances * slots_per_instance(max_ports)).max(1);
@@ -114,15 +126,19 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
     let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
     let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
     let entry_slot = entry_slot(instances, max_ports);
-    let (kind_bits, tx, pass, abort, next) = (
+    let (kind_bits, tx, pass, abort, next, up) = (
         ACTION_KIND_BITS,
         ActionKind::Tx as u32,
         ActionKind::Pass as u32,
         ActionKind::Abort as u32,
         ActionKind::Instance as u32,
+        ActionKind::Upcall as u32,
     );
-    let map_statics = map_statics(chain, crates);
-    let instance_programs = chain.instances.iter().enumerate().map(|(index, instance)| {
+    let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
+    let config_map = Ident::new(CONFIG_MAP, Span::call_site());
+    let (max_workers, config_workers, metadata_len) = (MAX_WORKERS, CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
+    let map_statics = map_statics(chain, crates, in_xdp);
+    let instance_programs = chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
         let program = Ident::new(&instance_program(index), Span::call_site());
         let nf = crates.alias(&instance.nf.crate_dir);
         let call = if instance.bindings.is_empty() {
@@ -168,8 +184,9 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
         #![no_std]
 
         use aya_ebpf::bindings::xdp_action;
+        use aya_ebpf::helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta};
         use aya_ebpf::macros::{map, xdp};
-        use aya_ebpf::maps::{Array, PerCpuArray, ProgramArray};
+        use aya_ebpf::maps::{Array, PerCpuArray, ProgramArray, XskMap};
         use aya_ebpf::programs::XdpContext;
         use nf_std::xdp::XdpPacket;
 
@@ -185,6 +202,15 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
         /// One program per instance, by instance index; filled by the runtime.
         #[map]
         static #programs_map: ProgramArray = ProgramArray::with_max_entries(#program_entries, 0);
+
+        /// The userland workers' AF_XDP sockets; filled by the runtime.
+        #[map]
+        static #xsks_map: XskMap = XskMap::with_max_entries(#max_workers, 0);
+
+        /// Run-time settings (`galette_bundle::CONFIG_WORKERS`: how many
+        /// worker sockets there are).
+        #[map]
+        static #config_map: Array<u32> = Array::with_max_entries(1, 0);
 
         #(#map_statics)*
 
@@ -214,7 +240,40 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates) -> TokenStream {
                     count(missed);
                     xdp_action::XDP_DROP
                 }
+                #up => upcall(ctx, code >> #kind_bits, slot),
                 _ => xdp_action::XDP_DROP,
+            }
+        }
+
+        /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
+        /// (the instance to run next, the slot that sent it) in front of the
+        /// frame and redirects it into a worker's AF_XDP socket, chosen at
+        /// random. Without workers, the packet is dropped.
+        #[inline(always)]
+        fn upcall(ctx: &XdpContext, instance: u32, slot: u32) -> u32 {
+            let workers = match #config_map.get(#config_workers) {
+                Some(&workers) if workers > 0 => workers,
+                _ => return xdp_action::XDP_DROP,
+            };
+            // SAFETY: a helper given the program's own context.
+            if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -#metadata_len) } != 0 {
+                return xdp_action::XDP_ABORTED;
+            }
+            let (meta, data) = (ctx.metadata(), ctx.data());
+            if meta + #metadata_len as usize > data {
+                return xdp_action::XDP_ABORTED;
+            }
+            // SAFETY: the check above proves both words lie between the
+            // metadata's start and the frame's start.
+            unsafe {
+                *(meta as *mut u32) = instance;
+                *((meta + 4) as *mut u32) = slot;
+            }
+            // SAFETY: a helper without preconditions.
+            let socket = unsafe { bpf_get_prandom_u32() } % workers;
+            match #xsks_map.redirect(socket, 0) {
+                Ok(action) => action,
+                Err(_) => xdp_action::XDP_DROP,
             }
         }
 
@@ -251,11 +310,12 @@ fn map_static(index: usize) -> Ident {
     format_ident!("MAP_{}", index)
 }
 
-/// One static per chain map that some instance binds, named after the map in
-/// the object (which is how the runtime finds it). Its type is the one the
-/// first NF binding it gives its field; the checker made sure every NF
-/// binding it agrees. A map nobody binds has no type and is left out.
-fn map_statics(chain: &ChainIr, crates: &NfCrates) -> Vec<TokenStream> {
+/// One static per chain map that some XDP instance binds, named after the
+/// map in the object (which is how the runtime finds it). Its type is the one
+/// the first NF binding it gives its field; the checker made sure every NF
+/// binding it agrees. A map no XDP instance binds has no type here and is
+/// left out (`unsupported` refuses one that only userland NFs bind).
+fn map_statics(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> Vec<TokenStream> {
     chain
         .maps
         .iter()
@@ -264,7 +324,9 @@ fn map_statics(chain: &ChainIr, crates: &NfCrates) -> Vec<TokenStream> {
             let (instance, binding) = chain
                 .instances
                 .iter()
-                .find_map(|instance| instance.bindings.iter().find(|b| b.map == index).map(|b| (instance, b)))?;
+                .zip(in_xdp)
+                .filter(|(_, xdp)| **xdp)
+                .find_map(|(instance, _)| instance.bindings.iter().find(|b| b.map == index).map(|b| (instance, b)))?;
             let nf = crates.alias(&instance.nf.crate_dir);
             let field = Ident::new(&binding.field, Span::call_site());
             let ty = quote! { #nf::__galette_map_types::#field };
@@ -322,9 +384,10 @@ resolver = "3"
     toml
 }
 
-/// A small stable hash (FNV-1a, 64 bits) of the generated text: names the
-/// crate after its content. Not for security; the bundle uses SHA-256.
-fn fnv1a(parts: &[&str]) -> u64 {
+/// A small stable hash (FNV-1a, 64 bits) of generated text: names a
+/// generated crate after its content. Not for security; the bundle uses
+/// SHA-256.
+pub(crate) fn content_hash(parts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in parts.iter().flat_map(|part| part.bytes()) {
         hash ^= u64::from(byte);

@@ -9,7 +9,8 @@ use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
-use crate::ebpf_build::{BuildEnv, BuildError, NfCrate};
+use crate::codegen_userland::{generate_userland_crate, library_path};
+use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
 use crate::verify::{Rejection, VerifierOutcome, verify_object};
@@ -136,8 +137,8 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     let Some((chain, decisions)) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
-    let generated = generate_ebpf_crate(chain, &options.nf_std_dir);
-    let built = options.build.build(&chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
+    let generated = generate_ebpf_crate(chain, decisions, &options.nf_std_dir);
+    let built = options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
     let object = built.object;
     let mut notes = Vec::new();
     match verify_object(&object) {
@@ -147,10 +148,13 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         }
         VerifierOutcome::Checked { .. } => {}
     }
+    let libraries = build_userland(chain, decisions, options)?;
     let maps = map_entries(chain, &object)?;
     let mut manifest = manifest(chain, decisions);
     manifest.maps = maps;
-    write_bundle(out_dir, manifest.clone(), &[(XDP_OBJECT, &object)])
+    let mut artifacts: Vec<(&str, &[u8])> = vec![(XDP_OBJECT, &object)];
+    artifacts.extend(libraries.iter().map(|(path, bytes)| (path.as_str(), bytes.as_slice())));
+    write_bundle(out_dir, manifest.clone(), &artifacts)
         .map_err(|source| CompileError::WriteBundle { path: out_dir.to_owned(), source })?;
     let manifest = galette_bundle::Bundle::open(out_dir)
         .map(|bundle| bundle.manifest)
@@ -195,6 +199,7 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
             placement: decision.placement,
             reason: decision.reason.to_string(),
             program: (decision.placement == Placement::Xdp).then(|| instance_program(index)),
+            library: (decision.placement == Placement::Userland).then(|| library_path(instance)),
             ports: instance
                 .ports
                 .iter()
@@ -217,6 +222,22 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         maps: Vec::new(),
         artifacts: Vec::new(),
     }
+}
+
+/// Builds the library of every userland instance: `(path in the bundle,
+/// bytes)`.
+fn build_userland(chain: &ChainIr, decisions: &[Decision], options: &CompileOptions) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
+    let mut libraries = Vec::new();
+    for (instance, decision) in chain.instances.iter().zip(decisions) {
+        if decision.placement != Placement::Userland {
+            continue;
+        }
+        let generated = generate_userland_crate(chain, instance, &options.nf_std_dir);
+        let nf = NfCrate { dir: instance.nf.crate_dir.clone(), source_name: instance.source.clone(), instances: vec![instance.name.clone()] };
+        let built = options.build.build(BuildTarget::Host, &chain.name, &generated, &[nf], &options.nf_std_dir)?;
+        libraries.push((library_path(instance), built.object));
+    }
+    Ok(libraries)
 }
 
 /// The chain's NF crates, each with the instances that use it.

@@ -11,7 +11,46 @@ use crate::codegen::GeneratedCrate;
 /// The BPF target the chain's XDP part is built for.
 pub const BPF_TARGET: &str = "bpfel-unknown-none";
 
-/// A built eBPF object.
+/// What a generated crate is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildTarget {
+    /// The chain's XDP part: an eBPF object.
+    Bpf,
+    /// A userland NF: a shared library for this machine.
+    Host,
+}
+
+impl BuildTarget {
+    fn target_dir(self) -> &'static str {
+        match self {
+            BuildTarget::Bpf => "target-bpf",
+            BuildTarget::Host => "target-host",
+        }
+    }
+
+    fn output_dir(self, target_dir: &Path) -> PathBuf {
+        match self {
+            BuildTarget::Bpf => target_dir.join(BPF_TARGET).join("release"),
+            BuildTarget::Host => target_dir.join("release"),
+        }
+    }
+
+    /// Whether `bytes` are an ELF file of the right machine.
+    fn accepts(self, bytes: &[u8]) -> bool {
+        let machine = match self {
+            BuildTarget::Bpf => 247, // EM_BPF
+            BuildTarget::Host => match std::env::consts::ARCH {
+                "x86_64" => 62,   // EM_X86_64
+                "aarch64" => 183, // EM_AARCH64
+                "arm" => 40,      // EM_ARM
+                _ => return bytes.starts_with(b"\x7fELF"),
+            },
+        };
+        bytes.len() > 20 && bytes.starts_with(b"\x7fELF") && u16::from_le_bytes([bytes[18], bytes[19]]) == machine
+    }
+}
+
+/// A built object: an eBPF object or a shared library.
 #[derive(Debug)]
 pub struct Built {
     pub object: Vec<u8>,
@@ -70,7 +109,7 @@ impl CargoMessages {
 
     /// The error to report: the first NF crate with compile errors, as that
     /// NF's error; otherwise every compiler error, or cargo's own message.
-    fn into_error(self, chain: &str, stderr: &str, nf_crates: &[NfCrate]) -> BuildError {
+    fn into_error(self, chain: &str, target: BuildTarget, stderr: &str, nf_crates: &[NfCrate]) -> BuildError {
         for nf in nf_crates {
             let errors: Vec<&str> = self
                 .errors
@@ -80,6 +119,10 @@ impl CargoMessages {
                 .collect();
             if !errors.is_empty() {
                 return BuildError::NfCompile {
+                    target: match target {
+                        BuildTarget::Bpf => "XDP",
+                        BuildTarget::Host => "userland",
+                    },
                     source_name: nf.source_name.clone(),
                     instances: nf.instances.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
                     errors: errors.join("\n\n"),
@@ -112,11 +155,11 @@ pub enum BuildError {
     Write { path: PathBuf, source: io::Error },
     #[error("cannot run cargo: {0}")]
     Spawn(io::Error),
-    #[error("the eBPF build of chain `{chain}` failed:\n{errors}")]
+    #[error("the build of chain `{chain}` failed:\n{errors}")]
     Compile { chain: String, errors: String },
-    #[error("the NF {source_name} (used by {instances}) does not compile for XDP:\n{errors}")]
-    NfCompile { source_name: String, instances: String, errors: String },
-    #[error("the eBPF build succeeded but {} is missing or not an eBPF object", path.display())]
+    #[error("the NF {source_name} (used by {instances}) does not compile for {target}:\n{errors}")]
+    NfCompile { source_name: String, instances: String, target: &'static str, errors: String },
+    #[error("the build succeeded but {} is missing or not an object for its target", path.display())]
     BadObject { path: PathBuf },
 }
 
@@ -145,27 +188,45 @@ impl BuildEnv {
     /// Builds `generated` for the BPF target, or takes its object from the
     /// cache when nothing it is built from (the generated crate, the NF
     /// crates, nf-std in `nf_std_dir`, the toolchain) has changed.
-    pub fn build(&self, chain: &str, generated: &GeneratedCrate, nf_crates: &[NfCrate], nf_std_dir: &Path) -> Result<Built, BuildError> {
+    pub fn build(
+        &self,
+        target: BuildTarget,
+        chain: &str,
+        generated: &GeneratedCrate,
+        nf_crates: &[NfCrate],
+        nf_std_dir: &Path,
+    ) -> Result<Built, BuildError> {
         let mut source_dirs: Vec<PathBuf> = nf_crates.iter().map(|nf| nf.dir.clone()).collect();
         source_dirs.push(nf_std_dir.to_owned());
         let cargo_bin = cargo_bin_dir();
         let path_var = search_path(&cargo_bin);
-        let bpf_linker = find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
-            tool: "bpf-linker",
-            help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
-        })?;
-        let key = build_cache::content_key(generated, &source_dirs, &bpf_linker);
-        if let Some(object) = build_cache::lookup(&self.cache_dir, &key).filter(|object| is_bpf_elf(object)) {
+        let linker = match target {
+            BuildTarget::Bpf => find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
+                tool: "bpf-linker",
+                help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
+            })?,
+            // The host build links with the system's linker, like any crate.
+            BuildTarget::Host => PathBuf::from("cc"),
+        };
+        let key = build_cache::content_key(generated, &source_dirs, &linker);
+        if let Some(object) = build_cache::lookup(&self.cache_dir, &key).filter(|object| target.accepts(object)) {
             return Ok(Built { object, cached: true });
         }
-        let object = self.run_cargo(chain, generated, &path_var, nf_crates)?;
+        let object = self.run_cargo(target, chain, generated, &path_var, nf_crates)?;
         // A cache that cannot be written only costs the next build time.
         let _ = build_cache::store(&self.cache_dir, &key, &object);
         Ok(Built { object, cached: false })
     }
 
-    fn run_cargo(&self, chain: &str, generated: &GeneratedCrate, path_var: &std::ffi::OsStr, nf_crates: &[NfCrate]) -> Result<Vec<u8>, BuildError> {
-        if !rust_src_installed() {
+    fn run_cargo(
+        &self,
+        target: BuildTarget,
+        chain: &str,
+        generated: &GeneratedCrate,
+        path_var: &std::ffi::OsStr,
+        nf_crates: &[NfCrate],
+    ) -> Result<Vec<u8>, BuildError> {
+        if target == BuildTarget::Bpf && !rust_src_installed() {
             return Err(BuildError::MissingTool {
                 tool: "the rust-src component",
                 help: "run `cargo xtask setup` (or `rustup component add rust-src`)",
@@ -175,16 +236,21 @@ impl BuildEnv {
         let crate_dir = self.cache_dir.join("chains").join(&generated.package);
         write_if_changed(&crate_dir.join("Cargo.toml"), &generated.cargo_toml)?;
         write_if_changed(&crate_dir.join("src").join("lib.rs"), &generated.lib_rs)?;
-        let target_dir = self.cache_dir.join("target-bpf");
+        let target_dir = self.cache_dir.join(target.target_dir());
 
-        let mut child = Command::new(cargo_program())
-            .args(["build", "--release", "-Z", "build-std=core", "--target", BPF_TARGET])
+        let mut command = Command::new(cargo_program());
+        command.args(["build", "--release"]);
+        if target == BuildTarget::Bpf {
+            command
+                .args(["-Z", "build-std=core", "--target", BPF_TARGET])
+                // Lets stable cargo accept -Z build-std; scoped to this build only.
+                .env("RUSTC_BOOTSTRAP", "1");
+        }
+        let mut child = command
             .args(["--message-format", "json", "--manifest-path"])
             .arg(crate_dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)
-            // Lets stable cargo accept -Z build-std; scoped to this build only.
-            .env("RUSTC_BOOTSTRAP", "1")
             .env("PATH", path_var)
             // Settings meant for an outer build (e.g. when run from a test)
             // must not leak into the eBPF one.
@@ -216,12 +282,12 @@ impl BuildEnv {
             eprintln!();
         }
         if !status.success() {
-            return Err(messages.into_error(chain, &stderr, nf_crates));
+            return Err(messages.into_error(chain, target, &stderr, nf_crates));
         }
 
-        let object = target_dir.join(BPF_TARGET).join("release").join(generated.object_file_name());
+        let object = target.output_dir(&target_dir).join(generated.object_file_name());
         let bytes = fs::read(&object).map_err(|_| BuildError::BadObject { path: object.clone() })?;
-        if !is_bpf_elf(&bytes) {
+        if !target.accepts(&bytes) {
             return Err(BuildError::BadObject { path: object });
         }
         Ok(bytes)
@@ -240,11 +306,6 @@ fn cargo_errors(text: &str) -> String {
         .collect();
     let tail = relevant.len().saturating_sub(60);
     relevant[tail..].join("\n")
-}
-
-/// ELF, 64-bit, little-endian, machine EM_BPF (247).
-fn is_bpf_elf(bytes: &[u8]) -> bool {
-    bytes.len() > 20 && bytes.starts_with(b"\x7fELF") && u16::from_le_bytes([bytes[18], bytes[19]]) == 247
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
@@ -312,7 +373,7 @@ mod tests {
         messages.read(r#"{"reason":"compiler-artifact","target":{"name":"core"}}"#, None);
         assert_eq!(messages.compiled, 1);
         let nf = NfCrate { dir: "/nfs/acl".into(), source_name: "std.acl".into(), instances: vec!["a".into(), "b".into()] };
-        let error = messages.into_error("c", "", &[nf]);
+        let error = messages.into_error("c", BuildTarget::Bpf, "", &[nf]);
         assert_eq!(error.to_string(), "the NF std.acl (used by `a`, `b`) does not compile for XDP:\nerror[E0425]: cannot find value `x`");
     }
 }

@@ -17,6 +17,7 @@
 mod build_cache;
 pub mod check;
 pub mod codegen;
+pub mod codegen_userland;
 pub mod codes;
 pub mod compile;
 pub mod ebpf_build;

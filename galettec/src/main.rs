@@ -81,6 +81,9 @@ struct BuildArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // An operational error is one line a script can grep, whatever the
+    // terminal's width.
+    let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
     let mut options = CompileOptions { max_tail_calls: cli.max_tail_calls, ..CompileOptions::from_env() };
     options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let format = cli.message_format;

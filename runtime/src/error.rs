@@ -7,7 +7,14 @@ use galette_bundle::BundleError;
 pub enum RunError {
     #[error("cannot use bundle: {0}")]
     #[diagnostic(code(galette::bundle), help("compile the chain again with `galettec CHAIN.gal -o DIR`"))]
-    Bundle(#[from] BundleError),
+    Bundle(BundleError),
+
+    #[error("the chain runs {0} in userland, and this runtime does not run the userland tier yet")]
+    #[diagnostic(
+        code(galette::userland),
+        help("the bundle is valid; run chains whose NFs all run in XDP for now (`galettec explain` shows where each runs)")
+    )]
+    UserlandNotSupported(String),
 
     #[error("the bundle has no XDP part, so there is nothing to attach")]
     #[diagnostic(code(galette::bundle))]
@@ -39,4 +46,12 @@ pub enum RunError {
     #[error("cannot install the signal handlers: {0}")]
     #[diagnostic(code(galette::signals))]
     Signals(std::io::Error),
+}
+
+impl From<BundleError> for RunError {
+    /// Not `#[from]`: that would also make the bundle error the cause,
+    /// printed a second time under the message that already contains it.
+    fn from(error: BundleError) -> Self {
+        RunError::Bundle(error)
+    }
 }

@@ -56,6 +56,16 @@ impl RunningChain {
     /// entry program to `interface`.
     pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
+        let userland: Vec<String> = bundle
+            .manifest
+            .instances
+            .iter()
+            .filter(|instance| instance.placement == Placement::Userland)
+            .map(|instance| format!("`{}`", instance.name))
+            .collect();
+        if !userland.is_empty() {
+            return Err(RunError::UserlandNotSupported(userland.join(", ")));
+        }
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;

@@ -44,6 +44,9 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // An operational error is one line a script can grep, whatever the
+    // terminal's width.
+    let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
     let result = match cli.command {
         Command::Run(args) => run(args),
     };
