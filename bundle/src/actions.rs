@@ -25,11 +25,43 @@ pub enum ActionKind {
     Abort = 3,
     /// Tail-call the program of the target instance.
     Instance = 4,
+    /// Hand the packet to userland, where the target instance runs next:
+    /// write [`UpcallMetadata`] in front of it and redirect it into an
+    /// AF_XDP socket.
+    Upcall = 5,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] = [ActionKind::Drop, ActionKind::Tx, ActionKind::Pass, ActionKind::Abort, ActionKind::Instance];
+    pub const ALL: [ActionKind; 6] =
+        [ActionKind::Drop, ActionKind::Tx, ActionKind::Pass, ActionKind::Abort, ActionKind::Instance, ActionKind::Upcall];
 }
+
+/// Name of the XSKMAP holding the userland workers' AF_XDP sockets.
+pub const XSKS_MAP: &str = "GALETTE_XSKS";
+
+/// The most userland worker sockets a chain can have.
+pub const MAX_WORKERS: u32 = 64;
+
+/// Name of the array map of run-time settings the XDP programs read.
+pub const CONFIG_MAP: &str = "GALETTE_CONFIG";
+
+/// Slot of [`CONFIG_MAP`] holding how many worker sockets are in
+/// [`XSKS_MAP`] (upcalls pick one of the first that many at random).
+pub const CONFIG_WORKERS: u32 = 0;
+
+/// The 8 bytes an upcall writes just in front of the frame (XDP metadata),
+/// which the userland worker reads to know where the packet goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct UpcallMetadata {
+    /// The instance to run next, in userland.
+    pub instance: u32,
+    /// The action-table slot that sent the packet up (which port of which
+    /// XDP instance, or the entry), for counters and debugging.
+    pub slot: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<UpcallMetadata>() == 8);
 
 /// Bits below the target in an action code.
 pub const ACTION_KIND_BITS: u32 = 8;
@@ -102,10 +134,10 @@ pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, Strin
                     .iter()
                     .position(|instance| &instance.name == name)
                     .ok_or_else(|| format!("a port leads to `{name}`, which is not an instance of the chain"))?;
-                if manifest.instances[index].placement != Placement::Xdp {
-                    return Err(format!("a port leads to `{name}`, which does not run in XDP"));
+                match manifest.instances[index].placement {
+                    Placement::Xdp => action_code(ActionKind::Instance, index as u32),
+                    Placement::Userland => action_code(ActionKind::Upcall, index as u32),
                 }
-                action_code(ActionKind::Instance, index as u32)
             }
         })
     };
@@ -137,7 +169,9 @@ mod table_tests {
             placement: Placement::Xdp,
             reason: String::new(),
             program: None,
+            library: None,
             ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
+            maps: vec![],
         }
     }
 
@@ -173,6 +207,16 @@ mod table_tests {
                 (4, action_code(ActionKind::Instance, 0)),
             ]
         );
+    }
+
+    #[test]
+    fn a_link_into_userland_is_an_upcall() {
+        let mut up = instance("up", vec![PortAction::Tx]);
+        up.placement = Placement::Userland;
+        let chain = manifest(vec![instance("a", vec![PortAction::Instance("up".into())]), up], PortAction::Instance("a".into()));
+        let table = action_table(&chain).unwrap();
+        assert_eq!(table[0], (0, action_code(ActionKind::Upcall, 1)));
+        assert_eq!(table.len(), 2, "the userland instance's ports are not in the XDP table");
     }
 
     #[test]

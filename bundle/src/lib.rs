@@ -15,8 +15,8 @@ mod stats;
 mod write;
 
 pub use actions::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, PROGRAMS_MAP, action_code, action_slot, action_slots, action_table,
-    decode_action, entry_slot,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, PROGRAMS_MAP, UpcallMetadata,
+    XSKS_MAP, action_code, action_slot, action_slots, action_table, decode_action, entry_slot,
 };
 pub use hash::sha256_hex;
 pub use manifest::{

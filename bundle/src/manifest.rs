@@ -70,8 +70,16 @@ pub struct Instance {
     pub reason: String,
     /// The eBPF program that runs it, for an XDP instance.
     pub program: Option<String>,
+    /// The shared library that runs it, for a userland instance: a path in
+    /// the bundle (`user/NAME.so`) exporting the C ABI of `nf_std::abi`.
+    #[serde(default)]
+    pub library: Option<String>,
     /// Its ports, in the order of the NF's `Action` variants.
     pub ports: Vec<Port>,
+    /// The chain maps bound to its map fields, in the order of the NF's
+    /// `#[maps]` fields (what a userland library's `galette_init` takes).
+    #[serde(default)]
+    pub maps: Vec<String>,
 }
 
 /// A port of an instance and where it leads.

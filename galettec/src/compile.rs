@@ -205,6 +205,7 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
                 .iter()
                 .map(|port| Port { name: port.name.clone(), action: port_action(port.target, chain) })
                 .collect(),
+            maps: instance.bindings.iter().map(|binding| chain.maps[binding.map].name.clone()).collect(),
         })
         .collect();
     Manifest {
