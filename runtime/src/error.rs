@@ -9,12 +9,9 @@ pub enum RunError {
     #[diagnostic(code(galette::bundle), help("compile the chain again with `galettec CHAIN.gal -o DIR`"))]
     Bundle(BundleError),
 
-    #[error("the chain runs {0} in userland, and this runtime does not run the userland tier yet")]
-    #[diagnostic(
-        code(galette::userland),
-        help("the bundle is valid; run chains whose NFs all run in XDP for now (`galettec explain` shows where each runs)")
-    )]
-    UserlandNotSupported(String),
+    #[error("cannot start the userland tier: {0}")]
+    #[diagnostic(code(galette::userland))]
+    Userland(String),
 
     #[error("the bundle has no XDP part, so there is nothing to attach")]
     #[diagnostic(code(galette::bundle))]

@@ -11,5 +11,6 @@ pub mod loader;
 pub mod privileges;
 pub mod shutdown;
 pub mod stats;
+pub mod userland;
 
 pub use error::RunError;

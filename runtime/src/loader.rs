@@ -10,6 +10,7 @@ use galette_bundle::{
 
 use crate::RunError;
 use crate::stats::InstanceCounters;
+use crate::userland::{UserlandTier, WorkerMode};
 
 /// How the program is attached to the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,28 +49,30 @@ pub struct RunningChain {
     manifest: Manifest,
     entry_program: String,
     link: Option<XdpLinkId>,
+    /// The workers, when the chain has userland instances.
+    userland: Option<UserlandTier>,
+}
+
+/// How many userland workers to run, and how they wait for packets.
+#[derive(Debug, Clone, Copy)]
+pub struct Workers {
+    pub count: u32,
+    pub mode: WorkerMode,
 }
 
 impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
     /// program array, the action table from the manifest, then attaches the
     /// entry program to `interface`.
-    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode) -> Result<RunningChain, RunError> {
+    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode, workers: Workers) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
-        let userland: Vec<String> = bundle
-            .manifest
-            .instances
-            .iter()
-            .filter(|instance| instance.placement == Placement::Userland)
-            .map(|instance| format!("`{}`", instance.name))
-            .collect();
-        if !userland.is_empty() {
-            return Err(RunError::UserlandNotSupported(userland.join(", ")));
-        }
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
         fill_action_table(&mut ebpf, &bundle.manifest)?;
+        // The workers are ready before the first upcall can happen.
+        let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
+        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, interface, workers.count, workers.mode)?) } else { None };
         let program: &mut Xdp = ebpf
             .program_mut(&xdp.entry_program)
             .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
@@ -79,7 +82,7 @@ impl RunningChain {
         let link = program
             .attach(interface, mode.aya_mode())
             .map_err(|err| RunError::Attach { interface: interface.to_owned(), reason: error_chain(&err) })?;
-        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link) })
+        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link), userland })
     }
 
     /// The counters of every instance, summed over CPUs.
@@ -96,6 +99,10 @@ impl RunningChain {
             .iter()
             .enumerate()
             .map(|(instance, description)| {
+                if let Some(counters) = self.userland.as_ref().and_then(|tier| tier.counters(instance)) {
+                    let port_names: Vec<String> = description.ports.iter().map(|p| p.name.clone()).collect();
+                    return Ok(counters.snapshot(&description.name, &port_names));
+                }
                 let instance = instance as u32;
                 let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
                 let ports = description
@@ -109,9 +116,13 @@ impl RunningChain {
             .collect()
     }
 
-    /// Detaches the chain from its interface.
+    /// Detaches the chain from its interface, then stops the workers.
     pub fn stop(mut self) -> Result<(), RunError> {
-        self.detach()
+        let detached = self.detach();
+        if let Some(tier) = self.userland.take() {
+            tier.stop();
+        }
+        detached
     }
 
     fn detach(&mut self) -> Result<(), RunError> {

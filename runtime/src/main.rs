@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use galette::interface::interface_index;
-use galette::loader::{RunningChain, XdpMode};
+use galette::loader::{RunningChain, Workers, XdpMode};
+use galette::userland::WorkerMode;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
 use galette::stats::format_counters;
@@ -37,6 +38,13 @@ struct RunArgs {
     /// How to attach the XDP program.
     #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
     xdp_mode: XdpMode,
+    /// Userland worker threads, one AF_XDP socket each (for chains with
+    /// userland NFs).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    workers: u32,
+    /// How workers wait for packets: blocking (irq) or busy polling (poll).
+    #[arg(long, value_enum, default_value_t = WorkerMode::Irq)]
+    mode: WorkerMode,
     /// Seconds between two lines of counters.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     stats_interval: f64,
@@ -66,7 +74,8 @@ fn run(args: RunArgs) -> Result<(), RunError> {
     // Installed before attaching, so a signal at any moment after the attach
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;
-    let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode)?;
+    let workers = Workers { count: args.workers, mode: args.mode };
+    let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode, workers)?;
     println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, args.iface, args.xdp_mode.name());
 
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.05));

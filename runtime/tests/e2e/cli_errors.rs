@@ -55,11 +55,3 @@ fn missing_privileges_are_explained() {
     assert_clear_failure(&output, "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing)");
 }
 
-#[test]
-fn a_bundle_with_userland_nfs_is_refused_for_now() {
-    let bundle = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}-two_tier.bundle", std::process::id()));
-    let chain = crate::support::project_root().join("tests/userland/two_tier.gal");
-    galettec::compile_chain(&chain, &bundle, &galettec::CompileOptions::from_env()).unwrap();
-    let output = galette().arg("run").arg(&bundle).args(["--iface", "lo"]).output().unwrap();
-    assert_clear_failure(&output, "the chain runs `flaky`, `swap` in userland, and this runtime does not run the userland tier yet");
-}

@@ -4,5 +4,6 @@
 
 mod cli_errors;
 mod examples;
+mod userland;
 mod macswap;
 mod support;
