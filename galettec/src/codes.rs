@@ -52,6 +52,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0900", "a valid construct that this version of galettec cannot build yet"),
     ("W0101", "an NF that no packet can reach from `rx`; it is left out of the bundle"),
     ("W0102", "a map that no NF uses"),
+    ("W0103", "`pass` after a userland NF: the frame cannot return to the host's stack and is dropped"),
 ];
 
 /// The explanation of `code`, if it is one.

@@ -9,7 +9,7 @@ use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
-use crate::codegen_userland::{generate_userland_crate, library_path};
+use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnings};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
@@ -77,6 +77,8 @@ pub struct Checked {
 pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, CompileError> {
     let mut checked = check_with(path, options, &FileSystem)?;
     if let Some((chain, decisions)) = &checked.chain {
+        let warnings = pass_warnings(chain, decisions, checked.chain_file);
+        checked.diagnostics.extend(warnings);
         let unsupported = unsupported(chain, decisions, checked.chain_file);
         if !unsupported.is_empty() {
             checked.diagnostics.extend(unsupported);

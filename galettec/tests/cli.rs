@@ -74,7 +74,12 @@ fn every_example_chain_builds_into_a_verified_bundle() {
         assert!(output.status.success(), "{}: {}", example.display(), text(&output.stderr));
         let opened = galette_bundle::Bundle::open(&bundle).unwrap();
         assert_eq!(opened.manifest.xdp.as_ref().unwrap().entry_program, "galette_rx");
-        assert!(opened.manifest.instances.iter().all(|i| i.placement == galette_bundle::Placement::Xdp));
+        for instance in &opened.manifest.instances {
+            match instance.placement {
+                galette_bundle::Placement::Xdp => assert!(instance.program.is_some(), "{}", instance.name),
+                galette_bundle::Placement::Userland => assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == instance.library.as_ref())),
+            }
+        }
     }
 }
 
