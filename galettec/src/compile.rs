@@ -13,7 +13,7 @@ use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnin
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
-use crate::verify::{Rejection, VerifierOutcome, verify_object};
+use crate::verify::{VerifierOutcome, verify_object};
 use crate::source::{FileSystem, SourceFiles, SourceReader};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
@@ -139,17 +139,44 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     let Some((chain, decisions)) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
-    let generated = generate_ebpf_crate(chain, decisions, &options.nf_std_dir);
-    let built = options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
-    let object = built.object;
+    // Build the XDP part and let the verifier judge it; an NF it rejects
+    // moves to userland and the XDP part is built again without it. Each
+    // round moves at least one instance, so this ends.
+    let mut decisions = decisions.clone();
+    let mut rejected_so_far: Vec<(usize, String)> = Vec::new();
     let mut notes = Vec::new();
-    match verify_object(&object) {
-        VerifierOutcome::Skipped(why) => notes.push(format!("the kernel verifier did not check the chain: {why}")),
-        VerifierOutcome::Checked { rejected } if !rejected.is_empty() => {
-            return Err(rejected_by_verifier(checked, options, &rejected));
+    let (object, cached) = loop {
+        let generated = generate_ebpf_crate(chain, &decisions, &options.nf_std_dir);
+        let built = options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
+        let rejected = match verify_object(&built.object) {
+            VerifierOutcome::Skipped(why) => {
+                notes.push(format!("the kernel verifier did not check the chain: {why}"));
+                break (built.object, built.cached);
+            }
+            VerifierOutcome::Checked { rejected } if rejected.is_empty() => break (built.object, built.cached),
+            VerifierOutcome::Checked { rejected } => rejected,
+        };
+        for rejection in &rejected {
+            let index = (0..chain.instances.len()).find(|&index| instance_program(index) == rejection.program).ok_or_else(|| {
+                CompileError::Build(BuildError::Compile {
+                    chain: chain.name.clone(),
+                    errors: format!("the kernel verifier rejected the generated program `{}`:\n{}", rejection.program, rejection.log),
+                })
+            })?;
+            notes.push(format!("the kernel verifier rejected `{}`; it runs in userland", chain.instances[index].name));
+            rejected_so_far.push((index, rejection.log.clone()));
         }
-        VerifierOutcome::Checked { .. } => {}
-    }
+        let options = PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: rejected_so_far.clone() };
+        decisions = match place(chain, checked.chain_file, &options) {
+            Ok(decisions) => decisions,
+            Err(errors) => return Err(invalid_with(checked, errors)),
+        };
+        let unsupported = unsupported(chain, &decisions, checked.chain_file);
+        if !unsupported.is_empty() {
+            return Err(invalid_with(checked, unsupported));
+        }
+    };
+    let decisions = &decisions;
     let libraries = build_userland(chain, decisions, options)?;
     let maps = map_entries(chain, &object)?;
     let mut manifest = manifest(chain, decisions);
@@ -161,31 +188,13 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     let manifest = galette_bundle::Bundle::open(out_dir)
         .map(|bundle| bundle.manifest)
         .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
-    Ok(Compiled { manifest, checked, cached: built.cached, notes })
+    Ok(Compiled { manifest, checked, cached, notes })
 }
 
-/// Placement again, now knowing which programs the verifier rejected: those
-/// instances belong in userland (an error if they ask for XDP). This version
-/// cannot build userland, so the result is always an error that says why.
-fn rejected_by_verifier(mut checked: Checked, options: &CompileOptions, rejected: &[Rejection]) -> CompileError {
-    let (chain, _) = checked.chain.take().expect("only a checked chain is built");
-    let mut by_instance = Vec::new();
-    for rejection in rejected {
-        match (0..chain.instances.len()).find(|&index| instance_program(index) == rejection.program) {
-            Some(index) => by_instance.push((index, rejection.log.clone())),
-            None => {
-                return CompileError::Build(BuildError::Compile {
-                    chain: chain.name.clone(),
-                    errors: format!("the kernel verifier rejected the generated program `{}`:\n{}", rejection.program, rejection.log),
-                });
-            }
-        }
-    }
-    let placed = place(&chain, checked.chain_file, &PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: by_instance });
-    match placed {
-        Err(errors) => checked.diagnostics.extend(errors),
-        Ok(decisions) => checked.diagnostics.extend(unsupported(&chain, &decisions, checked.chain_file)),
-    }
+/// The chain, now invalid because of `errors` found while building it.
+fn invalid_with(mut checked: Checked, errors: Vec<Diagnostic>) -> CompileError {
+    checked.diagnostics.extend(errors);
+    checked.chain = None;
     CompileError::Invalid(checked)
 }
 
