@@ -36,6 +36,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0204", "the NF crate has no `Action` enum"),
     ("E0205", "the NF's `Action` enum is not a public enum of plain variants"),
     ("E0206", "the NF's `packet` function is missing or has the wrong shape"),
+    ("E0207", "the NF's `#[maps]` struct is not `pub`"),
     ("E0301", "a link names a port the NF does not have"),
     ("E0302", "a port is linked twice"),
     ("E0303", "ports of an NF are left unconnected"),

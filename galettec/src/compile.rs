@@ -98,7 +98,8 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
         Ok(ast) => ast,
         Err(diagnostics) => return Ok(Checked { files, chain_file, diagnostics, chain: None }),
     };
-    let chain_dir = path.parent().unwrap_or(Path::new("."));
+    // `chain.gal` has the parent "", which `absolute` refuses.
+    let chain_dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let cx = CheckContext {
         reader,
         chain_file,

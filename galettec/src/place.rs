@@ -92,7 +92,12 @@ pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Res
         if decision.placement == Placement::Xdp
             && let Some((_, log)) = options.rejected_by_verifier.iter().find(|(rejected, _)| *rejected == index)
         {
-            let summary = log.lines().last().unwrap_or("no log").trim().to_owned();
+            // The log ends with statistics; the cause is the line before them.
+            let is_statistics = |line: &&str| {
+                let line = line.trim();
+                line.is_empty() || line.starts_with("processed ") || line.starts_with("verification time") || line.starts_with("stack depth")
+            };
+            let summary = log.lines().rev().find(|line| !is_statistics(line)).unwrap_or("no log").trim().to_owned();
             decision = Decision { placement: Placement::Userland, reason: PlacementReason::VerifierRejected(summary) };
         }
         if decision.placement == Placement::Xdp {

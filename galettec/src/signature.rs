@@ -122,6 +122,7 @@ pub fn read_signature(
 
     let (action_span, ports) = read_ports(&ast, lib_file, used_at, spans)?;
     let (maps_span, maps) = read_map_slots(&ast, spans);
+    check_maps_struct_is_pub(&ast, lib_file, used_at, spans)?;
     check_packet_fn(&ast, lib_file, used_at, action_span, maps_span.is_some(), spans)?;
     Ok(NfSignature {
         lib_name: package.replace('-', "_"),
@@ -134,6 +135,25 @@ pub fn read_signature(
         maps,
         maps_span,
     })
+}
+
+/// The generated code builds the `#[maps]` struct, so it must be public.
+fn check_maps_struct_is_pub(ast: &syn::File, lib_file: FileId, used_at: UseSite, spans: SpanMap) -> Result<(), Diagnostic> {
+    let private = ast.items.iter().find_map(|item| match item {
+        syn::Item::Struct(item)
+            if item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|s| s.ident == "maps"))
+                && !matches!(item.vis, syn::Visibility::Public(_)) =>
+        {
+            Some(item)
+        }
+        _ => None,
+    });
+    match private {
+        None => Ok(()),
+        Some(item) => Err(Diagnostic::error("E0207", "the NF's `#[maps]` struct is not `pub`", lib_file, spans.of(item.ident.span()), "private")
+            .with_label(used_at.file, used_at.span, "NF crate used here")
+            .with_help(format!("write `pub struct {}`: the generated code builds it", item.ident))),
+    }
 }
 
 /// The named fields of the struct marked `#[maps]` (or `#[nf_std::maps]`).
@@ -391,6 +411,7 @@ mod tests {
         assert_eq!(code("pub enum Action { Out }"), "E0206");
         assert_eq!(code("pub enum Action { Out }\npub fn packet(p: u8) -> Action { Action::Out }"), "E0206");
         assert_eq!(code("pub enum Action { Out"), "E0203");
+        assert_eq!(code("#[maps]\nstruct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P, m: &mut Maps) -> Action { Action::Out }"), "E0207");
     }
 
     #[test]

@@ -85,7 +85,8 @@ fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     files.add("chain.gal", source);
     let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
     let chain = check(&ast, &mut files, &cx).chain.unwrap();
-    let options = PlaceOptions { rejected_by_verifier: vec![(0, "0: R0 !read_ok\nBPF program is too large".into())], ..PlaceOptions::default() };
+    let log = "0: R0 !read_ok\nBPF program is too large\nprocessed 9 insns (limit 1000000)\n";
+    let options = PlaceOptions { rejected_by_verifier: vec![(0, log.into())], ..PlaceOptions::default() };
     let decisions = place(&chain, 0, &options).unwrap();
     assert_eq!(decisions[0].reason, PlacementReason::VerifierRejected("BPF program is too large".into()));
     assert_eq!(decisions[1].placement, Placement::Userland, "after userland");
