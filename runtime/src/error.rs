@@ -9,6 +9,14 @@ pub enum RunError {
     #[diagnostic(code(galette::bundle), help("compile the chain again with `galettec CHAIN.gal -o DIR`"))]
     Bundle(BundleError),
 
+    #[error("{0}")]
+    #[diagnostic(code(galette::pin))]
+    Pin(String),
+
+    #[error("{0}")]
+    #[diagnostic(code(galette::map))]
+    Map(String),
+
     #[error("cannot start the userland tier: {0}")]
     #[diagnostic(code(galette::userland))]
     Userland(String),

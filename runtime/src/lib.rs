@@ -7,7 +7,10 @@
 
 pub mod error;
 pub mod interface;
+pub mod kernel_map;
 pub mod loader;
+pub mod map_command;
+pub mod pins;
 pub mod privileges;
 pub mod shutdown;
 pub mod stats;

@@ -10,6 +10,7 @@ use galette_bundle::{
 
 use crate::RunError;
 use crate::stats::InstanceCounters;
+use crate::pins::MapPins;
 use crate::userland::{UserlandTier, WorkerMode};
 
 /// How the program is attached to the interface.
@@ -51,6 +52,15 @@ pub struct RunningChain {
     link: Option<XdpLinkId>,
     /// The workers, when the chain has userland instances.
     userland: Option<UserlandTier>,
+    /// Removed (unless kept) when the chain is dropped, after the detach.
+    _pins: MapPins,
+}
+
+/// Where to pin the chain's maps, and whether to leave them pinned.
+#[derive(Debug, Clone)]
+pub struct PinOptions {
+    pub bpffs: std::path::PathBuf,
+    pub keep: bool,
 }
 
 /// How many userland workers to run, and how they wait for packets.
@@ -64,12 +74,13 @@ impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
     /// program array, the action table from the manifest, then attaches the
     /// entry program to `interface`.
-    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode, workers: Workers) -> Result<RunningChain, RunError> {
+    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode, workers: Workers, pins: &PinOptions) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
         fill_action_table(&mut ebpf, &bundle.manifest)?;
+        let pins = MapPins::pin(&ebpf, &bundle.manifest, &pins.bpffs, pins.keep)?;
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
         let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, interface, workers.count, workers.mode)?) } else { None };
@@ -82,7 +93,7 @@ impl RunningChain {
         let link = program
             .attach(interface, mode.aya_mode())
             .map_err(|err| RunError::Attach { interface: interface.to_owned(), reason: error_chain(&err) })?;
-        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link), userland })
+        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link), userland, _pins: pins })
     }
 
     /// The counters of every instance, summed over CPUs.
@@ -111,7 +122,8 @@ impl RunningChain {
                     .enumerate()
                     .map(|(port, p)| Ok((p.name.clone(), read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?)))
                     .collect::<Result<_, RunError>>()?;
-                Ok(InstanceCounters { name: description.name.clone(), received, ports })
+                let aborted = read(stats_index(instance, StatsSlot::MissedTailCall, max_ports))?;
+                Ok(InstanceCounters { name: description.name.clone(), received, ports, aborted })
             })
             .collect()
     }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use galette::interface::interface_index;
-use galette::loader::{RunningChain, Workers, XdpMode};
+use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
+use galette::map_command;
 use galette::userland::WorkerMode;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
@@ -20,12 +21,40 @@ use galette_bundle::Bundle;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The bpffs mount to pin maps under (mounted there if it is not one).
+    #[arg(long, global = true, value_name = "DIR", env = "GALETTE_BPFFS", default_value = galette::pins::BPFFS)]
+    bpffs: PathBuf,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Attach a bundle to an interface and run it until SIGINT or SIGTERM.
     Run(RunArgs),
+    /// Read and write the maps of a running chain (through their pins).
+    #[command(subcommand)]
+    Map(MapCommand),
+}
+
+#[derive(Subcommand)]
+enum MapCommand {
+    /// List the chain's maps and where they are pinned.
+    List {
+        /// The bundle the chain runs from.
+        bundle: PathBuf,
+    },
+    /// Print every entry of a map.
+    Dump {
+        bundle: PathBuf,
+        map: String,
+        /// Print at most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Set one entry: KEY and VALUE as a prefix (198.18.0.0/15), an address,
+    /// a decimal number or 0x-hex bytes.
+    Set { bundle: PathBuf, map: String, key: String, value: String },
+    /// Set the entries of a file of `KEY VALUE` lines (`#` starts a comment).
+    Load { bundle: PathBuf, map: String, file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -45,6 +74,9 @@ struct RunArgs {
     /// How workers wait for packets: blocking (irq) or busy polling (poll).
     #[arg(long, value_enum, default_value_t = WorkerMode::Irq)]
     mode: WorkerMode,
+    /// Leave the chain's maps pinned in bpffs after it stops.
+    #[arg(long)]
+    keep_maps: bool,
     /// Seconds between two lines of counters.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     stats_interval: f64,
@@ -56,7 +88,8 @@ fn main() -> ExitCode {
     // terminal's width.
     let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, &cli.bpffs),
+        Command::Map(command) => map(command, &cli.bpffs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,7 +100,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> Result<(), RunError> {
+fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
+    match command {
+        MapCommand::List { bundle } => print!("{}", map_command::list(&Bundle::open(&bundle)?, bpffs)),
+        MapCommand::Dump { bundle, map, limit } => {
+            let (_, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
+            print!("{}", map_command::dump(&map, limit));
+        }
+        MapCommand::Set { bundle, map, key, value } => {
+            let (entry, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
+            map_command::set(&entry, &map, &key, &value)?;
+        }
+        MapCommand::Load { bundle, map, file } => {
+            let (entry, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
+            let text = std::fs::read_to_string(&file).map_err(|err| RunError::Map(format!("cannot read {}: {err}", file.display())))?;
+            let loaded = map_command::load(&entry, &map, &text)?;
+            println!("loaded {loaded} entries into `{}`", entry.name);
+        }
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let bundle = Bundle::open(&args.bundle)?;
     interface_index(&args.iface)?;
     check_privileges()?;
@@ -75,7 +129,8 @@ fn run(args: RunArgs) -> Result<(), RunError> {
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;
     let workers = Workers { count: args.workers, mode: args.mode };
-    let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode, workers)?;
+    let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
+    let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode, workers, &pins)?;
     println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, args.iface, args.xdp_mode.name());
 
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.05));

@@ -8,6 +8,9 @@ pub struct InstanceCounters {
     pub received: u64,
     /// Packets that left by each port, in port order.
     pub ports: Vec<(String, u64)>,
+    /// Packets dropped because the NF failed: a panic in userland, a failed
+    /// tail call out of it in XDP.
+    pub aborted: u64,
 }
 
 /// One line for all instances: `swap: 120 pkts (out 120)`.
@@ -18,7 +21,10 @@ pub fn format_counters(counters: &[InstanceCounters]) -> String {
     counters
         .iter()
         .map(|instance| {
-            let ports: Vec<String> = instance.ports.iter().map(|(port, count)| format!("{port} {count}")).collect();
+            let mut ports: Vec<String> = instance.ports.iter().map(|(port, count)| format!("{port} {count}")).collect();
+            if instance.aborted > 0 {
+                ports.push(format!("aborted {}", instance.aborted));
+            }
             format!("{}: {} pkts ({})", instance.name, instance.received, ports.join(", "))
         })
         .collect::<Vec<_>>()
@@ -32,9 +38,9 @@ mod tests {
     #[test]
     fn formats_every_instance_and_port() {
         let counters = [
-            InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7), ("denied".into(), 3)] },
-            InstanceCounters { name: "swap".into(), received: 7, ports: vec![("out".into(), 7)] },
+            InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7), ("denied".into(), 3)], aborted: 0 },
+            InstanceCounters { name: "swap".into(), received: 9, ports: vec![("out".into(), 7)], aborted: 2 },
         ];
-        assert_eq!(format_counters(&counters), "acl: 10 pkts (allowed 7, denied 3) | swap: 7 pkts (out 7)");
+        assert_eq!(format_counters(&counters), "acl: 10 pkts (allowed 7, denied 3) | swap: 9 pkts (out 7, aborted 2)");
     }
 }

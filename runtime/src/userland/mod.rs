@@ -7,7 +7,6 @@
 //! userland instances to completion, then sends it out of its socket or
 //! frees its frame.
 
-mod kernel_map;
 mod library;
 mod route;
 mod worker;
@@ -30,7 +29,7 @@ pub use route::UserlandCounters;
 pub use worker::WorkerMode;
 
 use crate::RunError;
-use kernel_map::KernelMap;
+use crate::kernel_map::KernelMap;
 use library::NfLibrary;
 
 /// UMEM frames: twice a ring's size, so the fill ring never runs dry while
@@ -191,6 +190,10 @@ fn register_sockets(ebpf: &mut Ebpf, sockets: &[(xsk_rs::TxQueue, xsk_rs::RxQueu
 fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<HashMap<String, &'static KernelMap>, RunError> {
     let mut maps = HashMap::new();
     for entry in &bundle.manifest.maps {
+        // galettec refuses per-CPU maps for userland NFs, so none is lent.
+        if entry.kind.starts_with("percpu") {
+            continue;
+        }
         let Some(map) = ebpf.map(&entry.name) else { continue };
         let fd = map_fd(map).ok_or_else(|| RunError::Userland(format!("cannot reach the map `{}`", entry.name)))?;
         let kernel: &'static KernelMap = Box::leak(Box::new(KernelMap::new(fd, entry.key_size as usize, entry.value_size as usize)));

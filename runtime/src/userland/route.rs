@@ -76,6 +76,7 @@ impl UserlandCounters {
             name: name.to_owned(),
             received: self.received.load(Ordering::Relaxed),
             ports: port_names.iter().cloned().zip(self.ports.iter().map(|count| count.load(Ordering::Relaxed))).collect(),
+            aborted: self.panicked.load(Ordering::Relaxed),
         }
     }
 }

@@ -18,17 +18,24 @@ pub fn project_root() -> PathBuf {
 /// and eBPF toolchain, into cargo's temporary directory for tests (readable
 /// by any user: one test runs the runtime unprivileged).
 pub fn example_bundle(name: &str) -> PathBuf {
+    bundle_of(&format!("examples/{name}.gal"))
+}
+
+/// The chain at `relative_path` (from the project root), compiled once per
+/// test binary.
+pub fn bundle_of(relative_path: &str) -> PathBuf {
     static BUNDLES: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut bundles = BUNDLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(bundle) = bundles.get_or_insert_with(HashMap::new).get(name) {
+    if let Some(bundle) = bundles.get_or_insert_with(HashMap::new).get(relative_path) {
         return bundle.clone();
     }
+    let name = Path::new(relative_path).file_stem().unwrap().to_string_lossy().into_owned();
     let bundle = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}-{name}.bundle", std::process::id()));
-    let chain = project_root().join(format!("examples/{name}.gal"));
+    let chain = project_root().join(relative_path);
     if let Err(error) = compile_chain(&chain, &bundle, &CompileOptions::from_env()) {
         panic!("compiling {}: {error}", chain.display());
     }
-    bundles.get_or_insert_with(HashMap::new).insert(name.to_owned(), bundle.clone());
+    bundles.get_or_insert_with(HashMap::new).insert(relative_path.to_owned(), bundle.clone());
     bundle
 }
 
@@ -58,12 +65,18 @@ pub struct RunningGalette {
 
 impl RunningGalette {
     pub fn start(namespace: &str, bundle: &Path, interface: &str) -> RunningGalette {
+        RunningGalette::start_with(namespace, bundle, interface, &[])
+    }
+
+    /// `galette run` with more arguments.
+    pub fn start_with(namespace: &str, bundle: &Path, interface: &str, extra: &[&str]) -> RunningGalette {
         let child = Command::new("ip")
             .args(["netns", "exec", namespace])
             .arg(env!("CARGO_BIN_EXE_galette"))
             .arg("run")
             .arg(bundle)
             .args(["--iface", interface, "--stats-interval", "0.2"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -100,5 +113,29 @@ impl Drop for RunningGalette {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A bpffs mounted for one test, outside /sys: `ip netns exec` gives its
+/// command a fresh /sys, but keeps other mounts, so galette inside a test
+/// namespace and the test itself see the same pins. Unmounted on drop.
+pub struct TestBpffs {
+    pub path: PathBuf,
+}
+
+impl TestBpffs {
+    pub fn mount(tag: &str) -> TestBpffs {
+        let path = PathBuf::from(format!("/run/galette-test-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let status = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&path).status().unwrap();
+        assert!(status.success(), "mount -t bpf failed");
+        TestBpffs { path }
+    }
+}
+
+impl Drop for TestBpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        let _ = std::fs::remove_dir(&self.path);
     }
 }

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
+use galette_testbed::frame::UdpFrame;
+use galette_testbed::{RawSocket, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
-use crate::support::{RunningGalette, example_bundle};
+use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, galette};
 
 #[test]
 fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
@@ -23,4 +24,58 @@ fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
     assert!(final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "the userland instance's counters: {final_line}");
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
+}
+
+/// The two tiers share a map, two workers share the load, and a userland NF
+/// that panics costs only its packet.
+#[test]
+fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
+    const FRAMES: u32 = 60;
+    const BROADCASTS: usize = 5;
+    let bpffs = TestBpffs::mount("two-tier");
+    let bundle = bundle_of("tests/userland/two_tier.gal");
+    let pair = VethPair::create("e2e-2tier").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let bpffs_arg = bpffs.path.to_str().unwrap();
+    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--workers", "2", "--bpffs", bpffs_arg]);
+    running.wait_attached(gateway.namespace(), gateway.interface());
+
+    // Unicast frames: the first byte (the gateway's MAC) is even, so `flaky`
+    // sends them on to `swap` and back out.
+    let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+    // Broadcast frames start with 0xff, on which `flaky` panics.
+    let socket = RawSocket::open(client.namespace(), client.interface()).unwrap();
+    for _ in 0..BROADCASTS {
+        let frame = UdpFrame {
+            src_mac: client.mac(),
+            dst_mac: [0xff; 6],
+            src_ip: client.ip(),
+            dst_ip: gateway.ip(),
+            src_port: 40_001,
+            dst_port: 9,
+            payload: b"galette-broadcast".to_vec(),
+        };
+        socket.send(&frame.to_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Both `tally` (XDP) and `flaky` (userland) count each unicast frame
+    // under its first byte, in the one map `seen`.
+    let dump = galette().args(["map", "dump", "--bpffs", bpffs_arg]).arg(&bundle).arg("seen").output().unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
+    let key = format!("0x{:02x}000000", gateway.mac()[0]);
+    let value = format!("0x{:016x}", u64::from(2 * FRAMES).swap_bytes());
+    assert!(dump.lines().any(|line| line == format!("{key} => {value}")), "expected {key} => {value} in:\n{dump}");
+
+    let pinned = bpffs.path.join("galette/two_tier/seen");
+    assert!(pinned.exists(), "the map is pinned while the chain runs");
+    let output = running.stop_with(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
+    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    assert!(final_line.contains(&format!("aborted {BROADCASTS}")), "{final_line}");
+    assert!(final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "{final_line}");
+    assert!(!pinned.exists(), "the pin is removed when the chain stops");
 }
