@@ -17,6 +17,10 @@ pub enum RunError {
     #[diagnostic(code(galette::map))]
     Map(String),
 
+    #[error("{0}")]
+    #[diagnostic(code(galette::metrics))]
+    Metrics(String),
+
     #[error("cannot start the userland tier: {0}")]
     #[diagnostic(code(galette::userland))]
     Userland(String),

@@ -10,6 +10,7 @@ pub mod interface;
 pub mod kernel_map;
 pub mod loader;
 pub mod map_command;
+pub mod metrics;
 pub mod pins;
 pub mod privileges;
 pub mod shutdown;

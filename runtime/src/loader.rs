@@ -1,7 +1,7 @@
 //! Loading a bundle's eBPF object into the kernel and attaching it.
 
 use aya::Ebpf;
-use aya::maps::{Array, PerCpuArray, ProgramArray};
+use aya::maps::{Array, PerCpuArray, PerCpuValues, ProgramArray};
 use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use aya::programs::Xdp;
 use galette_bundle::{
@@ -9,7 +9,7 @@ use galette_bundle::{
 };
 
 use crate::RunError;
-use crate::stats::InstanceCounters;
+use crate::stats::{InstanceCounters, read_counters};
 use crate::pins::MapPins;
 use crate::userland::{UserlandTier, WorkerMode};
 
@@ -96,36 +96,50 @@ impl RunningChain {
         Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link), userland, _pins: pins })
     }
 
-    /// The counters of every instance, summed over CPUs.
+    /// The counters of every instance, summed over CPUs: the XDP ones from
+    /// the stats map, the userland ones from the workers.
     pub fn counters(&self) -> Result<Vec<InstanceCounters>, RunError> {
         let map = self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
         let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
-        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
-        let read = |index: u32| -> Result<u64, RunError> {
+        let mut counters = read_counters(&self.manifest, |index| -> Result<u64, RunError> {
             let per_cpu = stats.get(&index, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
             Ok(per_cpu.iter().sum())
-        };
-        self.manifest
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(instance, description)| {
-                if let Some(counters) = self.userland.as_ref().and_then(|tier| tier.counters(instance)) {
+        })?;
+        if let Some(tier) = &self.userland {
+            for (index, (counter, description)) in counters.iter_mut().zip(&self.manifest.instances).enumerate() {
+                if let Some(userland) = tier.counters(index) {
                     let port_names: Vec<String> = description.ports.iter().map(|p| p.name.clone()).collect();
-                    return Ok(counters.snapshot(&description.name, &port_names));
+                    *counter = userland.snapshot(&description.name, &port_names);
                 }
-                let instance = instance as u32;
-                let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
-                let ports = description
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .map(|(port, p)| Ok((p.name.clone(), read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?)))
-                    .collect::<Result<_, RunError>>()?;
-                let aborted = read(stats_index(instance, StatsSlot::MissedTailCall, max_ports))?;
-                Ok(InstanceCounters { name: description.name.clone(), received, ports, aborted })
-            })
-            .collect()
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Copies the userland instances' counters into their (otherwise unused)
+    /// slots of the stats map, on the first CPU, so `galette stats` reading
+    /// the pinned map from another process sees both tiers.
+    pub fn publish_userland_counters(&mut self) -> Result<(), RunError> {
+        let Some(tier) = &self.userland else { return Ok(()) };
+        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        let cpus = aya::util::nr_cpus().map_err(|(_, err)| RunError::Stats(err.to_string()))?;
+        let map = self.ebpf.map_mut(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
+        let mut stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
+        for (index, description) in self.manifest.instances.iter().enumerate() {
+            let Some(userland) = tier.counters(index) else { continue };
+            let snapshot = userland.snapshot(&description.name, &[]);
+            let mut values = vec![(StatsSlot::Received, snapshot.received), (StatsSlot::MissedTailCall, snapshot.aborted)];
+            for (port, count) in userland.ports.iter().enumerate() {
+                values.push((StatsSlot::Port(port as u32), count.load(std::sync::atomic::Ordering::Relaxed)));
+            }
+            for (slot, count) in values {
+                let mut per_cpu = vec![0u64; cpus];
+                per_cpu[0] = count;
+                let per_cpu = PerCpuValues::try_from(per_cpu).map_err(|err| RunError::Stats(err.to_string()))?;
+                stats.set(stats_index(index as u32, slot, max_ports), per_cpu, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
+            }
+        }
+        Ok(())
     }
 
     /// Detaches the chain from its interface, then stops the workers.

@@ -11,7 +11,9 @@ use galette::map_command;
 use galette::userland::WorkerMode;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
-use galette::stats::format_counters;
+use galette::kernel_map::KernelMap;
+use galette::metrics::MetricsServer;
+use galette::stats::{format_counters, prometheus, read_counters};
 use galette::RunError;
 use galette_bundle::Bundle;
 
@@ -30,6 +32,17 @@ struct Cli {
 enum Command {
     /// Attach a bundle to an interface and run it until SIGINT or SIGTERM.
     Run(RunArgs),
+    /// Show the counters of a running chain (through their pin).
+    Stats {
+        /// The bundle the chain runs from.
+        bundle: PathBuf,
+        /// Print one line and exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two lines.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Read and write the maps of a running chain (through their pins).
     #[command(subcommand)]
     Map(MapCommand),
@@ -74,6 +87,10 @@ struct RunArgs {
     /// How workers wait for packets: blocking (irq) or busy polling (poll).
     #[arg(long, value_enum, default_value_t = WorkerMode::Irq)]
     mode: WorkerMode,
+    /// Serve the counters in the Prometheus text format at this address
+    /// (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Leave the chain's maps pinned in bpffs after it stops.
     #[arg(long)]
     keep_maps: bool,
@@ -90,12 +107,41 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args, &cli.bpffs),
         Command::Map(command) => map(command, &cli.bpffs),
+        Command::Stats { bundle, once, interval } => stats(&bundle, &cli.bpffs, once, interval),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{:?}", miette::Report::new(error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the counters of the chain running from `bundle`, read from the
+/// pinned stats map (the runtime mirrors its userland counters there).
+fn stats(bundle: &std::path::Path, bpffs: &std::path::Path, once: bool, interval: f64) -> Result<(), RunError> {
+    let bundle = Bundle::open(bundle)?;
+    let path = galette::pins::pin_path(bpffs, &galette::pins::stats_pin_name(&bundle.manifest.chain));
+    let map = KernelMap::open_pinned(&path, 4, 8)
+        .map_err(|err| RunError::Stats(format!("cannot open {} ({err}); is the chain running?", path.display())))?
+        .per_cpu();
+    let shutdown = ShutdownFlag::install()?;
+    loop {
+        let counters = read_counters(&bundle.manifest, |index| -> Result<u64, RunError> {
+            let mut values = vec![0u8; map.value_buffer_len()];
+            if !map.lookup(&index.to_ne_bytes(), &mut values) {
+                return Err(RunError::Stats(format!("the stats map has no slot {index}; is it this bundle's chain?")));
+            }
+            Ok(values.chunks(8).map(|cpu| u64::from_ne_bytes(cpu.try_into().expect("8-byte chunks"))).sum())
+        })?;
+        println!("{}", format_counters(&counters));
+        if once || shutdown.requested() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs_f64(interval.max(0.05)));
+        if shutdown.requested() {
+            return Ok(());
         }
     }
 }
@@ -133,10 +179,23 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode, workers, &pins)?;
     println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, args.iface, args.xdp_mode.name());
 
+    let metrics = args.metrics.map(MetricsServer::start).transpose()?;
+    if let Some(server) = &metrics {
+        println!("galette: metrics at http://{}/metrics", server.address());
+    }
+    let mut chain = chain;
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.05));
     let mut next_report = Instant::now() + interval;
+    let mut next_publish = Instant::now();
     while !shutdown.requested() {
         std::thread::sleep(Duration::from_millis(50));
+        if Instant::now() >= next_publish {
+            chain.publish_userland_counters()?;
+            if let Some(server) = &metrics {
+                server.publish(prometheus(&bundle.manifest.chain, &chain.counters()?));
+            }
+            next_publish += Duration::from_millis(250);
+        }
         if Instant::now() >= next_report {
             println!("{}", format_counters(&chain.counters()?));
             next_report += interval;

@@ -21,6 +21,11 @@ pub fn pin_path(bpffs: &Path, pin_name: &str) -> PathBuf {
     bpffs.join(pin_name)
 }
 
+/// Where a chain's counters are pinned, relative to the bpffs mount.
+pub fn stats_pin_name(chain: &str) -> String {
+    format!("galette/{chain}/{}", galette_bundle::STATS_MAP)
+}
+
 /// Mounts bpffs at `bpffs` if it is not a bpffs mount yet (a new machine
 /// has /sys/fs/bpf but nothing mounted there).
 pub fn ensure_bpffs(bpffs: &Path) -> Result<(), RunError> {
@@ -52,13 +57,13 @@ impl MapPins {
     /// earlier run (`--keep-maps`, or a crash) is replaced.
     pub fn pin(ebpf: &Ebpf, manifest: &Manifest, bpffs: &Path, keep: bool) -> Result<MapPins, RunError> {
         let mut pins = MapPins { paths: Vec::new(), keep };
-        if manifest.maps.is_empty() {
-            return Ok(pins);
-        }
         ensure_bpffs(bpffs)?;
-        for entry in &manifest.maps {
-            let Some(map) = ebpf.map(&entry.name) else { continue };
-            let path = pin_path(bpffs, &entry.pin_name);
+        // The chain's maps, and its counters for `galette stats`.
+        let stats = (galette_bundle::STATS_MAP.to_owned(), stats_pin_name(&manifest.chain));
+        let to_pin = manifest.maps.iter().map(|entry| (entry.name.clone(), entry.pin_name.clone())).chain(std::iter::once(stats));
+        for (name, pin_name) in to_pin {
+            let Some(map) = ebpf.map(&name) else { continue };
+            let path = pin_path(bpffs, &pin_name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|err| RunError::Pin(format!("cannot create {}: {err}", parent.display())))?;
             }
@@ -66,9 +71,9 @@ impl MapPins {
                 let _ = std::fs::remove_file(&path);
             }
             map_data(map)
-                .ok_or_else(|| RunError::Pin(format!("the map `{}` cannot be pinned", entry.name)))?
+                .ok_or_else(|| RunError::Pin(format!("the map `{name}` cannot be pinned")))?
                 .pin(&path)
-                .map_err(|err| RunError::Pin(format!("cannot pin `{}` at {}: {err}", entry.name, path.display())))?;
+                .map_err(|err| RunError::Pin(format!("cannot pin `{name}` at {}: {err}", path.display())))?;
             pins.paths.push(path);
         }
         Ok(pins)

@@ -13,6 +13,55 @@ pub struct InstanceCounters {
     pub aborted: u64,
 }
 
+/// The counters of every instance of `manifest`, read from the layout of
+/// `galette_bundle::stats_index` with `read` (the sum over CPUs of a slot).
+pub fn read_counters<E>(manifest: &galette_bundle::Manifest, mut read: impl FnMut(u32) -> Result<u64, E>) -> Result<Vec<InstanceCounters>, E> {
+    use galette_bundle::{StatsSlot, stats_index};
+    let max_ports = manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+    manifest
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(instance, description)| {
+            let instance = instance as u32;
+            let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
+            let mut ports = Vec::with_capacity(description.ports.len());
+            for (port, p) in description.ports.iter().enumerate() {
+                ports.push((p.name.clone(), read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?));
+            }
+            let aborted = read(stats_index(instance, StatsSlot::MissedTailCall, max_ports))?;
+            Ok(InstanceCounters { name: description.name.clone(), received, ports, aborted })
+        })
+        .collect()
+}
+
+/// The counters in the Prometheus text format, labelled by chain, instance
+/// and port.
+pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
+    let label = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::new();
+    out.push_str("# HELP galette_packets_total Packets that reached an NF instance.\n# TYPE galette_packets_total counter\n");
+    for instance in counters {
+        out.push_str(&format!("galette_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n", label(chain), label(&instance.name), instance.received));
+    }
+    out.push_str("# HELP galette_port_packets_total Packets that left an NF instance by a port.\n# TYPE galette_port_packets_total counter\n");
+    for instance in counters {
+        for (port, count) in &instance.ports {
+            out.push_str(&format!(
+                "galette_port_packets_total{{chain=\"{}\",instance=\"{}\",port=\"{}\"}} {count}\n",
+                label(chain),
+                label(&instance.name),
+                label(port)
+            ));
+        }
+    }
+    out.push_str("# HELP galette_aborted_packets_total Packets dropped because an NF failed (a userland panic, a failed tail call).\n# TYPE galette_aborted_packets_total counter\n");
+    for instance in counters {
+        out.push_str(&format!("galette_aborted_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n", label(chain), label(&instance.name), instance.aborted));
+    }
+    out
+}
+
 /// One line for all instances: `swap: 120 pkts (out 120)`.
 pub fn format_counters(counters: &[InstanceCounters]) -> String {
     if counters.is_empty() {
@@ -34,6 +83,16 @@ pub fn format_counters(counters: &[InstanceCounters]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_text_labels_every_counter() {
+        let counters = [InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7)], aborted: 1 }];
+        let text = prometheus("sec\"urity", &counters);
+        assert!(text.contains("# TYPE galette_packets_total counter\n"));
+        assert!(text.contains("galette_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 10\n"), "{text}");
+        assert!(text.contains("galette_port_packets_total{chain=\"sec\\\"urity\",instance=\"acl\",port=\"allowed\"} 7\n"));
+        assert!(text.contains("galette_aborted_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 1\n"));
+    }
 
     #[test]
     fn formats_every_instance_and_port() {

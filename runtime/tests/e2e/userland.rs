@@ -38,7 +38,9 @@ fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let bpffs_arg = bpffs.path.to_str().unwrap();
-    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--workers", "2", "--bpffs", bpffs_arg]);
+    let metrics = format!("127.0.0.1:{}", 20_000 + std::process::id() % 10_000);
+    let extra = ["--workers", "2", "--bpffs", bpffs_arg, "--metrics", metrics.as_str()];
+    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &extra);
     running.wait_attached(gateway.namespace(), gateway.interface());
 
     // Unicast frames: the first byte (the gateway's MAC) is even, so `flaky`
@@ -67,6 +69,24 @@ fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     let key = format!("0x{:02x}000000", gateway.mac()[0]);
     let value = format!("0x{:016x}", u64::from(2 * FRAMES).swap_bytes());
     assert!(dump.lines().any(|line| line == format!("{key} => {value}")), "expected {key} => {value} in:\n{dump}");
+
+    // `galette stats`, from another process, sees both tiers' counters.
+    let stats = galette().args(["stats", "--once", "--bpffs", bpffs_arg]).arg(&bundle).output().unwrap();
+    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
+    assert!(stats.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "userland counters: {stats}");
+    assert!(stats.contains(&format!("tally: {} pkts", FRAMES as usize + BROADCASTS)), "XDP counters: {stats}");
+    // And so does a Prometheus scrape, inside the gateway's namespace.
+    let scrape = galette_testbed::run_in_netns(gateway.namespace(), || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&metrics).unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .unwrap();
+    let expected = format!("galette_port_packets_total{{chain=\"two_tier\",instance=\"swap\",port=\"out\"}} {FRAMES}");
+    assert!(scrape.contains(&expected), "{scrape}");
 
     let pinned = bpffs.path.join("galette/two_tier/seen");
     assert!(pinned.exists(), "the map is pinned while the chain runs");
