@@ -143,12 +143,11 @@ impl RunningChain {
     }
 
     /// Detaches the chain from its interface, then stops the workers.
-    pub fn stop(mut self) -> Result<(), RunError> {
-        let detached = self.detach();
-        if let Some(tier) = self.userland.take() {
-            tier.stop();
-        }
-        detached
+    /// Returns the userland tier's frame accounting (see
+    /// `UserlandTier::stop`), when it has one.
+    pub fn stop(mut self) -> Result<Option<(u64, u64)>, RunError> {
+        self.detach()?;
+        Ok(self.userland.take().map(UserlandTier::stop))
     }
 
     fn detach(&mut self) -> Result<(), RunError> {

@@ -202,7 +202,9 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
         }
     }
     let last = chain.counters();
-    chain.stop()?;
+    if let Some((accounted, total)) = chain.stop()? {
+        println!("galette: userland frames accounted for: {accounted} of {total}");
+    }
     if let Ok(counters) = last {
         println!("final: {}", format_counters(&counters));
     }

@@ -14,7 +14,7 @@ mod worker;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -108,6 +108,7 @@ impl UserlandTier {
             counters,
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            kernel_frames: AtomicI64::new(0),
         });
         let threads = sockets
             .into_iter()
@@ -133,9 +134,15 @@ impl UserlandTier {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
-    /// Stops the workers and waits for them; their sockets close with them.
-    pub fn stop(mut self) {
+    /// Stops the workers and waits for them (their sockets close with
+    /// them), then accounts for the UMEM's frames: `(accounted, total)`, the
+    /// free ones plus those the kernel still holds. Every frame is one or the
+    /// other, so the two are equal unless a frame was lost.
+    pub fn stop(mut self) -> (u64, u64) {
         self.stop_workers();
+        let free = self.shared.rings.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).free.len() as i64;
+        let accounted = free + self.shared.kernel_frames.load(Ordering::Relaxed);
+        (accounted.max(0) as u64, u64::from(FRAMES))
     }
 
     fn stop_workers(&mut self) {

@@ -6,7 +6,7 @@
 //! free list, and the free list goes back to the fill ring as room allows.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use galette_bundle::UpcallMetadata;
@@ -43,6 +43,10 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Frames dropped after `pass` (see `Route::Pass`) or `abort`.
     pub dropped: AtomicU64,
+    /// Frames on the kernel's side: put on the fill or TX ring and not yet
+    /// back from the RX or completion ring. With the free list, it accounts
+    /// for every frame of the UMEM.
+    pub kernel_frames: AtomicI64,
 }
 
 pub struct Rings {
@@ -54,11 +58,12 @@ pub struct Rings {
 impl Rings {
     /// Moves sent frames back to the free list, then as many free frames as
     /// fit onto the fill ring (it takes all of a batch or none of it).
-    fn recycle(&mut self, fill_fd: RawFd) {
+    fn recycle(&mut self, fill_fd: RawFd, kernel_frames: &AtomicI64) {
         let mut completed = [FrameDesc::default(); BATCH];
         loop {
             // SAFETY: the completion ring only returns this UMEM's frames.
             let count = unsafe { self.completion.consume(&mut completed) };
+            kernel_frames.fetch_sub(count as i64, Ordering::Relaxed);
             self.free.extend_from_slice(&completed[..count]);
             if count < BATCH {
                 break;
@@ -75,6 +80,7 @@ impl Rings {
         let produced = unsafe { self.fill.produce(&self.free[start..]) };
         if produced == room {
             self.free.truncate(start);
+            kernel_frames.fetch_add(room as i64, Ordering::Relaxed);
         }
         if self.fill.needs_wakeup() {
             // A zero-length recvfrom is how libxdp wakes the kernel for the
@@ -91,7 +97,7 @@ pub fn run(shared: Arc<Shared>, mut rx: RxQueue, mut tx: TxQueue, mode: WorkerMo
     let mut to_send: Vec<FrameDesc> = Vec::with_capacity(BATCH);
     let mut to_free: Vec<FrameDesc> = Vec::with_capacity(BATCH);
     while !shared.stop.load(Ordering::Relaxed) {
-        lock(&shared.rings).recycle(shared.fill_fd);
+        lock(&shared.rings).recycle(shared.fill_fd, &shared.kernel_frames);
         // SAFETY: the RX ring only returns this UMEM's frames.
         let count = unsafe {
             match mode {
@@ -99,13 +105,15 @@ pub fn run(shared: Arc<Shared>, mut rx: RxQueue, mut tx: TxQueue, mode: WorkerMo
                 WorkerMode::Poll => rx.consume(&mut received),
             }
         };
+        shared.kernel_frames.fetch_sub(count as i64, Ordering::Relaxed);
         for desc in &mut received[..count] {
             match process(&shared, desc) {
                 Verdict::Send => to_send.push(*desc),
                 Verdict::Free => to_free.push(*desc),
             }
         }
-        send(&mut tx, &mut to_send, &mut to_free);
+        let sent = send(&mut tx, &mut to_send, &mut to_free);
+        shared.kernel_frames.fetch_add(sent as i64, Ordering::Relaxed);
         if !to_free.is_empty() {
             lock(&shared.rings).free.append(&mut to_free);
         }
@@ -118,12 +126,12 @@ fn lock(rings: &Mutex<Rings>) -> std::sync::MutexGuard<'_, Rings> {
     rings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Puts frames on the TX ring. The ring takes all of a batch or none, so
-/// only as many as fit are offered; a frame that finds no room after a
-/// wakeup is freed rather than kept forever.
-fn send(tx: &mut TxQueue, to_send: &mut Vec<FrameDesc>, to_free: &mut Vec<FrameDesc>) {
+/// Puts frames on the TX ring and returns how many it took. The ring takes
+/// all of a batch or none, so only as many as fit are offered; a frame that
+/// finds no room after a wakeup is freed rather than kept forever.
+fn send(tx: &mut TxQueue, to_send: &mut Vec<FrameDesc>, to_free: &mut Vec<FrameDesc>) -> usize {
     if to_send.is_empty() {
-        return;
+        return 0;
     }
     // `nb_free` may report more room than asked about.
     let room = (tx.nb_free(to_send.len() as u32) as usize).min(to_send.len());
@@ -134,6 +142,7 @@ fn send(tx: &mut TxQueue, to_send: &mut Vec<FrameDesc>, to_free: &mut Vec<FrameD
         let _ = tx.wakeup();
         to_free.append(to_send);
     }
+    sent
 }
 
 enum Verdict {
