@@ -29,12 +29,27 @@ pub enum ActionKind {
     /// write [`UpcallMetadata`] in front of it and redirect it into an
     /// AF_XDP socket.
     Upcall = 5,
+    /// Send the packet out of the interface of the target interface role.
+    Redirect = 6,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] =
-        [ActionKind::Drop, ActionKind::Tx, ActionKind::Pass, ActionKind::Abort, ActionKind::Instance, ActionKind::Upcall];
+    pub const ALL: [ActionKind; 7] = [
+        ActionKind::Drop,
+        ActionKind::Tx,
+        ActionKind::Pass,
+        ActionKind::Abort,
+        ActionKind::Instance,
+        ActionKind::Upcall,
+        ActionKind::Redirect,
+    ];
 }
+
+/// Name of the DEVMAP holding, per interface role, the interface it runs on.
+pub const DEVS_MAP: &str = "GALETTE_DEVS";
+
+/// The most interface roles a chain can have.
+pub const MAX_ROLES: u32 = 16;
 
 /// Name of the XSKMAP holding the userland workers' AF_XDP sockets.
 pub const XSKS_MAP: &str = "GALETTE_XSKS";
@@ -88,9 +103,15 @@ pub const fn entry_slot(instances: u32, max_ports: u32) -> u32 {
     instances * max_ports
 }
 
+/// The slot of where `rx.ROLE` leads for the role with index `role`: just
+/// after the entry slot.
+pub const fn role_entry_slot(instances: u32, max_ports: u32, role: u32) -> u32 {
+    entry_slot(instances, max_ports) + 1 + role
+}
+
 /// How many slots the action table needs.
-pub const fn action_slots(instances: u32, max_ports: u32) -> u32 {
-    entry_slot(instances, max_ports) + 1
+pub const fn action_slots(instances: u32, max_ports: u32, roles: u32) -> u32 {
+    entry_slot(instances, max_ports) + 1 + roles
 }
 
 #[cfg(test)]
@@ -111,7 +132,9 @@ mod tests {
         assert_eq!(action_slot(0, 1, 3), 1);
         assert_eq!(action_slot(2, 0, 3), 6);
         assert_eq!(entry_slot(3, 3), 9);
-        assert_eq!(action_slots(3, 3), 10);
+        assert_eq!(action_slots(3, 3, 0), 10);
+        assert_eq!(role_entry_slot(3, 3, 1), 11);
+        assert_eq!(action_slots(3, 3, 2), 12);
     }
 }
 
@@ -124,6 +147,10 @@ pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, Strin
     let instances = manifest.instances.len() as u32;
     let code_of = |action: &PortAction| -> Result<u32, String> {
         Ok(match action {
+            PortAction::Redirect(role) => {
+                let index = manifest.roles.iter().position(|known| known == role).ok_or_else(|| format!("a port leads out of role `{role}`, which the chain does not declare"))?;
+                action_code(ActionKind::Redirect, index as u32)
+            }
             PortAction::Tx => action_code(ActionKind::Tx, 0),
             PortAction::Pass => action_code(ActionKind::Pass, 0),
             PortAction::Drop => action_code(ActionKind::Drop, 0),
@@ -154,6 +181,10 @@ pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, Strin
         }
     }
     table.push((entry_slot(instances, xdp.max_ports), code_of(&xdp.entry)?));
+    for entry in &xdp.role_entries {
+        let role = manifest.roles.iter().position(|known| *known == entry.role).ok_or_else(|| format!("`rx.{}` names an undeclared role", entry.role))?;
+        table.push((role_entry_slot(instances, xdp.max_ports, role as u32), code_of(&entry.action)?));
+    }
     Ok(table)
 }
 
@@ -181,7 +212,8 @@ mod table_tests {
             chain: "c".into(),
             compiler_version: "0".into(),
             platform: crate::host_platform(),
-            xdp: Some(XdpPart { object: "xdp/chain.o".into(), entry_program: "galette_rx".into(), entry, max_ports: 2 }),
+            xdp: Some(XdpPart { object: "xdp/chain.o".into(), entry_program: "galette_rx".into(), entry, role_entries: vec![], max_ports: 2 }),
+            roles: vec![],
             instances,
             maps: vec![],
             artifacts: vec![],

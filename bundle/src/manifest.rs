@@ -24,6 +24,10 @@ pub struct Manifest {
     pub platform: String,
     /// The chain's XDP part, if it has one.
     pub xdp: Option<XdpPart>,
+    /// The chain's interface roles (`iface NAME`), in declaration order; the
+    /// runtime maps each to an interface (`--iface ROLE=IF`).
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Every NF instance of the chain, in the order of their stats slots.
     pub instances: Vec<Instance>,
     /// The chain's maps (those some NF binds).
@@ -43,6 +47,11 @@ pub struct XdpPart {
     pub entry_program: String,
     /// Where `rx` leads.
     pub entry: PortAction,
+    /// Where `rx.ROLE` leads, for chains that say it per role. Packets that
+    /// arrive on a role's interface enter at its program
+    /// (`galette_rx_<role index>`), which follows this.
+    #[serde(default)]
+    pub role_entries: Vec<RoleEntry>,
     /// The most ports any instance has: fixes the layout of the counters
     /// (see [`crate::stats_index`]).
     pub max_ports: u32,
@@ -103,6 +112,15 @@ pub enum PortAction {
     Abort,
     /// On to another instance, by name.
     Instance(String),
+    /// Out of the interface of an interface role, by name.
+    Redirect(String),
+}
+
+/// Where packets arriving on one interface role go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleEntry {
+    pub role: String,
+    pub action: PortAction,
 }
 
 /// A chain map.

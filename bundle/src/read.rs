@@ -136,8 +136,10 @@ mod tests {
                 object: XDP_OBJECT.into(),
                 entry_program: "galette_rx".into(),
                 entry: crate::PortAction::Instance("a".into()),
+                role_entries: vec![],
                 max_ports: 1,
             }),
+            roles: vec![],
             instances: vec![Instance {
                 name: "a".into(),
                 source: "std.macswap".into(),

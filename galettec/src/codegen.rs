@@ -12,14 +12,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, PROGRAMS_MAP, Placement, STATS_MAP,
-    StatsSlot, UpcallMetadata, XSKS_MAP, action_slot, action_slots, entry_slot, slots_per_instance, stats_index,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP,
+    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSKS_MAP, action_slot, action_slots, entry_slot, role_entry_slot,
+    slots_per_instance, stats_index,
 };
 use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{ChainIr, MapKind, Target};
+use crate::ir::{ChainIr, MapKind};
 use crate::place::Decision;
 
 /// The program the runtime attaches: where `rx` leads.
@@ -64,15 +65,18 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
                 found.push(not_yet("per-CPU maps in userland NFs", binding.span, &format!("placed in userland: {}", decision.reason)));
             }
         }
-        for port in instance.ports.iter().filter(|port| matches!(port.target, Target::Redirect(_))) {
-            found.push(not_yet("redirects to an interface role", port.span, "a redirect"));
+    }
+    // AF_XDP sockets belong to one interface, and the workers have no way yet
+    // to send out of another one.
+    if !chain.roles.is_empty() {
+        for (instance, decision) in chain.instances.iter().zip(decisions) {
+            if decision.placement == Placement::Userland {
+                found.push(not_yet("userland NFs in chains with interface roles", instance.span, &format!("placed in userland: {}", decision.reason)));
+            }
         }
     }
-    for entry in chain.entries.iter().filter(|entry| entry.role.is_some()) {
-        found.push(not_yet("per-role entries (`rx.ROLE`)", entry.span, "a per-role entry"));
-    }
-    for entry in chain.entries.iter().filter(|entry| matches!(entry.target, Target::Redirect(_))) {
-        found.push(not_yet("redirects to an interface role", entry.span, "a redirect"));
+    if chain.roles.len() as u32 > MAX_ROLES {
+        found.push(not_yet(&format!("chains with more than {MAX_ROLES} interface roles"), chain.roles[MAX_ROLES as usize].span, "one role too many"));
     }
     found
 }
@@ -119,21 +123,36 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let max_ports = chain.max_ports();
     let instances = chain.instances.len() as u32;
     let stats_entries = (instances * slots_per_instance(max_ports)).max(1);
-    let action_entries = action_slots(instances, max_ports);
+    let action_entries = action_slots(instances, max_ports, chain.roles.len() as u32);
     let program_entries = instances.max(1);
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
     let actions_map = Ident::new(ACTIONS_MAP, Span::call_site());
     let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
     let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
     let entry_slot = entry_slot(instances, max_ports);
-    let (kind_bits, tx, pass, abort, next, up) = (
+    let (kind_bits, tx, pass, abort, next, up, out) = (
         ACTION_KIND_BITS,
         ActionKind::Tx as u32,
         ActionKind::Pass as u32,
         ActionKind::Abort as u32,
         ActionKind::Instance as u32,
         ActionKind::Upcall as u32,
+        ActionKind::Redirect as u32,
     );
+    let devs_map = Ident::new(DEVS_MAP, Span::call_site());
+    let max_roles = MAX_ROLES;
+    let role_programs = (0..chain.roles.len() as u32).map(|role| {
+        let program = Ident::new(&role_entry_program(role as usize), Span::call_site());
+        let slot = role_entry_slot(instances, max_ports, role);
+        let doc = format!("Attached to the interface of role `{}`: goes where `rx.{}` leads.", chain.roles[role as usize].name, chain.roles[role as usize].name);
+        quote! {
+            #[doc = #doc]
+            #[xdp]
+            pub fn #program(ctx: XdpContext) -> u32 {
+                follow(&ctx, #slot, u32::MAX)
+            }
+        }
+    });
     let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
     let config_map = Ident::new(CONFIG_MAP, Span::call_site());
     let (max_workers, config_workers, metadata_len) = (MAX_WORKERS, CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
@@ -186,7 +205,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         use aya_ebpf::bindings::xdp_action;
         use aya_ebpf::helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta};
         use aya_ebpf::macros::{map, xdp};
-        use aya_ebpf::maps::{Array, PerCpuArray, ProgramArray, XskMap};
+        use aya_ebpf::maps::{Array, DevMap, PerCpuArray, ProgramArray, XskMap};
         use aya_ebpf::programs::XdpContext;
         use nf_std::xdp::XdpPacket;
 
@@ -206,6 +225,11 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         /// The userland workers' AF_XDP sockets; filled by the runtime.
         #[map]
         static #xsks_map: XskMap = XskMap::with_max_entries(#max_workers, 0);
+
+        /// Per interface role, the interface it runs on; filled by the
+        /// runtime (`--iface ROLE=IF`).
+        #[map]
+        static #devs_map: DevMap = DevMap::with_max_entries(#max_roles, 0);
 
         /// Run-time settings (`galette_bundle::CONFIG_WORKERS`: how many
         /// worker sockets there are).
@@ -241,6 +265,10 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                     xdp_action::XDP_DROP
                 }
                 #up => upcall(ctx, code >> #kind_bits, slot),
+                #out => match #devs_map.redirect(code >> #kind_bits, 0) {
+                    Ok(action) => action,
+                    Err(_) => xdp_action::XDP_DROP,
+                },
                 _ => xdp_action::XDP_DROP,
             }
         }
@@ -283,6 +311,8 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
             follow(&ctx, #entry_slot, u32::MAX)
         }
 
+        #(#role_programs)*
+
         #(#instance_programs)*
 
         #[panic_handler]
@@ -297,6 +327,12 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         #[unsafe(no_mangle)]
         static LICENSE: [u8; 4] = *b"GPL\0";
     }
+}
+
+/// The entry program of interface role `role` (by index: the kernel keeps
+/// 15 characters of a program's name).
+pub fn role_entry_program(role: usize) -> String {
+    format!("galette_rx_{role}")
 }
 
 /// The program of XDP instance `index`. By index, not by name: the kernel

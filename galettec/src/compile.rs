@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform, write_bundle,
+    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry, XDP_OBJECT, XdpPart, host_platform,
+    write_bundle,
 };
 use galette_grammar::Diagnostic;
 
@@ -228,9 +229,15 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         xdp: Some(XdpPart {
             object: XDP_OBJECT.to_owned(),
             entry_program: ENTRY_PROGRAM.to_owned(),
-            entry: port_action(chain.entries[0].target, chain),
+            entry: chain.entries.iter().find(|entry| entry.role.is_none()).map_or(PortAction::Drop, |entry| port_action(entry.target, chain)),
+            role_entries: chain
+                .entries
+                .iter()
+                .filter_map(|entry| Some(RoleEntry { role: chain.roles[entry.role?].name.clone(), action: port_action(entry.target, chain) }))
+                .collect(),
             max_ports: chain.max_ports(),
         }),
+        roles: chain.roles.iter().map(|role| role.name.clone()).collect(),
         instances,
         maps: Vec::new(),
         artifacts: Vec::new(),
@@ -298,6 +305,6 @@ fn port_action(target: Target, chain: &ChainIr) -> PortAction {
         Target::Drop => PortAction::Drop,
         Target::Abort => PortAction::Abort,
         Target::Instance(index) => PortAction::Instance(chain.instances[index].name.clone()),
-        Target::Redirect(_) => unreachable!("redirects are refused by codegen::unsupported"),
+        Target::Redirect(role) => PortAction::Redirect(chain.roles[role].name.clone()),
     }
 }

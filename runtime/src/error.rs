@@ -21,6 +21,10 @@ pub enum RunError {
     #[diagnostic(code(galette::metrics))]
     Metrics(String),
 
+    #[error("{0}")]
+    #[diagnostic(code(galette::interfaces), help("see `galette run --help`"))]
+    Interfaces(String),
+
     #[error("cannot start the userland tier: {0}")]
     #[diagnostic(code(galette::userland))]
     Userland(String),

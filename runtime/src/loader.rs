@@ -1,14 +1,15 @@
 //! Loading a bundle's eBPF object into the kernel and attaching it.
 
 use aya::Ebpf;
-use aya::maps::{Array, PerCpuArray, PerCpuValues, ProgramArray};
+use aya::maps::{Array, DevMap, PerCpuArray, PerCpuValues, ProgramArray};
 use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use aya::programs::Xdp;
 use galette_bundle::{
-    ACTIONS_MAP, Bundle, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
+    ACTIONS_MAP, DEVS_MAP, Bundle, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
 };
 
 use crate::RunError;
+use crate::attach::Attachment;
 use crate::stats::{InstanceCounters, read_counters};
 use crate::pins::MapPins;
 use crate::userland::{UserlandTier, WorkerMode};
@@ -43,13 +44,13 @@ impl XdpMode {
     }
 }
 
-/// A chain loaded into the kernel and attached to one interface. Dropping it
-/// detaches the chain.
+/// A chain loaded into the kernel and attached to its interfaces. Dropping
+/// it detaches the chain.
 pub struct RunningChain {
     ebpf: Ebpf,
     manifest: Manifest,
-    entry_program: String,
-    link: Option<XdpLinkId>,
+    /// Each attachment: the program and its link.
+    links: Vec<(String, XdpLinkId)>,
     /// The workers, when the chain has userland instances.
     userland: Option<UserlandTier>,
     /// Removed (unless kept) when the chain is dropped, after the detach.
@@ -74,8 +75,9 @@ impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
     /// program array, the action table from the manifest, then attaches the
     /// entry program to `interface`.
-    pub fn start(bundle: &Bundle, interface: &str, mode: XdpMode, workers: Workers, pins: &PinOptions) -> Result<RunningChain, RunError> {
+    pub fn start(bundle: &Bundle, attachments: &[Attachment], mode: XdpMode, workers: Workers, pins: &PinOptions) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
+        let first_interface = &attachments.first().ok_or(RunError::NoXdpPart)?.interface;
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
@@ -83,17 +85,31 @@ impl RunningChain {
         let pins = MapPins::pin(&ebpf, &bundle.manifest, &pins.bpffs, pins.keep)?;
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
-        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, interface, workers.count, workers.mode)?) } else { None };
-        let program: &mut Xdp = ebpf
-            .program_mut(&xdp.entry_program)
-            .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
+        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, first_interface, workers.count, workers.mode)?) } else { None };
+        fill_devices(&mut ebpf, attachments)?;
+        let mut chain = RunningChain { ebpf, manifest: bundle.manifest.clone(), links: Vec::new(), userland, _pins: pins };
+        for attachment in attachments {
+            // Should one attach fail, dropping `chain` detaches the others.
+            chain.attach(attachment, mode)?;
+        }
+        Ok(chain)
+    }
+
+    fn attach(&mut self, attachment: &Attachment, mode: XdpMode) -> Result<(), RunError> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(&attachment.program)
+            .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", attachment.program)))?
             .try_into()
             .map_err(|err| RunError::Load(error_chain(&err)))?;
-        program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+        if program.fd().is_err() {
+            program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+        }
         let link = program
-            .attach(interface, mode.aya_mode())
-            .map_err(|err| RunError::Attach { interface: interface.to_owned(), reason: error_chain(&err) })?;
-        Ok(RunningChain { ebpf, manifest: bundle.manifest.clone(), entry_program: xdp.entry_program.clone(), link: Some(link), userland, _pins: pins })
+            .attach(&attachment.interface, mode.aya_mode())
+            .map_err(|err| RunError::Attach { interface: attachment.interface.clone(), reason: error_chain(&err) })?;
+        self.links.push((attachment.program.clone(), link));
+        Ok(())
     }
 
     /// The counters of every instance, summed over CPUs: the XDP ones from
@@ -151,13 +167,19 @@ impl RunningChain {
     }
 
     fn detach(&mut self) -> Result<(), RunError> {
-        let Some(link) = self.link.take() else { return Ok(()) };
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(&self.entry_program)
-            .and_then(|program| program.try_into().ok())
-            .ok_or_else(|| RunError::Load("the entry program disappeared".into()))?;
-        program.detach(link).map_err(|err| RunError::Load(error_chain(&err)))
+        let mut result = Ok(());
+        for (name, link) in std::mem::take(&mut self.links) {
+            let program: Option<&mut Xdp> = self.ebpf.program_mut(&name).and_then(|program| program.try_into().ok());
+            let detached = match program {
+                Some(program) => program.detach(link).map_err(|err| RunError::Load(error_chain(&err))),
+                None => Err(RunError::Load(format!("the program `{name}` disappeared"))),
+            };
+            // Detach every interface, reporting the first failure.
+            if result.is_ok() {
+                result = detached;
+            }
+        }
+        result
     }
 }
 
@@ -187,6 +209,22 @@ fn load_instance_programs(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), Ru
     let mut programs = ProgramArray::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
     for (index, fd) in &loaded {
         programs.set(*index, fd, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+    }
+    Ok(())
+}
+
+/// Writes each interface role's interface into the DEVMAP, where redirects
+/// out of that role look it up.
+fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunError> {
+    if attachments.iter().all(|attachment| attachment.role.is_none()) {
+        return Ok(());
+    }
+    let map = ebpf.map_mut(DEVS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{DEVS_MAP}`")))?;
+    let mut devices = DevMap::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
+    for attachment in attachments {
+        let Some(role) = attachment.role else { continue };
+        let index = crate::interface::interface_index(&attachment.interface)?;
+        devices.set(role, index, None, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use galette::attach::{self, InterfaceArg};
 use galette::interface::interface_index;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
 use galette::map_command;
@@ -74,9 +75,10 @@ enum MapCommand {
 struct RunArgs {
     /// The bundle directory written by galettec.
     bundle: PathBuf,
-    /// The interface to attach the chain to.
-    #[arg(long, value_name = "IF")]
-    iface: String,
+    /// The interface to attach the chain to; for a chain with interface
+    /// roles, `ROLE=IF` once per role.
+    #[arg(long, value_name = "IF|ROLE=IF", required = true)]
+    iface: Vec<InterfaceArg>,
     /// How to attach the XDP program.
     #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
     xdp_mode: XdpMode,
@@ -169,15 +171,19 @@ fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
 
 fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let bundle = Bundle::open(&args.bundle)?;
-    interface_index(&args.iface)?;
+    let attachments = attach::plan(&bundle.manifest, &args.iface)?;
+    let interfaces = attachments.iter().map(|attachment| attachment.interface.as_str()).collect::<Vec<_>>().join(", ");
+    for attachment in &attachments {
+        interface_index(&attachment.interface)?;
+    }
     check_privileges()?;
     // Installed before attaching, so a signal at any moment after the attach
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;
     let workers = Workers { count: args.workers, mode: args.mode };
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
-    let chain = RunningChain::start(&bundle, &args.iface, args.xdp_mode, workers, &pins)?;
-    println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, args.iface, args.xdp_mode.name());
+    let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins)?;
+    println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, interfaces, args.xdp_mode.name());
 
     let metrics = args.metrics.map(MetricsServer::start).transpose()?;
     if let Some(server) = &metrics {
@@ -208,6 +214,6 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     if let Ok(counters) = last {
         println!("final: {}", format_counters(&counters));
     }
-    println!("galette: chain `{}` detached from {}", bundle.manifest.chain, args.iface);
+    println!("galette: chain `{}` detached from {}", bundle.manifest.chain, interfaces);
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod command;
 pub mod frame;
+mod gateway;
 mod link;
 mod netns;
 mod raw_socket;
@@ -16,6 +17,7 @@ mod reflect;
 mod veth;
 mod xdp_pass;
 
+pub use gateway::GatewayTopology;
 pub use link::{LinkInfo, link_info, xdp_program_attached};
 pub use netns::{NetworkNamespace, run_in_netns, unique_namespace_prefix};
 pub use raw_socket::RawSocket;

@@ -19,6 +19,11 @@ pub struct VethSide {
 }
 
 impl VethSide {
+    /// One end of a link in `namespace`, owning the namespace.
+    pub(crate) fn new(namespace: NetworkNamespace, interface: &'static str, ip: Ipv4Addr, link: LinkInfo) -> VethSide {
+        VethSide { namespace, interface, ip, link }
+    }
+
     /// Name of the namespace this end lives in.
     pub fn namespace(&self) -> &str {
         self.namespace.name()

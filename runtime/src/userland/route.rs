@@ -39,6 +39,7 @@ pub fn routes(manifest: &Manifest) -> Result<Vec<Option<Vec<Route>>>, String> {
                     PortAction::Drop => Ok(Route::Drop),
                     PortAction::Abort => Ok(Route::Abort),
                     PortAction::Pass => Ok(Route::Pass),
+                    PortAction::Redirect(role) => Err(format!("`{}` in userland redirects out of `{role}`, which workers cannot do", instance.name)),
                     PortAction::Instance(name) => {
                         let next = manifest
                             .instances
@@ -106,6 +107,7 @@ mod tests {
             compiler_version: "0".into(),
             platform: galette_bundle::host_platform(),
             xdp: None,
+            roles: vec![],
             instances,
             maps: vec![],
             artifacts: vec![],

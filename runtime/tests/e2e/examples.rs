@@ -28,7 +28,8 @@ fn the_verifier_accepts_every_example() {
             loaded += 1;
         }
         let in_xdp = bundle.manifest.instances.iter().filter(|i| i.placement == galette_bundle::Placement::Xdp).count();
-        assert_eq!(loaded, 1 + in_xdp, "the entry and one program per XDP instance");
+        let roles = bundle.manifest.roles.len();
+        assert_eq!(loaded, 1 + roles + in_xdp, "the entry, one per interface role and one per XDP instance");
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cli_errors;
 mod examples;
+mod gateway;
 mod userland;
 mod macswap;
 mod support;

@@ -70,13 +70,20 @@ impl RunningGalette {
 
     /// `galette run` with more arguments.
     pub fn start_with(namespace: &str, bundle: &Path, interface: &str, extra: &[&str]) -> RunningGalette {
+        let mut arguments = vec!["--iface", interface];
+        arguments.extend_from_slice(extra);
+        RunningGalette::start_without_iface(namespace, bundle, &arguments)
+    }
+
+    /// `galette run` with the interfaces among `arguments`.
+    pub fn start_without_iface(namespace: &str, bundle: &Path, arguments: &[&str]) -> RunningGalette {
         let child = Command::new("ip")
             .args(["netns", "exec", namespace])
             .arg(env!("CARGO_BIN_EXE_galette"))
             .arg("run")
             .arg(bundle)
-            .args(["--iface", interface, "--stats-interval", "0.2"])
-            .args(extra)
+            .args(["--stats-interval", "0.2"])
+            .args(arguments)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
