@@ -13,7 +13,25 @@ use crate::{cargo, run_command, step};
 const ROUNDS: u32 = 5;
 const FRAMES_PER_ROUND: u32 = 200;
 
+/// Set by SIGINT or SIGTERM: the demo stops early but still cleans up.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn run() -> Result<(), String> {
+    // Ctrl-C reaches galette too (same process group), which detaches; the
+    // demo notices, stops sending and removes the test network.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe { libc::signal(signal, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the project").to_owned();
     let bin = target_dir(&root).join("debug");
 
@@ -49,6 +67,9 @@ pub fn run() -> Result<(), String> {
     step(&format!("Sending {} UDP frames from the client, {FRAMES_PER_ROUND} a second", ROUNDS * FRAMES_PER_ROUND));
     let mut swapped = 0;
     for round in 1..=ROUNDS {
+        if interrupted() {
+            break;
+        }
         let report = probe_reflector(client, gateway, FRAMES_PER_ROUND, Duration::from_secs(1)).map_err(|err| format!("cannot send frames: {err}"))?;
         swapped += report.swapped;
         println!("    round {round}: sent {}, came back swapped {}, lost {}", report.sent, report.swapped, report.lost);
@@ -68,6 +89,9 @@ pub fn run() -> Result<(), String> {
     pair.cleanup().map_err(|err| format!("cannot remove the test network: {err}"))?;
     println!("    removed the test network");
 
+    if interrupted() {
+        return Err("interrupted; the test network was removed".into());
+    }
     let sent = ROUNDS * FRAMES_PER_ROUND;
     if swapped != sent {
         return Err(format!("only {swapped} of {sent} frames came back with their MAC addresses swapped"));
@@ -100,6 +124,9 @@ impl ChildGuard {
 
     fn interrupt(&mut self) -> Result<std::process::ExitStatus, String> {
         let mut child = self.0.take().expect("running");
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(status); // Already stopped by the user's Ctrl-C.
+        }
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         child.wait().map_err(|err| err.to_string())
