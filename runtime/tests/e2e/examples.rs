@@ -9,7 +9,7 @@ use aya::programs::Xdp;
 use galette_bundle::Bundle;
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector};
 
-use crate::support::{RunningGalette, example_bundle, example_names};
+use crate::support::{RunningGalette, TestBpffs, example_bundle, example_names, galette};
 
 #[test]
 fn the_verifier_accepts_every_example() {
@@ -51,4 +51,32 @@ fn a_chain_with_a_map_counts_and_reflects() {
     let count: u64 = final_line["final: count: ".len()..].split(' ').next().unwrap().parse().unwrap();
     assert!(count >= u64::from(FRAMES), "{final_line}");
     assert!(final_line.contains(&format!("swap: {count} pkts (out {count})")), "{final_line}");
+}
+
+/// The allow list starts empty, so nothing comes back; once `galette map`
+/// allows the client's prefix, everything does, through the TTL decrement.
+#[test]
+fn an_acl_filled_at_run_time_lets_traffic_through() {
+    const FRAMES: u32 = 20;
+    let bpffs = TestBpffs::mount("acl");
+    let bundle = example_bundle("filtered_router");
+    let pair = VethPair::create("e2e-acl").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let bpffs_arg = bpffs.path.to_str().unwrap();
+    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--bpffs", bpffs_arg]);
+    running.wait_attached(gateway.namespace(), gateway.interface());
+
+    let before = probe_reflector(client, gateway, FRAMES, Duration::from_millis(300)).unwrap();
+    let set = galette().args(["map", "set", "--bpffs", bpffs_arg]).arg(&bundle).args(["acl_v4", "198.18.0.0/15", "1"]).output().unwrap();
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let after = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+
+    let output = running.stop_with(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!((before.swapped, before.lost), (0, FRAMES), "an empty allow list drops: {stdout}");
+    assert_eq!(after.swapped, FRAMES, "{after:?}\n{stdout}");
+    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    assert!(final_line.contains(&format!("ttl: {FRAMES} pkts (forward {FRAMES}")), "{final_line}");
 }
