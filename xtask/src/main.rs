@@ -31,10 +31,14 @@ fn main() -> ExitCode {
 }
 
 /// The whole test suite: unit tests, diagnostics snapshots, end-to-end tests
-/// on real namespaces (they need root).
+/// on real namespaces (they need root), then the editor grammar's tests.
 fn test(extra_args: &[String]) -> Result<(), String> {
     step("Running the test suite");
-    run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))
+    run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))?;
+    step("Running the VS Code grammar's tests (editors/vscode)");
+    let vscode = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode");
+    run_command(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
+    run_command(Command::new("npm").arg("test").current_dir(&vscode))
 }
 
 /// The cargo that runs this xtask.

@@ -1,0 +1,2 @@
+" Galette chains: *.gal files.
+autocmd BufRead,BufNewFile *.gal set filetype=gal
