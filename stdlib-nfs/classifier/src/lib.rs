@@ -57,7 +57,7 @@
 //!
 //! `#![no_std]`: in XDP (the verifier accepts it), or natively. Per IP packet:
 //! a parse of the headers, five array lookups (the thresholds), one LRU hash
-//! lookup and one update of the source's 88-byte entry. Reading and writing
+//! lookup and one update of the source's 80-byte entry. Reading and writing
 //! the entry are two steps, so two CPUs seeing the same source at once may
 //! lose a count: the thresholds are not exact under that race, which is fine
 //! for a classifier.
