@@ -145,3 +145,43 @@ impl LpmKey for Ipv6Prefix {
         self.addr
     }
 }
+
+/// A source (or any) IP address as a map key, for NFs that keep state per
+/// address (`std.classifier`, `std.rate_limit`).
+///
+/// `addr` is in network order; an IPv4 address fills its first 4 bytes and
+/// the other 12 are zero, and `ip_version` (4 or 6) tells the two apart, so
+/// 198.18.0.1 and the IPv6 address c612:0001:: are different keys.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    /// The address, network order (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// Always zero: the padding made explicit, so equal keys are equal bytes.
+    pub reserved: [u8; 3],
+}
+
+// 16 + 1 + 3 bytes, all of alignment 1: no padding anywhere.
+const _: () = assert!(core::mem::size_of::<SourceKey>() == 20);
+const _: () = assert!(core::mem::align_of::<SourceKey>() == 1);
+
+// SAFETY: `#[repr(C)]`, only byte arrays and a byte, no padding (asserted
+// above), no pointers, and every bit pattern is a valid `SourceKey`.
+unsafe impl PlainData for SourceKey {}
+
+impl SourceKey {
+    /// The key of an IPv4 address.
+    #[inline(always)]
+    pub fn v4(addr: [u8; 4]) -> SourceKey {
+        let [a, b, c, d] = addr;
+        SourceKey { addr: [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], ip_version: 4, reserved: [0; 3] }
+    }
+
+    /// The key of an IPv6 address.
+    #[inline(always)]
+    pub fn v6(addr: [u8; 16]) -> SourceKey {
+        SourceKey { addr, ip_version: 6, reserved: [0; 3] }
+    }
+}
