@@ -43,12 +43,29 @@ fn a_tampered_bundle_is_refused() {
 
 #[test]
 fn missing_privileges_are_explained() {
+    // `nobody` must reach the binary and the bundle, wherever the checkout
+    // is (a private temporary directory, say): copies in a readable place.
+    use std::os::unix::fs::PermissionsExt;
+    let readable = tempfile::Builder::new().prefix("galette-nobody-").tempdir_in("/tmp").unwrap();
+    let open = |path: &std::path::Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    open(readable.path(), 0o755);
+    let binary = readable.path().join("galette");
+    std::fs::copy(env!("CARGO_BIN_EXE_galette"), &binary).unwrap();
+    open(&binary, 0o755);
+    let bundle = readable.path().join("bundle");
+    std::fs::create_dir_all(bundle.join("xdp")).unwrap();
+    for file in ["manifest.json", "xdp/chain.o"] {
+        std::fs::copy(example_bundle("macswap").join(file), bundle.join(file)).unwrap();
+        open(&bundle.join(file), 0o644);
+    }
+    open(&bundle, 0o755);
+    open(&bundle.join("xdp"), 0o755);
     // Drop to `nobody` with no capabilities at all.
     let output = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
-        .arg(env!("CARGO_BIN_EXE_galette"))
+        .arg(&binary)
         .arg("run")
-        .arg(example_bundle("macswap"))
+        .arg(&bundle)
         .args(["--iface", "lo"])
         .output()
         .unwrap();
