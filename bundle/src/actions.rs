@@ -57,11 +57,26 @@ pub const XSKS_MAP: &str = "GALETTE_XSKS";
 /// The most userland worker sockets a chain can have.
 pub const MAX_WORKERS: u32 = 64;
 
+/// Name of the hash map from an interface's index to its first slot in
+/// [`XSKS_MAP`]: an upcall must land in a socket bound to the interface the
+/// packet came in on (the kernel refuses any other), so each interface has
+/// its own [`MAX_WORKERS`] slots.
+pub const XSK_BASES_MAP: &str = "GALETTE_XSK_BASES";
+
+/// How many sockets [`XSKS_MAP`] holds: [`MAX_WORKERS`] per interface.
+pub const XSKS_CAPACITY: u32 = MAX_ROLES * MAX_WORKERS;
+
+/// The [`XSKS_MAP`] slot of `worker`'s socket on the interface attached
+/// `interface`-th (a role's index, or 0 for a chain without roles).
+pub const fn xsk_slot(interface: u32, worker: u32) -> u32 {
+    interface * MAX_WORKERS + worker
+}
+
 /// Name of the array map of run-time settings the XDP programs read.
 pub const CONFIG_MAP: &str = "GALETTE_CONFIG";
 
-/// Slot of [`CONFIG_MAP`] holding how many worker sockets are in
-/// [`XSKS_MAP`] (upcalls pick one of the first that many at random).
+/// Slot of [`CONFIG_MAP`] holding how many worker sockets each interface
+/// has in [`XSKS_MAP`] (upcalls pick one of that many at random).
 pub const CONFIG_WORKERS: u32 = 0;
 
 /// The 8 bytes an upcall writes just in front of the frame (XDP metadata),

@@ -16,8 +16,8 @@ mod write;
 
 pub use actions::{
     ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP,
-    UpcallMetadata, XSKS_MAP, action_code, action_slot, action_slots, action_table, decode_action, entry_slot,
-    role_entry_slot,
+    UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_code, action_slot, action_slots, action_table, decode_action, entry_slot,
+    role_entry_slot, xsk_slot,
 };
 pub use hash::sha256_hex;
 pub use manifest::{

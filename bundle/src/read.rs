@@ -184,7 +184,7 @@ mod tests {
         let dir = written();
         let path = dir.path().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+        fs::write(&path, text.replace(&format!("\"format_version\": {FORMAT_VERSION}"), "\"format_version\": 99")).unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::FormatVersion { found: 99 })));
     }
 

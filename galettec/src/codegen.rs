@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP,
-    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSKS_MAP, action_slot, action_slots, entry_slot, role_entry_slot,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, PROGRAMS_MAP,
+    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots, entry_slot, role_entry_slot,
     slots_per_instance, stats_index,
 };
 use galette_grammar::{Diagnostic, FileId};
@@ -63,15 +63,6 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
             let per_cpu = instance.bindings.iter().filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
             for binding in per_cpu {
                 found.push(not_yet("per-CPU maps in userland NFs", binding.span, &format!("placed in userland: {}", decision.reason)));
-            }
-        }
-    }
-    // AF_XDP sockets belong to one interface, and the workers have no way yet
-    // to send out of another one.
-    if !chain.roles.is_empty() {
-        for (instance, decision) in chain.instances.iter().zip(decisions) {
-            if decision.placement == Placement::Userland {
-                found.push(not_yet("userland NFs in chains with interface roles", instance.span, &format!("placed in userland: {}", decision.reason)));
             }
         }
     }
@@ -154,8 +145,10 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         }
     });
     let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
+    let xsk_bases_map = Ident::new(XSK_BASES_MAP, Span::call_site());
+    let xsks_capacity = XSKS_CAPACITY;
     let config_map = Ident::new(CONFIG_MAP, Span::call_site());
-    let (max_workers, config_workers, metadata_len) = (MAX_WORKERS, CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
+    let (config_workers, metadata_len) = (CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
     let map_statics = map_statics(chain, crates, in_xdp);
     let instance_programs = chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
         let program = Ident::new(&instance_program(index), Span::call_site());
@@ -205,7 +198,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         use aya_ebpf::bindings::xdp_action;
         use aya_ebpf::helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta};
         use aya_ebpf::macros::{map, xdp};
-        use aya_ebpf::maps::{Array, DevMap, PerCpuArray, ProgramArray, XskMap};
+        use aya_ebpf::maps::{Array, DevMap, HashMap, PerCpuArray, ProgramArray, XskMap};
         use aya_ebpf::programs::XdpContext;
         use nf_std::xdp::XdpPacket;
 
@@ -222,9 +215,15 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         #[map]
         static #programs_map: ProgramArray = ProgramArray::with_max_entries(#program_entries, 0);
 
-        /// The userland workers' AF_XDP sockets; filled by the runtime.
+        /// The userland workers' AF_XDP sockets, `MAX_WORKERS` slots per
+        /// interface; filled by the runtime.
         #[map]
-        static #xsks_map: XskMap = XskMap::with_max_entries(#max_workers, 0);
+        static #xsks_map: XskMap = XskMap::with_max_entries(#xsks_capacity, 0);
+
+        /// Per interface index, its first slot in the socket map; filled by
+        /// the runtime.
+        #[map]
+        static #xsk_bases_map: HashMap<u32, u32> = HashMap::with_max_entries(#max_roles, 0);
 
         /// Per interface role, the interface it runs on; filled by the
         /// runtime (`--iface ROLE=IF`).
@@ -275,8 +274,9 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
 
         /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
         /// (the instance to run next, the slot that sent it) in front of the
-        /// frame and redirects it into a worker's AF_XDP socket, chosen at
-        /// random. Without workers, the packet is dropped.
+        /// frame and redirects it into one of the AF_XDP sockets of the
+        /// interface it came in on, chosen at random. Without workers, the
+        /// packet is dropped.
         #[inline(always)]
         fn upcall(ctx: &XdpContext, instance: u32, slot: u32) -> u32 {
             let workers = match #config_map.get(#config_workers) {
@@ -297,8 +297,12 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                 *(meta as *mut u32) = instance;
                 *((meta + 4) as *mut u32) = slot;
             }
+            // SAFETY: the context is the program's own, valid for its run.
+            let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
+            // SAFETY: the value is a plain u32 the runtime wrote.
+            let Some(&first) = (unsafe { #xsk_bases_map.get(&ingress) }) else { return xdp_action::XDP_DROP };
             // SAFETY: a helper without preconditions.
-            let socket = unsafe { bpf_get_prandom_u32() } % workers;
+            let socket = first + unsafe { bpf_get_prandom_u32() } % workers;
             match #xsks_map.redirect(socket, 0) {
                 Ok(action) => action,
                 Err(_) => xdp_action::XDP_DROP,

@@ -77,7 +77,9 @@ impl RunningChain {
     /// entry program to `interface`.
     pub fn start(bundle: &Bundle, attachments: &[Attachment], mode: XdpMode, workers: Workers, pins: &PinOptions) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
-        let first_interface = &attachments.first().ok_or(RunError::NoXdpPart)?.interface;
+        if attachments.is_empty() {
+            return Err(RunError::Interfaces("no interface to attach to".into()));
+        }
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
@@ -85,7 +87,7 @@ impl RunningChain {
         let pins = MapPins::pin(&ebpf, &bundle.manifest, &pins.bpffs, pins.keep)?;
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
-        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, first_interface, workers.count, workers.mode)?) } else { None };
+        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?) } else { None };
         fill_devices(&mut ebpf, attachments)?;
         let mut chain = RunningChain { ebpf, manifest: bundle.manifest.clone(), links: Vec::new(), userland, _pins: pins };
         for attachment in attachments {

@@ -1,41 +1,40 @@
 //! The userland tier: AF_XDP worker threads that run the userland instances
 //! of a chain, fed by the XDP part's upcalls.
 //!
-//! One UMEM is shared by `workers` sockets bound to the interface's queue 0;
-//! each socket's fd goes into the chain's XSKMAP, and the XDP part spreads
-//! upcalls over them at random. Each worker runs a packet through the
-//! userland instances to completion, then sends it out of its socket or
-//! frees its frame.
+//! Each worker has one socket bound to queue 0 of each interface the chain
+//! is attached to; the workers' sockets on an interface share that
+//! interface's UMEM (see `pool`). The sockets go into the chain's XSKMAP,
+//! `MAX_WORKERS` slots per interface, and the XDP part spreads a packet's
+//! upcall over the sockets of the interface it came in on (the kernel
+//! delivers only there). Each worker runs a packet through the userland
+//! instances to completion, then sends it out of its socket on the
+//! interface the chain's route names, or frees its frame.
 
 mod library;
+mod pool;
 mod route;
 mod worker;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use aya::Ebpf;
 use aya::maps::{Array, XskMap};
-use galette_bundle::{Bundle, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, Placement, XSKS_MAP};
-use xsk_rs::config::{LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
-use xsk_rs::{Socket, Umem};
+use aya::maps::HashMap as KernelHashMap;
+use galette_bundle::{Bundle, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, Placement, XSK_BASES_MAP, XSKS_MAP, xsk_slot};
 
 pub use route::UserlandCounters;
 pub use worker::WorkerMode;
 
 use crate::RunError;
+use crate::attach::Attachment;
 use crate::kernel_map::KernelMap;
 use library::NfLibrary;
+use pool::{Pool, WorkerSocket};
 
-/// UMEM frames: twice a ring's size, so the fill ring never runs dry while
-/// the RX and TX rings hold frames.
-const FRAMES: u32 = 4096;
-const RING_SIZE: u32 = 2048;
 
 /// The running workers of a chain.
 pub struct UserlandTier {
@@ -45,79 +44,46 @@ pub struct UserlandTier {
 
 impl UserlandTier {
     /// Loads the bundle's userland libraries, lends them the chain's maps,
-    /// creates the sockets on `interface`, registers them in the XSKMAP and
-    /// starts one thread per worker.
-    pub fn start(bundle: &Bundle, ebpf: &mut Ebpf, interface: &str, workers: u32, mode: WorkerMode) -> Result<UserlandTier, RunError> {
+    /// creates the sockets on every attached interface, registers them in
+    /// the XSKMAP and starts one thread per worker.
+    pub fn start(bundle: &Bundle, ebpf: &mut Ebpf, attachments: &[Attachment], workers: u32, mode: WorkerMode) -> Result<UserlandTier, RunError> {
         let manifest = &bundle.manifest;
         if workers == 0 || workers > MAX_WORKERS {
             return Err(RunError::Userland(format!("--workers must be between 1 and {MAX_WORKERS}")));
         }
         let routes = route::routes(manifest).map_err(|reason| RunError::Userland(format!("invalid manifest: {reason}")))?;
-        let maps = kernel_maps(bundle, ebpf)?;
-        let mut libraries = Vec::new();
-        let mut counters = Vec::new();
-        for instance in &manifest.instances {
-            if instance.placement != Placement::Userland {
-                libraries.push(None);
-                counters.push(None);
-                continue;
-            }
-            let path = instance.library.as_deref().ok_or_else(|| RunError::Userland(format!("`{}` has no library in the manifest", instance.name)))?;
-            bundle.artifact(path)?; // Checked again just before loading.
-            let lent: Vec<_> = instance
-                .maps
-                .iter()
-                .map(|name| maps.get(name).map(|map| map.lend()).ok_or_else(|| RunError::Userland(format!("`{}` binds `{name}`, which the XDP object does not have", instance.name))))
-                .collect::<Result<_, _>>()?;
-            let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent)
-                .map_err(|reason| RunError::Userland(format!("cannot load the library of `{}`: {reason}", instance.name)))?;
-            libraries.push(Some(library));
-            counters.push(Some(UserlandCounters::new(instance.ports.len())));
-        }
+        let (libraries, counters) = load_libraries(bundle, ebpf)?;
+        let interfaces = interface_slots(attachments)?;
 
-        let ring = QueueSize::new(RING_SIZE).expect("a power of two");
-        let umem_config = UmemConfig::builder().fill_queue_size(ring).comp_queue_size(ring).build().map_err(|err| RunError::Userland(err.to_string()))?;
-        let (umem, frames) = Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false)
-            .map_err(|err| RunError::Userland(format!("cannot create the UMEM: {err}")))?;
-        let socket_config = SocketConfig::builder()
-            .rx_queue_size(ring)
-            .tx_queue_size(ring)
-            // The chain's own XDP program redirects to the sockets; libxdp
-            // must not load one of its own.
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .build();
-        let interface_name = interface.parse().map_err(|_| RunError::NoSuchInterface(interface.to_owned()))?;
-        let mut sockets = Vec::new();
-        let mut rings = None;
-        for _ in 0..workers {
-            let (tx, rx, fill_and_completion) = create_socket(socket_config, &umem, &interface_name)?;
-            if rings.is_none() {
-                rings = fill_and_completion;
+        // By worker, its socket on each interface (by interface slot).
+        let mut sockets: Vec<Vec<WorkerSocket>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut pools = Vec::new();
+        for (slot, interface) in interfaces.iter().enumerate() {
+            let (pool, interface_sockets) = Pool::create(interface, workers)?;
+            register_sockets(ebpf, slot as u32, interface, &interface_sockets)?;
+            for (worker_sockets, socket) in sockets.iter_mut().zip(interface_sockets) {
+                worker_sockets.push(socket);
             }
-            sockets.push((tx, rx));
+            pools.push(pool);
         }
-        let (fill, completion) = rings.ok_or_else(|| RunError::Userland("the first AF_XDP socket has no fill ring".into()))?;
-        register_sockets(ebpf, &sockets, workers)?;
+        set_workers(ebpf, workers)?;
 
         let shared = Arc::new(worker::Shared {
-            umem,
-            fill_fd: worker::raw_fd(&sockets[0].1),
-            rings: Mutex::new(worker::Rings { fill, completion, free: frames }),
+            pools,
             libraries,
             routes,
             counters,
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
-            kernel_frames: AtomicI64::new(0),
         });
         let threads = sockets
             .into_iter()
             .enumerate()
-            .map(|(index, (tx, rx))| {
+            .map(|(index, worker_sockets)| {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("galette-worker-{index}"))
-                    .spawn(move || worker::run(shared, rx, tx, mode))
+                    .spawn(move || worker::run(shared, worker_sockets, mode))
                     .map_err(|err| RunError::Userland(format!("cannot start a worker thread: {err}")))
             })
             .collect::<Result<_, _>>()?;
@@ -135,14 +101,13 @@ impl UserlandTier {
     }
 
     /// Stops the workers and waits for them (their sockets close with
-    /// them), then accounts for the UMEM's frames: `(accounted, total)`, the
-    /// free ones plus those the kernel still holds. Every frame is one or the
-    /// other, so the two are equal unless a frame was lost.
+    /// them), then accounts for the frames of every interface's UMEM:
+    /// `(accounted, total)`, the free ones plus those the kernel still
+    /// holds. Every frame is one or the other, so the two are equal unless a
+    /// frame was lost.
     pub fn stop(mut self) -> (u64, u64) {
         self.stop_workers();
-        let free = self.shared.rings.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).free.len() as i64;
-        let accounted = free + self.shared.kernel_frames.load(Ordering::Relaxed);
-        (accounted.max(0) as u64, u64::from(FRAMES))
+        self.shared.pools.iter().map(Pool::accounting).fold((0, 0), |(accounted, total), (a, t)| (accounted + a, total + t))
     }
 
     fn stop_workers(&mut self) {
@@ -159,34 +124,69 @@ impl Drop for UserlandTier {
     }
 }
 
-type SocketParts = (xsk_rs::TxQueue, xsk_rs::RxQueue, Option<(xsk_rs::FillQueue, xsk_rs::CompQueue)>);
-
-/// Binds an AF_XDP socket to queue 0. Binding right after a socket on the
-/// same queue closed can fail with EBUSY for a few milliseconds: retried.
-fn create_socket(config: SocketConfig, umem: &Umem, interface: &xsk_rs::config::Interface) -> Result<SocketParts, RunError> {
-    let mut last_error = String::new();
-    for _ in 0..50 {
-        // SAFETY: every socket on this UMEM is created here, with the
-        // prog-load flag inhibited as sharing requires.
-        match unsafe { Socket::new(config, umem, interface, 0) } {
-            Ok(parts) => return Ok(parts),
-            Err(err) => last_error = std::error::Error::source(&err).map_or_else(|| err.to_string(), |source| format!("{err}: {source}")),
+/// The interfaces sockets are needed on, by interface slot: the role's index
+/// for a chain with roles (where the routes' `Out(role)` finds it), else the
+/// one interface.
+fn interface_slots(attachments: &[Attachment]) -> Result<Vec<&str>, RunError> {
+    let mut slots: Vec<Option<&str>> = vec![None; attachments.len()];
+    for (index, attachment) in attachments.iter().enumerate() {
+        let slot = attachment.role.map_or(index, |role| role as usize);
+        match slots.get_mut(slot) {
+            Some(entry @ None) => *entry = Some(&attachment.interface),
+            _ => return Err(RunError::Userland(format!("interface role {slot} is attached twice or out of range"))),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    Err(RunError::Userland(format!("cannot create an AF_XDP socket: {last_error}")))
+    Ok(slots.into_iter().flatten().collect())
 }
 
-/// Puts the sockets in the chain's XSKMAP and their number in its config.
-fn register_sockets(ebpf: &mut Ebpf, sockets: &[(xsk_rs::TxQueue, xsk_rs::RxQueue)], workers: u32) -> Result<(), RunError> {
+/// Loads the library of each userland instance (by manifest index) and
+/// lends it the chain maps it binds; makes its counters.
+fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<(Vec<Option<NfLibrary>>, Vec<Option<UserlandCounters>>), RunError> {
+    let maps = kernel_maps(bundle, ebpf)?;
+    let mut libraries = Vec::new();
+    let mut counters = Vec::new();
+    for instance in &bundle.manifest.instances {
+        if instance.placement != Placement::Userland {
+            libraries.push(None);
+            counters.push(None);
+            continue;
+        }
+        let path = instance.library.as_deref().ok_or_else(|| RunError::Userland(format!("`{}` has no library in the manifest", instance.name)))?;
+        bundle.artifact(path)?; // Checked again just before loading.
+        let lent: Vec<_> = instance
+            .maps
+            .iter()
+            .map(|name| maps.get(name).map(|map| map.lend()).ok_or_else(|| RunError::Userland(format!("`{}` binds `{name}`, which the XDP object does not have", instance.name))))
+            .collect::<Result<_, _>>()?;
+        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent)
+            .map_err(|reason| RunError::Userland(format!("cannot load the library of `{}`: {reason}", instance.name)))?;
+        libraries.push(Some(library));
+        counters.push(Some(UserlandCounters::new(instance.ports.len())));
+    }
+    Ok((libraries, counters))
+}
+
+/// Puts the workers' sockets on the interface of `slot` in the chain's
+/// XSKMAP, and where they start in its bases map, under the interface's
+/// index (what an upcall looks its sockets up by).
+fn register_sockets(ebpf: &mut Ebpf, slot: u32, interface: &str, sockets: &[WorkerSocket]) -> Result<(), RunError> {
     let map = ebpf.map_mut(XSKS_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSKS_MAP}`")))?;
     let mut xsks = XskMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
-    for (index, (_, rx)) in sockets.iter().enumerate() {
+    for (worker, socket) in sockets.iter().enumerate() {
         // SAFETY: the socket outlives its entry: the workers own the sockets
         // and stop after the chain is detached.
-        let fd = unsafe { BorrowedFd::borrow_raw(worker::raw_fd(rx)) };
-        xsks.set(index as u32, fd, 0).map_err(|err| RunError::Userland(format!("cannot register worker socket {index}: {err}")))?;
+        let fd = unsafe { BorrowedFd::borrow_raw(pool::raw_fd(&socket.rx)) };
+        xsks.set(xsk_slot(slot, worker as u32), fd, 0)
+            .map_err(|err| RunError::Userland(format!("cannot register worker {worker}'s socket on {interface}: {err}")))?;
     }
+    let ifindex = crate::interface::interface_index(interface)?;
+    let map = ebpf.map_mut(XSK_BASES_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSK_BASES_MAP}`")))?;
+    let mut bases: KernelHashMap<_, u32, u32> = KernelHashMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
+    bases.insert(ifindex, xsk_slot(slot, 0), 0).map_err(|err| RunError::Userland(format!("cannot register the sockets of {interface}: {err}")))
+}
+
+/// Tells the XDP part how many sockets each interface has.
+fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), RunError> {
     let map = ebpf.map_mut(CONFIG_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{CONFIG_MAP}`")))?;
     let mut config: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
     config.set(CONFIG_WORKERS, workers, 0).map_err(|err| RunError::Userland(err.to_string()))

@@ -12,8 +12,11 @@ use crate::stats::InstanceCounters;
 pub enum Route {
     /// Run this userland instance next (run to completion in the worker).
     Next(usize),
-    /// Send it out of the worker's AF_XDP socket.
+    /// Send it back out of the interface it came in on.
     Tx,
+    /// Send it out of the interface of this role (by index), through the
+    /// worker's socket there.
+    Out(u32),
     Drop,
     /// Drop it and count it as an error.
     Abort,
@@ -39,7 +42,10 @@ pub fn routes(manifest: &Manifest) -> Result<Vec<Option<Vec<Route>>>, String> {
                     PortAction::Drop => Ok(Route::Drop),
                     PortAction::Abort => Ok(Route::Abort),
                     PortAction::Pass => Ok(Route::Pass),
-                    PortAction::Redirect(role) => Err(format!("`{}` in userland redirects out of `{role}`, which workers cannot do", instance.name)),
+                    PortAction::Redirect(role) => match manifest.roles.iter().position(|known| known == role) {
+                        Some(index) => Ok(Route::Out(index as u32)),
+                        None => Err(format!("`{}` leads out of `{role}`, which is not a role of the chain", instance.name)),
+                    },
                     PortAction::Instance(name) => {
                         let next = manifest
                             .instances
@@ -125,6 +131,18 @@ mod tests {
         assert_eq!(routes[0], None);
         assert_eq!(routes[1], Some(vec![Route::Next(2), Route::Pass]));
         assert_eq!(routes[2], Some(vec![Route::Tx, Route::Drop, Route::Abort]));
+    }
+
+    #[test]
+    fn redirects_name_the_role_by_index() {
+        let mut chain = manifest(vec![
+            instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
+            instance("a", Placement::Userland, vec![PortAction::Redirect("wan".into()), PortAction::Redirect("lan".into())]),
+        ]);
+        chain.roles = vec!["lan".into(), "wan".into()];
+        assert_eq!(routes(&chain).unwrap()[1], Some(vec![Route::Out(1), Route::Out(0)]));
+        chain.roles = vec!["lan".into()];
+        assert!(routes(&chain).unwrap_err().contains("`wan`, which is not a role"));
     }
 
     #[test]

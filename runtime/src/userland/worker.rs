@@ -1,19 +1,22 @@
-//! One userland worker: an AF_XDP socket and a thread that runs packets
-//! through the userland instances to completion.
+//! One userland worker: a thread with one AF_XDP socket on each interface
+//! of the chain, that runs packets through the userland instances to
+//! completion.
 //!
-//! Frames are never lost: every frame the worker takes from its RX ring ends
-//! on the TX ring (sent, then back through the completion ring) or on the
-//! free list, and the free list goes back to the fill ring as room allows.
+//! Frames are never lost: every frame the worker takes from an RX ring ends
+//! on a TX ring (sent, then back through that interface's completion ring)
+//! or back in its pool, and a pool's free frames go back to its fill ring as
+//! room allows.
 
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use galette_bundle::UpcallMetadata;
 use nf_std::abi::GaletteFrame;
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
+use xsk_rs::{FrameDesc, TxQueue, Umem};
 
 use super::library::NfLibrary;
+use super::pool::{Pool, WorkerSocket, raw_fd};
 use super::route::{Route, UserlandCounters};
 
 /// How a worker waits for packets.
@@ -21,109 +24,119 @@ use super::route::{Route, UserlandCounters};
 pub enum WorkerMode {
     /// Block until packets arrive (interrupt-driven): no CPU when idle.
     Irq,
-    /// Spin on the ring: lowest latency, one busy core per worker.
+    /// Spin on the rings: lowest latency, one busy core per worker.
     Poll,
 }
 
-/// How many descriptors a worker handles per round.
+/// How many descriptors a worker handles per round and socket.
 const BATCH: usize = 64;
 
 /// What all workers share.
 pub struct Shared {
-    pub umem: Umem,
-    /// The fill and completion rings (only the first socket has them, so the
-    /// workers take turns), and the frames waiting for room in the fill ring.
-    pub rings: Mutex<Rings>,
-    /// The first socket's fd, to wake the kernel up for the fill ring.
-    pub fill_fd: RawFd,
+    /// By interface slot: the frames of that interface.
+    pub pools: Vec<Pool>,
     /// By manifest instance: the library of each userland instance.
     pub libraries: Vec<Option<NfLibrary>>,
-    pub routes: Vec<Option<Vec<super::route::Route>>>,
+    pub routes: Vec<Option<Vec<Route>>>,
     pub counters: Vec<Option<UserlandCounters>>,
     pub stop: AtomicBool,
-    /// Frames dropped after `pass` (see `Route::Pass`) or `abort`.
+    /// Frames dropped after `pass` (see `Route::Pass`) or `abort`, or for
+    /// want of a free frame on the interface they were to leave by.
     pub dropped: AtomicU64,
-    /// Frames on the kernel's side: put on the fill or TX ring and not yet
-    /// back from the RX or completion ring. With the free list, it accounts
-    /// for every frame of the UMEM.
-    pub kernel_frames: AtomicI64,
 }
 
-pub struct Rings {
-    pub fill: FillQueue,
-    pub completion: CompQueue,
-    pub free: Vec<FrameDesc>,
+/// What a worker holds for one interface during a round.
+#[derive(Default)]
+struct Pending {
+    /// Frames of this interface's pool to put on its TX ring.
+    to_send: Vec<FrameDesc>,
+    /// Frames of this interface's pool to give back.
+    to_free: Vec<FrameDesc>,
+    /// Free frames of this interface's pool, kept at hand for packets
+    /// copied in from another interface.
+    spare: Vec<FrameDesc>,
 }
 
-impl Rings {
-    /// Moves sent frames back to the free list, then as many free frames as
-    /// fit onto the fill ring (it takes all of a batch or none of it).
-    fn recycle(&mut self, fill_fd: RawFd, kernel_frames: &AtomicI64) {
-        let mut completed = [FrameDesc::default(); BATCH];
-        loop {
-            // SAFETY: the completion ring only returns this UMEM's frames.
-            let count = unsafe { self.completion.consume(&mut completed) };
-            kernel_frames.fetch_sub(count as i64, Ordering::Relaxed);
-            self.free.extend_from_slice(&completed[..count]);
-            if count < BATCH {
-                break;
-            }
-        }
-        // `nb_free` may report more room than asked about.
-        let room = (self.fill.nb_free(self.free.len() as u32) as usize).min(self.free.len());
-        if room == 0 {
-            return;
-        }
-        let start = self.free.len() - room;
-        // SAFETY: these frames are ours: taken off the RX or completion ring
-        // and not on any ring now.
-        let produced = unsafe { self.fill.produce(&self.free[start..]) };
-        if produced == room {
-            self.free.truncate(start);
-            kernel_frames.fetch_add(room as i64, Ordering::Relaxed);
-        }
-        if self.fill.needs_wakeup() {
-            // A zero-length recvfrom is how libxdp wakes the kernel for the
-            // fill ring.
-            // SAFETY: a plain syscall on a socket fd that outlives the workers.
-            unsafe { libc::recvfrom(fill_fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
-        }
-    }
-}
-
-/// Runs a worker until `shared.stop` is set.
-pub fn run(shared: Arc<Shared>, mut rx: RxQueue, mut tx: TxQueue, mode: WorkerMode) {
+/// Runs a worker until `shared.stop` is set. `sockets` holds its socket on
+/// each interface, by interface slot.
+pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode) {
     let mut received = [FrameDesc::default(); BATCH];
-    let mut to_send: Vec<FrameDesc> = Vec::with_capacity(BATCH);
-    let mut to_free: Vec<FrameDesc> = Vec::with_capacity(BATCH);
+    let mut pending: Vec<Pending> = sockets.iter().map(|_| Pending::default()).collect();
+    let mut poll_fds: Vec<libc::pollfd> = sockets.iter().map(|socket| libc::pollfd { fd: raw_fd(&socket.rx), events: libc::POLLIN, revents: 0 }).collect();
     while !shared.stop.load(Ordering::Relaxed) {
-        lock(&shared.rings).recycle(shared.fill_fd, &shared.kernel_frames);
-        // SAFETY: the RX ring only returns this UMEM's frames.
-        let count = unsafe {
-            match mode {
-                WorkerMode::Irq => rx.poll_and_consume(&mut received, 100).unwrap_or(0),
-                WorkerMode::Poll => rx.consume(&mut received),
-            }
-        };
-        shared.kernel_frames.fetch_sub(count as i64, Ordering::Relaxed);
-        for desc in &mut received[..count] {
-            match process(&shared, desc) {
-                Verdict::Send => to_send.push(*desc),
-                Verdict::Free => to_free.push(*desc),
+        for pool in &shared.pools {
+            pool.recycle();
+        }
+        if mode == WorkerMode::Irq {
+            // Blocks until a socket has packets; the timeout lets the worker
+            // see `stop` and recycle frames when traffic is quiet.
+            // SAFETY: `poll_fds` is a live array of `poll_fds.len()` entries.
+            unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as libc::nfds_t, 100) };
+        }
+        for (ingress, socket) in sockets.iter_mut().enumerate() {
+            // SAFETY: the RX ring only returns this UMEM's frames.
+            let count = unsafe { socket.rx.consume(&mut received) };
+            shared.pools[ingress].received(count);
+            for desc in &mut received[..count] {
+                match process(&shared, &shared.pools[ingress].umem, desc, ingress) {
+                    Verdict::Send(egress) if egress == ingress => pending[ingress].to_send.push(*desc),
+                    Verdict::Send(egress) => {
+                        if let Some(copy) = copy_across(&shared, &mut pending, desc, ingress, egress) {
+                            pending[egress].to_send.push(copy);
+                        }
+                        pending[ingress].to_free.push(*desc);
+                    }
+                    Verdict::Free => pending[ingress].to_free.push(*desc),
+                }
             }
         }
-        let sent = send(&mut tx, &mut to_send, &mut to_free);
-        shared.kernel_frames.fetch_add(sent as i64, Ordering::Relaxed);
-        if !to_free.is_empty() {
-            lock(&shared.rings).free.append(&mut to_free);
+        for ((socket, pending), pool) in sockets.iter_mut().zip(&mut pending).zip(&shared.pools) {
+            let sent = send(&mut socket.tx, &mut pending.to_send, &mut pending.to_free);
+            pool.sent(sent);
+            pool.give_back(&mut pending.to_free);
         }
     }
-    // Frames still pending to send go back to the pool.
-    lock(&shared.rings).free.append(&mut to_send);
+    // Whatever the worker still holds goes back to its pool.
+    for (pending, pool) in pending.iter_mut().zip(&shared.pools) {
+        pool.give_back(&mut pending.to_send);
+        pool.give_back(&mut pending.spare);
+    }
 }
 
-fn lock(rings: &Mutex<Rings>) -> std::sync::MutexGuard<'_, Rings> {
-    rings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Copies the packet in `desc` (of interface `ingress`'s pool) into a frame
+/// of interface `egress`'s pool, to send it there. `None` (the packet is
+/// dropped and counted) if that pool has no free frame or no such
+/// interface exists.
+fn copy_across(shared: &Shared, pending: &mut [Pending], desc: &FrameDesc, ingress: usize, egress: usize) -> Option<FrameDesc> {
+    let (Some(target), Some(pool)) = (pending.get_mut(egress), shared.pools.get(egress)) else {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    if target.spare.is_empty() {
+        pool.take(BATCH, &mut target.spare);
+    }
+    let Some(mut copy) = target.spare.pop() else {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let written = {
+        // SAFETY: `desc` is a frame of the ingress pool the worker owns;
+        // `copy` a free frame of the egress pool, taken by this worker alone.
+        let packet = unsafe { shared.pools[ingress].umem.data(desc) };
+        // SAFETY: as above.
+        let mut data = unsafe { pool.umem.data_mut(&mut copy) };
+        let mut cursor = data.cursor();
+        cursor.set_pos(0);
+        cursor.write_all(packet.contents()).is_ok()
+    };
+    if !written {
+        // Both frames are the same size, so this cannot happen; the frame
+        // goes back all the same.
+        target.spare.push(copy);
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    Some(copy)
 }
 
 /// Puts frames on the TX ring and returns how many it took. The ring takes
@@ -146,16 +159,17 @@ fn send(tx: &mut TxQueue, to_send: &mut Vec<FrameDesc>, to_free: &mut Vec<FrameD
 }
 
 enum Verdict {
-    Send,
+    /// Send it out of the interface of this slot.
+    Send(usize),
     Free,
 }
 
-/// Runs one packet through the userland instances, starting where its
-/// upcall metadata says.
-fn process(shared: &Shared, desc: &mut FrameDesc) -> Verdict {
+/// Runs one packet, which came in on interface slot `ingress`, through the
+/// userland instances, starting where its upcall metadata says.
+fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc, ingress: usize) -> Verdict {
     // SAFETY: the frame is ours (just taken off the RX ring) and nothing else
     // touches it until we put it on a ring again.
-    let mut data = unsafe { shared.umem.data_mut(desc) };
+    let mut data = unsafe { umem.data_mut(desc) };
     let contents = data.contents_mut();
     let len = contents.len();
     let base = contents.as_mut_ptr();
@@ -165,7 +179,7 @@ fn process(shared: &Shared, desc: &mut FrameDesc) -> Verdict {
     let metadata = unsafe { std::ptr::read_unaligned(base.sub(std::mem::size_of::<UpcallMetadata>()) as *const UpcallMetadata) };
     let mut instance = metadata.instance as usize;
     let mut frame = GaletteFrame { buffer: base, buffer_len: len, start: 0, len };
-    loop {
+    let egress = loop {
         let (Some(Some(library)), Some(Some(routes)), Some(Some(counters))) =
             (shared.libraries.get(instance), shared.routes.get(instance), shared.counters.get(instance))
         else {
@@ -182,14 +196,15 @@ fn process(shared: &Shared, desc: &mut FrameDesc) -> Verdict {
         counters.ports[port as usize].fetch_add(1, Ordering::Relaxed);
         match *route {
             Route::Next(next) => instance = next,
-            Route::Tx => break,
+            Route::Tx => break ingress,
+            Route::Out(role) => break role as usize,
             Route::Drop => return Verdict::Free,
             Route::Abort | Route::Pass => {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
                 return Verdict::Free;
             }
         }
-    }
+    };
     // The NF may have moved the frame's start or end: the descriptor's
     // start cannot move, so the bytes do.
     if frame.start != 0 {
@@ -197,10 +212,5 @@ fn process(shared: &Shared, desc: &mut FrameDesc) -> Verdict {
         unsafe { std::ptr::copy(base.add(frame.start), base, frame.len) };
     }
     data.cursor().set_pos(frame.len);
-    Verdict::Send
-}
-
-/// The raw fd of a socket's RX queue, for the fill-ring wakeup.
-pub fn raw_fd(rx: &RxQueue) -> RawFd {
-    rx.fd().as_raw_fd()
+    Verdict::Send(egress)
 }

@@ -1,13 +1,15 @@
-//! A two-port gateway, a bump in the wire: `examples/bump_in_the_wire.gal`
-//! between a client and a server, each direction redirected out of the other
-//! interface in XDP.
+//! A two-port gateway, a bump in the wire, between a client and a server:
+//! `examples/bump_in_the_wire.gal` redirects each direction out of the other
+//! interface in XDP; `tests/userland/userland_gateway.gal` does it in the
+//! userland tier, a worker receiving on one interface's socket and sending
+//! on the other's.
 
 use std::time::Duration;
 
 use galette_testbed::frame::{UdpFrame, ethernet_dst, ethernet_src, udp_payload};
 use galette_testbed::{GatewayTopology, RawSocket, VethSide, attach_xdp_pass, xdp_program_attached};
 
-use crate::support::{RunningGalette, example_bundle};
+use crate::support::{RunningGalette, bundle_of, example_bundle};
 
 const FRAMES: usize = 50;
 
@@ -39,24 +41,52 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
         .count()
 }
 
-#[test]
-fn a_bump_in_the_wire_forwards_both_ways_unchanged() {
-    let topology = GatewayTopology::create("e2e-bump").unwrap();
+/// Sends `count` copies of one frame from `from` towards `to` as fast as the
+/// socket takes them.
+fn flood(from: &VethSide, to: &VethSide, count: usize) {
+    let sender = RawSocket::open(from.namespace(), from.interface()).unwrap();
+    let frame = UdpFrame {
+        src_mac: from.mac(),
+        dst_mac: to.mac(),
+        src_ip: from.ip(),
+        dst_ip: to.ip(),
+        src_port: 40_004,
+        dst_port: 9,
+        payload: vec![0x42; 64],
+    }
+    .to_bytes();
+    for _ in 0..count {
+        // A full socket buffer only means this frame is not sent; the flood
+        // is bounded either way.
+        let _ = sender.send(&frame);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Runs `bundle` as a bump in the wire on a fresh gateway topology, sends
+/// `FRAMES` frames each way through it, then `then(client, server)`, stops
+/// it and checks it forwarded the frames all unchanged, each direction
+/// counted by instance `from_lan` or `from_wan`. Returns galette's standard
+/// output.
+fn forwards_both_ways_unchanged(tag: &str, bundle: &std::path::Path, extra: &[&str], then: impl FnOnce(&VethSide, &VethSide)) -> String {
+    let topology = GatewayTopology::create(tag).unwrap();
     let (client, server, gateway) = (topology.client(), topology.server(), topology.gateway_namespace());
     // Frames redirected into a veth only arrive if its peer runs XDP too.
     let _client_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let _server_program = attach_xdp_pass(server.namespace(), server.interface()).unwrap();
     let roles = [format!("lan={}", GatewayTopology::LAN), format!("wan={}", GatewayTopology::WAN)];
-    let extra = ["--iface", roles[0].as_str(), "--iface", roles[1].as_str()];
-    let mut running = RunningGalette::start_without_iface(gateway, &example_bundle("bump_in_the_wire"), &extra);
+    let mut arguments = vec!["--iface", roles[0].as_str(), "--iface", roles[1].as_str()];
+    arguments.extend_from_slice(extra);
+    let mut running = RunningGalette::start_without_iface(gateway, bundle, &arguments);
     running.wait_attached(gateway, GatewayTopology::LAN);
     running.wait_attached(gateway, GatewayTopology::WAN);
 
     let to_server = send_through(client, server);
     let to_client = send_through(server, client);
+    then(client, server);
 
     let output = running.stop_with(libc::SIGINT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!((to_server, to_client), (FRAMES, FRAMES), "{stdout}");
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
@@ -67,4 +97,24 @@ fn a_bump_in_the_wire_forwards_both_ways_unchanged() {
     for interface in [GatewayTopology::LAN, GatewayTopology::WAN] {
         assert!(!xdp_program_attached(gateway, interface).unwrap(), "{interface} left attached");
     }
+    stdout
+}
+
+#[test]
+fn a_bump_in_the_wire_forwards_both_ways_unchanged() {
+    forwards_both_ways_unchanged("e2e-bump", &example_bundle("bump_in_the_wire"), &[], |_, _| {});
+}
+
+#[test]
+fn a_userland_bump_in_the_wire_sends_out_of_the_other_interface() {
+    let bundle = bundle_of("tests/userland/userland_gateway.gal");
+    // Far more frames than a UMEM holds cross from the LAN's pool to the
+    // WAN's.
+    let stdout = forwards_both_ways_unchanged("e2e-ubump", &bundle, &["--workers", "2"], |client, server| flood(client, server, 20_000));
+    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    let crossed: u64 = final_line.split("from_lan: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(crossed > 4096, "more frames than a UMEM's 4096 crossed: {final_line}");
+    // Two interfaces, so twice the frames; none may be lost.
+    let accounting = stdout.lines().find(|line| line.contains("frames accounted for")).expect("the frame accounting");
+    assert!(accounting.ends_with("accounted for: 8192 of 8192"), "{accounting}");
 }
