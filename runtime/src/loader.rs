@@ -10,6 +10,7 @@ use galette_bundle::{
 
 use crate::RunError;
 use crate::attach::Attachment;
+use crate::map_command::{self, MapContents};
 use crate::stats::{InstanceCounters, read_counters};
 use crate::pins::MapPins;
 use crate::userland::{UserlandTier, WorkerMode};
@@ -75,7 +76,7 @@ impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
     /// program array, the action table from the manifest, then attaches the
     /// entry program to `interface`.
-    pub fn start(bundle: &Bundle, attachments: &[Attachment], mode: XdpMode, workers: Workers, pins: &PinOptions) -> Result<RunningChain, RunError> {
+    pub fn start(bundle: &Bundle, attachments: &[Attachment], mode: XdpMode, workers: Workers, pins: &PinOptions, preload: &[MapContents]) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         if attachments.is_empty() {
             return Err(RunError::Interfaces("no interface to attach to".into()));
@@ -84,7 +85,13 @@ impl RunningChain {
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
         fill_action_table(&mut ebpf, &bundle.manifest)?;
-        let pins = MapPins::pin(&ebpf, &bundle.manifest, &pins.bpffs, pins.keep)?;
+        let bpffs = &pins.bpffs;
+        let pins = MapPins::pin(&ebpf, &bundle.manifest, bpffs, pins.keep)?;
+        for contents in preload {
+            let (entry, map) = map_command::open(bundle, bpffs, &contents.map)?;
+            let loaded = map_command::load(&entry, &map, &contents.text).map_err(|err| RunError::Map(format!("loading `{}`: {err}", contents.map)))?;
+            println!("galette: loaded {loaded} entries into `{}`", contents.map);
+        }
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
         let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?) } else { None };

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use galette::attach::{self, InterfaceArg};
 use galette::interface::interface_index;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
-use galette::map_command;
+use galette::map_command::{self, MapFile};
 use galette::userland::WorkerMode;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
@@ -93,6 +93,11 @@ struct RunArgs {
     /// (e.g. 127.0.0.1:9100).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Load a map's entries from a file of `KEY VALUE` lines before the
+    /// chain is attached (as `galette map load` does on a running chain);
+    /// repeatable.
+    #[arg(long = "load", value_name = "MAP=FILE")]
+    load: Vec<MapFile>,
     /// Leave the chain's maps pinned in bpffs after it stops.
     #[arg(long)]
     keep_maps: bool,
@@ -176,13 +181,14 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     for attachment in &attachments {
         interface_index(&attachment.interface)?;
     }
+    let preload = args.load.iter().map(MapFile::read).collect::<Result<Vec<_>, _>>()?;
     check_privileges()?;
     // Installed before attaching, so a signal at any moment after the attach
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;
     let workers = Workers { count: args.workers, mode: args.mode };
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
-    let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins)?;
+    let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
     println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, interfaces, args.xdp_mode.name());
 
     let metrics = args.metrics.map(MetricsServer::start).transpose()?;

@@ -70,6 +70,41 @@ pub fn set(entry: &MapEntry, map: &KernelMap, key: &str, value: &str) -> Result<
     map.update(&key, &value).map_err(|err| RunError::Map(format!("cannot write `{}`: {err}", entry.name)))
 }
 
+/// `galette run --load MAP=FILE`: entries to load into a chain map before
+/// the chain is attached, so that no packet ever meets it empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapFile {
+    pub map: String,
+    pub path: std::path::PathBuf,
+}
+
+impl std::str::FromStr for MapFile {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once('=') {
+            Some((map, path)) if !map.is_empty() && !path.is_empty() => Ok(MapFile { map: map.to_owned(), path: path.into() }),
+            _ => Err(format!("expected MAP=FILE, found {text:?}")),
+        }
+    }
+}
+
+/// A [`MapFile`]'s map and the text of its file.
+#[derive(Debug, Clone)]
+pub struct MapContents {
+    pub map: String,
+    pub text: String,
+}
+
+impl MapFile {
+    /// Reads the file (before anything is attached, so that a missing one
+    /// costs nothing).
+    pub fn read(&self) -> Result<MapContents, RunError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|err| RunError::Map(format!("cannot read {} for `{}`: {err}", self.path.display(), self.map)))?;
+        Ok(MapContents { map: self.map.clone(), text })
+    }
+}
+
 /// Loads `KEY VALUE` lines (blank lines and `#` comments skipped).
 pub fn load(entry: &MapEntry, map: &KernelMap, text: &str) -> Result<usize, RunError> {
     let mut loaded = 0;
@@ -155,6 +190,15 @@ mod tests {
         assert!(parse("198.18.0.0/40", 8, "lpm_trie").is_err());
         assert!(parse("10.0.0.0/8", 4, "hash").is_err());
         assert!(parse("ten", 4, "").is_err());
+    }
+
+    #[test]
+    fn map_files_are_map_equals_path() {
+        let file: MapFile = "acl_v4=examples/security/acl_v4.txt".parse().unwrap();
+        assert_eq!(file, MapFile { map: "acl_v4".into(), path: "examples/security/acl_v4.txt".into() });
+        assert!("acl_v4".parse::<MapFile>().is_err());
+        assert!("=x".parse::<MapFile>().is_err());
+        assert!("x=".parse::<MapFile>().is_err());
     }
 
     #[test]

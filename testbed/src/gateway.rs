@@ -53,6 +53,24 @@ impl GatewayTopology {
         })
     }
 
+    /// Turns off TX checksum offload (and with it segmentation offload) on
+    /// the client's and the server's interface, for TCP through the gateway:
+    /// a locally generated segment otherwise leaves with a partial checksum,
+    /// which XDP forwarding does not complete, so the peer drops it.
+    pub fn disable_tx_offload(&self) -> io::Result<()> {
+        for side in [&self.client, &self.server] {
+            command::run("ip", &["netns", "exec", side.namespace(), "ethtool", "-K", side.interface(), "tx", "off"])?;
+        }
+        Ok(())
+    }
+
+    /// Gives the client one more address in its subnet, to send from as
+    /// another host would.
+    pub fn add_client_address(&self, ip: Ipv4Addr) -> io::Result<()> {
+        command::run("ip", &["-n", self.client.namespace(), "addr", "add", &format!("{ip}/24"), "dev", self.client.interface()])?;
+        Ok(())
+    }
+
     /// The client's end: `eth0` in the client namespace.
     pub fn client(&self) -> &VethSide {
         &self.client

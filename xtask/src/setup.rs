@@ -9,7 +9,9 @@ use crate::{run_command, step};
 
 /// What the build and the tests need from Debian: libelf/zlib/pcap/clang/m4/
 /// pkg-config for the AF_XDP libraries, iproute2 and ethtool for test
-/// networks, util-linux for `setpriv` (privilege tests).
+/// networks, util-linux for `setpriv` (privilege tests), and the programs
+/// the real-traffic test runs through the security chain: iperf3, curl,
+/// nmap, and python3 for its `http.server`.
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -21,6 +23,10 @@ const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "iproute2",
     "util-linux",
+    "iperf3",
+    "curl",
+    "nmap",
+    "python3",
 ];
 
 /// The bpf-linker release known to work with this toolchain.

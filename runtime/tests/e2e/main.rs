@@ -7,4 +7,5 @@ mod examples;
 mod gateway;
 mod userland;
 mod macswap;
+mod security;
 mod support;

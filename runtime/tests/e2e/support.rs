@@ -77,7 +77,14 @@ impl RunningGalette {
 
     /// `galette run` with the interfaces among `arguments`.
     pub fn start_without_iface(namespace: &str, bundle: &Path, arguments: &[&str]) -> RunningGalette {
+        RunningGalette::start_with_env(namespace, bundle, arguments, &[])
+    }
+
+    /// `galette run` with the interfaces among `arguments` and these
+    /// environment variables set.
+    pub fn start_with_env(namespace: &str, bundle: &Path, arguments: &[&str], env: &[(&str, &Path)]) -> RunningGalette {
         let child = Command::new("ip")
+            .envs(env.iter().copied())
             .args(["netns", "exec", namespace])
             .arg(env!("CARGO_BIN_EXE_galette"))
             .arg("run")
