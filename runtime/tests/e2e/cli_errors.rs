@@ -1,10 +1,11 @@
 //! Operational errors of `galette run`: one clear message, exit status 1, no
 //! panic and no backtrace.
 
-
 use std::process::Output;
 
-use crate::support::{example_bundle, galette};
+use galette_testbed::{VethPair, xdp_program_attached};
+
+use crate::support::{TestBpffs, example_bundle, galette};
 
 fn assert_clear_failure(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -72,3 +73,37 @@ fn missing_privileges_are_explained() {
     assert_clear_failure(&output, "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing)");
 }
 
+
+#[test]
+fn a_missing_map_file_is_named_before_anything_is_attached() {
+    let output = galette()
+        .arg("run")
+        .arg(example_bundle("filtered_router"))
+        .args(["--iface", "lo", "--load", "acl_v4=/nonexistent/prefixes.txt"])
+        .output()
+        .unwrap();
+    assert_clear_failure(&output, "cannot read /nonexistent/prefixes.txt for `acl_v4`");
+}
+
+/// A map file with a bad line stops the start: the line is named, and the
+/// chain, loaded but not yet attached, is gone.
+#[test]
+fn a_bad_map_file_line_is_named_and_nothing_stays_attached() {
+    let bpffs = TestBpffs::mount("bad-load");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "198.18.0.0/15 1\n198.18.0.0/40 1\n").unwrap();
+    let pair = VethPair::create("e2e-badload").unwrap();
+    let gateway = pair.a();
+    let load = format!("acl_v4={}", file.path().display());
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", gateway.namespace()])
+        .arg(env!("CARGO_BIN_EXE_galette"))
+        .arg("run")
+        .arg(example_bundle("filtered_router"))
+        .args(["--iface", gateway.interface(), "--bpffs", bpffs.path.to_str().unwrap(), "--load", &load])
+        .output()
+        .unwrap();
+    assert_clear_failure(&output, "loading `acl_v4`: line 2: key \"198.18.0.0/40\": a prefix of 40 bits is longer than the address");
+    assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
+    assert!(!bpffs.path.join("galette/filtered_router").join("acl_v4").exists(), "the maps are unpinned");
+}
