@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use galette_grammar::FormatError;
 use galettec::compile::check_with;
 use galettec::explain::{dot_graph, placement_table};
 use galettec::place::DEFAULT_MAX_TAIL_CALLS;
 use galettec::render::{render_diagnostics, render_json};
-use galettec::source::FileSystem;
+use galettec::source::{FileSystem, SourceFiles};
 use galettec::{Checked, CompileError, CompileOptions, check_chain, compile_chain};
 
 /// Compile a Galette chain (`.gal`) into a bundle that `galette run` loads.
@@ -47,6 +48,18 @@ enum Command {
     Check {
         /// The `.gal` file.
         file: PathBuf,
+    },
+    /// Rewrite chains in the canonical layout, comments kept (see
+    /// "Formatting" in docs/language.md). A file with syntax errors is
+    /// left as it is.
+    Fmt {
+        /// Write nothing: print the name of each file that is not in the
+        /// canonical layout, and fail if there is one.
+        #[arg(long)]
+        check: bool,
+        /// The `.gal` files; none, or `-`, reads standard input and writes
+        /// standard output.
+        files: Vec<PathBuf>,
     },
     /// Show where each NF runs and why, or draw the chain.
     Explain {
@@ -90,6 +103,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check { file }) => check(&file, &options, format),
         Some(Command::Explain { file, emit, output }) => explain(&file, emit, output.as_deref(), &options, format),
+        Some(Command::Fmt { check, files }) => return fmt(&files, check, format),
         Some(Command::Build(args)) => build(args, &options, format),
         None => build(cli.build, &options, format),
     };
@@ -139,6 +153,69 @@ fn explain(file: &Path, emit: Emit, output: Option<&Path>, options: &CompileOpti
         }
     }
     Ok(())
+}
+
+/// `galettec fmt`: formats every file, going on past those it cannot, and
+/// fails if one could not be formatted or, with `--check`, is not.
+fn fmt(files: &[PathBuf], check: bool, format: MessageFormat) -> ExitCode {
+    let stdin = [PathBuf::from("-")];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    let mut all_ok = true;
+    for file in files {
+        all_ok &= fmt_file(file, check, format);
+    }
+    if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Formats one file in place (only when that changes it), or standard
+/// input to standard output for `-`. With `check`, writes nothing and
+/// prints the file's name if formatting would change it. Returns whether
+/// all went well.
+fn fmt_file(path: &Path, check: bool, format: MessageFormat) -> bool {
+    let from_stdin = path == Path::new("-");
+    let name = if from_stdin { "<stdin>".to_owned() } else { path.display().to_string() };
+    let read = if from_stdin { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) };
+    let source = match read {
+        Ok(source) => source,
+        Err(error) => return operational_error(format!("cannot read {name}: {error}")),
+    };
+    let mut files = SourceFiles::default();
+    let file = files.add(name.clone(), source.clone());
+    match galette_grammar::format(&source, file) {
+        Ok(formatted) if check => {
+            if formatted != source {
+                println!("{name}");
+            }
+            formatted == source
+        }
+        Ok(formatted) if from_stdin => {
+            print!("{formatted}");
+            true
+        }
+        Ok(formatted) if formatted == source => true,
+        Ok(formatted) => match std::fs::write(path, formatted) {
+            Ok(()) => true,
+            Err(error) => operational_error(format!("cannot write {name}: {error}")),
+        },
+        Err(FormatError::Syntax(diagnostics)) => {
+            match format {
+                MessageFormat::Human => eprint!("{}", render_diagnostics(&files, &diagnostics)),
+                MessageFormat::Json => print!("{}", render_json(&files, &diagnostics)),
+            }
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: could not format {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+            false
+        }
+        Err(FormatError::Bug(reason)) => {
+            operational_error(format!("left {name} as it is: the formatter went wrong ({reason}); please report this"))
+        }
+    }
+}
+
+/// Prints an error that is not about the chain's text; returns `false`.
+fn operational_error(message: String) -> bool {
+    eprintln!("{:?}", miette::Report::msg(message));
+    false
 }
 
 /// Renders DOT to SVG with Graphviz's `dot`.

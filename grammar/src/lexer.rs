@@ -155,6 +155,61 @@ impl<'src> Iterator for Lexer<'src> {
     }
 }
 
+/// A piece of source text as the formatter sees it: a token of the parser,
+/// or one of the comments the parser never sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lexeme<'src> {
+    Token(Token<'src>),
+    /// `// ...`, up to the end of the line (a `\r` before it included).
+    LineComment,
+    /// `/* ... */`, possibly over several lines.
+    BlockComment,
+}
+
+/// What the parser's lexer skips between two tokens. The patterns are those
+/// of the skip rules of [`Token`], so both lexers cut a comment at the same
+/// place.
+#[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
+#[logos(skip r"[ \t\r\n\f\u{feff}]+")]
+enum Trivia {
+    #[regex(r"//[^\n]*", allow_greedy = true)]
+    LineComment,
+    #[regex(r"/\*([^*]|\*+[^*/])*\*+/")]
+    BlockComment,
+}
+
+/// The tokens of `source` and the comments between them, in source order.
+/// The tokens are exactly those [`Lexer`] gives the parser: the comments are
+/// found again in the text it skipped, so the parser's stream is untouched.
+/// Fails with the first error [`Lexer`] reports.
+pub(crate) fn lex_keeping_comments(source: &str) -> Result<Vec<(Span, Lexeme<'_>)>, LexError> {
+    let mut lexemes = Vec::new();
+    let mut skipped_from = 0;
+    for token in Lexer::new(source) {
+        let (start, token, end) = token?;
+        push_comments(source, skipped_from, start, &mut lexemes)?;
+        lexemes.push((Span::new(start, end), Lexeme::Token(token)));
+        skipped_from = end;
+    }
+    push_comments(source, skipped_from, source.len(), &mut lexemes)?;
+    Ok(lexemes)
+}
+
+/// Pushes the comments in `source[start..end]`, text the parser's lexer
+/// skipped.
+fn push_comments<'src>(source: &'src str, start: usize, end: usize, lexemes: &mut Vec<(Span, Lexeme<'src>)>) -> Result<(), LexError> {
+    let skipped = source.get(start..end).ok_or(LexError::BadText(Span::new(start, end)))?;
+    for (trivia, range) in Trivia::lexer(skipped).spanned() {
+        let span = Span::new(start + range.start, start + range.end);
+        match trivia {
+            Ok(Trivia::LineComment) => lexemes.push((span, Lexeme::LineComment)),
+            Ok(Trivia::BlockComment) => lexemes.push((span, Lexeme::BlockComment)),
+            Err(()) => return Err(LexError::BadText(span)),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +251,32 @@ mod tests {
     fn reports_a_stray_character_with_its_span() {
         let err = Lexer::new("a $").nth(1).unwrap().unwrap_err();
         assert_eq!(err, LexError::BadText(Span::new(2, 3)));
+    }
+
+    fn lexemes(source: &str) -> Vec<(&str, Lexeme<'_>)> {
+        lex_keeping_comments(source).unwrap().into_iter().map(|(span, lexeme)| (&source[span.start..span.end], lexeme)).collect()
+    }
+
+    #[test]
+    fn keeps_comments_between_the_same_tokens() {
+        let source = "\u{feff}// a\r\nchain /* b\n */ c //\n/**/";
+        assert_eq!(
+            lexemes(source),
+            vec![
+                ("// a\r", Lexeme::LineComment),
+                ("chain", Lexeme::Token(Token::Chain)),
+                ("/* b\n */", Lexeme::BlockComment),
+                ("c", Lexeme::Token(Token::Ident("c"))),
+                ("//", Lexeme::LineComment),
+                ("/**/", Lexeme::BlockComment),
+            ]
+        );
+    }
+
+    #[test]
+    fn keeping_comments_fails_where_the_parser_lexer_does() {
+        assert!(lex_keeping_comments("a /* b").is_err());
+        assert!(lex_keeping_comments("a \"b").is_err());
+        assert!(lex_keeping_comments("a $ b").is_err());
     }
 }

@@ -3,13 +3,17 @@
 //! Architecture invariant: this crate does no I/O and never panics on any
 //! input. [`parse`] takes source text and returns a syntax tree or a list of
 //! [`Diagnostic`]s; it knows nothing about NF crates, placement or eBPF.
+//! [`format`] gives the canonical layout of a file that parses, comments
+//! kept.
 
 pub mod ast;
 pub mod diagnostic;
+mod format;
 mod lexer;
 mod parse;
 
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
+pub use format::{FormatError, MAX_WIDTH, format};
 pub use lexer::Token;
 pub use parse::parse;
 
