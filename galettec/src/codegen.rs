@@ -52,13 +52,11 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
             .with_help("the chain is valid; see docs/language.md for what this version builds")
     };
     let mut found = Vec::new();
+    let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
     for (instance, decision) in chain.instances.iter().zip(decisions) {
         if decision.placement == Placement::Userland {
-            let xdp_binds = |map: usize| {
-                chain.instances.iter().zip(decisions).any(|(other, d)| d.placement == Placement::Xdp && other.bindings.iter().any(|b| b.map == map))
-            };
-            for binding in instance.bindings.iter().filter(|b| !xdp_binds(b.map)) {
-                found.push(not_yet("maps that only userland NFs bind", binding.span, "no XDP NF binds this map"));
+            for binding in instance.bindings.iter().filter(|b| map_owner(chain, &in_xdp, b.map).is_none()) {
+                found.push(not_yet("maps that only userland NFs needing std bind", binding.span, "no `#![no_std]` NF binds this map, so it has no type in the XDP part"));
             }
             let per_cpu = instance.bindings.iter().filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
             for binding in per_cpu {
@@ -93,10 +91,13 @@ struct NfCrates {
 
 impl NfCrates {
     /// The crates of the instances that run in XDP (only those are built
-    /// for BPF; a userland NF may need std).
+    /// for BPF; a userland NF may need std), and of the userland instances
+    /// that give a map its type (see [`map_owner`]).
     fn of(chain: &ChainIr, in_xdp: &[bool]) -> NfCrates {
         let mut alias_of = BTreeMap::new();
-        for (instance, _) in chain.instances.iter().zip(in_xdp).filter(|(_, xdp)| **xdp) {
+        let owners: Vec<usize> = (0..chain.maps.len()).filter_map(|map| map_owner(chain, in_xdp, map)).collect();
+        let built = chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index] || owners.contains(index));
+        for (_, instance) in built {
             let next = alias_of.len();
             alias_of
                 .entry(instance.nf.crate_dir.clone())
@@ -350,23 +351,32 @@ fn map_static(index: usize) -> Ident {
     format_ident!("MAP_{}", index)
 }
 
-/// One static per chain map that some XDP instance binds, named after the
-/// map in the object (which is how the runtime finds it). Its type is the one
-/// the first NF binding it gives its field; the checker made sure every NF
-/// binding it agrees. A map no XDP instance binds has no type here and is
-/// left out (`unsupported` refuses one that only userland NFs bind).
+/// The instance whose NF crate gives chain map `map` its type in the XDP
+/// object: the first XDP instance that binds it, else the first
+/// `#![no_std]` userland instance that does (its crate is then built for BPF
+/// only for that type: the map must exist in the object, where the runtime
+/// creates and pins every map). `None` if only NFs that need std bind it.
+pub fn map_owner(chain: &ChainIr, in_xdp: &[bool], map: usize) -> Option<usize> {
+    let binds = |instance: &crate::ir::InstanceIr| instance.bindings.iter().any(|b| b.map == map);
+    let instances = || chain.instances.iter().enumerate();
+    instances()
+        .find(|(index, instance)| in_xdp[*index] && binds(instance))
+        .or_else(|| instances().find(|(_, instance)| !instance.nf.needs_std && binds(instance)))
+        .map(|(index, _)| index)
+}
+
+/// One static per chain map that has an owner (see [`map_owner`]), named
+/// after the map in the object (which is how the runtime finds it). Its type
+/// is the one the owner's NF gives its field; the checker made sure every NF
+/// binding it agrees.
 fn map_statics(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> Vec<TokenStream> {
     chain
         .maps
         .iter()
         .enumerate()
         .filter_map(|(index, map)| {
-            let (instance, binding) = chain
-                .instances
-                .iter()
-                .zip(in_xdp)
-                .filter(|(_, xdp)| **xdp)
-                .find_map(|(instance, _)| instance.bindings.iter().find(|b| b.map == index).map(|b| (instance, b)))?;
+            let instance = &chain.instances[map_owner(chain, in_xdp, index)?];
+            let binding = instance.bindings.iter().find(|b| b.map == index)?;
             let nf = crates.alias(&instance.nf.crate_dir);
             let field = Ident::new(&binding.field, Span::call_site());
             let ty = quote! { #nf::__galette_map_types::#field };

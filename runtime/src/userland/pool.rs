@@ -23,7 +23,14 @@ use crate::RunError;
 /// UMEM frames per interface: twice a ring's size, so the fill ring never
 /// runs dry while the RX and TX rings hold frames.
 pub const FRAMES: u32 = 4096;
-const RING_SIZE: u32 = 2048;
+pub const RING_SIZE: u32 = 2048;
+
+/// `SOL_XDP` and `XDP_MAX_TX_SKB_BUDGET` (Linux 6.17): how many frames one
+/// TX wakeup sends in copy mode (32 by default).
+const SOL_XDP: i32 = 283;
+const XDP_MAX_TX_SKB_BUDGET: i32 = 9;
+/// A worker's batch fits in one wakeup.
+const TX_BUDGET: i32 = 256;
 
 /// How many completed frames are taken off the completion ring at a time.
 const BATCH: usize = 64;
@@ -74,6 +81,7 @@ impl Pool {
         let mut rings = None;
         for _ in 0..workers {
             let (tx, rx, fill_and_completion) = create_socket(socket_config, &umem, &name, interface)?;
+            raise_tx_budget(&rx);
             if rings.is_none() {
                 rings = fill_and_completion.map(|(fill, completion)| Rings { fill, completion, fd: raw_fd(&rx), free: Vec::new() });
             }
@@ -180,6 +188,14 @@ fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface:
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(RunError::Userland(format!("cannot create an AF_XDP socket on {interface}: {last_error}")))
+}
+
+/// Lets one TX wakeup send a whole batch, where the kernel allows it (older
+/// kernels refuse the option; the worker then wakes the ring again while it
+/// holds frames).
+fn raise_tx_budget(rx: &RxQueue) {
+    // SAFETY: an int option of the right size on a live socket.
+    unsafe { libc::setsockopt(raw_fd(rx), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET as *const i32 as *const libc::c_void, 4) };
 }
 
 /// The raw fd of a socket's RX queue.

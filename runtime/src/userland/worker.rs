@@ -16,7 +16,7 @@ use nf_std::abi::GaletteFrame;
 use xsk_rs::{FrameDesc, TxQueue, Umem};
 
 use super::library::NfLibrary;
-use super::pool::{Pool, WorkerSocket, raw_fd};
+use super::pool::{Pool, RING_SIZE, WorkerSocket, raw_fd};
 use super::route::{Route, UserlandCounters};
 
 /// How a worker waits for packets.
@@ -67,11 +67,21 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
         for pool in &shared.pools {
             pool.recycle();
         }
+        // Copy-mode TX sends a limited number of frames per wakeup: wake a
+        // ring again while it holds frames, and do not sleep on it.
+        let mut tx_pending = false;
+        for socket in &mut sockets {
+            if socket.tx.nb_free(RING_SIZE) < RING_SIZE {
+                let _ = socket.tx.wakeup();
+                tx_pending = true;
+            }
+        }
         if mode == WorkerMode::Irq {
             // Blocks until a socket has packets; the timeout lets the worker
             // see `stop` and recycle frames when traffic is quiet.
+            let timeout = if tx_pending { 1 } else { 100 };
             // SAFETY: `poll_fds` is a live array of `poll_fds.len()` entries.
-            unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as libc::nfds_t, 100) };
+            unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as libc::nfds_t, timeout) };
         }
         for (ingress, socket) in sockets.iter_mut().enumerate() {
             // SAFETY: the RX ring only returns this UMEM's frames.

@@ -136,3 +136,31 @@ fn no_umem_frame_is_lost_under_a_flood() {
     assert!(swapped > 4096, "more frames than the UMEM's 4096 went through userland: {final_line}");
     assert!(stdout.contains("galette: userland frames accounted for: 4096 of 4096"), "{stdout}");
 }
+
+/// A map that only a userland instance binds is created, loaded with
+/// `--load`, pinned, and read by that instance.
+#[test]
+fn a_map_only_userland_binds_is_created_loaded_and_used() {
+    const FRAMES: u32 = 20;
+    let bpffs = TestBpffs::mount("userland-map");
+    let bundle = bundle_of("tests/userland/userland_map.gal");
+    let work = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(work.path(), "0 1000\n").unwrap();
+    let pair = VethPair::create("e2e-umap").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let load = format!("work={}", work.path().display());
+    let extra = ["--bpffs", bpffs.path.to_str().unwrap(), "--load", load.as_str()];
+    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &extra);
+    running.wait_attached(gateway.namespace(), gateway.interface());
+    let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+    let dump = galette().args(["map", "dump"]).arg(&bundle).arg("work").args(["--bpffs", bpffs.path.to_str().unwrap()]).output().unwrap();
+    let output = running.stop_with(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("galette: loaded 1 entries into `work`"), "{stdout}");
+    assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
+    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    assert!(final_line.contains(&format!("heavy: {FRAMES} pkts (out {FRAMES})")), "{final_line}");
+    assert_eq!(String::from_utf8_lossy(&dump.stdout), "0x00000000 => 0xe8030000\n", "{}", String::from_utf8_lossy(&dump.stderr));
+}
