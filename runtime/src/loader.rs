@@ -192,6 +192,26 @@ impl RunningChain {
     }
 }
 
+/// Loads the bundle's XDP part as `galette run` does (every instance's
+/// program in the program array, the action table filled, the entry program
+/// loaded) without attaching it anywhere: for running the chain with
+/// BPF_PROG_TEST_RUN, as the benchmarks do. Returns the object and the entry
+/// program's name.
+pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
+    let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
+    let object = bundle.artifact(&xdp.object)?;
+    let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
+    load_instance_programs(&mut ebpf, &bundle.manifest)?;
+    fill_action_table(&mut ebpf, &bundle.manifest)?;
+    let program: &mut Xdp = ebpf
+        .program_mut(&xdp.entry_program)
+        .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
+        .try_into()
+        .map_err(|err| RunError::Load(error_chain(&err)))?;
+    program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+    Ok((ebpf, xdp.entry_program.clone()))
+}
+
 /// Loads each XDP instance's program and puts it in the program array at
 /// the instance's index, where tail calls find it.
 fn load_instance_programs(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {

@@ -4,14 +4,16 @@
 //!   when all is there);
 //! - `demo`: setup, then compiles `examples/macswap.gal` and runs it on a
 //!   test network it creates, with traffic and counters;
-//! - `test`: setup, then the whole test suite.
+//! - `test`: setup, then the whole test suite;
+//! - `bench [--quick] [--publish] [...]`: setup, then the evaluation
+//!   (`galette-bench`, built in release mode; see docs/benchmarks.md).
 
 mod demo;
 mod setup;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...]>";
+const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | bench [--quick] [--publish] [galette-bench args...]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("demo") => setup::run().and_then(|()| demo::run()),
         Some("test") => setup::run().and_then(|()| test(&args[1..])),
+        Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -39,6 +42,17 @@ fn test(extra_args: &[String]) -> Result<(), String> {
     let vscode = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode");
     run_command(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
     run_command(Command::new("npm").arg("test").current_dir(&vscode))
+}
+
+/// The benchmarks: the runtime and the benchmark built in release mode (the
+/// numbers are for what users run), then run with `args`.
+fn bench(args: &[String]) -> Result<(), String> {
+    step("Building galette and galette-bench (release)");
+    run_command(Command::new(cargo()).args(["build", "--release", "--locked", "-p", "galette", "-p", "galette-bench"]))?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    step("Running the benchmarks");
+    run_command(Command::new(target.join("release/galette-bench")).args(args).current_dir(&root))
 }
 
 /// The cargo that runs this xtask.

@@ -1,0 +1,227 @@
+//! The benchmark's own eBPF programs: the traffic generator, the sink that
+//! counts returning frames and their latency, and the baselines Galette is
+//! compared with. Built by `galette-bench` at run time with galettec's eBPF
+//! build (see `bench/src/ebpf.rs`).
+#![no_std]
+
+use aya_ebpf::bindings::xdp_action;
+use aya_ebpf::helpers::{bpf_ktime_get_ns, bpf_redirect};
+use aya_ebpf::macros::{map, xdp};
+use aya_ebpf::maps::{Array, PerCpuArray};
+use aya_ebpf::programs::XdpContext;
+
+/// Where a benchmark frame's marker starts: after Ethernet, IPv4 and UDP
+/// headers.
+const MARK_OFFSET: usize = 42;
+/// The marker that tells a benchmark frame from anything else on the link.
+const MARK: u32 = 0x4741_4c42; // "GALB"
+/// Where the send timestamp (ns, CLOCK_MONOTONIC) goes, after the marker.
+const STAMP_OFFSET: usize = MARK_OFFSET + 4;
+/// Histogram buckets: 32 per power of two of nanoseconds (see `bucket`).
+const BUCKETS: u32 = 1152;
+
+/// Slot 0: the interface index the generator sends out of.
+#[map]
+static GEN_CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The generator's pace: slot 0 the interval between frames in ns (0: as
+/// fast as it goes), slot 1 when the next frame is due.
+#[map]
+static GEN_PACE: Array<u64> = Array::with_max_entries(2, 0);
+
+/// Slot 0: frames the generator sent.
+#[map]
+static GEN_SENT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Slot 0: benchmark frames received by the sink; 1: their bytes.
+#[map]
+static SINK_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+/// Latency histogram of the benchmark frames the sink received.
+#[map]
+static SINK_LATENCY: PerCpuArray<u64> = PerCpuArray::with_max_entries(BUCKETS, 0);
+
+/// Slot 0: frames `bench_drop` dropped.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The counters of the hand-written chain programs (`single_N`): packets,
+/// bytes, like `std.counter`'s map.
+#[map]
+static TOTALS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+#[inline(always)]
+fn add(map: &PerCpuArray<u64>, index: u32, amount: u64) {
+    if let Some(slot) = map.get_ptr_mut(index) {
+        // SAFETY: this CPU's slot of a live entry; nothing else on this CPU
+        // runs concurrently.
+        unsafe { *slot += amount };
+    }
+}
+
+/// The generator, run by BPF_PROG_TEST_RUN in live-frames mode: stamps each
+/// frame with the time and sends it out of the generator's interface.
+///
+/// Paced here, in the kernel: a run before the next frame is due drops its
+/// frame unsent (cheaply), so the test run spins until it is time. Pacing
+/// from userland cannot work: each test run call costs milliseconds.
+#[xdp]
+pub fn bench_gen(ctx: XdpContext) -> u32 {
+    if !due() {
+        return xdp_action::XDP_DROP;
+    }
+    add(&GEN_SENT, 0, 1);
+    let (data, end) = (ctx.data(), ctx.data_end());
+    if data + STAMP_OFFSET + 8 > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    // SAFETY: the check above keeps the write inside the frame.
+    unsafe { ((data + STAMP_OFFSET) as *mut u64).write_unaligned(bpf_ktime_get_ns()) };
+    let Some(&ifindex) = GEN_CONFIG.get(0) else { return xdp_action::XDP_ABORTED };
+    // SAFETY: a helper without preconditions.
+    unsafe { bpf_redirect(ifindex, 0) as u32 }
+}
+
+/// How late the generator may fall behind its schedule and catch up (in a
+/// short burst): runs come in batches, between which the kernel does other
+/// work, so the generator is always a little late. Further behind (after a
+/// test run call's setup), the schedule starts again from now.
+const CATCH_UP_NS: u64 = 100_000;
+
+/// Whether the generator may send now, by its pace; if so, when the next
+/// frame is due.
+#[inline(always)]
+fn due() -> bool {
+    let Some(&interval) = GEN_PACE.get(0) else { return true };
+    if interval == 0 {
+        return true;
+    }
+    let Some(next) = GEN_PACE.get_ptr_mut(1) else { return true };
+    // SAFETY: a helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: a live entry; the generator runs on one CPU at a time.
+    unsafe {
+        if now < *next {
+            return false;
+        }
+        *next = if now - *next > CATCH_UP_NS { now + interval } else { *next + interval };
+    }
+    true
+}
+
+/// The sink, on the generator's interface: counts the benchmark frames that
+/// come back and records their latency; lets anything else through.
+#[xdp]
+pub fn bench_sink(ctx: XdpContext) -> u32 {
+    let (data, end) = (ctx.data(), ctx.data_end());
+    if data + STAMP_OFFSET + 8 > end {
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: the check above keeps both reads inside the frame.
+    let (mark, sent) = unsafe { (((data + MARK_OFFSET) as *const u32).read_unaligned(), ((data + STAMP_OFFSET) as *const u64).read_unaligned()) };
+    if mark != MARK.to_be() {
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: a helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    add(&SINK_COUNTS, 0, 1);
+    add(&SINK_COUNTS, 1, (end - data) as u64);
+    add(&SINK_LATENCY, bucket(now.saturating_sub(sent)), 1);
+    xdp_action::XDP_DROP
+}
+
+/// The histogram bucket of a latency: exact below 32 ns, then 32 buckets per
+/// power of two (about 3 % wide). `galette_bench::sink` inverts it.
+#[inline(always)]
+fn bucket(ns: u64) -> u32 {
+    if ns < 32 {
+        return ns as u32;
+    }
+    // The index of the highest bit set, by binary search: BPF has no
+    // count-leading-zeros instruction.
+    let mut log = 0u64;
+    let mut rest = ns;
+    for shift in [32u64, 16, 8, 4, 2, 1] {
+        if rest >> shift != 0 {
+            rest >>= shift;
+            log += shift;
+        }
+    }
+    let sub = (ns >> (log - 5)) & 31;
+    let index = (log - 4) * 32 + sub;
+    if index >= BUCKETS as u64 { BUCKETS - 1 } else { index as u32 }
+}
+
+/// Drops every frame, counting them: the device under test when the
+/// generator's own ceiling is measured.
+#[xdp]
+pub fn bench_drop(_ctx: XdpContext) -> u32 {
+    add(&DROPPED, 0, 1);
+    xdp_action::XDP_DROP
+}
+
+/// Lets every frame through: on a veth whose frames a userland forwarder
+/// reads (redirected frames only reach a veth that runs XDP).
+#[xdp]
+pub fn bench_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+/// The baseline reflector: a hand-written XDP macswap.
+#[xdp]
+pub fn bench_macswap(ctx: XdpContext) -> u32 {
+    let (data, end) = (ctx.data(), ctx.data_end());
+    if data + 12 > end {
+        return xdp_action::XDP_DROP;
+    }
+    // SAFETY: the check above keeps all twelve bytes inside the frame.
+    unsafe {
+        let bytes = data as *mut [u8; 6];
+        let (dst, src) = (bytes.read_unaligned(), bytes.add(1).read_unaligned());
+        bytes.write_unaligned(src);
+        bytes.add(1).write_unaligned(dst);
+    }
+    xdp_action::XDP_TX
+}
+
+/// What a chain of `N` `std.counter` instances does, in one hand-written
+/// program: `N` times, count the packet and its bytes.
+#[inline(always)]
+fn count_n<const N: usize>(ctx: &XdpContext) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    for _ in 0..N {
+        add(&TOTALS, 0, 1);
+        add(&TOTALS, 1, len);
+    }
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn single_1(ctx: XdpContext) -> u32 {
+    count_n::<1>(&ctx)
+}
+
+#[xdp]
+pub fn single_4(ctx: XdpContext) -> u32 {
+    count_n::<4>(&ctx)
+}
+
+#[xdp]
+pub fn single_8(ctx: XdpContext) -> u32 {
+    count_n::<8>(&ctx)
+}
+
+#[xdp]
+pub fn single_32(ctx: XdpContext) -> u32 {
+    count_n::<32>(&ctx)
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// The kernel only lets GPL-compatible programs use some helpers.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

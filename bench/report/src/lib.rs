@@ -1,0 +1,25 @@
+//! Galette's benchmark results and the report made from them: the data
+//! model (`results`), written as JSON, a Markdown summary with ratio lines
+//! against the baselines, and SVG plots.
+//!
+//! `results` is the data; `select` picks which points stand for what;
+//! `numbers` shows values to people; `svg` is a small plotting toolkit that
+//! knows nothing of benchmarks; `plots`, `markdown` and `ratios` turn the
+//! data into each output; `write` puts the files on disk. Everything but
+//! `write` is pure, and nothing panics on any input: values that are not
+//! finite show as "–" or are left out of plots.
+
+mod markdown;
+mod numbers;
+mod plots;
+mod ratios;
+pub mod results;
+mod select;
+mod svg;
+mod write;
+
+pub use markdown::markdown;
+pub use plots::{Plot, plots};
+pub use ratios::ratios;
+pub use results::*;
+pub use write::write_report;

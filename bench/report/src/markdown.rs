@@ -1,0 +1,270 @@
+//! The Markdown summary of a run: the machine, the ratio lines, a section
+//! of tables per experiment, and the plots. A section the run has no data
+//! for says so, so that every report has the same outline.
+
+use std::fmt::Write;
+
+use crate::numbers::{MISSING, fixed, percent, pps, quotient, ratio, share, time};
+use crate::plots::{expensive_label, plots};
+use crate::ratios::ratios;
+use crate::results::{ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured, Results};
+use crate::select;
+
+const NOT_MEASURED: &str = "Not measured in this run.\n\n";
+
+/// The whole Markdown document.
+pub fn markdown(results: &Results) -> String {
+    let mut out = String::new();
+    header(&mut out, results);
+    ratio_lines(&mut out, results);
+    generator_ceiling(&mut out, &results.generator_ceiling);
+    forwarding(&mut out, &results.forwarding, &results.generator_ceiling);
+    expensive(&mut out, &results.expensive);
+    chain_cost(&mut out, &results.chain_cost);
+    compiler(&mut out, &results.compiler);
+    plot_links(&mut out, results);
+    out
+}
+
+fn header(out: &mut String, results: &Results) {
+    let machine = &results.machine;
+    let run = if results.quick { "quick (fewer sizes, rates and repetitions)" } else { "full" };
+    let cores = if machine.cores == 1 { "core" } else { "cores" };
+    out.push_str("# Galette benchmark results\n\n");
+    // Writing into a `String` cannot fail.
+    let _ = write!(
+        out,
+        "- **Date:** {}\n- **Run:** {run}\n- **CPU:** {}, {} {cores}\n- **Memory:** {} GiB\n- **Kernel:** {}\n- **Galette:** {}\n\n",
+        text(&results.started),
+        text(&machine.cpu),
+        machine.cores,
+        fixed(machine.memory_gib, 1),
+        text(&machine.kernel),
+        text(&machine.galette),
+    );
+}
+
+fn ratio_lines(out: &mut String, results: &Results) {
+    let lines = ratios(results);
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str("## Ratios\n\n");
+    for line in lines {
+        let _ = writeln!(out, "- {}", text(&line));
+    }
+    out.push('\n');
+}
+
+fn generator_ceiling(out: &mut String, ceilings: &[GeneratorCeiling]) {
+    out.push_str("## Generator ceiling\n\n");
+    if ceilings.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    out.push_str("The generator alone, against a device that drops every frame at once: no result above it can be trusted.\n\n");
+    let mut ceilings: Vec<&GeneratorCeiling> = ceilings.iter().collect();
+    ceilings.sort_by_key(|ceiling| ceiling.frame_bytes);
+    let rows = ceilings.iter().map(|ceiling| vec![format!("{} B", ceiling.frame_bytes), pps(ceiling.pps), fixed(ceiling_mbps(ceiling), 1)]).collect();
+    table(out, &["Frame", "Ceiling", "Mbit/s"], rows);
+}
+
+/// Megabits per second at the ceiling, counted like the forwarding results:
+/// frame bytes without the 4-byte FCS.
+fn ceiling_mbps(ceiling: &GeneratorCeiling) -> f64 {
+    ceiling.pps * f64::from(ceiling.frame_bytes.saturating_sub(4)) * 8.0 / 1e6
+}
+
+fn forwarding(out: &mut String, points: &[ForwardingPoint], ceilings: &[GeneratorCeiling]) {
+    out.push_str("## Forwarding\n\n");
+    if points.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    out.push_str(
+        "A macswap reflector, end to end. Per frame size, each device at its peak: as fast as the generator goes, \
+         or when it was not run that way, the offered rate at which it delivered most. \
+         Latency percentiles in µs; CPU in cores of the device under test kept busy.\n\n",
+    );
+    let duts = select::duts(points);
+    for frame_bytes in select::frame_sizes(points) {
+        let _ = write!(out, "### {frame_bytes} B frames\n\n");
+        if let Some(ceiling) = ceilings.iter().find(|ceiling| ceiling.frame_bytes == frame_bytes) {
+            let _ = write!(out, "Generator ceiling: {}.\n\n", pps(ceiling.pps));
+        }
+        let peaks: Vec<&ForwardingPoint> = duts.iter().filter_map(|dut| select::peak(points, dut, frame_bytes)).collect();
+        let rows = peaks
+            .iter()
+            .map(|point| {
+                let measured = &point.measured;
+                let latency = &measured.latency;
+                vec![
+                    point.dut.label(),
+                    offered(point),
+                    delivered(measured),
+                    fixed(measured.mbps, 1),
+                    percent(measured.loss),
+                    time(latency.p1),
+                    time(latency.p25),
+                    time(latency.p50),
+                    time(latency.p75),
+                    time(latency.p99),
+                    fixed(measured.dut_cpu, 2),
+                ]
+            })
+            .collect();
+        table(out, &["Device", "Offered", "Delivered", "Mbit/s", "Loss", "p1", "p25", "p50", "p75", "p99", "CPU (cores)"], rows);
+        if peaks.iter().any(|point| point.measured.generator_bound) {
+            out.push_str("≥: the generator, not the device, set the limit; the device may go faster.\n\n");
+        }
+    }
+    out.push_str("### Every point\n\n");
+    let mut rows = Vec::new();
+    for frame_bytes in select::frame_sizes(points) {
+        for dut in &duts {
+            for point in select::points_of(points, dut, frame_bytes) {
+                let measured = &point.measured;
+                rows.push(vec![
+                    dut.label(),
+                    format!("{frame_bytes} B"),
+                    offered(point),
+                    delivered(measured),
+                    percent(measured.loss),
+                    time(measured.latency.p50),
+                    time(measured.latency.p99),
+                    fixed(measured.dut_cpu, 2),
+                ]);
+            }
+        }
+    }
+    table(out, &["Device", "Frame", "Offered", "Delivered", "Loss", "p50 µs", "p99 µs", "CPU (cores)"], rows);
+}
+
+/// The rate asked for, or `max (…)` with what the generator managed.
+fn offered(point: &ForwardingPoint) -> String {
+    match point.target_pps {
+        Some(target) => pps(target),
+        None => format!("max ({})", pps(point.measured.offered_pps)),
+    }
+}
+
+/// The delivered rate, `≥`-marked when the generator set the limit.
+fn delivered(measured: &Measured) -> String {
+    let rate = pps(measured.pps);
+    if measured.generator_bound && rate != MISSING { format!("≥ {rate}") } else { rate }
+}
+
+fn expensive(out: &mut String, points: &[ExpensivePoint]) {
+    out.push_str("## Expensive NF\n\n");
+    let Some(first) = points.first() else {
+        out.push_str(NOT_MEASURED);
+        return;
+    };
+    let _ = write!(
+        out,
+        "A share P of the packets needs an NF doing {} operations each; the rest only a macswap. {} B frames, offered at {}. p99 latency in µs.\n\n",
+        first.operations,
+        first.frame_bytes,
+        pps(first.measured.offered_pps)
+    );
+    let rows = select::shares(points)
+        .into_iter()
+        .map(|share_p| {
+            let xdp = select::expensive_point(points, ExpensivePlacement::Xdp, 1, share_p).map(|point| &point.measured);
+            let userland = select::expensive_point(points, ExpensivePlacement::Userland, 1, share_p).map(|point| &point.measured);
+            let [xdp_pps, xdp_p99] = throughput_and_p99(xdp);
+            let [userland_pps, userland_p99] = throughput_and_p99(userland);
+            vec![share(share_p), xdp_pps, xdp_p99, userland_pps, userland_p99]
+        })
+        .collect();
+    let (xdp, userland) = (expensive_label(ExpensivePlacement::Xdp, 1), expensive_label(ExpensivePlacement::Userland, 1));
+    table(out, &["P", &format!("{xdp}: delivered"), &format!("{xdp}: p99"), &format!("{userland}: delivered"), &format!("{userland}: p99")], rows);
+    for share_p in select::scaling_shares(points) {
+        let _ = write!(out, "### Userland workers, P={}\n\n", share(share_p));
+        let at_share = points.iter().filter(|point| select::same_share(point.share, share_p));
+        let rows = select::userland_workers(at_share)
+            .into_iter()
+            .filter_map(|workers| select::expensive_point(points, ExpensivePlacement::Userland, workers, share_p))
+            .map(|point| {
+                let measured = &point.measured;
+                vec![point.workers.to_string(), delivered(measured), percent(measured.loss), time(measured.latency.p99), fixed(measured.dut_cpu, 2)]
+            })
+            .collect();
+        table(out, &["Workers", "Delivered", "Loss", "p99", "CPU (cores)"], rows);
+    }
+}
+
+fn throughput_and_p99(measured: Option<&Measured>) -> [String; 2] {
+    match measured {
+        Some(measured) => [delivered(measured), time(measured.latency.p99)],
+        None => [MISSING.into(), MISSING.into()],
+    }
+}
+
+fn chain_cost(out: &mut String, costs: &[ChainCost]) {
+    out.push_str("## Chain cost\n\n");
+    if costs.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    out.push_str("Per packet under BPF_PROG_TEST_RUN: Galette's chain (a program per NF, joined by tail calls) against one hand-written program doing the same work.\n\n");
+    let mut costs: Vec<&ChainCost> = costs.iter().collect();
+    costs.sort_by_key(|cost| cost.nfs);
+    let rows = costs
+        .iter()
+        .map(|cost| {
+            let times = quotient(cost.galette_ns, cost.handwritten_ns).map_or_else(|| MISSING.into(), ratio);
+            vec![cost.nfs.to_string(), fixed(cost.galette_ns, 1), fixed(cost.handwritten_ns, 1), times]
+        })
+        .collect();
+    table(out, &["NFs", "Galette (ns/pkt)", "Hand-written (ns/pkt)", "Galette / hand-written"], rows);
+}
+
+fn compiler(out: &mut String, timings: &[CompilerTiming]) {
+    out.push_str("## Compiler\n\n");
+    if timings.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    let rows = timings.iter().map(|timing| vec![timing.what.clone(), time(timing.median_ms), timing.runs.to_string()]).collect();
+    table(out, &["What", "Median (ms)", "Runs"], rows);
+}
+
+fn plot_links(out: &mut String, results: &Results) {
+    let plots = plots(results);
+    if plots.is_empty() {
+        return;
+    }
+    out.push_str("## Plots\n\n");
+    for plot in plots {
+        let _ = write!(out, "![{}]({})\n\n", text(&plot.title), plot.file_name);
+    }
+}
+
+/// A Markdown table, names in the first column left-aligned, numbers in the
+/// others right-aligned.
+fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.iter().map(|value| cell(value)).collect::<Vec<_>>().join(" | "));
+    out.push_str(&row(header.iter().map(|title| title.to_string()).collect()));
+    let rule: Vec<&str> = (0..header.len()).map(|column| if column == 0 { ":---" } else { "---:" }).collect();
+    let _ = writeln!(out, "|{}|", rule.join("|"));
+    for cells in rows {
+        out.push_str(&row(cells));
+    }
+    out.push('\n');
+}
+
+/// `value` made safe inside a table cell: a `|` would end the cell.
+fn cell(value: &str) -> String {
+    text(value).replace('|', "\\|")
+}
+
+/// Free text (machine names, descriptions) made safe for Markdown: one
+/// line, no raw HTML, and empty shown as unknown.
+fn text(value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        return "unknown".into();
+    }
+    value.replace(['\n', '\r'], " ").replace('<', "&lt;")
+}

@@ -1,0 +1,162 @@
+//! What one benchmark run measured. Everything the report shows comes from
+//! here, and the JSON file is this, serialized.
+
+use serde::{Deserialize, Serialize};
+
+/// One whole run of `cargo xtask bench`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub machine: Machine,
+    /// `--quick`: fewer sizes, rates and repetitions.
+    pub quick: bool,
+    /// RFC 3339 UTC time the run started.
+    pub started: String,
+    /// The traffic generator measured alone, against a device that drops
+    /// every frame at once: no result above it can be trusted.
+    pub generator_ceiling: Vec<GeneratorCeiling>,
+    /// End-to-end forwarding of a macswap reflector.
+    pub forwarding: Vec<ForwardingPoint>,
+    /// The paper's expensive-NF experiment.
+    pub expensive: Vec<ExpensivePoint>,
+    /// Per-packet cost of chains under BPF_PROG_TEST_RUN.
+    pub chain_cost: Vec<ChainCost>,
+    /// How fast galettec works.
+    pub compiler: Vec<CompilerTiming>,
+}
+
+/// The machine the run happened on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// `/proc/cpuinfo`'s model name.
+    pub cpu: String,
+    pub cores: u32,
+    pub memory_gib: f64,
+    /// `uname -r`.
+    pub kernel: String,
+    /// galette's version and git commit.
+    pub galette: String,
+}
+
+/// How many frames per second the generator sends, of one size, when the
+/// device under test drops them at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GeneratorCeiling {
+    pub frame_bytes: u32,
+    pub pps: f64,
+}
+
+/// A device under test that reflects frames (swaps MACs, sends back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dut {
+    /// Galette, the chain in XDP.
+    GaletteXdp,
+    /// Galette, the macswap NF in userland through AF_XDP.
+    GaletteAfXdp { workers: u32, poll: bool },
+    /// The baseline: a hand-written aya XDP program (XDP_TX).
+    AyaXdp,
+    /// The baseline: a userland forwarder on an AF_PACKET socket.
+    AfPacket,
+}
+
+impl Dut {
+    /// A short label for tables and plots: `galette-xdp`,
+    /// `galette-afxdp-2w-poll`, `aya-xdp`, `af-packet`.
+    pub fn label(&self) -> String {
+        match self {
+            Dut::GaletteXdp => "galette-xdp".into(),
+            Dut::GaletteAfXdp { workers, poll } => format!("galette-afxdp-{workers}w-{}", if *poll { "poll" } else { "irq" }),
+            Dut::AyaXdp => "aya-xdp".into(),
+            Dut::AfPacket => "af-packet".into(),
+        }
+    }
+}
+
+/// Latency percentiles, in microseconds, from the timestamps the generator
+/// writes into each frame and the sink reads when it comes back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub p1: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p99: f64,
+    /// How many frames the percentiles are computed from.
+    pub samples: u64,
+}
+
+/// What came back when frames were offered at one rate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Measured {
+    /// Frames per second the generator sent.
+    pub offered_pps: f64,
+    /// Frames per second that came back.
+    pub pps: f64,
+    /// Megabits per second that came back (frame bytes, without FCS).
+    pub mbps: f64,
+    /// Share of the sent frames that did not come back, 0 to 1.
+    pub loss: f64,
+    pub latency: Latency,
+    /// CPU time the device under test used per second, in cores (1.0 = one
+    /// core busy): softirq time for XDP, plus the process's time for
+    /// userland forwarders.
+    pub dut_cpu: f64,
+    /// Whether the generator, not the device, set the limit: the offered
+    /// rate was at the generator's ceiling and almost all came back.
+    pub generator_bound: bool,
+}
+
+/// One device, one frame size, one offered rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardingPoint {
+    pub dut: Dut,
+    /// Frame size on the wire, FCS included (64 to 1518).
+    pub frame_bytes: u32,
+    /// The rate asked for, or `None` for "as fast as the generator goes".
+    pub target_pps: Option<f64>,
+    pub measured: Measured,
+}
+
+/// Where the expensive NF ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpensivePlacement {
+    Xdp,
+    Userland,
+}
+
+/// The expensive-NF experiment at one share of expensive packets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpensivePoint {
+    pub placement: ExpensivePlacement,
+    /// Userland workers (1 when the NF runs in XDP).
+    pub workers: u32,
+    /// The share P of packets that need the expensive NF, 0 to 1.
+    pub share: f64,
+    /// Operations the expensive NF does per packet (the paper: 100,000).
+    pub operations: u32,
+    pub frame_bytes: u32,
+    /// All traffic, cheap and expensive.
+    pub measured: Measured,
+}
+
+/// The per-packet cost of one chain under BPF_PROG_TEST_RUN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainCost {
+    /// NF instances in the chain.
+    pub nfs: u32,
+    /// Nanoseconds per packet of Galette's generated chain (one program per
+    /// NF, joined by tail calls).
+    pub galette_ns: f64,
+    /// Nanoseconds per packet of one hand-written program doing the same
+    /// work.
+    pub handwritten_ns: f64,
+}
+
+/// One galettec timing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompilerTiming {
+    /// What was timed, e.g. "check and place a 10,000-instance chain".
+    pub what: String,
+    /// Median over the runs, in milliseconds.
+    pub median_ms: f64,
+    pub runs: u32,
+}

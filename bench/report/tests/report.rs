@@ -1,0 +1,412 @@
+//! The report end to end: a synthetic run in, files, Markdown, ratio lines
+//! and SVG out.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use galette_bench_report::*;
+
+fn measured(offered_pps: f64, pps: f64, p50: f64) -> Measured {
+    Measured {
+        offered_pps,
+        pps,
+        mbps: pps * 60.0 * 8.0 / 1e6,
+        loss: 1.0 - pps / offered_pps,
+        latency: Latency { p1: p50 * 0.5, p25: p50 * 0.8, p50, p75: p50 * 1.5, p99: p50 * 4.0, samples: 1000 },
+        dut_cpu: 0.75,
+        generator_bound: false,
+    }
+}
+
+fn forwarding(dut: Dut, frame_bytes: u32, target_pps: Option<f64>, pps: f64, p50: f64) -> ForwardingPoint {
+    let offered = target_pps.unwrap_or(3.1e6);
+    ForwardingPoint { dut, frame_bytes, target_pps, measured: measured(offered, pps, p50) }
+}
+
+fn expensive(placement: ExpensivePlacement, workers: u32, share: f64, pps: f64) -> ExpensivePoint {
+    ExpensivePoint { placement, workers, share, operations: 100_000, frame_bytes: 64, measured: measured(50e3, pps, 20.0) }
+}
+
+/// A small run with a few points of every kind.
+fn synthetic() -> Results {
+    let afxdp = Dut::GaletteAfXdp { workers: 1, poll: false };
+    let mut forwarding_points = Vec::new();
+    for (frame_bytes, scale) in [(64, 1.0), (1518, 0.1)] {
+        for (dut, peak) in [(Dut::GaletteXdp, 2.0e6), (afxdp.clone(), 0.48e6), (Dut::AyaXdp, 1.0e6), (Dut::AfPacket, 0.3e6)] {
+            for target in [100e3, 1e6] {
+                forwarding_points.push(forwarding(dut.clone(), frame_bytes, Some(target * scale), (target * scale).min(peak * scale), 10.0));
+            }
+            forwarding_points.push(forwarding(dut, frame_bytes, None, peak * scale, 40.0));
+        }
+    }
+    // Galette XDP at 1518 B keeps up with the generator.
+    if let Some(point) = forwarding_points.iter_mut().find(|point| point.dut == Dut::GaletteXdp && point.frame_bytes == 1518 && point.target_pps.is_none()) {
+        point.measured.generator_bound = true;
+    }
+    Results {
+        machine: Machine { cpu: "Test CPU <9000> | fast".into(), cores: 8, memory_gib: 31.4, kernel: "6.8.0-test".into(), galette: "0.1.0 (abc1234)".into() },
+        quick: true,
+        started: "2026-05-01T12:00:00Z".into(),
+        generator_ceiling: vec![GeneratorCeiling { frame_bytes: 64, pps: 3.1e6 }, GeneratorCeiling { frame_bytes: 1518, pps: 0.8e6 }],
+        forwarding: forwarding_points,
+        expensive: vec![
+            expensive(ExpensivePlacement::Xdp, 1, 0.0, 50e3),
+            expensive(ExpensivePlacement::Xdp, 1, 0.1, 10e3),
+            expensive(ExpensivePlacement::Xdp, 1, 0.5, 2e3),
+            expensive(ExpensivePlacement::Userland, 1, 0.0, 50e3),
+            expensive(ExpensivePlacement::Userland, 1, 0.1, 123e3),
+            expensive(ExpensivePlacement::Userland, 1, 0.5, 20e3),
+            expensive(ExpensivePlacement::Userland, 2, 0.5, 38e3),
+            expensive(ExpensivePlacement::Userland, 4, 0.5, 70e3),
+        ],
+        chain_cost: vec![ChainCost { nfs: 8, galette_ns: 45.6, handwritten_ns: 24.0 }, ChainCost { nfs: 1, galette_ns: 10.0, handwritten_ns: 10.0 }],
+        compiler: vec![CompilerTiming { what: "check and place a 10,000-instance chain".into(), median_ms: 12.345, runs: 5 }],
+    }
+}
+
+/// A fresh directory under the system's temporary one.
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("galette-bench-report-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn file_names(paths: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = paths.iter().filter_map(|path| Some(path.file_name()?.to_str()?.to_string())).collect();
+    names.sort();
+    names
+}
+
+/// Checks that `document` is well-formed XML as far as the report's SVG
+/// uses it: tags balance, attribute values are quoted, `<` and `&` only
+/// start markup and entities, and there is one root element.
+fn check_xml(document: &str) -> Result<(), String> {
+    let mut open: Vec<String> = Vec::new();
+    let mut roots = 0;
+    let mut rest = document;
+    while let Some(start) = rest.find(['<', '&']) {
+        check_text(&rest[..start])?;
+        rest = &rest[start..];
+        if rest.starts_with('&') {
+            let end = rest.find(';').ok_or("an & without ;")?;
+            check_entity(&rest[..=end])?;
+            rest = &rest[end + 1..];
+            continue;
+        }
+        let end = rest.find('>').ok_or("a < without >")?;
+        let tag = &rest[1..end];
+        rest = &rest[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let expected = open.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            if expected != name {
+                return Err(format!("</{name}> closes <{expected}>"));
+            }
+            continue;
+        }
+        if open.is_empty() {
+            roots += 1;
+        }
+        let self_closing = tag.ends_with('/');
+        let tag = tag.trim_end_matches('/');
+        let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
+        let name = &tag[..name_end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':') {
+            return Err(format!("bad tag name in <{tag}>"));
+        }
+        check_attributes(&tag[name_end..])?;
+        if !self_closing {
+            open.push(name.to_string());
+        }
+    }
+    check_text(rest)?;
+    match (open.last(), roots) {
+        (Some(name), _) => Err(format!("<{name}> is never closed")),
+        (None, 1) => Ok(()),
+        (None, roots) => Err(format!("{roots} root elements")),
+    }
+}
+
+fn check_text(text: &str) -> Result<(), String> {
+    if text.contains('>') && text.contains("]]>") {
+        return Err("]]> in text".into());
+    }
+    Ok(())
+}
+
+fn check_entity(entity: &str) -> Result<(), String> {
+    match entity {
+        "&amp;" | "&lt;" | "&gt;" | "&quot;" | "&apos;" => Ok(()),
+        other => Err(format!("unknown entity {other}")),
+    }
+}
+
+/// `name="value"` pairs, each name once.
+fn check_attributes(mut attributes: &str) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::new();
+    loop {
+        attributes = attributes.trim_start();
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        let equals = attributes.find('=').ok_or_else(|| format!("attribute without value: {attributes}"))?;
+        let name = &attributes[..equals];
+        if seen.contains(&name) {
+            return Err(format!("attribute {name} twice"));
+        }
+        seen.push(name);
+        let value = attributes[equals + 1..].strip_prefix('"').ok_or_else(|| format!("unquoted value of {name}"))?;
+        let end = value.find('"').ok_or_else(|| format!("unterminated value of {name}"))?;
+        if value[..end].contains('<') {
+            return Err(format!("< in the value of {name}"));
+        }
+        let mut value_rest = &value[..end];
+        while let Some(amp) = value_rest.find('&') {
+            let semicolon = value_rest[amp..].find(';').ok_or("an & without ; in a value")?;
+            check_entity(&value_rest[amp..=amp + semicolon])?;
+            value_rest = &value_rest[amp + semicolon + 1..];
+        }
+        attributes = &value[end + 1..];
+    }
+}
+
+/// Checks every plot of `results` and returns them.
+fn checked_plots(results: &Results) -> Vec<Plot> {
+    let plots = plots(results);
+    for plot in &plots {
+        assert!(plot.svg.starts_with("<svg"), "{} starts with <svg", plot.file_name);
+        assert!(plot.svg.trim_end().ends_with("</svg>"), "{} ends with </svg>", plot.file_name);
+        assert!(plot.svg.contains(r#"viewBox="0 0 720 420""#), "{} has a viewBox", plot.file_name);
+        if let Err(error) = check_xml(&plot.svg) {
+            panic!("{} is not well-formed: {error}\n{}", plot.file_name, plot.svg);
+        }
+        for bad in ["NaN", "inf"] {
+            assert!(!plot.svg.contains(bad), "{} holds {bad}", plot.file_name);
+        }
+    }
+    plots
+}
+
+fn svg_of<'a>(plots: &'a [Plot], file_name: &str) -> &'a str {
+    plots.iter().find(|plot| plot.file_name == file_name).map(|plot| plot.svg.as_str()).unwrap_or_else(|| panic!("no {file_name}"))
+}
+
+#[test]
+fn the_checker_catches_broken_xml() {
+    assert!(check_xml(r#"<svg a="1"><g><text>x &amp; y</text></g></svg>"#).is_ok());
+    assert!(check_xml("<svg><g></svg>").is_err());
+    assert!(check_xml("<svg></svg><svg></svg>").is_err());
+    assert!(check_xml(r#"<svg a=1></svg>"#).is_err());
+    assert!(check_xml(r#"<svg a="1" a="2"></svg>"#).is_err());
+    assert!(check_xml("<svg>a & b</svg>").is_err());
+    assert!(check_xml("<svg><text>").is_err());
+}
+
+#[test]
+fn write_report_writes_json_markdown_and_plots() {
+    let dir = scratch_dir();
+    let written = write_report(&synthetic(), &dir).expect("writes the report");
+    assert_eq!(
+        file_names(&written),
+        [
+            "chain-cost.svg",
+            "expensive-p99.svg",
+            "expensive-share.svg",
+            "expensive-workers.svg",
+            "latency-1518B.svg",
+            "latency-64B.svg",
+            "results.json",
+            "results.md",
+            "throughput-1518B.svg",
+            "throughput-64B.svg",
+        ]
+    );
+    for path in &written {
+        assert!(path.starts_with(&dir) && path.is_file(), "{} written", path.display());
+    }
+    let json = std::fs::read_to_string(dir.join("results.json")).expect("reads the JSON");
+    let back: Results = serde_json::from_str(&json).expect("the JSON reads back");
+    assert_eq!(back.forwarding.len(), synthetic().forwarding.len());
+    assert_eq!(back.machine.cpu, "Test CPU <9000> | fast");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plots_are_well_formed_and_show_every_series() {
+    let plots = checked_plots(&synthetic());
+    for file in ["latency-64B.svg", "throughput-64B.svg"] {
+        for label in ["galette-xdp", "galette-afxdp-1w-irq", "aya-xdp", "af-packet"] {
+            assert!(svg_of(&plots, file).contains(&format!(">{label}</text>")), "{file} shows {label}");
+        }
+    }
+    let latency = svg_of(&plots, "latency-64B.svg");
+    assert_eq!(latency.matches("fill-opacity=\"0.3\"/>").count(), 4 * 3, "a box per device and rate");
+    assert!(latency.contains(">max</text>") && latency.contains(">100</text>") && latency.contains(">1000</text>"));
+    assert!(svg_of(&plots, "throughput-64B.svg").contains("stroke-dasharray"), "the offered = delivered line");
+    for label in ["XDP", "userland, 1 worker", "userland, 2 workers", "userland, 4 workers"] {
+        assert!(svg_of(&plots, "expensive-share.svg").contains(&format!(">{label}</text>")), "expensive-share shows {label}");
+        assert!(svg_of(&plots, "expensive-p99.svg").contains(&format!(">{label}</text>")), "expensive-p99 shows {label}");
+    }
+    assert!(svg_of(&plots, "expensive-workers.svg").contains(">userland, P=0.5</text>"));
+    assert!(svg_of(&plots, "expensive-workers.svg").contains(">XDP, P=0.5</text>"));
+    assert!(svg_of(&plots, "chain-cost.svg").contains(">galette (tail calls)</text>"));
+    assert!(svg_of(&plots, "chain-cost.svg").contains(">hand-written</text>"));
+}
+
+#[test]
+fn markdown_has_every_section_and_the_numbers() {
+    let markdown = markdown(&synthetic());
+    for expected in [
+        "# Galette benchmark results",
+        "- **Date:** 2026-05-01T12:00:00Z",
+        "- **Run:** quick",
+        "- **CPU:** Test CPU &lt;9000> | fast, 8 cores",
+        "- **Memory:** 31.4 GiB",
+        "- **Kernel:** 6.8.0-test",
+        "- **Galette:** 0.1.0 (abc1234)",
+        "## Ratios",
+        "## Generator ceiling",
+        "| 64 B | 3.100 Mpps | 1488.0 |",
+        "## Forwarding",
+        "### 64 B frames",
+        "### 1518 B frames",
+        "| galette-xdp | max (3.100 Mpps) | 2.000 Mpps |",
+        "| galette-xdp | max (3.100 Mpps) | ≥ 200.0 kpps |",
+        "≥: the generator, not the device, set the limit",
+        "| 40.0 | 60.0 | 160.0 | 0.75 |",
+        "### Every point",
+        "| aya-xdp | 64 B | 100.0 kpps | 100.0 kpps | 0.00 % | 10.0 | 40.0 | 0.75 |",
+        "## Expensive NF",
+        "100000 operations each",
+        "| P | XDP: delivered | XDP: p99 | userland, 1 worker: delivered | userland, 1 worker: p99 |",
+        "| 0.1 | 10.0 kpps | 80.0 | 123.0 kpps | 80.0 |",
+        "### Userland workers, P=0.5",
+        "| 4 | 70.0 kpps |",
+        "## Chain cost",
+        "| 8 | 45.6 | 24.0 | 1.90× |",
+        "## Compiler",
+        "| check and place a 10,000-instance chain | 12.3 | 5 |",
+        "## Plots",
+        "![Latency, 64 B frames](latency-64B.svg)",
+        "![Chain cost under BPF_PROG_TEST_RUN](chain-cost.svg)",
+    ] {
+        assert!(markdown.contains(expected), "the Markdown lacks {expected:?}:\n{markdown}");
+    }
+    assert!(!markdown.contains("Not measured"));
+}
+
+#[test]
+fn ratios_compare_peaks_with_the_baselines() {
+    let lines = ratios(&synthetic());
+    for expected in [
+        "64 B: galette-xdp forwards 2.00× aya-xdp (2.000 vs 1.000 Mpps), 6.67× af-packet (2.000 vs 0.300 Mpps)",
+        "64 B: galette-afxdp-1w-irq forwards 1.60× af-packet (480.0 vs 300.0 kpps)",
+        "1518 B: galette-xdp forwards ≥ 2.00× aya-xdp (200.0 vs 100.0 kpps), ≥ 6.67× af-packet (200.0 vs 30.0 kpps)",
+        "expensive NF, P=0: userland 1.00× the throughput of XDP (50.0 vs 50.0 kpps)",
+        "expensive NF, P=0.1: userland 12.3× the throughput of XDP (123.0 vs 10.0 kpps)",
+        "expensive NF, P=0.5: 4 userland workers 3.50× the throughput of one (70.0 vs 20.0 kpps)",
+        "chain of 1 NF: 1.00× the hand-written program's cost (10.0 vs 10.0 ns/pkt)",
+        "chain of 8 NFs: 1.90× the hand-written program's cost (45.6 vs 24.0 ns/pkt)",
+    ] {
+        assert!(lines.iter().any(|line| line == expected), "no ratio line {expected:?} in {lines:#?}");
+    }
+    assert_eq!(lines.len(), 11, "{lines:#?}");
+}
+
+#[test]
+fn without_a_saturation_run_ratios_use_the_most_delivered() {
+    let results = Results {
+        forwarding: vec![
+            forwarding(Dut::GaletteXdp, 64, Some(1e6), 1e6, 5.0),
+            forwarding(Dut::GaletteXdp, 64, Some(2e6), 1.5e6, 5.0),
+            forwarding(Dut::AyaXdp, 64, Some(1e6), 0.75e6, 5.0),
+        ],
+        ..Results::default()
+    };
+    assert_eq!(ratios(&results), ["64 B: galette-xdp forwards 2.00× aya-xdp (1.500 vs 0.750 Mpps)"]);
+}
+
+#[test]
+fn an_empty_run_gives_an_outline_and_no_plots() {
+    let results = Results::default();
+    let markdown = markdown(&results);
+    for section in ["# Galette benchmark results", "## Generator ceiling", "## Forwarding", "## Expensive NF", "## Chain cost", "## Compiler"] {
+        assert!(markdown.contains(section), "no {section}");
+    }
+    assert_eq!(markdown.matches("Not measured in this run.").count(), 5);
+    assert!(markdown.contains("- **CPU:** unknown, 0 cores"));
+    assert!(!markdown.contains("## Ratios") && !markdown.contains("## Plots"));
+    assert!(ratios(&results).is_empty());
+    assert!(plots(&results).is_empty());
+    let dir = scratch_dir();
+    let written = write_report(&results, &dir).expect("writes the report");
+    assert_eq!(file_names(&written), ["results.json", "results.md"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every float of `results` replaced, in turn, by each of `values`.
+fn poisoned(value: f64) -> Results {
+    let mut results = synthetic();
+    let poison = |measured: &mut Measured| {
+        *measured = Measured {
+            offered_pps: value,
+            pps: value,
+            mbps: value,
+            loss: value,
+            latency: Latency { p1: value, p25: value, p50: value, p75: value, p99: value, samples: 0 },
+            dut_cpu: value,
+            generator_bound: true,
+        }
+    };
+    results.machine.memory_gib = value;
+    results.generator_ceiling.iter_mut().for_each(|ceiling| ceiling.pps = value);
+    for point in &mut results.forwarding {
+        point.target_pps = point.target_pps.map(|_| value);
+        poison(&mut point.measured);
+    }
+    for point in &mut results.expensive {
+        point.share = value;
+        poison(&mut point.measured);
+    }
+    for cost in &mut results.chain_cost {
+        cost.galette_ns = value;
+        cost.handwritten_ns = value;
+    }
+    results.compiler.iter_mut().for_each(|timing| timing.median_ms = value);
+    results
+}
+
+#[test]
+fn broken_values_neither_panic_nor_leak_into_the_output() {
+    for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, -1.0, -1e300, 1e300, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+        let results = poisoned(value);
+        let markdown = markdown(&results);
+        for bad in ["NaN", "inf"] {
+            assert!(!markdown.contains(bad), "{value}: the Markdown holds {bad}:\n{markdown}");
+        }
+        if !value.is_finite() {
+            assert!(markdown.contains("| galette-xdp | max (–) | – | – | – |"), "{value}: missing values show as –:\n{markdown}");
+        }
+        for line in ratios(&results) {
+            assert!(!line.contains("NaN") && !line.contains("inf"), "{value}: {line}");
+        }
+        checked_plots(&results);
+        let dir = scratch_dir();
+        write_report(&results, &dir).expect("writes the report");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn one_point_of_each_kind_is_enough() {
+    let results = Results {
+        forwarding: vec![forwarding(Dut::AfPacket, 64, None, 1e5, 30.0)],
+        expensive: vec![expensive(ExpensivePlacement::Userland, 3, 0.25, 9e3)],
+        chain_cost: vec![ChainCost { nfs: 2, galette_ns: 20.0, handwritten_ns: 0.0 }],
+        ..Results::default()
+    };
+    let names: Vec<String> = checked_plots(&results).into_iter().map(|plot| plot.file_name).collect();
+    assert_eq!(names, ["latency-64B.svg", "throughput-64B.svg", "expensive-share.svg", "expensive-p99.svg", "chain-cost.svg"]);
+    assert!(ratios(&results).is_empty(), "no baseline to compare with, and a zero cost");
+    assert!(markdown(&results).contains("| 2 | 20.0 | 0.0 | – |"));
+}

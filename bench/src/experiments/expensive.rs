@@ -1,0 +1,86 @@
+//! The paper's expensive-NF experiment: a share P of the packets needs an NF
+//! that costs 100,000 operations; the rest only a macswap. With the NF in
+//! XDP, the expensive packets stall everything behind them; upcalled to
+//! userland, they wait in their own queue while the rest stays fast.
+
+use galette_bench_report::{ExpensivePlacement, ExpensivePoint};
+
+use crate::BenchError;
+use crate::dut::{GaletteRun, StartedDut};
+use crate::experiments::compile;
+use crate::testbed::Testbed;
+
+/// Operations of the expensive NF per packet (the paper's figure).
+pub const OPERATIONS: u32 = 100_000;
+const FRAME_BYTES: u32 = 64;
+
+/// `pick` (std.sampler) sends the share in `share` to `heavy` (std.compute,
+/// `work` operations), then on to a macswap; the rest straight to one.
+fn chain(placement: ExpensivePlacement) -> String {
+    let (name, upcall, heavy_at) = match placement {
+        ExpensivePlacement::Xdp => ("expensive_xdp", "", " @xdp"),
+        ExpensivePlacement::Userland => ("expensive_userland", "!", ""),
+    };
+    format!(
+        "chain {name}\n\
+         map share: array<u32, u32>[1]\n\
+         map work: array<u32, u32>[1]\n\
+         nf pick = std.sampler {{ config: share }}\n\
+         nf heavy = std.compute {{ config: work }}{heavy_at}\n\
+         nf swap_fast = std.macswap\n\
+         nf swap_after = std.macswap\n\
+         rx -> pick\n\
+         pick -> {{ sampled: {upcall}heavy, rest: swap_fast }}\n\
+         heavy -> swap_after\n\
+         swap_fast -> tx\n\
+         swap_after -> tx\n"
+    )
+}
+
+pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, BenchError> {
+    let shares: &[f64] = if quick { &[0.0, 0.01, 0.1, 0.5, 1.0] } else { &[0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0] };
+    let workers: &[u32] = if quick { &[1, 2] } else { &[1, 2, 4] };
+    // Well under what both variants forward without the expensive NF, so
+    // that only the NF makes a difference.
+    let rate = if quick { 20e3 } else { 50e3 };
+    let work = testbed.work_dir.join("work.txt");
+    std::fs::write(&work, format!("0 {OPERATIONS}\n")).map_err(|err| BenchError::Setup(err.to_string()))?;
+    let mut points = Vec::new();
+    for placement in [ExpensivePlacement::Xdp, ExpensivePlacement::Userland] {
+        let name = format!("{placement:?}").to_lowercase();
+        let bundle = compile(&testbed.work_dir, &format!("expensive_{name}"), &chain(placement))?;
+        let mut runs: Vec<(f64, u32)> = shares.iter().map(|&share| (share, 1)).collect();
+        if placement == ExpensivePlacement::Userland {
+            runs.extend(workers.iter().filter(|&&n| n > 1).map(|&n| (0.5, n)));
+        }
+        for (share, workers) in runs {
+            let share_file = testbed.work_dir.join("share.txt");
+            // std.sampler's share is in parts per 65536.
+            std::fs::write(&share_file, format!("0 {}\n", (share * 65536.0).round() as u32)).map_err(|err| BenchError::Setup(err.to_string()))?;
+            let loads = vec![format!("share={}", share_file.display()), format!("work={}", work.display())];
+            let log = testbed.work_dir.join(format!("expensive-{name}-{share}-{workers}.log"));
+            let side = testbed.dut.clone();
+            let started = StartedDut::galette(&side, &GaletteRun { galette: &testbed.galette, bundle: &bundle, workers, poll: false, loads, log })?;
+            let measured = testbed.measure(FRAME_BYTES, Some(rate), started.pid());
+            started.stop(&mut testbed.ebpf)?;
+            let measured = measured?;
+            println!(
+                "  {name:>8}, P = {share:<4}, {workers} worker(s): {:>8.0} pps of {:.0}, p99 {:>9.1} µs",
+                measured.pps, measured.offered_pps, measured.latency.p99
+            );
+            points.push(ExpensivePoint { placement, workers, share, operations: OPERATIONS, frame_bytes: FRAME_BYTES, measured });
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chains_differ_only_in_where_the_expensive_nf_runs() {
+        assert!(chain(ExpensivePlacement::Xdp).contains("sampled: heavy"));
+        assert!(chain(ExpensivePlacement::Userland).contains("sampled: !heavy"));
+    }
+}
