@@ -92,21 +92,30 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(&cli) {
+    let stop = match ShutdownFlag::install() {
+        Ok(stop) => stop,
+        Err(err) => {
+            eprintln!("galette-bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let interrupted = stop.clone();
+    match run(&cli, stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // Whatever failed after Ctrl-C failed because of it.
+            let err = if interrupted.requested() { BenchError::Interrupted } else { err };
             eprintln!("galette-bench: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<(), BenchError> {
+fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(BenchError::Setup("the benchmark creates network namespaces and loads eBPF: run it as root".into()));
     }
-    let stop = ShutdownFlag::install().map_err(|err| BenchError::Setup(err.to_string()))?;
     let root = project_root();
     let galette = sibling_binary("galette")?;
     let machine = machine::describe(&root);
