@@ -58,18 +58,21 @@ pub const XSKS_MAP: &str = "GALETTE_XSKS";
 pub const MAX_WORKERS: u32 = 64;
 
 /// Name of the hash map from an interface's index to its first slot in
-/// [`XSKS_MAP`]: an upcall must land in a socket bound to the interface the
-/// packet came in on (the kernel refuses any other), so each interface has
-/// its own [`MAX_WORKERS`] slots.
+/// [`XSKS_MAP`]: an upcall must land in a socket bound to the interface and
+/// RX queue the packet came in on (the kernel refuses any other), so each
+/// interface has its own [`MAX_WORKERS`] slots, `workers` per queue: the
+/// socket of worker `w` on queue `q` is at `xsk_slot(interface, q * workers
+/// + w)`.
 pub const XSK_BASES_MAP: &str = "GALETTE_XSK_BASES";
 
 /// How many sockets [`XSKS_MAP`] holds: [`MAX_WORKERS`] per interface.
 pub const XSKS_CAPACITY: u32 = MAX_ROLES * MAX_WORKERS;
 
-/// The [`XSKS_MAP`] slot of `worker`'s socket on the interface attached
-/// `interface`-th (a role's index, or 0 for a chain without roles).
-pub const fn xsk_slot(interface: u32, worker: u32) -> u32 {
-    interface * MAX_WORKERS + worker
+/// The [`XSKS_MAP`] slot `index` (`queue * workers + worker`) of the
+/// interface attached `interface`-th (a role's index, or 0 for a chain
+/// without roles).
+pub const fn xsk_slot(interface: u32, index: u32) -> u32 {
+    interface * MAX_WORKERS + index
 }
 
 /// Name of the array map of run-time settings the XDP programs read.

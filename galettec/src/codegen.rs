@@ -276,8 +276,8 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
         /// (the instance to run next, the slot that sent it) in front of the
         /// frame and redirects it into one of the AF_XDP sockets of the
-        /// interface it came in on, chosen at random. Without workers, the
-        /// packet is dropped.
+        /// interface and RX queue it came in on, chosen at random. Without
+        /// workers, the packet is dropped.
         #[inline(always)]
         fn upcall(ctx: &XdpContext, instance: u32, slot: u32) -> u32 {
             let workers = match #config_map.get(#config_workers) {
@@ -299,11 +299,13 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                 *((meta + 4) as *mut u32) = slot;
             }
             // SAFETY: the context is the program's own, valid for its run.
-            let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
+            let (ingress, queue) = unsafe { ((*ctx.ctx).ingress_ifindex, (*ctx.ctx).rx_queue_index) };
             // SAFETY: the value is a plain u32 the runtime wrote.
             let Some(&first) = (unsafe { #xsk_bases_map.get(&ingress) }) else { return xdp_action::XDP_DROP };
+            // The kernel delivers only to a socket bound to the packet's own
+            // queue: the interface's sockets are `workers` per queue.
             // SAFETY: a helper without preconditions.
-            let socket = first + unsafe { bpf_get_prandom_u32() } % workers;
+            let socket = first + queue * workers + unsafe { bpf_get_prandom_u32() } % workers;
             match #xsks_map.redirect(socket, 0) {
                 Ok(action) => action,
                 Err(_) => xdp_action::XDP_DROP,

@@ -81,7 +81,14 @@ impl VethPair {
     /// If any step fails, whatever was created is removed before the error
     /// (which names the failing command and its stderr) is returned.
     pub fn create(tag: &str) -> io::Result<VethPair> {
+        VethPair::create_with_queues(tag, 1)
+    }
+
+    /// Like [`create`](Self::create), with `queues` RX and TX queues on each
+    /// end, as a multi-queue NIC has: frames spread over the queues by flow.
+    pub fn create_with_queues(tag: &str, queues: u32) -> io::Result<VethPair> {
         let prefix = unique_namespace_prefix(tag)?;
+        let queues = queues.to_string();
         // Guards first: an early return below drops them, deleting the
         // namespaces and with them anything configured inside.
         let namespace_a = NetworkNamespace::create(&format!("{prefix}-a"))?;
@@ -99,11 +106,19 @@ impl VethPair {
                 "link",
                 "add",
                 Self::INTERFACE_A,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "type",
                 "veth",
                 "peer",
                 "name",
                 Self::INTERFACE_B,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "netns",
                 ns_b,
             ],

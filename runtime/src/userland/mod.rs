@@ -1,12 +1,13 @@
 //! The userland tier: AF_XDP worker threads that run the userland instances
 //! of a chain, fed by the XDP part's upcalls.
 //!
-//! Each worker has one socket bound to queue 0 of each interface the chain
-//! is attached to; the workers' sockets on an interface share that
-//! interface's UMEM (see `pool`). The sockets go into the chain's XSKMAP,
-//! `MAX_WORKERS` slots per interface, and the XDP part spreads a packet's
-//! upcall over the sockets of the interface it came in on (the kernel
-//! delivers only there). Each worker runs a packet through the userland
+//! Each worker has one socket bound to each RX queue of each interface the
+//! chain is attached to; the workers' sockets on a queue share that queue's
+//! UMEM (see `pool`). The sockets go into the chain's XSKMAP, `MAX_WORKERS`
+//! slots per interface (`queue * workers + worker` within them), and the XDP
+//! part spreads a packet's upcall over the sockets of the queue it came in
+//! on (the kernel delivers only to a socket bound to the packet's own
+//! interface and queue). Each worker runs a packet through the userland
 //! instances to completion, then sends it out of its socket on the
 //! interface the chain's route names, or frees its frame.
 
@@ -55,21 +56,35 @@ impl UserlandTier {
         let (libraries, counters) = load_libraries(bundle, ebpf)?;
         let interfaces = interface_slots(attachments)?;
 
-        // By worker, its socket on each interface (by interface slot).
+        // By worker, its socket on each pool (each queue of each interface,
+        // by pool index).
         let mut sockets: Vec<Vec<WorkerSocket>> = (0..workers).map(|_| Vec::new()).collect();
         let mut pools = Vec::new();
+        let mut layout = worker::PoolLayout::default();
         for (slot, interface) in interfaces.iter().enumerate() {
-            let (pool, interface_sockets) = Pool::create(interface, workers)?;
-            register_sockets(ebpf, slot as u32, interface, &interface_sockets)?;
-            for (worker_sockets, socket) in sockets.iter_mut().zip(interface_sockets) {
-                worker_sockets.push(socket);
+            let queues = pool::rx_queue_count(interface);
+            if queues * workers > MAX_WORKERS {
+                return Err(RunError::Userland(format!(
+                    "{interface} has {queues} RX queues: {workers} workers need {} sockets there, more than {MAX_WORKERS}; use fewer workers, or fewer queues (`ethtool -L {interface} combined N`)",
+                    queues * workers
+                )));
             }
-            pools.push(pool);
+            layout.add_interface(queues as usize);
+            for queue in 0..queues {
+                let (pool, queue_sockets) = Pool::create(interface, queue, workers)?;
+                register_sockets(ebpf, slot as u32, queue * workers, interface, &queue_sockets)?;
+                for (worker_sockets, socket) in sockets.iter_mut().zip(queue_sockets) {
+                    worker_sockets.push(socket);
+                }
+                pools.push(pool);
+            }
+            register_interface(ebpf, slot as u32, interface)?;
         }
         set_workers(ebpf, workers)?;
 
         let shared = Arc::new(worker::Shared {
             pools,
+            layout,
             libraries,
             routes,
             counters,
@@ -166,26 +181,31 @@ fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<(Vec<Option<NfLibrary>
     Ok((libraries, counters))
 }
 
-/// Puts the workers' sockets on the interface of `slot` in the chain's
-/// XSKMAP, and where they start in its bases map, under the interface's
-/// index (what an upcall looks its sockets up by).
-fn register_sockets(ebpf: &mut Ebpf, slot: u32, interface: &str, sockets: &[WorkerSocket]) -> Result<(), RunError> {
+/// Puts the workers' sockets on one queue of the interface of `slot` in the
+/// chain's XSKMAP, from `first` on within the interface's slots.
+fn register_sockets(ebpf: &mut Ebpf, slot: u32, first: u32, interface: &str, sockets: &[WorkerSocket]) -> Result<(), RunError> {
     let map = ebpf.map_mut(XSKS_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSKS_MAP}`")))?;
     let mut xsks = XskMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
     for (worker, socket) in sockets.iter().enumerate() {
         // SAFETY: the socket outlives its entry: the workers own the sockets
         // and stop after the chain is detached.
         let fd = unsafe { BorrowedFd::borrow_raw(pool::raw_fd(&socket.rx)) };
-        xsks.set(xsk_slot(slot, worker as u32), fd, 0)
+        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0)
             .map_err(|err| RunError::Userland(format!("cannot register worker {worker}'s socket on {interface}: {err}")))?;
     }
+    Ok(())
+}
+
+/// Records where the sockets of the interface of `slot` start in the XSKMAP,
+/// under the interface's index (what an upcall looks its sockets up by).
+fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(), RunError> {
     let ifindex = crate::interface::interface_index(interface)?;
     let map = ebpf.map_mut(XSK_BASES_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSK_BASES_MAP}`")))?;
     let mut bases: KernelHashMap<_, u32, u32> = KernelHashMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
     bases.insert(ifindex, xsk_slot(slot, 0), 0).map_err(|err| RunError::Userland(format!("cannot register the sockets of {interface}: {err}")))
 }
 
-/// Tells the XDP part how many sockets each interface has.
+/// Tells the XDP part how many sockets each queue has.
 fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), RunError> {
     let map = ebpf.map_mut(CONFIG_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{CONFIG_MAP}`")))?;
     let mut config: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;

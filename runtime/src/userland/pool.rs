@@ -1,13 +1,14 @@
-//! A frame pool: the UMEM of one interface, its fill and completion rings,
-//! and the bookkeeping that accounts for every one of its frames.
+//! A frame pool: the UMEM of one RX queue of one interface, its fill and
+//! completion rings, and the bookkeeping that accounts for every one of its
+//! frames.
 //!
-//! Each interface has a UMEM of its own. libxdp binds every socket after a
-//! UMEM's first with that first socket as the one it shares with, and the
-//! kernel only lets a second socket on another interface do that if it
-//! brings fill and completion rings of its own: one per interface, so a
-//! second worker on that interface could not join it. A frame that leaves by
-//! another interface than it came in on is therefore copied into a frame of
-//! that interface's pool.
+//! Each queue of each interface has a UMEM of its own. libxdp binds every
+//! socket after a UMEM's first with that first socket as the one it shares
+//! with, and the kernel only lets a second socket on another interface or
+//! queue do that if it brings fill and completion rings of its own: one per
+//! queue, so a second worker on that queue could not join it. A frame that
+//! leaves by another pool's socket than the one it came in on is therefore
+//! copied into a frame of that pool.
 
 use std::num::NonZeroU32;
 use std::os::fd::RawFd;
@@ -20,7 +21,7 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use crate::RunError;
 
-/// UMEM frames per interface: twice a ring's size, so the fill ring never
+/// UMEM frames per pool: twice a ring's size, so the fill ring never
 /// runs dry while the RX and TX rings hold frames.
 pub const FRAMES: u32 = 4096;
 pub const RING_SIZE: u32 = 2048;
@@ -41,7 +42,7 @@ pub struct WorkerSocket {
     pub rx: RxQueue,
 }
 
-/// The frames of one interface's UMEM.
+/// The frames of one queue's UMEM.
 pub struct Pool {
     pub umem: Umem,
     rings: Mutex<Rings>,
@@ -62,14 +63,14 @@ struct Rings {
 }
 
 impl Pool {
-    /// Creates the UMEM of `interface` and `workers` sockets on its queue 0
-    /// sharing it, one per worker.
-    pub fn create(interface: &str, workers: u32) -> Result<(Pool, Vec<WorkerSocket>), RunError> {
+    /// Creates the UMEM of RX queue `queue` of `interface` and `workers`
+    /// sockets bound to that queue sharing it, one per worker.
+    pub fn create(interface: &str, queue: u32, workers: u32) -> Result<(Pool, Vec<WorkerSocket>), RunError> {
         let name: Interface = interface.parse().map_err(|_| RunError::NoSuchInterface(interface.to_owned()))?;
         let ring = QueueSize::new(RING_SIZE).expect("a power of two");
         let umem_config = UmemConfig::builder().fill_queue_size(ring).comp_queue_size(ring).build().map_err(|err| RunError::Userland(err.to_string()))?;
         let (umem, free) = Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false)
-            .map_err(|err| RunError::Userland(format!("cannot create the UMEM for {interface}: {err}")))?;
+            .map_err(|err| RunError::Userland(format!("cannot create the UMEM for {interface} queue {queue}: {err}")))?;
         let socket_config = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
@@ -80,14 +81,14 @@ impl Pool {
         let mut sockets = Vec::new();
         let mut rings = None;
         for _ in 0..workers {
-            let (tx, rx, fill_and_completion) = create_socket(socket_config, &umem, &name, interface)?;
+            let (tx, rx, fill_and_completion) = create_socket(socket_config, &umem, &name, interface, queue)?;
             raise_tx_budget(&rx);
             if rings.is_none() {
                 rings = fill_and_completion.map(|(fill, completion)| Rings { fill, completion, fd: raw_fd(&rx), free: Vec::new() });
             }
             sockets.push(WorkerSocket { tx, rx });
         }
-        let mut rings = rings.ok_or_else(|| RunError::Userland(format!("the first AF_XDP socket on {interface} has no fill ring")))?;
+        let mut rings = rings.ok_or_else(|| RunError::Userland(format!("the first AF_XDP socket on {interface} queue {queue} has no fill ring")))?;
         rings.free = free;
         Ok((Pool { umem, rings: Mutex::new(rings), kernel_frames: AtomicI64::new(0) }, sockets))
     }
@@ -174,20 +175,20 @@ impl Pool {
 
 type SocketParts = (TxQueue, RxQueue, Option<(FillQueue, CompQueue)>);
 
-/// Binds an AF_XDP socket to queue 0. Binding right after a socket on the
+/// Binds an AF_XDP socket to `queue`. Binding right after a socket on the
 /// same queue closed can fail with EBUSY for a few milliseconds: retried.
-fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface: &str) -> Result<SocketParts, RunError> {
+fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface: &str, queue: u32) -> Result<SocketParts, RunError> {
     let mut last_error = String::new();
     for _ in 0..50 {
         // SAFETY: every socket on this UMEM is created here, with the
         // prog-load flag inhibited as sharing requires.
-        match unsafe { Socket::new(config, umem, name, 0) } {
+        match unsafe { Socket::new(config, umem, name, queue) } {
             Ok(parts) => return Ok(parts),
             Err(err) => last_error = std::error::Error::source(&err).map_or_else(|| err.to_string(), |source| format!("{err}: {source}")),
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(RunError::Userland(format!("cannot create an AF_XDP socket on {interface}: {last_error}")))
+    Err(RunError::Userland(format!("cannot create an AF_XDP socket on {interface} queue {queue}: {last_error}")))
 }
 
 /// Lets one TX wakeup send a whole batch, where the kernel allows it (older
@@ -196,6 +197,14 @@ fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface:
 fn raise_tx_budget(rx: &RxQueue) {
     // SAFETY: an int option of the right size on a live socket.
     unsafe { libc::setsockopt(raw_fd(rx), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET as *const i32 as *const libc::c_void, 4) };
+}
+
+/// How many RX queues `interface` has (as sysfs lists them; 1 if it cannot
+/// be read).
+pub fn rx_queue_count(interface: &str) -> u32 {
+    let Ok(entries) = std::fs::read_dir(format!("/sys/class/net/{interface}/queues")) else { return 1 };
+    let count = entries.filter_map(Result::ok).filter(|entry| entry.file_name().to_string_lossy().starts_with("rx-")).count();
+    (count as u32).max(1)
 }
 
 /// The raw fd of a socket's RX queue.

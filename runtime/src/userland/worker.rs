@@ -31,10 +31,41 @@ pub enum WorkerMode {
 /// How many descriptors a worker handles per round and socket.
 const BATCH: usize = 64;
 
+/// Which pools belong to which interface: pool `first[slot] + queue` is
+/// queue `queue` of the interface of `slot`.
+#[derive(Debug, Default)]
+pub struct PoolLayout {
+    first: Vec<usize>,
+    queues: Vec<usize>,
+    /// By pool: its interface slot and queue.
+    place: Vec<(usize, usize)>,
+}
+
+impl PoolLayout {
+    /// Adds the next interface slot, with `queues` pools.
+    pub fn add_interface(&mut self, queues: usize) {
+        let slot = self.first.len();
+        self.first.push(self.place.len());
+        self.queues.push(queues);
+        self.place.extend((0..queues).map(|queue| (slot, queue)));
+    }
+
+    /// The pool a frame that came in on pool `ingress` leaves by, out of the
+    /// interface of `slot`: the same queue number there, if it has one.
+    fn egress(&self, ingress: usize, slot: usize) -> Option<usize> {
+        let (ingress_slot, queue) = *self.place.get(ingress)?;
+        if ingress_slot == slot {
+            return Some(ingress);
+        }
+        Some(self.first.get(slot)? + queue % self.queues.get(slot)?.max(&1))
+    }
+}
+
 /// What all workers share.
 pub struct Shared {
-    /// By interface slot: the frames of that interface.
+    /// The frames of each queue of each interface (see [`PoolLayout`]).
     pub pools: Vec<Pool>,
+    pub layout: PoolLayout,
     /// By manifest instance: the library of each userland instance.
     pub libraries: Vec<Option<NfLibrary>>,
     pub routes: Vec<Option<Vec<Route>>>,
@@ -58,7 +89,7 @@ struct Pending {
 }
 
 /// Runs a worker until `shared.stop` is set. `sockets` holds its socket on
-/// each interface, by interface slot.
+/// each pool, by pool index.
 pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode) {
     let mut received = [FrameDesc::default(); BATCH];
     let mut pending: Vec<Pending> = sockets.iter().map(|_| Pending::default()).collect();
@@ -88,15 +119,25 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
             let count = unsafe { socket.rx.consume(&mut received) };
             shared.pools[ingress].received(count);
             for desc in &mut received[..count] {
-                match process(&shared, &shared.pools[ingress].umem, desc, ingress) {
-                    Verdict::Send(egress) if egress == ingress => pending[ingress].to_send.push(*desc),
-                    Verdict::Send(egress) => {
+                let verdict = match process(&shared, &shared.pools[ingress].umem, desc) {
+                    Verdict::Back => Some(ingress),
+                    Verdict::Out(slot) => shared.layout.egress(ingress, slot).or_else(|| {
+                        // A role without sockets: only a manifest the runtime
+                        // did not check could say so.
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }),
+                    Verdict::Free => None,
+                };
+                match verdict {
+                    Some(egress) if egress == ingress => pending[ingress].to_send.push(*desc),
+                    Some(egress) => {
                         if let Some(copy) = copy_across(&shared, &mut pending, desc, ingress, egress) {
                             pending[egress].to_send.push(copy);
                         }
                         pending[ingress].to_free.push(*desc);
                     }
-                    Verdict::Free => pending[ingress].to_free.push(*desc),
+                    None => pending[ingress].to_free.push(*desc),
                 }
             }
         }
@@ -113,10 +154,9 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
     }
 }
 
-/// Copies the packet in `desc` (of interface `ingress`'s pool) into a frame
-/// of interface `egress`'s pool, to send it there. `None` (the packet is
-/// dropped and counted) if that pool has no free frame or no such
-/// interface exists.
+/// Copies the packet in `desc` (of pool `ingress`) into a frame of pool
+/// `egress`, to send it there. `None` (the packet is dropped and counted) if
+/// that pool has no free frame.
 fn copy_across(shared: &Shared, pending: &mut [Pending], desc: &FrameDesc, ingress: usize, egress: usize) -> Option<FrameDesc> {
     let (Some(target), Some(pool)) = (pending.get_mut(egress), shared.pools.get(egress)) else {
         shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -169,14 +209,16 @@ fn send(tx: &mut TxQueue, to_send: &mut Vec<FrameDesc>, to_free: &mut Vec<FrameD
 }
 
 enum Verdict {
+    /// Send it back out where it came in.
+    Back,
     /// Send it out of the interface of this slot.
-    Send(usize),
+    Out(usize),
     Free,
 }
 
-/// Runs one packet, which came in on interface slot `ingress`, through the
-/// userland instances, starting where its upcall metadata says.
-fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc, ingress: usize) -> Verdict {
+/// Runs one packet through the userland instances, starting where its upcall
+/// metadata says.
+fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc) -> Verdict {
     // SAFETY: the frame is ours (just taken off the RX ring) and nothing else
     // touches it until we put it on a ring again.
     let mut data = unsafe { umem.data_mut(desc) };
@@ -206,8 +248,8 @@ fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc, ingress: usize) -
         counters.ports[port as usize].fetch_add(1, Ordering::Relaxed);
         match *route {
             Route::Next(next) => instance = next,
-            Route::Tx => break ingress,
-            Route::Out(role) => break role as usize,
+            Route::Tx => break Verdict::Back,
+            Route::Out(role) => break Verdict::Out(role as usize),
             Route::Drop => return Verdict::Free,
             Route::Abort | Route::Pass => {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -222,5 +264,5 @@ fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc, ingress: usize) -
         unsafe { std::ptr::copy(base.add(frame.start), base, frame.len) };
     }
     data.cursor().set_pos(frame.len);
-    Verdict::Send(egress)
+    egress
 }

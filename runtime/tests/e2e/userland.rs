@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use galette_testbed::frame::UdpFrame;
+use galette_testbed::frame::{UdpFrame, ethernet_dst, udp_payload};
 use galette_testbed::{RawSocket, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
 use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, galette};
@@ -165,4 +165,50 @@ fn a_map_only_userland_binds_is_created_loaded_and_used() {
     let heavy: u32 = final_line.split("heavy: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).expect("heavy's count");
     assert!(heavy >= FRAMES && final_line.contains(&format!("heavy: {heavy} pkts (out {heavy})")), "{final_line}");
     assert_eq!(String::from_utf8_lossy(&dump.stdout), "0x00000000 => 0xe8030000\n", "{}", String::from_utf8_lossy(&dump.stderr));
+}
+
+/// On an interface with several RX queues, frames arrive on all of them,
+/// and an upcall must land in a socket bound to the frame's own queue: every
+/// flow comes back, whichever queue it took.
+#[test]
+fn upcalls_work_from_every_rx_queue() {
+    const FLOWS: u16 = 64;
+    let pair = VethPair::create_with_queues("e2e-mq", 4).unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let mut running = RunningGalette::start_with(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface(), &["--workers", "2"]);
+    running.wait_attached(gateway.namespace(), gateway.interface());
+    let socket = RawSocket::open(client.namespace(), client.interface()).unwrap();
+    let mut buffer = vec![0u8; 2048];
+    let mut reflected = 0;
+    for flow in 0..FLOWS {
+        let frame = UdpFrame {
+            src_mac: client.mac(),
+            dst_mac: gateway.mac(),
+            src_ip: client.ip(),
+            dst_ip: gateway.ip(),
+            src_port: 41_000 + flow,
+            dst_port: 9,
+            payload: format!("flow {flow}").into_bytes(),
+        };
+        socket.send(&frame.to_bytes()).unwrap();
+        let back = socket.recv_matching(&mut buffer, Duration::from_secs(1), |got| udp_payload(got) == Some(&frame.payload[..]) && ethernet_dst(got) == Some(client.mac())).unwrap();
+        reflected += usize::from(back.is_some());
+    }
+    let queues_used = rx_queues_with_packets(gateway.namespace(), gateway.interface());
+    let output = running.stop_with(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(queues_used > 1, "the flows should spread over the queues; they used {queues_used}");
+    assert_eq!(reflected, usize::from(FLOWS), "{stdout}");
+}
+
+/// How many RX queues of a veth saw XDP packets (`ethtool -S`).
+fn rx_queues_with_packets(namespace: &str, interface: &str) -> usize {
+    let output = std::process::Command::new("ip").args(["netns", "exec", namespace, "ethtool", "-S", interface]).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.trim_start().starts_with("rx_queue_") && line.contains("_xdp_packets:"))
+        .filter(|line| line.rsplit(':').next().and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
+        .count()
 }
