@@ -94,10 +94,12 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
     let mut received = [FrameDesc::default(); BATCH];
     let mut pending: Vec<Pending> = sockets.iter().map(|_| Pending::default()).collect();
     let mut poll_fds: Vec<libc::pollfd> = sockets.iter().map(|socket| libc::pollfd { fd: raw_fd(&socket.rx), events: libc::POLLIN, revents: 0 }).collect();
+    let mut busy = false;
     while !shared.stop.load(Ordering::Relaxed) {
         for pool in &shared.pools {
             pool.recycle();
         }
+        let was_busy = std::mem::take(&mut busy);
         // Copy-mode TX sends a limited number of frames per wakeup: wake a
         // ring again while it holds frames, and do not sleep on it.
         let mut tx_pending = false;
@@ -107,7 +109,9 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
                 tx_pending = true;
             }
         }
-        if mode == WorkerMode::Irq {
+        // Under load, more packets are waiting already: sleep in poll(2) only
+        // when the last round found none.
+        if mode == WorkerMode::Irq && !was_busy {
             // Blocks until a socket has packets; the timeout lets the worker
             // see `stop` and recycle frames when traffic is quiet.
             let timeout = if tx_pending { 1 } else { 100 };
@@ -118,6 +122,7 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
             // SAFETY: the RX ring only returns this UMEM's frames.
             let count = unsafe { socket.rx.consume(&mut received) };
             shared.pools[ingress].received(count);
+            busy |= count > 0;
             for desc in &mut received[..count] {
                 let verdict = match process(&shared, &shared.pools[ingress].umem, desc) {
                     Verdict::Back => Some(ingress),
