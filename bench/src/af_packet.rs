@@ -76,16 +76,7 @@ impl PacketSocket {
     /// Blocks for at least one frame, then takes up to a batch.
     fn receive(&self, buffers: &mut [[u8; FRAME_ROOM]]) -> io::Result<Vec<usize>> {
         let mut iovecs: Vec<libc::iovec> = buffers.iter_mut().map(|buffer| libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: FRAME_ROOM }).collect();
-        // SAFETY: zeroed mmsghdrs are valid; each points at one live iovec.
-        let mut messages: Vec<libc::mmsghdr> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                let mut message: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                message.msg_hdr.msg_iov = iovec;
-                message.msg_hdr.msg_iovlen = 1;
-                message
-            })
-            .collect();
+        let mut messages = messages(&mut iovecs);
         // SAFETY: the messages and their buffers live across the call.
         let count = unsafe { libc::recvmmsg(self.fd, messages.as_mut_ptr(), messages.len() as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
         if count < 0 {
@@ -105,21 +96,27 @@ impl PacketSocket {
         if iovecs.is_empty() {
             return Ok(());
         }
-        // SAFETY: as in `receive`.
-        let mut messages: Vec<libc::mmsghdr> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                let mut message: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                message.msg_hdr.msg_iov = iovec;
-                message.msg_hdr.msg_iovlen = 1;
-                message
-            })
-            .collect();
+        let mut messages = messages(&mut iovecs);
         // A frame the device cannot take now is lost, like on a real link.
         // SAFETY: the messages and their buffers live across the call.
         unsafe { libc::sendmmsg(self.fd, messages.as_mut_ptr(), messages.len() as u32, 0) };
         Ok(())
     }
+}
+
+/// One message per buffer, for recvmmsg and sendmmsg; they point into
+/// `iovecs`, which must outlive them.
+fn messages(iovecs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovecs
+        .iter_mut()
+        .map(|iovec| {
+            // SAFETY: a zeroed mmsghdr is valid (no name, no control data).
+            let mut message: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            message.msg_hdr.msg_iov = iovec;
+            message.msg_hdr.msg_iovlen = 1;
+            message
+        })
+        .collect()
 }
 
 impl Drop for PacketSocket {

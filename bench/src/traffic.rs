@@ -16,6 +16,8 @@ use aya::util::nr_cpus;
 use galette::shutdown::ShutdownFlag;
 use galette_testbed::run_in_netns;
 
+pub use galette::error::error_chain;
+
 use crate::BenchError;
 use crate::histogram::{BUCKETS, percentiles};
 use galette_bench_report::Latency;
@@ -189,16 +191,4 @@ fn missing(name: &str) -> BenchError {
 
 fn setup(err: impl std::error::Error) -> BenchError {
     BenchError::Setup(error_chain(&err))
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -9,6 +9,7 @@ use galette_bundle::{
 };
 
 use crate::RunError;
+use crate::error::error_chain;
 use crate::attach::Attachment;
 use crate::map_command::{self, MapContents};
 use crate::stats::{InstanceCounters, read_counters};
@@ -276,14 +277,3 @@ impl Drop for RunningChain {
     }
 }
 
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use galette_testbed::frame::{UdpFrame, ethernet_dst, ethernet_src, udp_payload};
 use galette_testbed::{GatewayTopology, RawSocket, VethSide, attach_xdp_pass, xdp_program_attached};
 
-use crate::support::{RunningGalette, bundle_of, example_bundle};
+use crate::support::{RunningGalette, bundle_of, example_bundle, flood};
 
 const FRAMES: usize = 50;
 
@@ -39,28 +39,6 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
             })
         })
         .count()
-}
-
-/// Sends `count` copies of one frame from `from` towards `to` as fast as the
-/// socket takes them.
-fn flood(from: &VethSide, to: &VethSide, count: usize) {
-    let sender = RawSocket::open(from.namespace(), from.interface()).unwrap();
-    let frame = UdpFrame {
-        src_mac: from.mac(),
-        dst_mac: to.mac(),
-        src_ip: from.ip(),
-        dst_ip: to.ip(),
-        src_port: 40_004,
-        dst_port: 9,
-        payload: vec![0x42; 64],
-    }
-    .to_bytes();
-    for _ in 0..count {
-        // A full socket buffer only means this frame is not sent; the flood
-        // is bounded either way.
-        let _ = sender.send(&frame);
-    }
-    std::thread::sleep(Duration::from_millis(500));
 }
 
 /// Runs `bundle` as a bump in the wire on a fresh gateway topology, sends

@@ -6,7 +6,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use galette_testbed::xdp_program_attached;
+use galette_testbed::frame::UdpFrame;
+use galette_testbed::{RawSocket, VethSide, xdp_program_attached};
 use galettec::{CompileOptions, compile_chain};
 
 /// The project's root directory.
@@ -152,4 +153,26 @@ impl Drop for TestBpffs {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
         let _ = std::fs::remove_dir(&self.path);
     }
+}
+
+/// Sends `count` copies of one frame from `from` towards `to` as fast as the
+/// socket takes them.
+pub fn flood(from: &VethSide, to: &VethSide, count: usize) {
+    let sender = RawSocket::open(from.namespace(), from.interface()).unwrap();
+    let frame = UdpFrame {
+        src_mac: from.mac(),
+        dst_mac: to.mac(),
+        src_ip: from.ip(),
+        dst_ip: to.ip(),
+        src_port: 40_004,
+        dst_port: 9,
+        payload: vec![0x42; 64],
+    }
+    .to_bytes();
+    for _ in 0..count {
+        // A full socket buffer only means this frame is not sent; the flood
+        // is bounded either way.
+        let _ = sender.send(&frame);
+    }
+    std::thread::sleep(Duration::from_millis(500));
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use galette_testbed::frame::{UdpFrame, ethernet_dst, udp_payload};
 use galette_testbed::{RawSocket, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
-use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, galette};
+use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, flood, galette};
 
 #[test]
 fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
@@ -111,23 +111,7 @@ fn no_umem_frame_is_lost_under_a_flood() {
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let mut running = RunningGalette::start_with(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface(), &["--mode", "poll"]);
     running.wait_attached(gateway.namespace(), gateway.interface());
-    let socket = RawSocket::open(client.namespace(), client.interface()).unwrap();
-    let frame = UdpFrame {
-        src_mac: client.mac(),
-        dst_mac: gateway.mac(),
-        src_ip: client.ip(),
-        dst_ip: gateway.ip(),
-        src_port: 40_002,
-        dst_port: 9,
-        payload: vec![0x42; 64],
-    }
-    .to_bytes();
-    for _ in 0..FLOOD {
-        // A full socket buffer only means this frame is not sent; the flood
-        // is bounded either way.
-        let _ = socket.send(&frame);
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    flood(client, gateway, FLOOD);
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
