@@ -124,6 +124,11 @@ impl RunningChain {
 
     /// The counters of every instance, summed over CPUs: the XDP ones from
     /// the stats map, the userland ones from the workers.
+    /// The userland tier's start-up summary, if the chain has one.
+    pub fn userland_summary(&self) -> Option<&str> {
+        self.userland.as_ref().map(UserlandTier::summary)
+    }
+
     pub fn counters(&self) -> Result<Vec<InstanceCounters>, RunError> {
         let map = self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
         let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;

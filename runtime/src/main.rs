@@ -190,6 +190,9 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
     let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
     println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, interfaces, args.xdp_mode.name());
+    if let Some(summary) = chain.userland_summary() {
+        println!("galette: userland: {summary}");
+    }
 
     let metrics = args.metrics.map(MetricsServer::start).transpose()?;
     if let Some(server) = &metrics {

@@ -41,6 +41,8 @@ use pool::{Pool, WorkerSocket};
 pub struct UserlandTier {
     shared: Arc<worker::Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// What was started, for the start-up message.
+    summary: String,
 }
 
 impl UserlandTier {
@@ -61,6 +63,7 @@ impl UserlandTier {
         let mut sockets: Vec<Vec<WorkerSocket>> = (0..workers).map(|_| Vec::new()).collect();
         let mut pools = Vec::new();
         let mut layout = worker::PoolLayout::default();
+        let mut placed = Vec::new();
         for (slot, interface) in interfaces.iter().enumerate() {
             let queues = pool::rx_queue_count(interface);
             if queues * workers > MAX_WORKERS {
@@ -70,6 +73,7 @@ impl UserlandTier {
                 )));
             }
             layout.add_interface(queues as usize);
+            placed.push(format!("{interface} ({queues} RX queue{})", if queues == 1 { "" } else { "s" }));
             for queue in 0..queues {
                 let (pool, queue_sockets) = Pool::create(interface, queue, workers)?;
                 register_sockets(ebpf, slot as u32, queue * workers, interface, &queue_sockets)?;
@@ -102,7 +106,13 @@ impl UserlandTier {
                     .map_err(|err| RunError::Userland(format!("cannot start a worker thread: {err}")))
             })
             .collect::<Result<_, _>>()?;
-        Ok(UserlandTier { shared, threads })
+        let summary = format!("{workers} worker{} ({}), a socket each on {}", if workers == 1 { "" } else { "s" }, mode.name(), placed.join(", "));
+        Ok(UserlandTier { shared, threads, summary })
+    }
+
+    /// What runs: workers, mode, interfaces and their queues.
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 
     /// The counters of userland instance `index` (a manifest index).

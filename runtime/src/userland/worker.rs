@@ -28,6 +28,15 @@ pub enum WorkerMode {
     Poll,
 }
 
+impl WorkerMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerMode::Irq => "irq",
+            WorkerMode::Poll => "poll",
+        }
+    }
+}
+
 /// How many descriptors a worker handles per round and socket.
 const BATCH: usize = 64;
 

@@ -183,6 +183,7 @@ fn upcalls_work_from_every_rx_queue() {
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("galette: userland: 2 workers (irq), a socket each on veth0 (4 RX queues)"), "{stdout}");
     assert!(queues_used > 1, "the flows should spread over the queues; they used {queues_used}");
     assert_eq!(reflected, usize::from(FLOWS), "{stdout}");
 }
