@@ -117,7 +117,9 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         return Err(BenchError::Setup("the benchmark creates network namespaces and loads eBPF: run it as root".into()));
     }
     let root = project_root();
-    let galette = sibling_binary("galette")?;
+    let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
+    // Only the experiments that run chains on the wire need the runtime.
+    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) { sibling_binary("galette")? } else { PathBuf::new() };
     let machine = machine::describe(&root);
     let started = machine::utc_now();
     let run_dir = cli.out.join(started.replace(':', "-"));
@@ -127,7 +129,6 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     println!("galette-bench{}: results in {}", if cli.quick { " --quick" } else { "" }, run_dir.display());
     println!("  machine: {} ({} cores, {:.1} GiB), kernel {}", machine.cpu, machine.cores, machine.memory_gib, machine.kernel);
 
-    let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
     let mut results = Results { machine, quick: cli.quick, started, ..Results::default() };
     let object = ebpf::build(&root)?;
     let point = if cli.quick { Duration::from_millis(500) } else { Duration::from_secs(2) };
