@@ -20,7 +20,7 @@ use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{ChainIr, MapKind};
+use crate::ir::{ChainIr, MapKind, Target};
 use crate::place::Decision;
 
 /// The program the runtime attaches: where `rx` leads.
@@ -136,15 +136,19 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let role_programs = (0..chain.roles.len() as u32).map(|role| {
         let program = Ident::new(&role_entry_program(role as usize), Span::call_site());
         let slot = role_entry_slot(instances, max_ports, role);
+        let entry = chain.entries.iter().find(|entry| entry.role == Some(role as usize)).or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
+        let leave = leave(entry.map(|entry| (entry.target, entry.upcall)), in_xdp, slot, u32::MAX);
         let doc = format!("Attached to the interface of role `{}`: goes where `rx.{}` leads.", chain.roles[role as usize].name, chain.roles[role as usize].name);
         quote! {
             #[doc = #doc]
             #[xdp]
             pub fn #program(ctx: XdpContext) -> u32 {
-                follow(&ctx, #slot, u32::MAX)
+                #leave
             }
         }
     });
+    let common_entry = chain.entries.iter().find(|entry| entry.role.is_none()).map(|entry| (entry.target, entry.upcall));
+    let entry_leave = leave(common_entry, in_xdp, entry_slot, u32::MAX);
     let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
     let xsk_bases_map = Ident::new(XSK_BASES_MAP, Span::call_site());
     let xsks_capacity = XSKS_CAPACITY;
@@ -173,7 +177,11 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         let received = stats_index(index, StatsSlot::Received, max_ports);
         let first_port_counter = stats_index(index, StatsSlot::Port(0), max_ports);
         let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports);
-        let first_slot = action_slot(index, 0, max_ports);
+        let dispatch = instance.ports.iter().enumerate().map(|(port, port_ir)| {
+            let leave = leave(Some((port_ir.target, port_ir.upcall)), in_xdp, action_slot(index, port as u32, max_ports), missed);
+            let port = port as u32;
+            quote! { #port => #leave, }
+        });
         let doc = format!("Instance `{}` ({}).", instance.name, instance.source);
         quote! {
             #[doc = #doc]
@@ -187,7 +195,10 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                     }
                 };
                 count(#first_port_counter + port);
-                follow(&ctx, #first_slot + port, #missed)
+                match port {
+                    #(#dispatch)*
+                    _ => xdp_action::XDP_ABORTED,
+                }
             }
         }
     });
@@ -245,6 +256,19 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                 // entry, and nothing else on this CPU runs concurrently.
                 unsafe { *counter += 1 };
             }
+        }
+
+        /// Tail-calls XDP instance `instance`, a constant at every call site:
+        /// the kernel then patches a direct jump in, where a key read from a
+        /// map costs an indirect one (a retpoline, on many machines).
+        /// `missed` is the counter of failed tail calls of the caller.
+        #[inline(always)]
+        fn jump(ctx: &XdpContext, instance: u32, missed: u32) -> u32 {
+            // SAFETY: a tail call either jumps (never returns) or fails and
+            // returns; the context is the program's own.
+            let _ = unsafe { #programs_map.tail_call(ctx, instance) };
+            count(missed);
+            xdp_action::XDP_DROP
         }
 
         /// Carries out the action in `slot` of the action table. `missed`
@@ -315,7 +339,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         /// Attached to the interface: goes where `rx` leads.
         #[xdp]
         pub fn #entry_program(ctx: XdpContext) -> u32 {
-            follow(&ctx, #entry_slot, u32::MAX)
+            #entry_leave
         }
 
         #(#role_programs)*
@@ -333,6 +357,20 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
         #[unsafe(link_section = "license")]
         #[unsafe(no_mangle)]
         static LICENSE: [u8; 4] = *b"GPL\0";
+    }
+}
+
+/// How a program leaves for `target` (`None`: no link, so the table's drop):
+/// a tail call with a constant key to an XDP instance (see `jump` in the
+/// generated code), else the action in table `slot`, which the runtime
+/// fills from the manifest (tx, pass, drop, abort, upcalls, redirects).
+fn leave(target: Option<(Target, bool)>, in_xdp: &[bool], slot: u32, missed: u32) -> TokenStream {
+    match target {
+        Some((Target::Instance(next), false)) if in_xdp.get(next) == Some(&true) => {
+            let next = next as u32;
+            quote! { jump(&ctx, #next, #missed) }
+        }
+        _ => quote! { follow(&ctx, #slot, #missed) },
     }
 }
 
