@@ -37,6 +37,10 @@ impl WorkerMode {
     }
 }
 
+/// Rounds without TX progress after which a worker waiting for a busy
+/// device sleeps a millisecond at a time rather than spin.
+const TX_SPIN_ROUNDS: u32 = 10_000;
+
 /// How many descriptors a worker handles per round and socket.
 const BATCH: usize = 64;
 
@@ -104,26 +108,37 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
     let mut pending: Vec<Pending> = sockets.iter().map(|_| Pending::default()).collect();
     let mut poll_fds: Vec<libc::pollfd> = sockets.iter().map(|socket| libc::pollfd { fd: raw_fd(&socket.rx), events: libc::POLLIN, revents: 0 }).collect();
     let mut busy = false;
+    let (mut tx_held_before, mut tx_stalled_rounds) = (0, 0u32);
     while !shared.stop.load(Ordering::Relaxed) {
         for pool in &shared.pools {
             pool.recycle();
         }
         let was_busy = std::mem::take(&mut busy);
-        // Copy-mode TX sends a limited number of frames per wakeup: wake a
-        // ring again while it holds frames, and do not sleep on it.
-        let mut tx_pending = false;
+        // Copy-mode TX sends a limited number of frames per wakeup, and none
+        // while the device is busy: wake a ring again while it holds frames.
+        let mut tx_held = 0;
         for socket in &mut sockets {
-            if socket.tx.nb_free(RING_SIZE) < RING_SIZE {
+            let held = RING_SIZE - socket.tx.nb_free(RING_SIZE).min(RING_SIZE);
+            if held > 0 {
                 let _ = socket.tx.wakeup();
-                tx_pending = true;
+                tx_held += held;
             }
         }
+        // Frames waiting to leave are not slept on: a millisecond's sleep
+        // there is a millisecond on their latency. Unless the device takes
+        // none for many rounds (a link down), which is not worth a core.
+        tx_stalled_rounds = if tx_held > 0 && tx_held >= tx_held_before { tx_stalled_rounds + 1 } else { 0 };
+        tx_held_before = tx_held;
         // Under load, more packets are waiting already: sleep in poll(2) only
         // when the last round found none.
         if mode == WorkerMode::Irq && !was_busy {
             // Blocks until a socket has packets; the timeout lets the worker
             // see `stop` and recycle frames when traffic is quiet.
-            let timeout = if tx_pending { 1 } else { 100 };
+            let timeout = match tx_held {
+                0 => 100,
+                _ if tx_stalled_rounds < TX_SPIN_ROUNDS => 0,
+                _ => 1,
+            };
             // SAFETY: `poll_fds` is a live array of `poll_fds.len()` entries.
             unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as libc::nfds_t, timeout) };
         }
