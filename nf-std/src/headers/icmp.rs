@@ -1,6 +1,6 @@
 use crate::Packet;
 
-use super::{opaque, read_array, read_pair, read_u16, replace_u16_in, write_u16};
+use super::{header_at, opaque, read_array, read_pair, read_u16, replace_u16_in, write_u16};
 
 const HEADER_LEN: usize = 8;
 const CHECKSUM: usize = 2;
@@ -45,11 +45,7 @@ impl Icmp {
     /// `offset <= P::MAX_OFFSET` and its 8 bytes are inside the packet.
     #[inline(always)]
     pub fn parse_at<P: Packet>(pkt: &P, offset: usize) -> Option<Icmp> {
-        let offset = opaque(offset);
-        if offset > P::MAX_OFFSET {
-            return None;
-        }
-        pkt.bytes::<HEADER_LEN>(offset)?;
+        let (offset, _) = header_at::<P, HEADER_LEN>(pkt, offset)?;
         Some(Icmp { offset })
     }
 

@@ -1,7 +1,7 @@
 use crate::Packet;
 use crate::checksum;
 
-use super::{opaque, read_array, read_pair, read_u16, replace_bytes_in, replace_u16_in, write_u16};
+use super::{header_at, opaque, read_array, read_pair, read_u16, replace_bytes_in, replace_u16_in, write_u16};
 
 const MIN_HEADER_LEN: usize = 20;
 const MAX_HEADER_LEN: usize = 60;
@@ -29,11 +29,7 @@ impl Ipv4 {
     /// [`total_len`](Self::total_len), [`checksum_ok`](Self::checksum_ok)).
     #[inline(always)]
     pub fn parse_at<P: Packet>(pkt: &P, offset: usize) -> Option<Ipv4> {
-        let offset = opaque(offset);
-        if offset > P::MAX_OFFSET {
-            return None;
-        }
-        let fixed = pkt.bytes::<MIN_HEADER_LEN>(offset)?;
+        let (offset, fixed) = header_at::<P, MIN_HEADER_LEN>(pkt, offset)?;
         if fixed[0] >> 4 != 4 {
             return None;
         }

@@ -1,6 +1,6 @@
 use crate::Packet;
 
-use super::{opaque, read_array, read_pair, read_u16, read_u32, write_array, write_u16};
+use super::{header_at, opaque, read_array, read_pair, read_u16, read_u32, write_array, write_u16};
 
 const HEADER_LEN: usize = 40;
 
@@ -25,11 +25,7 @@ impl Ipv6 {
     /// length is not checked against the packet.
     #[inline(always)]
     pub fn parse_at<P: Packet>(pkt: &P, offset: usize) -> Option<Ipv6> {
-        let offset = opaque(offset);
-        if offset > P::MAX_OFFSET {
-            return None;
-        }
-        let header = pkt.bytes::<HEADER_LEN>(offset)?;
+        let (offset, header) = header_at::<P, HEADER_LEN>(pkt, offset)?;
         if header[0] >> 4 != 6 {
             return None;
         }

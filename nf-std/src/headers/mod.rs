@@ -128,6 +128,26 @@ pub(crate) fn opaque(offset: usize) -> usize {
 /// LLVM rewrites that window's check `p + 1 > data_end` as `p >= data_end`,
 /// and the verifier derives no range from `data_end > p` when `p` has no
 /// constant part ("invalid access to packet ... r=0").
+/// The first `N` bytes of a header at `offset`, with the offset as the
+/// verifier will track it. `None` unless `offset <= P::MAX_OFFSET` and the
+/// bytes are inside the packet: where every `parse_at` starts.
+#[inline(always)]
+pub(crate) fn header_at<P: Packet, const N: usize>(pkt: &P, offset: usize) -> Option<(usize, &[u8; N])> {
+    let offset = opaque(offset);
+    if offset > P::MAX_OFFSET {
+        return None;
+    }
+    Some((offset, pkt.bytes::<N>(offset)?))
+}
+
+/// The source and destination ports at the start of a TCP or UDP header at
+/// `offset`: one 4-byte read.
+#[inline(always)]
+pub(crate) fn read_ports<P: Packet>(pkt: &P, offset: usize) -> Option<(u16, u16)> {
+    let b = pkt.bytes::<4>(opaque(offset))?;
+    Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+}
+
 #[inline(always)]
 pub(crate) fn read_pair<P: Packet>(pkt: &P, offset: usize) -> Option<[u8; 2]> {
     pkt.bytes::<2>(opaque(offset)).copied()

@@ -1,6 +1,6 @@
 use crate::Packet;
 
-use super::{opaque, read_u16, read_u32, replace_bytes_in, replace_u16_in, write_u16};
+use super::{header_at, opaque, read_ports, read_u16, read_u32, replace_bytes_in, replace_u16_in, write_u16};
 
 const MIN_HEADER_LEN: usize = 20;
 const CHECKSUM: usize = 16;
@@ -98,11 +98,7 @@ impl Tcp {
     /// options included, is inside the packet.
     #[inline(always)]
     pub fn parse_at<P: Packet>(pkt: &P, offset: usize) -> Option<Tcp> {
-        let offset = opaque(offset);
-        if offset > P::MAX_OFFSET {
-            return None;
-        }
-        let fixed = pkt.bytes::<MIN_HEADER_LEN>(offset)?;
+        let (offset, fixed) = header_at::<P, MIN_HEADER_LEN>(pkt, offset)?;
         // Masked, so at most 60; then checked >= 20.
         let header_len = usize::from(fixed[12] >> 4) * 4;
         if header_len < MIN_HEADER_LEN {
@@ -147,8 +143,7 @@ impl Tcp {
     /// Both ports at once, `(source, destination)`: one 4-byte read.
     #[inline(always)]
     pub fn ports<P: Packet>(&self, pkt: &P) -> Option<(u16, u16)> {
-        let b = pkt.bytes::<4>(opaque(self.offset))?;
-        Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+        read_ports(pkt, self.offset)
     }
 
     /// The sequence number.

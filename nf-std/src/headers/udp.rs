@@ -1,6 +1,6 @@
 use crate::Packet;
 
-use super::{opaque, read_u16, replace_u16_in, write_u16};
+use super::{header_at, opaque, read_ports, read_u16, replace_u16_in, write_u16};
 
 const HEADER_LEN: usize = 8;
 const CHECKSUM: usize = 6;
@@ -20,11 +20,7 @@ impl Udp {
     /// and the 8 bytes are inside the packet. The length field is not checked.
     #[inline(always)]
     pub fn parse_at<P: Packet>(pkt: &P, offset: usize) -> Option<Udp> {
-        let offset = opaque(offset);
-        if offset > P::MAX_OFFSET {
-            return None;
-        }
-        pkt.bytes::<HEADER_LEN>(offset)?;
+        let (offset, _) = header_at::<P, HEADER_LEN>(pkt, offset)?;
         Some(Udp { offset })
     }
 
@@ -55,8 +51,7 @@ impl Udp {
     /// Both ports at once, `(source, destination)`: one 4-byte read.
     #[inline(always)]
     pub fn ports<P: Packet>(&self, pkt: &P) -> Option<(u16, u16)> {
-        let b = pkt.bytes::<4>(opaque(self.offset))?;
-        Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+        read_ports(pkt, self.offset)
     }
 
     /// The length field: header and payload, in bytes.
