@@ -9,28 +9,47 @@ use aya::programs::Xdp;
 use galette_bundle::Bundle;
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector};
 
-use crate::support::{RunningGalette, TestBpffs, example_bundle, example_names, galette};
+use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, example_names, galette};
 
 #[test]
 fn the_verifier_accepts_every_example() {
     let names = example_names();
     assert!(names.len() >= 3, "{names:?}");
     for name in names {
-        let bundle = Bundle::open(&example_bundle(&name)).unwrap();
-        let xdp = bundle.manifest.xdp.as_ref().unwrap();
-        let mut ebpf = Ebpf::load(&bundle.artifact(&xdp.object).unwrap()).unwrap();
-        let mut loaded = 0;
-        for (program_name, program) in ebpf.programs_mut() {
-            let program: &mut Xdp = program.try_into().unwrap();
-            if let Err(error) = program.load() {
-                panic!("the verifier refused {program_name} of {name}: {error:?}");
-            }
-            loaded += 1;
-        }
-        let in_xdp = bundle.manifest.instances.iter().filter(|i| i.placement == galette_bundle::Placement::Xdp).count();
-        let roles = bundle.manifest.roles.len();
-        assert_eq!(loaded, 1 + roles + in_xdp, "the entry, one per interface role and one per XDP instance");
+        assert_verifier_accepts(&example_bundle(&name), &name);
     }
+}
+
+/// Every NF of the standard library that can run in XDP, in one chain that
+/// pins each with `@xdp` (the build fails with E0502 on a rejection).
+#[test]
+fn the_verifier_accepts_every_xdp_capable_stdlib_nf() {
+    let bundle = bundle_of("tests/verifier/stdlib.gal");
+    let manifest = Bundle::open(&bundle).unwrap().manifest;
+    let in_xdp: Vec<&str> = manifest.instances.iter().filter(|i| i.placement == galette_bundle::Placement::Xdp).map(|i| i.source.as_str()).collect();
+    for nf in ["nop", "counter", "ttl", "acl", "sampler", "classifier", "rate_limit", "compute", "macswap"] {
+        assert!(in_xdp.contains(&format!("std.{nf}").as_str()), "std.{nf} is not in XDP: {in_xdp:?}");
+    }
+    assert_verifier_accepts(&bundle, "stdlib");
+}
+
+/// Loads every program of a bundle's XDP object: the entry, one per
+/// interface role and one per XDP instance.
+fn assert_verifier_accepts(bundle: &std::path::Path, name: &str) {
+    let bundle = Bundle::open(bundle).unwrap();
+    let xdp = bundle.manifest.xdp.as_ref().unwrap();
+    let mut ebpf = Ebpf::load(&bundle.artifact(&xdp.object).unwrap()).unwrap();
+    let mut loaded = 0;
+    for (program_name, program) in ebpf.programs_mut() {
+        let program: &mut Xdp = program.try_into().unwrap();
+        if let Err(error) = program.load() {
+            panic!("the verifier refused {program_name} of {name}: {error:?}");
+        }
+        loaded += 1;
+    }
+    let in_xdp = bundle.manifest.instances.iter().filter(|i| i.placement == galette_bundle::Placement::Xdp).count();
+    let roles = bundle.manifest.roles.len();
+    assert_eq!(loaded, 1 + roles + in_xdp, "the entry, one per interface role and one per XDP instance");
 }
 
 #[test]
