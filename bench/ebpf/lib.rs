@@ -118,7 +118,9 @@ pub fn bench_sink(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     }
     // SAFETY: the check above keeps both reads inside the frame.
-    let (mark, sent) = unsafe { (((data + MARK_OFFSET) as *const u32).read_unaligned(), ((data + STAMP_OFFSET) as *const u64).read_unaligned()) };
+    let (mark, sent) = unsafe {
+        (((data + MARK_OFFSET) as *const u32).read_unaligned(), ((data + STAMP_OFFSET) as *const u64).read_unaligned())
+    };
     if mark != MARK.to_be() {
         return xdp_action::XDP_PASS;
     }

@@ -45,7 +45,8 @@ impl PacketSocket {
             return Err(io::Error::last_os_error());
         }
         let socket = PacketSocket { fd };
-        let name = std::ffi::CString::new(interface).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
+        let name = std::ffi::CString::new(interface)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
         // SAFETY: a NUL-terminated name.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
@@ -57,7 +58,14 @@ impl PacketSocket {
         address.sll_protocol = protocol;
         address.sll_ifindex = ifindex as i32;
         // SAFETY: the address is a live sockaddr_ll of the size given.
-        if unsafe { libc::bind(fd, &address as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32) } < 0 {
+        if unsafe {
+            libc::bind(
+                fd,
+                &address as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        } < 0
+        {
             return Err(io::Error::last_os_error());
         }
         // Send straight to the driver, as fast forwarders do; and do not read
@@ -69,16 +77,29 @@ impl PacketSocket {
 
     fn set_option(&self, option: i32, value: i32) -> io::Result<()> {
         // SAFETY: an int option of the right size.
-        let result = unsafe { libc::setsockopt(self.fd, libc::SOL_PACKET, option, &value as *const i32 as *const libc::c_void, 4) };
+        let result = unsafe {
+            libc::setsockopt(self.fd, libc::SOL_PACKET, option, &value as *const i32 as *const libc::c_void, 4)
+        };
         if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 
     /// Blocks for at least one frame, then takes up to a batch.
     fn receive(&self, buffers: &mut [[u8; FRAME_ROOM]]) -> io::Result<Vec<usize>> {
-        let mut iovecs: Vec<libc::iovec> = buffers.iter_mut().map(|buffer| libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: FRAME_ROOM }).collect();
+        let mut iovecs: Vec<libc::iovec> = buffers
+            .iter_mut()
+            .map(|buffer| libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: FRAME_ROOM })
+            .collect();
         let mut messages = messages(&mut iovecs);
         // SAFETY: the messages and their buffers live across the call.
-        let count = unsafe { libc::recvmmsg(self.fd, messages.as_mut_ptr(), messages.len() as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let count = unsafe {
+            libc::recvmmsg(
+                self.fd,
+                messages.as_mut_ptr(),
+                messages.len() as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
         if count < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -23,7 +23,8 @@ impl CpuReading {
         if seconds <= 0.0 {
             return 0.0;
         }
-        let ticks = later.softirq_ticks.saturating_sub(self.softirq_ticks) + later.process_ticks.saturating_sub(self.process_ticks);
+        let ticks = later.softirq_ticks.saturating_sub(self.softirq_ticks)
+            + later.process_ticks.saturating_sub(self.process_ticks);
         ticks as f64 / ticks_per_second() / seconds
     }
 }

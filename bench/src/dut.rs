@@ -44,14 +44,22 @@ pub struct GaletteRun<'a> {
 impl StartedDut {
     /// `galette run` on the DUT's interface; returns once it is attached.
     pub fn galette(side: &DutSide, run: &GaletteRun) -> Result<StartedDut, BenchError> {
-        let log = std::fs::File::create(&run.log).map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", run.log.display())))?;
+        let log = std::fs::File::create(&run.log)
+            .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", run.log.display())))?;
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &side.namespace])
             .arg(run.galette)
             .arg("run")
             .arg(run.bundle)
-            .args(["--iface", &side.interface, "--workers", &run.workers.to_string(), "--mode", if run.poll { "poll" } else { "irq" }])
+            .args([
+                "--iface",
+                &side.interface,
+                "--workers",
+                &run.workers.to_string(),
+                "--mode",
+                if run.poll { "poll" } else { "irq" },
+            ])
             // Counters are read at the end, not printed as it runs.
             .args(["--stats-interval", "100000"]);
         for load in &run.loads {
@@ -79,8 +87,10 @@ impl StartedDut {
     pub fn af_packet(ebpf: &mut Ebpf, side: &DutSide, log: &Path) -> Result<StartedDut, BenchError> {
         attach_program(ebpf, "bench_pass", &side.namespace, &side.interface)?;
         let mut started = StartedDut { child: None, program: Some("bench_pass") };
-        let this = std::env::current_exe().map_err(|err| BenchError::Setup(format!("cannot find this program: {err}")))?;
-        let log_file = std::fs::File::create(log).map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", log.display())))?;
+        let this =
+            std::env::current_exe().map_err(|err| BenchError::Setup(format!("cannot find this program: {err}")))?;
+        let log_file = std::fs::File::create(log)
+            .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", log.display())))?;
         let child = Command::new("ip")
             .args(["netns", "exec", &side.namespace])
             .arg(this)
@@ -114,7 +124,10 @@ impl StartedDut {
             }
             if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
                 self.child = None;
-                return Err(BenchError::Setup(format!("galette exited ({status}) before attaching: {}", read_log(log))));
+                return Err(BenchError::Setup(format!(
+                    "galette exited ({status}) before attaching: {}",
+                    read_log(log)
+                )));
             }
             if Instant::now() > deadline {
                 return Err(BenchError::Setup(format!("galette did not attach within 60 s: {}", read_log(log))));

@@ -62,7 +62,12 @@ mod tests {
     use super::*;
 
     fn endpoints() -> Endpoints {
-        Endpoints { src_mac: [2, 0, 0, 0, 0, 1], dst_mac: [2, 0, 0, 0, 0, 2], src_ip: Ipv4Addr::new(198, 18, 0, 2), dst_ip: Ipv4Addr::new(198, 18, 0, 1) }
+        Endpoints {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: Ipv4Addr::new(198, 18, 0, 2),
+            dst_ip: Ipv4Addr::new(198, 18, 0, 1),
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ pub fn describe(project_root: &Path) -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|line| {
+            line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory_kib: f64 = meminfo
@@ -24,7 +26,11 @@ pub fn describe(project_root: &Path) -> Machine {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         memory_gib: memory_kib / 1024.0 / 1024.0,
         kernel: output("uname", &["-r"]),
-        galette: format!("{} ({})", env!("CARGO_PKG_VERSION"), if commit.is_empty() { "unknown commit" } else { &commit }),
+        galette: format!(
+            "{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            if commit.is_empty() { "unknown commit" } else { &commit }
+        ),
     }
 }
 
@@ -39,7 +45,13 @@ pub fn remove_stale_namespaces() {
     for line in output("ip", &["netns", "list"]).lines() {
         let Some(name) = line.split_whitespace().next() else { continue };
         // Named `gal-bench-PID-N-...` by galette-testbed.
-        let Some(pid) = name.strip_prefix("gal-bench-").and_then(|rest| rest.split('-').next()).and_then(|pid| pid.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name
+            .strip_prefix("gal-bench-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = Command::new("ip").args(["netns", "delete", name]).status();
         }

@@ -114,20 +114,30 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err(BenchError::Setup("the benchmark creates network namespaces and loads eBPF: run it as root".into()));
+        return Err(BenchError::Setup(
+            "the benchmark creates network namespaces and loads eBPF: run it as root".into(),
+        ));
     }
     let root = project_root();
     let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
     // Only the experiments that run chains on the wire need the runtime.
-    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) { sibling_binary("galette")? } else { PathBuf::new() };
+    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) {
+        sibling_binary("galette")?
+    } else {
+        PathBuf::new()
+    };
     let machine = machine::describe(&root);
     let started = machine::utc_now();
     let run_dir = cli.out.join(started.replace(':', "-"));
     let work_dir = run_dir.join("work");
-    std::fs::create_dir_all(&work_dir).map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", work_dir.display())))?;
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", work_dir.display())))?;
     machine::remove_stale_namespaces();
     println!("galette-bench{}: results in {}", if cli.quick { " --quick" } else { "" }, run_dir.display());
-    println!("  machine: {} ({} cores, {:.1} GiB), kernel {}", machine.cpu, machine.cores, machine.memory_gib, machine.kernel);
+    println!(
+        "  machine: {} ({} cores, {:.1} GiB), kernel {}",
+        machine.cpu, machine.cores, machine.memory_gib, machine.kernel
+    );
 
     let mut results = Results { machine, quick: cli.quick, started, ..Results::default() };
     let object = ebpf::build(&root)?;
@@ -141,7 +151,8 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         }
         if wants(Experiment::Forwarding) {
             println!("forwarding");
-            results.forwarding = experiments::forwarding::run(&mut testbed, cli.quick, &sizes, &results.generator_ceiling)?;
+            results.forwarding =
+                experiments::forwarding::run(&mut testbed, cli.quick, &sizes, &results.generator_ceiling)?;
         }
         if wants(Experiment::Expensive) {
             println!("expensive NF");
@@ -158,7 +169,8 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         results.compiler = experiments::compiler::run(&root, &work_dir, cli.quick)?;
     }
 
-    let written = galette_bench_report::write_report(&results, &run_dir).map_err(|err| BenchError::Run(format!("cannot write the report: {err}")))?;
+    let written = galette_bench_report::write_report(&results, &run_dir)
+        .map_err(|err| BenchError::Run(format!("cannot write the report: {err}")))?;
     println!("ratios against the baselines:");
     for line in galette_bench_report::ratios(&results) {
         println!("  {line}");
@@ -178,7 +190,8 @@ fn publish(files: &[PathBuf], docs: &Path) -> Result<(), BenchError> {
     std::fs::create_dir_all(docs).map_err(|err| BenchError::Run(format!("cannot create {}: {err}", docs.display())))?;
     for file in files {
         let Some(name) = file.file_name() else { continue };
-        std::fs::copy(file, docs.join(name)).map_err(|err| BenchError::Run(format!("cannot copy {}: {err}", file.display())))?;
+        std::fs::copy(file, docs.join(name))
+            .map_err(|err| BenchError::Run(format!("cannot copy {}: {err}", file.display())))?;
     }
     Ok(())
 }

@@ -39,14 +39,34 @@ pub struct Testbed {
 impl Testbed {
     /// Creates the namespaces and veth pair, loads `object` and attaches the
     /// sink.
-    pub fn create(object: &[u8], work_dir: &Path, galette: &Path, stop: ShutdownFlag, point: Duration) -> Result<Testbed, BenchError> {
-        let pair = VethPair::create("bench").map_err(|err| BenchError::Setup(format!("cannot create the testbed: {err}")))?;
+    pub fn create(
+        object: &[u8],
+        work_dir: &Path,
+        galette: &Path,
+        stop: ShutdownFlag,
+        point: Duration,
+    ) -> Result<Testbed, BenchError> {
+        let pair =
+            VethPair::create("bench").map_err(|err| BenchError::Setup(format!("cannot create the testbed: {err}")))?;
         let (dut, generator) = (pair.a(), pair.b());
-        let mut ebpf = Ebpf::load(object).map_err(|err| BenchError::Setup(format!("cannot load the benchmark's eBPF object: {}", crate::traffic::error_chain(&err))))?;
+        let mut ebpf = Ebpf::load(object).map_err(|err| {
+            BenchError::Setup(format!("cannot load the benchmark's eBPF object: {}", crate::traffic::error_chain(&err)))
+        })?;
         let traffic = Traffic::attach(&mut ebpf, generator.namespace(), generator.interface(), generator.ifindex())?;
-        let endpoints = Endpoints { src_mac: generator.mac(), dst_mac: dut.mac(), src_ip: generator.ip(), dst_ip: dut.ip() };
+        let endpoints =
+            Endpoints { src_mac: generator.mac(), dst_mac: dut.mac(), src_ip: generator.ip(), dst_ip: dut.ip() };
         let dut_side = DutSide { namespace: dut.namespace().to_owned(), interface: dut.interface().to_owned() };
-        Ok(Testbed { ebpf, traffic, dut: dut_side, endpoints, work_dir: work_dir.to_owned(), galette: galette.to_owned(), stop, point, _pair: pair })
+        Ok(Testbed {
+            ebpf,
+            traffic,
+            dut: dut_side,
+            endpoints,
+            work_dir: work_dir.to_owned(),
+            galette: galette.to_owned(),
+            stop,
+            point,
+            _pair: pair,
+        })
     }
 
     /// A benchmark frame of `wire_bytes`.
@@ -57,7 +77,12 @@ impl Testbed {
     /// Offers frames of `wire_bytes` at `rate` (or full speed) for one
     /// point's time and measures what comes back. `dut_pid` is the DUT's
     /// process, whose CPU time counts as the DUT's.
-    pub fn measure(&mut self, wire_bytes: u32, rate: Option<f64>, dut_pid: Option<u32>) -> Result<Measured, BenchError> {
+    pub fn measure(
+        &mut self,
+        wire_bytes: u32,
+        rate: Option<f64>,
+        dut_pid: Option<u32>,
+    ) -> Result<Measured, BenchError> {
         self.check_stop()?;
         let frame = self.frame(wire_bytes);
         self.traffic.reset_sink(&mut self.ebpf)?;

@@ -57,9 +57,11 @@ impl Traffic {
     /// Loads the generator and the sink from `ebpf` and attaches the sink to
     /// `interface` in `namespace`.
     pub fn attach(ebpf: &mut Ebpf, namespace: &str, interface: &str, ifindex: u32) -> Result<Traffic, BenchError> {
-        let mut config: Array<_, u32> = Array::try_from(ebpf.map_mut("GEN_CONFIG").ok_or_else(|| missing("GEN_CONFIG"))?).map_err(setup)?;
+        let mut config: Array<_, u32> =
+            Array::try_from(ebpf.map_mut("GEN_CONFIG").ok_or_else(|| missing("GEN_CONFIG"))?).map_err(setup)?;
         config.set(0, ifindex, 0).map_err(setup)?;
-        let generator: &mut Xdp = ebpf.program_mut("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
+        let generator: &mut Xdp =
+            ebpf.program_mut("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
         generator.load().map_err(setup)?;
         attach_program(ebpf, "bench_sink", namespace, interface)?;
         let mut traffic = Traffic { namespace: namespace.to_owned(), ifindex, call_overhead: Duration::ZERO };
@@ -69,13 +71,22 @@ impl Traffic {
 
     /// Sends `frame` for `duration`, at `rate` frames per second or as fast
     /// as the generator goes (`None`). Stops early on Ctrl-C.
-    pub fn send(&self, ebpf: &mut Ebpf, frame: &[u8], rate: Option<f64>, duration: Duration, stop: &ShutdownFlag) -> Result<Sent, BenchError> {
+    pub fn send(
+        &self,
+        ebpf: &mut Ebpf,
+        frame: &[u8],
+        rate: Option<f64>,
+        duration: Duration,
+        stop: &ShutdownFlag,
+    ) -> Result<Sent, BenchError> {
         let interval = rate.map_or(0, |rate| (1e9 / rate.max(1.0)) as u64);
-        let mut pace: Array<_, u64> = Array::try_from(ebpf.map_mut("GEN_PACE").ok_or_else(|| missing("GEN_PACE"))?).map_err(setup)?;
+        let mut pace: Array<_, u64> =
+            Array::try_from(ebpf.map_mut("GEN_PACE").ok_or_else(|| missing("GEN_PACE"))?).map_err(setup)?;
         pace.set(0, interval, 0).map_err(setup)?;
         pace.set(1, 0, 0).map_err(setup)?;
         let sent_before = sent_frames(ebpf)?;
-        let generator: &Xdp = ebpf.program("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
+        let generator: &Xdp =
+            ebpf.program("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
         // The context of a live-frames run: the frame arrives on the
         // generator's interface (xdp_md: data, data_end, data_meta,
         // ingress_ifindex, rx_queue_index, egress_ifindex).
@@ -96,7 +107,9 @@ impl Traffic {
                     attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH),
                     ..TestRunOptions::new()
                 };
-                generator.test_run(options).map_err(|err| BenchError::Run(format!("the generator failed: {}", error_chain(&err))))?;
+                generator
+                    .test_run(options)
+                    .map_err(|err| BenchError::Run(format!("the generator failed: {}", error_chain(&err))))?;
                 // Aim the next call at CALL_TIME, within what is left; each
                 // call's fixed setup cost is not time spent running.
                 let running = call.elapsed().saturating_sub(self.call_overhead).max(Duration::from_millis(1));
@@ -113,10 +126,12 @@ impl Traffic {
     /// The time of a call of a few runs (each dropping its frame, paced far
     /// apart): the fixed cost of a live-frames test run.
     fn measure_call_overhead(&self, ebpf: &mut Ebpf) -> Result<Duration, BenchError> {
-        let mut pace: Array<_, u64> = Array::try_from(ebpf.map_mut("GEN_PACE").ok_or_else(|| missing("GEN_PACE"))?).map_err(setup)?;
+        let mut pace: Array<_, u64> =
+            Array::try_from(ebpf.map_mut("GEN_PACE").ok_or_else(|| missing("GEN_PACE"))?).map_err(setup)?;
         pace.set(0, u64::MAX / 4, 0).map_err(setup)?;
         pace.set(1, u64::MAX / 2, 0).map_err(setup)?;
-        let generator: &Xdp = ebpf.program("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
+        let generator: &Xdp =
+            ebpf.program("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
         let frame = [0u8; 64];
         let mut context = [0u8; 24];
         context[4..8].copy_from_slice(&64u32.to_ne_bytes());
@@ -125,8 +140,16 @@ impl Traffic {
             let mut times = Vec::new();
             for _ in 0..3 {
                 let start = Instant::now();
-                let options = TestRunOptions { data_in: Some(&frame), ctx_in: Some(&context), repeat: 10, attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH), ..TestRunOptions::new() };
-                generator.test_run(options).map_err(|err| BenchError::Run(format!("the generator failed: {}", error_chain(&err))))?;
+                let options = TestRunOptions {
+                    data_in: Some(&frame),
+                    ctx_in: Some(&context),
+                    repeat: 10,
+                    attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH),
+                    ..TestRunOptions::new()
+                };
+                generator
+                    .test_run(options)
+                    .map_err(|err| BenchError::Run(format!("the generator failed: {}", error_chain(&err))))?;
                 times.push(start.elapsed());
             }
             times.sort();
@@ -139,7 +162,8 @@ impl Traffic {
     pub fn reset_sink(&self, ebpf: &mut Ebpf) -> Result<(), BenchError> {
         let cpus = nr_cpus().map_err(|(_, err)| setup(err))?;
         for (name, entries) in [("SINK_COUNTS", 2), ("SINK_LATENCY", BUCKETS as u32)] {
-            let mut map: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map_mut(name).ok_or_else(|| missing(name))?).map_err(setup)?;
+            let mut map: PerCpuArray<_, u64> =
+                PerCpuArray::try_from(ebpf.map_mut(name).ok_or_else(|| missing(name))?).map_err(setup)?;
             for index in 0..entries {
                 map.set(index, PerCpuValues::try_from(vec![0u64; cpus]).map_err(setup)?, 0).map_err(setup)?;
             }
@@ -150,7 +174,8 @@ impl Traffic {
     /// What reached the sink since the last reset.
     pub fn received(&self, ebpf: &Ebpf) -> Result<Received, BenchError> {
         let sum = |name: &str, index: u32| -> Result<u64, BenchError> {
-            let map: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map(name).ok_or_else(|| missing(name))?).map_err(setup)?;
+            let map: PerCpuArray<_, u64> =
+                PerCpuArray::try_from(ebpf.map(name).ok_or_else(|| missing(name))?).map_err(setup)?;
             Ok(map.get(&index, 0).map_err(setup)?.iter().sum())
         };
         let histogram = (0..BUCKETS as u32).map(|index| sum("SINK_LATENCY", index)).collect::<Result<Vec<_>, _>>()?;
@@ -160,7 +185,8 @@ impl Traffic {
 
 /// Frames the generator has sent so far.
 fn sent_frames(ebpf: &Ebpf) -> Result<u64, BenchError> {
-    let map: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map("GEN_SENT").ok_or_else(|| missing("GEN_SENT"))?).map_err(setup)?;
+    let map: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map("GEN_SENT").ok_or_else(|| missing("GEN_SENT"))?).map_err(setup)?;
     Ok(map.get(&0, 0).map_err(setup)?.iter().sum())
 }
 

@@ -33,7 +33,10 @@ fn ctrl_c_removes_the_testbed() {
     while namespaces_of(pid).is_empty() {
         if let Some(status) = bench.try_wait().unwrap() {
             let output = bench.wait_with_output().unwrap();
-            panic!("the benchmark ended ({status}) before its testbed existed: {}", String::from_utf8_lossy(&output.stderr));
+            panic!(
+                "the benchmark ended ({status}) before its testbed existed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         assert!(Instant::now() < deadline, "no testbed after 15 minutes");
         std::thread::sleep(Duration::from_millis(50));

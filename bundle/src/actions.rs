@@ -163,29 +163,31 @@ pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, Strin
     use crate::{Placement, PortAction};
     let Some(xdp) = &manifest.xdp else { return Ok(Vec::new()) };
     let instances = manifest.instances.len() as u32;
-    let code_of = |action: &PortAction| -> Result<u32, String> {
-        Ok(match action {
-            PortAction::Redirect(role) => {
-                let index = manifest.roles.iter().position(|known| known == role).ok_or_else(|| format!("a port leads out of role `{role}`, which the chain does not declare"))?;
-                action_code(ActionKind::Redirect, index as u32)
-            }
-            PortAction::Tx => action_code(ActionKind::Tx, 0),
-            PortAction::Pass => action_code(ActionKind::Pass, 0),
-            PortAction::Drop => action_code(ActionKind::Drop, 0),
-            PortAction::Abort => action_code(ActionKind::Abort, 0),
-            PortAction::Instance(name) => {
-                let index = manifest
-                    .instances
-                    .iter()
-                    .position(|instance| &instance.name == name)
-                    .ok_or_else(|| format!("a port leads to `{name}`, which is not an instance of the chain"))?;
-                match manifest.instances[index].placement {
-                    Placement::Xdp => action_code(ActionKind::Instance, index as u32),
-                    Placement::Userland => action_code(ActionKind::Upcall, index as u32),
+    let code_of =
+        |action: &PortAction| -> Result<u32, String> {
+            Ok(match action {
+                PortAction::Redirect(role) => {
+                    let index = manifest.roles.iter().position(|known| known == role).ok_or_else(|| {
+                        format!("a port leads out of role `{role}`, which the chain does not declare")
+                    })?;
+                    action_code(ActionKind::Redirect, index as u32)
                 }
-            }
-        })
-    };
+                PortAction::Tx => action_code(ActionKind::Tx, 0),
+                PortAction::Pass => action_code(ActionKind::Pass, 0),
+                PortAction::Drop => action_code(ActionKind::Drop, 0),
+                PortAction::Abort => action_code(ActionKind::Abort, 0),
+                PortAction::Instance(name) => {
+                    let index =
+                        manifest.instances.iter().position(|instance| &instance.name == name).ok_or_else(|| {
+                            format!("a port leads to `{name}`, which is not an instance of the chain")
+                        })?;
+                    match manifest.instances[index].placement {
+                        Placement::Xdp => action_code(ActionKind::Instance, index as u32),
+                        Placement::Userland => action_code(ActionKind::Upcall, index as u32),
+                    }
+                }
+            })
+        };
     let mut table = Vec::new();
     for (index, instance) in manifest.instances.iter().enumerate() {
         if instance.placement != Placement::Xdp {
@@ -200,7 +202,11 @@ pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, Strin
     }
     table.push((entry_slot(instances, xdp.max_ports), code_of(&xdp.entry)?));
     for entry in &xdp.role_entries {
-        let role = manifest.roles.iter().position(|known| *known == entry.role).ok_or_else(|| format!("`rx.{}` names an undeclared role", entry.role))?;
+        let role = manifest
+            .roles
+            .iter()
+            .position(|known| *known == entry.role)
+            .ok_or_else(|| format!("`rx.{}` names an undeclared role", entry.role))?;
         table.push((role_entry_slot(instances, xdp.max_ports, role as u32), code_of(&entry.action)?));
     }
     Ok(table)
@@ -230,7 +236,13 @@ mod table_tests {
             chain: "c".into(),
             compiler_version: "0".into(),
             platform: crate::host_platform(),
-            xdp: Some(XdpPart { object: "xdp/chain.o".into(), entry_program: "galette_rx".into(), entry, role_entries: vec![], max_ports: 2 }),
+            xdp: Some(XdpPart {
+                object: "xdp/chain.o".into(),
+                entry_program: "galette_rx".into(),
+                entry,
+                role_entries: vec![],
+                max_ports: 2,
+            }),
             roles: vec![],
             instances,
             maps: vec![],
@@ -263,7 +275,10 @@ mod table_tests {
     fn a_link_into_userland_is_an_upcall() {
         let mut up = instance("up", vec![PortAction::Tx]);
         up.placement = Placement::Userland;
-        let chain = manifest(vec![instance("a", vec![PortAction::Instance("up".into())]), up], PortAction::Instance("a".into()));
+        let chain = manifest(
+            vec![instance("a", vec![PortAction::Instance("up".into())]), up],
+            PortAction::Instance("a".into()),
+        );
         let table = action_table(&chain).unwrap();
         assert_eq!(table[0], (0, action_code(ActionKind::Upcall, 1)));
         assert_eq!(table.len(), 2, "the userland instance's ports are not in the XDP table");

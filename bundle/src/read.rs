@@ -21,11 +21,15 @@ pub enum BundleError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} is not a valid manifest: {source}", path.display())]
     BadManifest { path: PathBuf, source: serde_json::Error },
-    #[error("bundle format version {found} is not supported (this runtime reads version {FORMAT_VERSION}); recompile the chain with a matching galettec")]
+    #[error(
+        "bundle format version {found} is not supported (this runtime reads version {FORMAT_VERSION}); recompile the chain with a matching galettec"
+    )]
     FormatVersion { found: u32 },
     #[error("bundle was built for {found}, but this machine is {expected}; recompile the chain here")]
     Platform { found: String, expected: String },
-    #[error("artifact {path} does not match its sha256 in the manifest (expected {expected}, found {found}); the bundle was modified after it was written")]
+    #[error(
+        "artifact {path} does not match its sha256 in the manifest (expected {expected}, found {found}); the bundle was modified after it was written"
+    )]
     HashMismatch { path: String, expected: String, found: String },
     #[error("artifact path {0:?} in the manifest escapes the bundle directory")]
     UnsafePath(String),
@@ -52,19 +56,15 @@ impl Bundle {
         struct VersionOnly {
             format_version: u32,
         }
-        let version: VersionOnly = serde_json::from_slice(&text).map_err(|source| {
-            BundleError::BadManifest { path: manifest_path.clone(), source }
-        })?;
+        let version: VersionOnly = serde_json::from_slice(&text)
+            .map_err(|source| BundleError::BadManifest { path: manifest_path.clone(), source })?;
         if version.format_version != FORMAT_VERSION {
             return Err(BundleError::FormatVersion { found: version.format_version });
         }
-        let manifest: Manifest = serde_json::from_slice(&text)
-            .map_err(|source| BundleError::BadManifest { path: manifest_path, source })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&text).map_err(|source| BundleError::BadManifest { path: manifest_path, source })?;
         if manifest.platform != host_platform() {
-            return Err(BundleError::Platform {
-                found: manifest.platform,
-                expected: host_platform(),
-            });
+            return Err(BundleError::Platform { found: manifest.platform, expected: host_platform() });
         }
         let bundle = Bundle { dir: dir.to_owned(), manifest };
         bundle.verify_artifacts()?;
@@ -107,9 +107,7 @@ impl Bundle {
 
     fn resolve(&self, relative: &str) -> Result<PathBuf, BundleError> {
         let path = Path::new(relative);
-        let stays_inside = path
-            .components()
-            .all(|part| matches!(part, std::path::Component::Normal(_)));
+        let stays_inside = path.components().all(|part| matches!(part, std::path::Component::Normal(_)));
         if !stays_inside {
             return Err(BundleError::UnsafePath(relative.to_owned()));
         }
@@ -184,7 +182,8 @@ mod tests {
         let dir = written();
         let path = dir.path().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace(&format!("\"format_version\": {FORMAT_VERSION}"), "\"format_version\": 99")).unwrap();
+        fs::write(&path, text.replace(&format!("\"format_version\": {FORMAT_VERSION}"), "\"format_version\": 99"))
+            .unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::FormatVersion { found: 99 })));
     }
 
@@ -212,10 +211,7 @@ mod tests {
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::NoManifest(_))));
         fs::write(dir.path().join(MANIFEST_FILE), "{ not json").unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::BadManifest { .. })));
-        assert!(matches!(
-            Bundle::open(&dir.path().join("nope")),
-            Err(BundleError::NotADirectory(_))
-        ));
+        assert!(matches!(Bundle::open(&dir.path().join("nope")), Err(BundleError::NotADirectory(_))));
     }
 
     #[test]

@@ -22,10 +22,7 @@ pub fn write_bundle(dir: &Path, mut manifest: Manifest, artifacts: &[(&str, &[u8
             fs::create_dir_all(parent)?;
         }
         fs::write(&target, bytes)?;
-        manifest.artifacts.push(Artifact {
-            path: (*path).to_owned(),
-            sha256: sha256_hex(bytes),
-        });
+        manifest.artifacts.push(Artifact { path: (*path).to_owned(), sha256: sha256_hex(bytes) });
     }
     let json = serde_json::to_string_pretty(&manifest).map_err(io::Error::other)?;
     fs::write(dir.join(MANIFEST_FILE), json + "\n")
@@ -41,10 +38,7 @@ fn clear_previous_bundle(dir: &Path) -> io::Result<()> {
     if !dir.join(MANIFEST_FILE).is_file() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!(
-                "{} exists and is not a bundle (no {MANIFEST_FILE}); refusing to overwrite it",
-                dir.display()
-            ),
+            format!("{} exists and is not a bundle (no {MANIFEST_FILE}); refusing to overwrite it", dir.display()),
         ));
     }
     fs::remove_dir_all(dir)

@@ -18,7 +18,13 @@ const CACHE_FORMAT: &str = "galette-ebpf-object-v1";
 /// `target/` directories), and the versions of rustc and bpf-linker.
 pub fn content_key(generated: &GeneratedCrate, source_dirs: &[PathBuf], bpf_linker: &Path) -> String {
     let mut input: Vec<u8> = Vec::new();
-    for part in [CACHE_FORMAT, &generated.cargo_toml, &generated.lib_rs, &tool_version(Path::new("rustc"), "-vV"), &tool_version(bpf_linker, "--version")] {
+    for part in [
+        CACHE_FORMAT,
+        &generated.cargo_toml,
+        &generated.lib_rs,
+        &tool_version(Path::new("rustc"), "-vV"),
+        &tool_version(bpf_linker, "--version"),
+    ] {
         input.extend_from_slice(&(part.len() as u64).to_le_bytes());
         input.extend_from_slice(part.as_bytes());
     }

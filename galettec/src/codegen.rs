@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use galette_bundle::{
     ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, PROGRAMS_MAP,
-    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots, entry_slot, role_entry_slot,
-    slots_per_instance, stats_index,
+    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots,
+    entry_slot, role_entry_slot, slots_per_instance, stats_index,
 };
 use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -48,24 +48,45 @@ impl GeneratedCrate {
 /// called for a chain without any.
 pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) -> Vec<Diagnostic> {
     let not_yet = |what: &str, span, label: &str| {
-        Diagnostic::error("E0900", format!("{what} cannot be built by this version of galettec yet"), chain_file, span, label)
-            .with_help("the chain is valid; see docs/language.md for what this version builds")
+        Diagnostic::error(
+            "E0900",
+            format!("{what} cannot be built by this version of galettec yet"),
+            chain_file,
+            span,
+            label,
+        )
+        .with_help("the chain is valid; see docs/language.md for what this version builds")
     };
     let mut found = Vec::new();
     let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
     for (instance, decision) in chain.instances.iter().zip(decisions) {
         if decision.placement == Placement::Userland {
             for binding in instance.bindings.iter().filter(|b| map_owner(chain, &in_xdp, b.map).is_none()) {
-                found.push(not_yet("maps that only userland NFs needing std bind", binding.span, "no `#![no_std]` NF binds this map, so it has no type in the XDP part"));
+                found.push(not_yet(
+                    "maps that only userland NFs needing std bind",
+                    binding.span,
+                    "no `#![no_std]` NF binds this map, so it has no type in the XDP part",
+                ));
             }
-            let per_cpu = instance.bindings.iter().filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
+            let per_cpu = instance
+                .bindings
+                .iter()
+                .filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
             for binding in per_cpu {
-                found.push(not_yet("per-CPU maps in userland NFs", binding.span, &format!("placed in userland: {}", decision.reason)));
+                found.push(not_yet(
+                    "per-CPU maps in userland NFs",
+                    binding.span,
+                    &format!("placed in userland: {}", decision.reason),
+                ));
             }
         }
     }
     if chain.roles.len() as u32 > MAX_ROLES {
-        found.push(not_yet(&format!("chains with more than {MAX_ROLES} interface roles"), chain.roles[MAX_ROLES as usize].span, "one role too many"));
+        found.push(not_yet(
+            &format!("chains with more than {MAX_ROLES} interface roles"),
+            chain.roles[MAX_ROLES as usize].span,
+            "one role too many",
+        ));
     }
     found
 }
@@ -76,9 +97,12 @@ pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) 
 pub fn generate_ebpf_crate(chain: &ChainIr, decisions: &[Decision], nf_std_dir: &Path) -> GeneratedCrate {
     let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
     let crates = NfCrates::of(chain, &in_xdp);
-    let lib_rs = prettyplease::unparse(&syn::parse2::<syn::File>(lib_rs(chain, &crates, &in_xdp)).expect("generated code is valid Rust"));
+    let lib_rs = prettyplease::unparse(
+        &syn::parse2::<syn::File>(lib_rs(chain, &crates, &in_xdp)).expect("generated code is valid Rust"),
+    );
     let mut cargo_toml = cargo_toml_without_name(&crates, nf_std_dir);
-    let package = format!("galette-chain-{}-{:016x}", chain.name.replace('_', "-"), content_hash(&[&lib_rs, &cargo_toml]));
+    let package =
+        format!("galette-chain-{}-{:016x}", chain.name.replace('_', "-"), content_hash(&[&lib_rs, &cargo_toml]));
     cargo_toml = cargo_toml.replace("@PACKAGE@", &package);
     GeneratedCrate { package, cargo_toml, lib_rs }
 }
@@ -136,9 +160,16 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let role_programs = (0..chain.roles.len() as u32).map(|role| {
         let program = Ident::new(&role_entry_program(role as usize), Span::call_site());
         let slot = role_entry_slot(instances, max_ports, role);
-        let entry = chain.entries.iter().find(|entry| entry.role == Some(role as usize)).or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
+        let entry = chain
+            .entries
+            .iter()
+            .find(|entry| entry.role == Some(role as usize))
+            .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
         let leave = leave(entry.map(|entry| (entry.target, entry.upcall)), in_xdp, slot, u32::MAX);
-        let doc = format!("Attached to the interface of role `{}`: goes where `rx.{}` leads.", chain.roles[role as usize].name, chain.roles[role as usize].name);
+        let doc = format!(
+            "Attached to the interface of role `{}`: goes where `rx.{}` leads.",
+            chain.roles[role as usize].name, chain.roles[role as usize].name
+        );
         quote! {
             #[doc = #doc]
             #[xdp]
@@ -147,7 +178,8 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
             }
         }
     });
-    let common_entry = chain.entries.iter().find(|entry| entry.role.is_none()).map(|entry| (entry.target, entry.upcall));
+    let common_entry =
+        chain.entries.iter().find(|entry| entry.role.is_none()).map(|entry| (entry.target, entry.upcall));
     let entry_leave = leave(common_entry, in_xdp, entry_slot, u32::MAX);
     let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
     let xsk_bases_map = Ident::new(XSK_BASES_MAP, Span::call_site());
@@ -155,54 +187,61 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let config_map = Ident::new(CONFIG_MAP, Span::call_site());
     let (config_workers, metadata_len) = (CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
     let map_statics = map_statics(chain, crates, in_xdp);
-    let instance_programs = chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
-        let program = Ident::new(&instance_program(index), Span::call_site());
-        let nf = crates.alias(&instance.nf.crate_dir);
-        let call = if instance.bindings.is_empty() {
-            quote! { #nf::packet(&mut packet) }
-        } else {
-            let fields = instance.bindings.iter().map(|binding| {
-                let field = Ident::new(&binding.field, Span::call_site());
-                let map = map_static(binding.map);
-                quote! { #field: &#map }
+    let instance_programs =
+        chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
+            let program = Ident::new(&instance_program(index), Span::call_site());
+            let nf = crates.alias(&instance.nf.crate_dir);
+            let call = if instance.bindings.is_empty() {
+                quote! { #nf::packet(&mut packet) }
+            } else {
+                let fields = instance.bindings.iter().map(|binding| {
+                    let field = Ident::new(&binding.field, Span::call_site());
+                    let map = map_static(binding.map);
+                    quote! { #field: &#map }
+                });
+                quote! { #nf::packet(&mut packet, &mut #nf::Maps { #(#fields),* }) }
+            };
+            let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
+                let variant = Ident::new(&port_ir.variant, Span::call_site());
+                let port = port as u32;
+                quote! { #nf::Action::#variant => #port, }
             });
-            quote! { #nf::packet(&mut packet, &mut #nf::Maps { #(#fields),* }) }
-        };
-        let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
-            let variant = Ident::new(&port_ir.variant, Span::call_site());
-            let port = port as u32;
-            quote! { #nf::Action::#variant => #port, }
-        });
-        let index = index as u32;
-        let received = stats_index(index, StatsSlot::Received, max_ports);
-        let first_port_counter = stats_index(index, StatsSlot::Port(0), max_ports);
-        let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports);
-        let dispatch = instance.ports.iter().enumerate().map(|(port, port_ir)| {
-            let leave = leave(Some((port_ir.target, port_ir.upcall)), in_xdp, action_slot(index, port as u32, max_ports), missed);
-            let port = port as u32;
-            quote! { #port => #leave, }
-        });
-        let doc = format!("Instance `{}` ({}).", instance.name, instance.source);
-        quote! {
-            #[doc = #doc]
-            #[xdp]
-            pub fn #program(ctx: XdpContext) -> u32 {
-                count(#received);
-                let port: u32 = {
-                    let mut packet = XdpPacket::new(&ctx);
-                    match #call {
-                        #(#arms)*
+            let index = index as u32;
+            let received = stats_index(index, StatsSlot::Received, max_ports);
+            let first_port_counter = stats_index(index, StatsSlot::Port(0), max_ports);
+            let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports);
+            let dispatch = instance.ports.iter().enumerate().map(|(port, port_ir)| {
+                let leave = leave(
+                    Some((port_ir.target, port_ir.upcall)),
+                    in_xdp,
+                    action_slot(index, port as u32, max_ports),
+                    missed,
+                );
+                let port = port as u32;
+                quote! { #port => #leave, }
+            });
+            let doc = format!("Instance `{}` ({}).", instance.name, instance.source);
+            quote! {
+                #[doc = #doc]
+                #[xdp]
+                pub fn #program(ctx: XdpContext) -> u32 {
+                    count(#received);
+                    let port: u32 = {
+                        let mut packet = XdpPacket::new(&ctx);
+                        match #call {
+                            #(#arms)*
+                        }
+                    };
+                    count(#first_port_counter + port);
+                    match port {
+                        #(#dispatch)*
+                        _ => xdp_action::XDP_ABORTED,
                     }
-                };
-                count(#first_port_counter + port);
-                match port {
-                    #(#dispatch)*
-                    _ => xdp_action::XDP_ABORTED,
                 }
             }
-        }
-    });
-    let header = format!("Generated by galettec {} from chain `{}`. Do not edit.", env!("CARGO_PKG_VERSION"), chain.name);
+        });
+    let header =
+        format!("Generated by galettec {} from chain `{}`. Do not edit.", env!("CARGO_PKG_VERSION"), chain.name);
     quote! {
         #![doc = #header]
         #![no_std]
@@ -435,7 +474,8 @@ fn map_statics(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> Vec<Token
 fn cargo_toml_without_name(crates: &NfCrates, nf_std_dir: &Path) -> String {
     let mut dependencies = format!("nf-std = {{ path = {:?} }}\n", nf_std_dir.display().to_string());
     for (dir, (alias, package)) in &crates.alias_of {
-        dependencies.push_str(&format!("{alias} = {{ package = {package:?}, path = {:?} }}\n", dir.display().to_string()));
+        dependencies
+            .push_str(&format!("{alias} = {{ package = {package:?}, path = {:?} }}\n", dir.display().to_string()));
     }
     bpf_crate_manifest("@PACKAGE@", &dependencies)
 }
@@ -445,7 +485,11 @@ fn cargo_toml_without_name(crates: &NfCrates, nf_std_dir: &Path) -> String {
 /// a `[dependencies]` table), with the profile eBPF needs.
 pub fn bpf_crate_manifest(package: &str, dependencies: &str) -> String {
     let dependencies = format!("aya-ebpf = \"=0.1.1\"\n{dependencies}");
-    cdylib_manifest(package, &dependencies, "panic = \"abort\"\nopt-level = 3\ncodegen-units = 1\ndebug = false\n\n[profile.dev]\npanic = \"abort\"\n")
+    cdylib_manifest(
+        package,
+        &dependencies,
+        "panic = \"abort\"\nopt-level = 3\ncodegen-units = 1\ndebug = false\n\n[profile.dev]\npanic = \"abort\"\n",
+    )
 }
 
 /// The `Cargo.toml` of a generated cdylib crate (the XDP part, or a

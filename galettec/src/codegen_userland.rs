@@ -172,8 +172,14 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
         instance.nf.crate_dir.display().to_string()
     );
     // Panics unwind to galette_packet, which turns them into aborted packets.
-    let mut cargo_toml = crate::codegen::cdylib_manifest("@PACKAGE@", &dependencies, "panic = \"unwind\"\nopt-level = 3\n");
-    let package = format!("galette-user-{}-{}-{:016x}", chain.name.replace('_', "-"), instance.name.replace('_', "-"), content_hash(&[&lib_rs, &cargo_toml]));
+    let mut cargo_toml =
+        crate::codegen::cdylib_manifest("@PACKAGE@", &dependencies, "panic = \"unwind\"\nopt-level = 3\n");
+    let package = format!(
+        "galette-user-{}-{}-{:016x}",
+        chain.name.replace('_', "-"),
+        instance.name.replace('_', "-"),
+        content_hash(&[&lib_rs, &cargo_toml])
+    );
     cargo_toml = cargo_toml.replace("@PACKAGE@", &package);
     GeneratedCrate { package, cargo_toml, lib_rs }
 }
@@ -181,7 +187,11 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
 /// W0103 for every `pass` that a userland instance leads to: a frame that
 /// reached userland through an AF_XDP socket cannot be handed to the host's
 /// network stack from there, so the runtime drops it (and counts it).
-pub fn pass_warnings(chain: &ChainIr, decisions: &[crate::place::Decision], chain_file: galette_grammar::FileId) -> Vec<galette_grammar::Diagnostic> {
+pub fn pass_warnings(
+    chain: &ChainIr,
+    decisions: &[crate::place::Decision],
+    chain_file: galette_grammar::FileId,
+) -> Vec<galette_grammar::Diagnostic> {
     chain
         .instances
         .iter()

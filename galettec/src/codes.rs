@@ -77,7 +77,10 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("codes.rs") && !path.to_string_lossy().contains("tests") {
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("codes.rs")
+                    && !path.to_string_lossy().contains("tests")
+                {
                     let text = std::fs::read_to_string(&path).unwrap();
                     found.extend(text.match_indices('"').filter_map(|(i, _)| {
                         let candidate = text.get(i + 1..i + 6)?;

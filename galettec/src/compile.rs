@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry, XDP_OBJECT, XdpPart, host_platform,
-    write_bundle,
+    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry, XDP_OBJECT, XdpPart,
+    host_platform, write_bundle,
 };
 use galette_grammar::Diagnostic;
 
@@ -14,8 +14,8 @@ use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnin
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
-use crate::verify::{VerifierOutcome, verify_object};
 use crate::source::{FileSystem, SourceFiles, SourceReader};
+use crate::verify::{VerifierOutcome, verify_object};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
 #[derive(Debug, Clone)]
@@ -111,7 +111,11 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
     let mut output = check(&ast, &mut files, &cx);
     let chain = match output.chain {
         None => None,
-        Some(chain) => match place(&chain, chain_file, &PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() }) {
+        Some(chain) => match place(
+            &chain,
+            chain_file,
+            &PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() },
+        ) {
             Ok(decisions) => Some((chain, decisions)),
             Err(errors) => {
                 output.diagnostics.extend(errors);
@@ -149,7 +153,8 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
     let mut notes = Vec::new();
     let (object, cached) = loop {
         let generated = generate_ebpf_crate(chain, &decisions, &options.nf_std_dir);
-        let built = options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
+        let built =
+            options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
         let rejected = match verify_object(&built.object) {
             VerifierOutcome::Skipped(why) => {
                 notes.push(format!("the kernel verifier did not check the chain: {why}"));
@@ -159,16 +164,22 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
             VerifierOutcome::Checked { rejected } => rejected,
         };
         for rejection in &rejected {
-            let index = (0..chain.instances.len()).find(|&index| instance_program(index) == rejection.program).ok_or_else(|| {
-                CompileError::Build(BuildError::Compile {
-                    chain: chain.name.clone(),
-                    errors: format!("the kernel verifier rejected the generated program `{}`:\n{}", rejection.program, rejection.log),
-                })
-            })?;
+            let index = (0..chain.instances.len())
+                .find(|&index| instance_program(index) == rejection.program)
+                .ok_or_else(|| {
+                    CompileError::Build(BuildError::Compile {
+                        chain: chain.name.clone(),
+                        errors: format!(
+                            "the kernel verifier rejected the generated program `{}`:\n{}",
+                            rejection.program, rejection.log
+                        ),
+                    })
+                })?;
             notes.push(format!("the kernel verifier rejected `{}`; it runs in userland", chain.instances[index].name));
             rejected_so_far.push((index, rejection.log.clone()));
         }
-        let options = PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: rejected_so_far.clone() };
+        let options =
+            PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: rejected_so_far.clone() };
         decisions = match place(chain, checked.chain_file, &options) {
             Ok(decisions) => decisions,
             Err(errors) => return Err(invalid_with(checked, errors)),
@@ -229,11 +240,20 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
         xdp: Some(XdpPart {
             object: XDP_OBJECT.to_owned(),
             entry_program: ENTRY_PROGRAM.to_owned(),
-            entry: chain.entries.iter().find(|entry| entry.role.is_none()).map_or(PortAction::Drop, |entry| port_action(entry.target, chain)),
+            entry: chain
+                .entries
+                .iter()
+                .find(|entry| entry.role.is_none())
+                .map_or(PortAction::Drop, |entry| port_action(entry.target, chain)),
             role_entries: chain
                 .entries
                 .iter()
-                .filter_map(|entry| Some(RoleEntry { role: chain.roles[entry.role?].name.clone(), action: port_action(entry.target, chain) }))
+                .filter_map(|entry| {
+                    Some(RoleEntry {
+                        role: chain.roles[entry.role?].name.clone(),
+                        action: port_action(entry.target, chain),
+                    })
+                })
                 .collect(),
             max_ports: chain.max_ports(),
         }),
@@ -246,14 +266,22 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
 
 /// Builds the library of every userland instance: `(path in the bundle,
 /// bytes)`.
-fn build_userland(chain: &ChainIr, decisions: &[Decision], options: &CompileOptions) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
+fn build_userland(
+    chain: &ChainIr,
+    decisions: &[Decision],
+    options: &CompileOptions,
+) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
     let mut libraries = Vec::new();
     for (instance, decision) in chain.instances.iter().zip(decisions) {
         if decision.placement != Placement::Userland {
             continue;
         }
         let generated = generate_userland_crate(chain, instance, &options.nf_std_dir);
-        let nf = NfCrate { dir: instance.nf.crate_dir.clone(), source_name: instance.source.clone(), instances: vec![instance.name.clone()] };
+        let nf = NfCrate {
+            dir: instance.nf.crate_dir.clone(),
+            source_name: instance.source.clone(),
+            instances: vec![instance.name.clone()],
+        };
         let built = options.build.build(BuildTarget::Host, &chain.name, &generated, &[nf], &options.nf_std_dir)?;
         libraries.push((library_path(instance), built.object));
     }
@@ -280,7 +308,9 @@ fn nf_crates(chain: &ChainIr) -> Vec<NfCrate> {
 /// and value sizes the object declares (only the NF crates know the types'
 /// sizes, and the object is where they meet).
 fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileError> {
-    let parsed = aya_obj::Object::parse(object).map_err(|err| CompileError::Build(BuildError::BadObject { path: PathBuf::from(format!("the built object ({err})")) }))?;
+    let parsed = aya_obj::Object::parse(object).map_err(|err| {
+        CompileError::Build(BuildError::BadObject { path: PathBuf::from(format!("the built object ({err})")) })
+    })?;
     Ok(chain
         .maps
         .iter()

@@ -1,7 +1,7 @@
 //! Building a generated eBPF crate with cargo and bpf-linker.
 
-use std::path::{Path, PathBuf};
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::{env, fs, io};
 
@@ -301,7 +301,12 @@ fn cargo_errors(text: &str) -> String {
         .lines()
         .filter(|line| {
             let line = line.trim_start();
-            !(line.starts_with("Compiling") || line.starts_with("Updating") || line.starts_with("Locking") || line.starts_with("Adding") || line.starts_with("Downloaded") || line.starts_with("Downloading"))
+            !(line.starts_with("Compiling")
+                || line.starts_with("Updating")
+                || line.starts_with("Locking")
+                || line.starts_with("Adding")
+                || line.starts_with("Downloaded")
+                || line.starts_with("Downloading"))
         })
         .collect();
     let tail = relevant.len().saturating_sub(60);
@@ -372,8 +377,12 @@ mod tests {
         messages.read(error, None);
         messages.read(r#"{"reason":"compiler-artifact","target":{"name":"core"}}"#, None);
         assert_eq!(messages.compiled, 1);
-        let nf = NfCrate { dir: "/nfs/acl".into(), source_name: "std.acl".into(), instances: vec!["a".into(), "b".into()] };
+        let nf =
+            NfCrate { dir: "/nfs/acl".into(), source_name: "std.acl".into(), instances: vec!["a".into(), "b".into()] };
         let error = messages.into_error("c", BuildTarget::Bpf, "", &[nf]);
-        assert_eq!(error.to_string(), "the NF std.acl (used by `a`, `b`) does not compile for XDP:\nerror[E0425]: cannot find value `x`");
+        assert_eq!(
+            error.to_string(),
+            "the NF std.acl (used by `a`, `b`) does not compile for XDP:\nerror[E0425]: cannot find value `x`"
+        );
     }
 }

@@ -83,7 +83,12 @@ pub fn dot_graph(chain: &ChainIr, decisions: &[Decision]) -> String {
     for instance in &chain.instances {
         for port in &instance.ports {
             let style = if port.upcall { ", style=dashed" } else { "" };
-            edges.push(format!("  {} -> {} [label={}{style}];", node(&instance.name), target_node(port.target), quote(&port.name)));
+            edges.push(format!(
+                "  {} -> {} [label={}{style}];",
+                node(&instance.name),
+                target_node(port.target),
+                quote(&port.name)
+            ));
         }
     }
     for terminal in &terminals {
@@ -114,8 +119,10 @@ mod tests {
     use crate::source::{InMemory, SourceFiles};
 
     fn checked(source: &str) -> (ChainIr, Vec<Decision>) {
-        let nf = "#![no_std]\npub enum Action { Ok, Bad }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Ok }";
-        let reader = InMemory::default().with("std/f/Cargo.toml", "[package]\nname = \"f\"\n").with("std/f/src/lib.rs", nf);
+        let nf =
+            "#![no_std]\npub enum Action { Ok, Bad }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Ok }";
+        let reader =
+            InMemory::default().with("std/f/Cargo.toml", "[package]\nname = \"f\"\n").with("std/f/src/lib.rs", nf);
         let ast = galette_grammar::parse(source, 0).unwrap();
         let mut files = SourceFiles::default();
         files.add("c.gal", source);

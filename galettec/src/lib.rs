@@ -27,7 +27,7 @@ pub mod place;
 pub mod render;
 pub mod signature;
 pub mod source;
-pub mod verify;
 mod suggest;
+pub mod verify;
 
 pub use compile::{Checked, CompileError, CompileOptions, Compiled, check_chain, compile_chain};

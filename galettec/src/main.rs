@@ -128,7 +128,13 @@ fn check(file: &Path, options: &CompileOptions, format: MessageFormat) -> Result
     Ok(())
 }
 
-fn explain(file: &Path, emit: Emit, output: Option<&Path>, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {
+fn explain(
+    file: &Path,
+    emit: Emit,
+    output: Option<&Path>,
+    options: &CompileOptions,
+    format: MessageFormat,
+) -> Result<(), CompileError> {
     // The front end alone: placement is worth explaining even for chains
     // this version cannot build yet.
     let checked = check_with(file, options, &FileSystem)?;
@@ -226,7 +232,12 @@ fn render_svg(dot: &str, path: &Path) -> std::io::Result<()> {
         .arg(path)
         .stdin(std::process::Stdio::piped())
         .spawn()
-        .map_err(|err| std::io::Error::new(err.kind(), format!("cannot run Graphviz's `dot` ({err}); install graphviz, or write a .dot file")))?;
+        .map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!("cannot run Graphviz's `dot` ({err}); install graphviz, or write a .dot file"),
+            )
+        })?;
     child.stdin.take().expect("piped").write_all(dot.as_bytes())?;
     let status = child.wait()?;
     if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("dot failed ({status})"))) }

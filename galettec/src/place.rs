@@ -54,7 +54,9 @@ impl std::fmt::Display for PlacementReason {
             }
             PlacementReason::VerifierRejected(summary) => write!(f, "the kernel verifier rejected it ({summary})"),
             PlacementReason::AskedForXdp => f.write_str("the chain marks it `@xdp`"),
-            PlacementReason::FastPathByDefault => f.write_str("nothing requires userland, so it runs in the XDP fast path"),
+            PlacementReason::FastPathByDefault => {
+                f.write_str("nothing requires userland, so it runs in the XDP fast path")
+            }
         }
     }
 }
@@ -95,13 +97,17 @@ pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Res
             // The log ends with statistics; the cause is the line before them.
             let is_statistics = |line: &&str| {
                 let line = line.trim();
-                line.is_empty() || line.starts_with("processed ") || line.starts_with("verification time") || line.starts_with("stack depth")
+                line.is_empty()
+                    || line.starts_with("processed ")
+                    || line.starts_with("verification time")
+                    || line.starts_with("stack depth")
             };
             let summary = log.lines().rev().find(|line| !is_statistics(line)).unwrap_or("no log").trim().to_owned();
             decision = Decision { placement: Placement::Userland, reason: PlacementReason::VerifierRejected(summary) };
         }
         if decision.placement == Placement::Xdp {
-            depth[index] = 1 + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
+            depth[index] =
+                1 + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
             if depth[index] > max_tail_calls {
                 decision = Decision {
                     placement: Placement::Userland,
@@ -111,7 +117,8 @@ pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Res
         }
         decisions[index] = Some(decision);
     }
-    let decisions: Vec<Decision> = decisions.into_iter().map(|d| d.expect("every instance is reachable and ordered")).collect();
+    let decisions: Vec<Decision> =
+        decisions.into_iter().map(|d| d.expect("every instance is reachable and ordered")).collect();
 
     let errors: Vec<Diagnostic> = chain
         .instances
@@ -121,15 +128,34 @@ pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Res
             let (PlacementConstraint::Xdp, span) = instance.constraint? else { return None };
             (decision.placement == Placement::Userland).then(|| match &decision.reason {
                 PlacementReason::VerifierRejected(_) => {
-                    let index = chain.instances.iter().position(|i| i.name == instance.name).expect("an instance of the chain");
-                    let log = options.rejected_by_verifier.iter().find(|(i, _)| *i == index).map_or("", |(_, log)| log.as_str());
-                    Diagnostic::error("E0502", format!("the kernel verifier rejected `{}`, which asks for XDP", instance.name), chain_file, span, "asks for XDP")
-                        .with_label(chain_file, instance.span, "its program was rejected")
-                        .with_help(format!("the end of the verifier's log:\n{log}\nremove `@xdp` to run it in userland instead"))
+                    let index =
+                        chain.instances.iter().position(|i| i.name == instance.name).expect("an instance of the chain");
+                    let log = options
+                        .rejected_by_verifier
+                        .iter()
+                        .find(|(i, _)| *i == index)
+                        .map_or("", |(_, log)| log.as_str());
+                    Diagnostic::error(
+                        "E0502",
+                        format!("the kernel verifier rejected `{}`, which asks for XDP", instance.name),
+                        chain_file,
+                        span,
+                        "asks for XDP",
+                    )
+                    .with_label(chain_file, instance.span, "its program was rejected")
+                    .with_help(format!(
+                        "the end of the verifier's log:\n{log}\nremove `@xdp` to run it in userland instead"
+                    ))
                 }
-                reason => Diagnostic::error("E0501", format!("`{}` cannot run in XDP", instance.name), chain_file, span, "asks for XDP")
-                    .with_label(chain_file, instance.span, format!("it must run in userland: {reason}"))
-                    .with_help("remove `@xdp`, or change what forces it into userland"),
+                reason => Diagnostic::error(
+                    "E0501",
+                    format!("`{}` cannot run in XDP", instance.name),
+                    chain_file,
+                    span,
+                    "asks for XDP",
+                )
+                .with_label(chain_file, instance.span, format!("it must run in userland: {reason}"))
+                .with_help("remove `@xdp`, or change what forces it into userland"),
             })
         })
         .collect();

@@ -17,8 +17,9 @@ pub fn render_diagnostics(files: &SourceFiles, diagnostics: &[Diagnostic]) -> St
     diagnostics
         .iter()
         .map(|diagnostic| {
-            term::emit_into_string(&config, &table, &to_report(diagnostic))
-                .unwrap_or_else(|_| format!("{}[{}]: {}\n", severity_word(diagnostic.severity), diagnostic.code, diagnostic.message))
+            term::emit_into_string(&config, &table, &to_report(diagnostic)).unwrap_or_else(|_| {
+                format!("{}[{}]: {}\n", severity_word(diagnostic.severity), diagnostic.code, diagnostic.message)
+            })
         })
         .collect()
 }
@@ -31,10 +32,17 @@ fn to_report(diagnostic: &Diagnostic) -> Report<usize> {
     let primary = &diagnostic.primary;
     let mut labels = vec![ReportLabel::primary(primary.file, primary.span).with_message(&primary.message)];
     labels.extend(
-        diagnostic.secondary.iter().map(|label| ReportLabel::secondary(label.file, label.span).with_message(&label.message)),
+        diagnostic
+            .secondary
+            .iter()
+            .map(|label| ReportLabel::secondary(label.file, label.span).with_message(&label.message)),
     );
     let notes = diagnostic.help.iter().map(|help| format!("help: {help}")).collect();
-    Report::new(severity).with_code(diagnostic.code).with_message(&diagnostic.message).with_labels(labels).with_notes(notes)
+    Report::new(severity)
+        .with_code(diagnostic.code)
+        .with_message(&diagnostic.message)
+        .with_labels(labels)
+        .with_notes(notes)
 }
 
 fn severity_word(severity: Severity) -> &'static str {
@@ -111,7 +119,8 @@ mod tests {
     fn json_has_one_object_per_diagnostic_with_positions() {
         let mut files = SourceFiles::default();
         let file = files.add("c.gal", "chain c\nrx -> swp\n");
-        let diagnostic = Diagnostic::error("E0102", "nothing named `swp`", file, Span::new(14, 17), "not declared").with_help("did you mean `swap`?");
+        let diagnostic = Diagnostic::error("E0102", "nothing named `swp`", file, Span::new(14, 17), "not declared")
+            .with_help("did you mean `swap`?");
         let json = render_json(&files, &[diagnostic.clone(), diagnostic]);
         let lines: Vec<&str> = json.lines().collect();
         assert_eq!(lines.len(), 2);

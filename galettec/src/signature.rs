@@ -116,8 +116,14 @@ pub fn read_signature(
     let prefix = ignored_prefix(&lib_text);
     let spans = SpanMap { offset: prefix };
     let ast = syn::parse_file(&lib_text[prefix..]).map_err(|err| {
-        Diagnostic::error("E0203", format!("the NF's source does not parse: {err}"), lib_file, spans.of(err.span()), "here")
-            .with_label(used_at.file, used_at.span, "NF crate used here")
+        Diagnostic::error(
+            "E0203",
+            format!("the NF's source does not parse: {err}"),
+            lib_file,
+            spans.of(err.span()),
+            "here",
+        )
+        .with_label(used_at.file, used_at.span, "NF crate used here")
     })?;
 
     let (action_span, ports) = read_ports(&ast, lib_file, used_at, spans)?;
@@ -138,7 +144,12 @@ pub fn read_signature(
 }
 
 /// The generated code builds the `#[maps]` struct, so it must be public.
-fn check_maps_struct_is_pub(ast: &syn::File, lib_file: FileId, used_at: UseSite, spans: SpanMap) -> Result<(), Diagnostic> {
+fn check_maps_struct_is_pub(
+    ast: &syn::File,
+    lib_file: FileId,
+    used_at: UseSite,
+    spans: SpanMap,
+) -> Result<(), Diagnostic> {
     let private = ast.items.iter().find_map(|item| match item {
         syn::Item::Struct(item)
             if item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|s| s.ident == "maps"))
@@ -150,9 +161,15 @@ fn check_maps_struct_is_pub(ast: &syn::File, lib_file: FileId, used_at: UseSite,
     });
     match private {
         None => Ok(()),
-        Some(item) => Err(Diagnostic::error("E0207", "the NF's `#[maps]` struct is not `pub`", lib_file, spans.of(item.ident.span()), "private")
-            .with_label(used_at.file, used_at.span, "NF crate used here")
-            .with_help(format!("write `pub struct {}`: the generated code builds it", item.ident))),
+        Some(item) => Err(Diagnostic::error(
+            "E0207",
+            "the NF's `#[maps]` struct is not `pub`",
+            lib_file,
+            spans.of(item.ident.span()),
+            "private",
+        )
+        .with_label(used_at.file, used_at.span, "NF crate used here")
+        .with_help(format!("write `pub struct {}`: the generated code builds it", item.ident))),
     }
 }
 
@@ -189,12 +206,15 @@ fn package_name(manifest: &str) -> Option<String> {
 }
 
 fn is_no_std(ast: &syn::File) -> bool {
-    ast.attrs
-        .iter()
-        .any(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)) && attr.path().is_ident("no_std"))
+    ast.attrs.iter().any(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)) && attr.path().is_ident("no_std"))
 }
 
-fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite, spans: SpanMap) -> Result<(Span, Vec<PortSignature>), Diagnostic> {
+fn read_ports(
+    ast: &syn::File,
+    lib_file: FileId,
+    used_at: UseSite,
+    spans: SpanMap,
+) -> Result<(Span, Vec<PortSignature>), Diagnostic> {
     let action = ast.items.iter().find_map(|item| match item {
         syn::Item::Enum(item) if item.ident == "Action" => Some(item),
         _ => None,
@@ -238,7 +258,14 @@ fn read_ports(ast: &syn::File, lib_file: FileId, used_at: UseSite, spans: SpanMa
 
 /// A type as text, the way a person writes it (`LpmTrie<Ipv4Prefix, u8>`).
 fn type_text(ty: &syn::Type) -> String {
-    quote::ToTokens::to_token_stream(ty).to_string().replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",").replace(" :: ", "::").replace(" ; ", "; ")
+    quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace(" ; ", "; ")
 }
 
 /// The nf-std map kind of a field type (by its last path segment, so
@@ -279,9 +306,15 @@ fn check_packet_fn(
         _ => None,
     });
     let Some(packet) = packet else {
-        return Err(Diagnostic::error("E0206", "the NF crate has no `packet` function", lib_file, action_span, "the ports are here, but no function returns them")
-            .with_label(used_at.file, used_at.span, "NF crate used here")
-            .with_help(expected));
+        return Err(Diagnostic::error(
+            "E0206",
+            "the NF crate has no `packet` function",
+            lib_file,
+            action_span,
+            "the ports are here, but no function returns them",
+        )
+        .with_label(used_at.file, used_at.span, "NF crate used here")
+        .with_help(expected));
     };
     let sig = &packet.sig;
     let is_pub = matches!(packet.vis, syn::Visibility::Public(_));
@@ -294,9 +327,15 @@ fn check_packet_fn(
     if is_pub && one_type_param && mut_references && returns_action && sig.asyncness.is_none() {
         return Ok(());
     }
-    Err(Diagnostic::error("E0206", "the NF's `packet` function has the wrong shape", lib_file, spans.of(sig.ident.span()), "this function")
-        .with_label(used_at.file, used_at.span, "NF crate used here")
-        .with_help(expected))
+    Err(Diagnostic::error(
+        "E0206",
+        "the NF's `packet` function has the wrong shape",
+        lib_file,
+        spans.of(sig.ident.span()),
+        "this function",
+    )
+    .with_label(used_at.file, used_at.span, "NF crate used here")
+    .with_help(expected))
 }
 
 fn shape_error(lib_file: FileId, span: Span, used_at: UseSite, message: &str) -> Diagnostic {
@@ -392,13 +431,16 @@ mod tests {
         assert_eq!(sig.maps[0].type_args, ["Ipv4Prefix", "u8"]);
         assert_eq!(sig.maps[1].kind, Some(MapKind::Array));
         assert_eq!(sig.maps[1].type_args, ["u64"]);
-        let without_argument = read("#[maps]\npub struct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }");
+        let without_argument = read(
+            "#[maps]\npub struct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }",
+        );
         assert_eq!(without_argument.unwrap_err().code, "E0206");
     }
 
     #[test]
     fn a_crate_without_no_std_needs_std() {
-        let sig = read("pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }").unwrap();
+        let sig =
+            read("pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }").unwrap();
         assert!(sig.needs_std);
     }
 
@@ -411,7 +453,12 @@ mod tests {
         assert_eq!(code("pub enum Action { Out }"), "E0206");
         assert_eq!(code("pub enum Action { Out }\npub fn packet(p: u8) -> Action { Action::Out }"), "E0206");
         assert_eq!(code("pub enum Action { Out"), "E0203");
-        assert_eq!(code("#[maps]\nstruct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P, m: &mut Maps) -> Action { Action::Out }"), "E0207");
+        assert_eq!(
+            code(
+                "#[maps]\nstruct Maps { a: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P, m: &mut Maps) -> Action { Action::Out }"
+            ),
+            "E0207"
+        );
     }
 
     #[test]

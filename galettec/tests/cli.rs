@@ -77,7 +77,9 @@ fn every_example_chain_builds_into_a_verified_bundle() {
         for instance in &opened.manifest.instances {
             match instance.placement {
                 galette_bundle::Placement::Xdp => assert!(instance.program.is_some(), "{}", instance.name),
-                galette_bundle::Placement::Userland => assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == instance.library.as_ref())),
+                galette_bundle::Placement::Userland => {
+                    assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == instance.library.as_ref()))
+                }
             }
         }
     }

@@ -72,7 +72,9 @@ fn every_code_has_a_snapshot_that_shows_it() {
     let missing: Vec<&str> = CODES
         .iter()
         .map(|(code, _)| *code)
-        .filter(|code| !snapshots.iter().any(|(name, text)| name.starts_with(code) && text.contains(&format!("[{code}]"))))
+        .filter(|code| {
+            !snapshots.iter().any(|(name, text)| name.starts_with(code) && text.contains(&format!("[{code}]")))
+        })
         .collect();
     assert!(missing.is_empty(), "codes without a snapshot showing them: {missing:?}");
 }

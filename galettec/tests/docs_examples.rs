@@ -47,7 +47,12 @@ impl Block {
             Kind::Checked => "```gal",
             Kind::Syntax => "```gal,syntax",
         };
-        format!("{} block {} ({kind}, line {})", self.doc.strip_prefix(root()).unwrap_or(&self.doc).display(), self.number, self.line)
+        format!(
+            "{} block {} ({kind}, line {})",
+            self.doc.strip_prefix(root()).unwrap_or(&self.doc).display(),
+            self.number,
+            self.line
+        )
     }
 }
 
@@ -106,7 +111,8 @@ fn all_blocks() -> Vec<Block> {
     markdown_files()
         .iter()
         .flat_map(|doc| {
-            let markdown = std::fs::read_to_string(doc).unwrap_or_else(|err| panic!("cannot read {}: {err}", doc.display()));
+            let markdown =
+                std::fs::read_to_string(doc).unwrap_or_else(|err| panic!("cannot read {}: {err}", doc.display()));
             gal_blocks(doc, &markdown)
         })
         .collect()
@@ -159,11 +165,8 @@ fn every_gal_block_in_the_docs_checks() {
     let options = CompileOptions::from_env();
     let checked = blocks.iter().filter(|b| b.kind == Kind::Checked).count();
     assert!(checked >= 5, "found only {checked} ```gal blocks in README.md and docs/; is the extraction broken?");
-    let failures: Vec<String> = blocks
-        .iter()
-        .filter(|b| b.kind == Kind::Checked)
-        .filter_map(|block| check_block(block, &options))
-        .collect();
+    let failures: Vec<String> =
+        blocks.iter().filter(|b| b.kind == Kind::Checked).filter_map(|block| check_block(block, &options)).collect();
     assert!(failures.is_empty(), "{} ```gal block(s) do not check:\n\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -215,6 +218,7 @@ fn the_language_reference_lists_every_diagnostic_code_in_order() {
 fn block_extraction_finds_both_kinds_and_skips_others() {
     let markdown = "text\n```gal\nchain a\n```\n```rust\nfn x() {}\n```\n````gal,syntax\nchain b\n```\nstill b\n````\n```text\nchain c\n```\n";
     let blocks = gal_blocks(Path::new("x.md"), markdown);
-    let found: Vec<(Kind, &str, usize, usize)> = blocks.iter().map(|b| (b.kind, b.text.as_str(), b.number, b.line)).collect();
+    let found: Vec<(Kind, &str, usize, usize)> =
+        blocks.iter().map(|b| (b.kind, b.text.as_str(), b.number, b.line)).collect();
     assert_eq!(found, [(Kind::Checked, "chain a\n", 1, 2), (Kind::Syntax, "chain b\n```\nstill b\n", 2, 8)]);
 }

@@ -14,8 +14,10 @@ fn project_root() -> PathBuf {
 fn the_manifest_of_an_example_matches_its_snapshot() {
     let out = tempfile::tempdir().unwrap();
     let bundle = out.path().join("bundle");
-    compile_chain(&project_root().join("examples/counted_reflector.gal"), &bundle, &CompileOptions::from_env()).unwrap();
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap()).unwrap();
+    compile_chain(&project_root().join("examples/counted_reflector.gal"), &bundle, &CompileOptions::from_env())
+        .unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap()).unwrap();
     for artifact in manifest["artifacts"].as_array_mut().unwrap() {
         let hash = artifact["sha256"].as_str().unwrap();
         assert_eq!(hash.len(), 64, "a SHA-256 in hex");

@@ -176,7 +176,11 @@ const MEMORY_CRATES: &[(&str, &str, &str)] = &[
     ("mem/broken", "broken", "//! é 日本\npub enum Action { Out"),
     ("mem/no_action", "no-action", "pub fn packet() {}\n"),
     ("mem/data_port", "data-port", "// ü\npub enum Action { Out(u8) }\n"),
-    ("mem/bad_packet", "bad-packet", "#![no_std]\n// ééé\npub enum Action { Out }\npub fn packet(p: u8) -> Action { Action::Out }\n"),
+    (
+        "mem/bad_packet",
+        "bad-packet",
+        "#![no_std]\n// ééé\npub enum Action { Out }\npub fn packet(p: u8) -> Action { Action::Out }\n",
+    ),
     ("mem/no_name", "", "pub enum Action { Out }\n"),
 ];
 
@@ -197,9 +201,9 @@ struct Disk {
 impl Disk {
     fn read(&self, path: &Path) -> io::Result<String> {
         let mut cache = self.cache.borrow_mut();
-        let text = cache
-            .entry(path.to_owned())
-            .or_insert_with(|| std::fs::metadata(path).ok().filter(|m| m.is_file()).and_then(|_| std::fs::read_to_string(path).ok()));
+        let text = cache.entry(path.to_owned()).or_insert_with(|| {
+            std::fs::metadata(path).ok().filter(|m| m.is_file()).and_then(|_| std::fs::read_to_string(path).ok())
+        });
         text.clone().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
     }
 }
@@ -215,7 +219,11 @@ impl SourceReader for Reader<'_> {
         for (dir, package, lib) in crates.chain(fuzzed) {
             let dir = examples.join(dir);
             if path == dir.join("Cargo.toml") {
-                return Ok(if package.is_empty() { "[package]\n".to_owned() } else { format!("[package]\nname = \"{package}\"\n") });
+                return Ok(if package.is_empty() {
+                    "[package]\n".to_owned()
+                } else {
+                    format!("[package]\nname = \"{package}\"\n")
+                });
             }
             if path == dir.join("src").join("lib.rs") {
                 return lib.map(str::to_owned).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no lib.rs"));
@@ -255,7 +263,11 @@ fn run(chain: &str, fuzzed_lib: Option<&str>, disk: &Disk, options: &CompileOpti
             return Outcome { problem: Some(problem), diagnostics: Vec::new(), placed: None };
         }
         Ok(Err(error)) => {
-            return Outcome { problem: Some(format!("check_with failed | {error}")), diagnostics: Vec::new(), placed: None };
+            return Outcome {
+                problem: Some(format!("check_with failed | {error}")),
+                diagnostics: Vec::new(),
+                placed: None,
+            };
         }
         Ok(Ok(checked)) => checked,
     };
@@ -265,7 +277,8 @@ fn run(chain: &str, fuzzed_lib: Option<&str>, disk: &Disk, options: &CompileOpti
     }
     let has_errors = checked.diagnostics.iter().any(Diagnostic::is_error);
     if has_errors == checked.chain.is_some() {
-        problem = problem.or(Some(format!("errors and IR disagree | errors: {has_errors}, IR: {}", checked.chain.is_some())));
+        problem =
+            problem.or(Some(format!("errors and IR disagree | errors: {has_errors}, IR: {}", checked.chain.is_some())));
     }
     let placed = checked.chain.as_ref().map(|(chain, decisions)| {
         if chain.instances.len() != decisions.len() {
@@ -288,7 +301,8 @@ fn diagnostic_problem(files: &galettec::source::SourceFiles, diagnostic: &Diagno
             return Some(format!("a label points into no file | {code} {which} label, file id {}", label.file));
         };
         // The kind of file, in the problem's kind; the rest in its details.
-        let short_name = file.name.rsplit('/').take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+        let short_name =
+            file.name.rsplit('/').take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
         let place = if file.name.ends_with(".gal") {
             "the chain"
         } else if file.name.ends_with(".rs") {
@@ -307,7 +321,9 @@ fn diagnostic_problem(files: &galettec::source::SourceFiles, diagnostic: &Diagno
             _ => return None,
         };
         let text = &file.text[label.span.start..label.span.end];
-        (text != expected).then(|| format!("a label misses the item it names in {place} | {details} covers {text:?}, not `{expected}`"))
+        (text != expected).then(|| {
+            format!("a label misses the item it names in {place} | {details} covers {text:?}, not `{expected}`")
+        })
     })
 }
 
@@ -393,7 +409,9 @@ impl Findings {
         for (_, origin, input, first) in &self.found {
             let minimal = shrink(input, &problem);
             let now = problem(&minimal).unwrap_or_else(|| "(no problem)".to_owned());
-            report.push_str(&format!("\n- {first}\n  found in {origin}: {input:?}\n  minimal input: {minimal:?}\n  which gives: {now}\n"));
+            report.push_str(&format!(
+                "\n- {first}\n  found in {origin}: {input:?}\n  minimal input: {minimal:?}\n  which gives: {now}\n"
+            ));
         }
         panic!("{report}");
     }
@@ -404,13 +422,86 @@ impl Findings {
 
 /// Tokens of the language, names the checker knows, and near misses.
 const TOKENS: &[&str] = &[
-    "chain", "map", "nf", "iface", "rx", "tx", "pass", "drop", "abort", "std", "macswap", "swap", "ip", "n0", "n1", "n2",
-    "lan", "wan", "out", "ipv4", "other", "allowed", "denied", "to_lan", "not_found", "allow", "hits", "m0", "m1",
-    "hash", "lpm_trie", "array", "lru_hash", "hsah", "u32", "xdp", "userland", "xpd", "0", "1", "4294967296", "65_536",
-    "\"nfs/ipv4_only\"", "\"mem/filter\"", "\"mem/router\"", "\"mem/hosted\"", "\"mem/broken\"", "\"mem/no_action\"",
-    "\"mem/data_port\"", "\"mem/bad_packet\"", "\"mem/no_name\"", "\"..\"", "\"\"", "\"/\"", "\"nfs\"", "\"é\"",
-    "\"../stdlib-nfs/macswap\"", "\"unclosed", "->", "=", ":", ",", ".", "{", "}", "<", ">", "[", "]", "@", "!", "\n",
-    " ", "// c\n", "/* c */", "/* unclosed", "é", "🦀", "$", "\u{feff}",
+    "chain",
+    "map",
+    "nf",
+    "iface",
+    "rx",
+    "tx",
+    "pass",
+    "drop",
+    "abort",
+    "std",
+    "macswap",
+    "swap",
+    "ip",
+    "n0",
+    "n1",
+    "n2",
+    "lan",
+    "wan",
+    "out",
+    "ipv4",
+    "other",
+    "allowed",
+    "denied",
+    "to_lan",
+    "not_found",
+    "allow",
+    "hits",
+    "m0",
+    "m1",
+    "hash",
+    "lpm_trie",
+    "array",
+    "lru_hash",
+    "hsah",
+    "u32",
+    "xdp",
+    "userland",
+    "xpd",
+    "0",
+    "1",
+    "4294967296",
+    "65_536",
+    "\"nfs/ipv4_only\"",
+    "\"mem/filter\"",
+    "\"mem/router\"",
+    "\"mem/hosted\"",
+    "\"mem/broken\"",
+    "\"mem/no_action\"",
+    "\"mem/data_port\"",
+    "\"mem/bad_packet\"",
+    "\"mem/no_name\"",
+    "\"..\"",
+    "\"\"",
+    "\"/\"",
+    "\"nfs\"",
+    "\"é\"",
+    "\"../stdlib-nfs/macswap\"",
+    "\"unclosed",
+    "->",
+    "=",
+    ":",
+    ",",
+    ".",
+    "{",
+    "}",
+    "<",
+    ">",
+    "[",
+    "]",
+    "@",
+    "!",
+    "\n",
+    " ",
+    "// c\n",
+    "/* c */",
+    "/* unclosed",
+    "é",
+    "🦀",
+    "$",
+    "\u{feff}",
 ];
 
 fn boundaries(s: &str) -> Vec<usize> {
@@ -562,7 +653,8 @@ fn comma_list(rng: &mut Rng, items: &[String]) -> String {
 fn valid_chain(rng: &mut Rng) -> Valid {
     let count = rng.below(9);
     let kinds: Vec<usize> = (0..count).map(|_| rng.below(NFS.len())).collect();
-    let names: Vec<String> = (0..count).map(|i| if rng.chance(50) { format!("n{i}") } else { format!("nf_{i}_x") }).collect();
+    let names: Vec<String> =
+        (0..count).map(|i| if rng.chance(50) { format!("n{i}") } else { format!("nf_{i}_x") }).collect();
     let roles = if rng.chance(30) { 1 + rng.below(ROLES.len()) } else { 0 };
     let mut statements = Vec::new();
     for role in &ROLES[..roles] {
@@ -669,7 +761,8 @@ fn valid_chain(rng: &mut Rng) -> Valid {
             match rng.below(3) {
                 0 => fan_out.push(format!("{port}: {destination}")),
                 1 if ports.len() == 1 => statements.push(format!("{name} -> {destination}")),
-                _ => statements.push(format!("{name}.{port} ->{}{destination}", if rng.chance(20) { "\n    " } else { " " })),
+                _ => statements
+                    .push(format!("{name}.{port} ->{}{destination}", if rng.chance(20) { "\n    " } else { " " })),
             }
         }
         if !fan_out.is_empty() || rng.chance(10) {
@@ -789,9 +882,43 @@ fn mutated_generated_chains_never_break_the_checker() {
 
 /// Text to insert into an NF's `src/lib.rs`.
 const RUST_TOKENS: &[&str] = &[
-    "pub", "enum", "Action", "{", "}", "(", ")", ",", ";", "fn", "packet", "<P: Packet>", "(pkt: &mut P)", "-> Action",
-    "#[maps]", "struct", "Maps", "#![no_std]", "\n", " ", "\r\n", "// é\n", "/* 日本 */", "\"🦀\"", "'é'", "\u{feff}",
-    "#!", "#!/bin/sh\n", "é", "r#\"", "Out", "NotFound", "u8", "async", "impl", "\r", "\\",
+    "pub",
+    "enum",
+    "Action",
+    "{",
+    "}",
+    "(",
+    ")",
+    ",",
+    ";",
+    "fn",
+    "packet",
+    "<P: Packet>",
+    "(pkt: &mut P)",
+    "-> Action",
+    "#[maps]",
+    "struct",
+    "Maps",
+    "#![no_std]",
+    "\n",
+    " ",
+    "\r\n",
+    "// é\n",
+    "/* 日本 */",
+    "\"🦀\"",
+    "'é'",
+    "\u{feff}",
+    "#!",
+    "#!/bin/sh\n",
+    "é",
+    "r#\"",
+    "Out",
+    "NotFound",
+    "u8",
+    "async",
+    "impl",
+    "\r",
+    "\\",
 ];
 
 #[test]
@@ -840,7 +967,11 @@ fn labels_into_an_nf_source_with_a_bom_or_a_shebang_cover_what_they_name() {
         let outcome = run(chain, Some(lib), &disk, &options);
         let reader = Reader { chain, fuzzed_lib: Some(lib), disk: &disk };
         let checked = check_with(&chain_path(), &options, &reader).expect("the chain is in memory");
-        let diagnostic = checked.diagnostics.iter().find(|d| d.code == code).unwrap_or_else(|| panic!("{lib:?}: no {code} in {:#?}", checked.diagnostics));
+        let diagnostic = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.code == code)
+            .unwrap_or_else(|| panic!("{lib:?}: no {code} in {:#?}", checked.diagnostics));
         let span = diagnostic.primary.span;
         let covered = checked.files.get(diagnostic.primary.file).and_then(|f| f.text.get(span.start..span.end));
         if covered != Some(expected) || outcome.problem.is_some() {

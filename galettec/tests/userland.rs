@@ -34,7 +34,8 @@ impl NfLibrary {
 
     fn init(&self, maps: &[GaletteRawMap]) -> i32 {
         // SAFETY: the signature of `galette_init` in nf_std::abi.
-        let init: Symbol<'_, unsafe extern "C" fn(*const GaletteRawMap, usize) -> i32> = unsafe { self.library.get(b"galette_init") }.unwrap();
+        let init: Symbol<'_, unsafe extern "C" fn(*const GaletteRawMap, usize) -> i32> =
+            unsafe { self.library.get(b"galette_init") }.unwrap();
         // SAFETY: `maps` is valid for its length; the maps outlive the test.
         unsafe { init(maps.as_ptr(), maps.len()) }
     }
@@ -43,9 +44,11 @@ impl NfLibrary {
     fn packet(&self, frame: &[u8]) -> (i32, Vec<u8>) {
         let mut buffer = vec![0u8; 8 + frame.len()];
         buffer[8..].copy_from_slice(frame);
-        let mut description = GaletteFrame { buffer: buffer.as_mut_ptr(), buffer_len: buffer.len(), start: 8, len: frame.len() };
+        let mut description =
+            GaletteFrame { buffer: buffer.as_mut_ptr(), buffer_len: buffer.len(), start: 8, len: frame.len() };
         // SAFETY: the signature of `galette_packet` in nf_std::abi.
-        let packet: Symbol<'_, unsafe extern "C" fn(*mut GaletteFrame) -> i32> = unsafe { self.library.get(b"galette_packet") }.unwrap();
+        let packet: Symbol<'_, unsafe extern "C" fn(*mut GaletteFrame) -> i32> =
+            unsafe { self.library.get(b"galette_packet") }.unwrap();
         // SAFETY: the description matches `buffer`, which outlives the call.
         let port = unsafe { packet(&mut description) };
         (port, buffer[description.start..description.start + description.len].to_vec())
@@ -54,14 +57,38 @@ impl NfLibrary {
 
 /// A map lent over the C ABI, backed by memory.
 fn lend(map: &'static MemoryMap) -> GaletteRawMap {
-    unsafe extern "C" fn lookup(context: *const c_void, key: *const u8, key_len: usize, value: *mut u8, value_len: usize) -> bool {
+    unsafe extern "C" fn lookup(
+        context: *const c_void,
+        key: *const u8,
+        key_len: usize,
+        value: *mut u8,
+        value_len: usize,
+    ) -> bool {
         // SAFETY: the context is the MemoryMap below; the buffers are valid.
-        let (map, key, value) = unsafe { (&*(context as *const MemoryMap), std::slice::from_raw_parts(key, key_len), std::slice::from_raw_parts_mut(value, value_len)) };
+        let (map, key, value) = unsafe {
+            (
+                &*(context as *const MemoryMap),
+                std::slice::from_raw_parts(key, key_len),
+                std::slice::from_raw_parts_mut(value, value_len),
+            )
+        };
         map.lookup(key, value)
     }
-    unsafe extern "C" fn update(context: *const c_void, key: *const u8, key_len: usize, value: *const u8, value_len: usize) -> i32 {
+    unsafe extern "C" fn update(
+        context: *const c_void,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+    ) -> i32 {
         // SAFETY: as in `lookup`.
-        let (map, key, value) = unsafe { (&*(context as *const MemoryMap), std::slice::from_raw_parts(key, key_len), std::slice::from_raw_parts(value, value_len)) };
+        let (map, key, value) = unsafe {
+            (
+                &*(context as *const MemoryMap),
+                std::slice::from_raw_parts(key, key_len),
+                std::slice::from_raw_parts(value, value_len),
+            )
+        };
         map.update(key, value).map_or_else(|error| error.errno, |()| 0)
     }
     unsafe extern "C" fn delete(context: *const c_void, key: *const u8, key_len: usize) -> i32 {
@@ -83,9 +110,11 @@ fn frame(first_byte: u8) -> Vec<u8> {
 fn userland_instances_become_libraries_with_the_c_abi() {
     let out = tempfile::tempdir().unwrap();
     let bundle_dir = out.path().join("bundle");
-    compile_chain(&project_root().join("tests/userland/two_tier.gal"), &bundle_dir, &CompileOptions::from_env()).unwrap();
+    compile_chain(&project_root().join("tests/userland/two_tier.gal"), &bundle_dir, &CompileOptions::from_env())
+        .unwrap();
     let bundle = Bundle::open(&bundle_dir).unwrap();
-    let placements: Vec<_> = bundle.manifest.instances.iter().map(|i| (i.name.as_str(), i.placement, i.library.as_deref())).collect();
+    let placements: Vec<_> =
+        bundle.manifest.instances.iter().map(|i| (i.name.as_str(), i.placement, i.library.as_deref())).collect();
     assert_eq!(
         placements,
         [

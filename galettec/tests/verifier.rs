@@ -26,10 +26,8 @@ fn rejected(chain: &str) -> (Vec<&'static str>, String) {
     assert!(!out.path().join("bundle").exists(), "no bundle is written");
     let codes = checked.diagnostics.iter().map(|d| d.code).collect();
     let rendered = render_diagnostics(&checked.files, &checked.diagnostics);
-    let masked: Vec<&str> = rendered
-        .lines()
-        .filter(|line| !line.starts_with("    ") || line.trim_start().starts_with("remove"))
-        .collect();
+    let masked: Vec<&str> =
+        rendered.lines().filter(|line| !line.starts_with("    ") || line.trim_start().starts_with("remove")).collect();
     let mut masked = masked.join("\n");
     if let Some(start) = masked.find("rejected it (") {
         let end = masked[start..].find(')').map_or(masked.len(), |end| start + end + 1);
@@ -43,11 +41,20 @@ fn a_rejected_nf_moves_to_userland_and_xdp_on_it_is_an_error() {
     // One test, so the current directory is set by one thread only.
     std::env::set_current_dir(project_root()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let compiled = compile_chain(Path::new("tests/verifier/rejected.gal"), &out.path().join("bundle"), &CompileOptions::from_env()).unwrap();
+    let compiled = compile_chain(
+        Path::new("tests/verifier/rejected.gal"),
+        &out.path().join("bundle"),
+        &CompileOptions::from_env(),
+    )
+    .unwrap();
     let spin = &compiled.manifest.instances[0];
     assert_eq!(spin.placement, galette_bundle::Placement::Userland);
     assert!(spin.reason.starts_with("the kernel verifier rejected it"), "{}", spin.reason);
-    assert!(compiled.notes.iter().any(|note| note.contains("rejected `spin`; it runs in userland")), "{:?}", compiled.notes);
+    assert!(
+        compiled.notes.iter().any(|note| note.contains("rejected `spin`; it runs in userland")),
+        "{:?}",
+        compiled.notes
+    );
     assert!(out.path().join("bundle/user/spin.so").is_file(), "built for userland instead");
 
     let (codes, rendered) = rejected("rejected_xdp.gal");

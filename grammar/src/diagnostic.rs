@@ -37,7 +37,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `span` of `file`, with `label` under it.
-    pub fn error(code: &'static str, message: impl Into<String>, file: FileId, span: Span, label: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        message: impl Into<String>,
+        file: FileId,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             code,
             severity: Severity::Error,

@@ -56,8 +56,10 @@ pub enum FormatError {
 /// parse diagnostics point into, as for [`parse`](crate::parse).
 pub fn format(source: &str, file: FileId) -> Result<String, FormatError> {
     let chain = crate::parse(source, file).map_err(FormatError::Syntax)?;
-    let units: Vec<Unit<'_, Plan<'_>>> =
-        units::split(source, &chain)?.into_iter().map(|unit| unit.map_statement(|statement| statement::plan(&statement))).collect();
+    let units: Vec<Unit<'_, Plan<'_>>> = units::split(source, &chain)?
+        .into_iter()
+        .map(|unit| unit.map_statement(|statement| statement::plan(&statement)))
+        .collect();
     let pads = align::declaration_pads(&units);
     let mut writer = lines::LineWriter::default();
     for unit in &units {
@@ -68,7 +70,9 @@ pub fn format(source: &str, file: FileId) -> Result<String, FormatError> {
                 plan.write(&pads, &mut writer);
             }
             // A comment after the end of a statement stays on its line.
-            UnitKind::Comment(comment) if unit.newlines_before == 0 && !writer.is_empty() => writer.push_comment(1, &comment.text),
+            UnitKind::Comment(comment) if unit.newlines_before == 0 && !writer.is_empty() => {
+                writer.push_comment(1, &comment.text)
+            }
             UnitKind::Comment(comment) => {
                 writer.start_line(0, blank_before);
                 writer.push_comment(0, &comment.text);

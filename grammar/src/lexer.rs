@@ -111,14 +111,8 @@ impl LexError {
                     .with_help("close the string with `\"` on the same line");
             }
             LexError::UnknownLibrary(span) => {
-                return Diagnostic::error(
-                    "E0004",
-                    "unknown NF library",
-                    file,
-                    span,
-                    "only `std` is a library name",
-                )
-                .with_help("use `std.NAME` for a standard NF, or a quoted crate path like \"nfs/my_nf\"");
+                return Diagnostic::error("E0004", "unknown NF library", file, span, "only `std` is a library name")
+                    .with_help("use `std.NAME` for a standard NF, or a quoted crate path like \"nfs/my_nf\"");
             }
         };
         let text = source.get(span.start..span.end).unwrap_or("");
@@ -197,7 +191,12 @@ pub(crate) fn lex_keeping_comments(source: &str) -> Result<Vec<(Span, Lexeme<'_>
 
 /// Pushes the comments in `source[start..end]`, text the parser's lexer
 /// skipped.
-fn push_comments<'src>(source: &'src str, start: usize, end: usize, lexemes: &mut Vec<(Span, Lexeme<'src>)>) -> Result<(), LexError> {
+fn push_comments<'src>(
+    source: &'src str,
+    start: usize,
+    end: usize,
+    lexemes: &mut Vec<(Span, Lexeme<'src>)>,
+) -> Result<(), LexError> {
     let skipped = source.get(start..end).ok_or(LexError::BadText(Span::new(start, end)))?;
     for (trivia, range) in Trivia::lexer(skipped).spanned() {
         let span = Span::new(start + range.start, start + range.end);
@@ -220,10 +219,7 @@ mod tests {
 
     #[test]
     fn skips_whitespace_and_both_kinds_of_comment() {
-        assert_eq!(
-            tokens("chain a // x\n/* y\n * z */ nf"),
-            vec![Token::Chain, Token::Ident("a"), Token::Nf]
-        );
+        assert_eq!(tokens("chain a // x\n/* y\n * z */ nf"), vec![Token::Chain, Token::Ident("a"), Token::Nf]);
     }
 
     #[test]
@@ -254,7 +250,11 @@ mod tests {
     }
 
     fn lexemes(source: &str) -> Vec<(&str, Lexeme<'_>)> {
-        lex_keeping_comments(source).unwrap().into_iter().map(|(span, lexeme)| (&source[span.start..span.end], lexeme)).collect()
+        lex_keeping_comments(source)
+            .unwrap()
+            .into_iter()
+            .map(|(span, lexeme)| (&source[span.start..span.end], lexeme))
+            .collect()
     }
 
     #[test]

@@ -86,8 +86,14 @@ pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
 }
 
 fn missing_header(file: FileId, span: Span) -> Diagnostic {
-    Diagnostic::error("E0005", "a chain file starts with `chain NAME`", file, span, "expected the chain's header before this")
-        .with_help("add a first line like `chain my_chain`")
+    Diagnostic::error(
+        "E0005",
+        "a chain file starts with `chain NAME`",
+        file,
+        span,
+        "expected the chain's header before this",
+    )
+    .with_help("add a first line like `chain my_chain`")
 }
 
 /// Splits tokens into statements. A keyword (`chain`, `map`, `nf`, `iface`)
@@ -100,10 +106,12 @@ fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<S
     let mut depth = 0usize;
     let mut previous_end = 0;
     for token in tokens {
-        let line_initial = statements.is_empty() || source.get(previous_end..token.0).is_some_and(|gap| gap.contains('\n'));
+        let line_initial =
+            statements.is_empty() || source.get(previous_end..token.0).is_some_and(|gap| gap.contains('\n'));
         let keyword = matches!(token.1, Token::Chain | Token::Map | Token::Nf | Token::Iface);
         let previous_continues = statements.last().and_then(|s| s.last()).is_some_and(|(_, t, _)| asks_for_more(t));
-        let starts = keyword || (line_initial && !previous_continues && depth == 0 && matches!(token.1, Token::Ident(_)));
+        let starts =
+            keyword || (line_initial && !previous_continues && depth == 0 && matches!(token.1, Token::Ident(_)));
         if starts || statements.is_empty() {
             statements.push(Vec::new());
             depth = 0;
@@ -123,7 +131,16 @@ fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<S
 fn asks_for_more(token: &Token<'_>) -> bool {
     matches!(
         token,
-        Token::Arrow | Token::Equals | Token::Colon | Token::Comma | Token::Dot | Token::LAngle | Token::LBracket | Token::LBrace | Token::Bang | Token::At
+        Token::Arrow
+            | Token::Equals
+            | Token::Colon
+            | Token::Comma
+            | Token::Dot
+            | Token::LAngle
+            | Token::LBracket
+            | Token::LBrace
+            | Token::Bang
+            | Token::At
     )
 }
 
@@ -140,9 +157,13 @@ fn syntax_diagnostic(error: ParseError<usize, Token<'_>, LexError>, source: &str
             Span::new(start, end),
             format!("expected {}", describe_expected(&expected)),
         ),
-        ParseError::ExtraToken { token: (start, token, end) } => {
-            Diagnostic::error("E0002", format!("unexpected {token}"), file, Span::new(start, end), "nothing may follow here")
-        }
+        ParseError::ExtraToken { token: (start, token, end) } => Diagnostic::error(
+            "E0002",
+            format!("unexpected {token}"),
+            file,
+            Span::new(start, end),
+            "nothing may follow here",
+        ),
         ParseError::UnrecognizedEof { location, expected } => Diagnostic::error(
             "E0003",
             "this statement is incomplete",

@@ -23,14 +23,18 @@ fn meaning(chain: &ChainFile) -> Vec<String> {
         out.push(match item {
             Item::Iface(iface) => format!("iface {}", iface.name.name),
             Item::Map(map) => {
-                format!("map {} {} {} {} {:?}", map.name.name, map.kind.name, map.key.name, map.value.name, map.capacity.value)
+                format!(
+                    "map {} {} {} {} {:?}",
+                    map.name.name, map.kind.name, map.key.name, map.value.name, map.capacity.value
+                )
             }
             Item::Nf(nf) => {
                 let source = match &nf.source {
                     NfSource::Std { name, .. } => format!("std {}", name.name),
                     NfSource::Path { path, .. } => format!("path {path:?}"),
                 };
-                let bindings: Vec<String> = nf.bindings.iter().map(|b| format!("{}={}", b.field.name, b.map.name)).collect();
+                let bindings: Vec<String> =
+                    nf.bindings.iter().map(|b| format!("{}={}", b.field.name, b.map.name)).collect();
                 let attributes: Vec<&str> = nf.attributes.iter().map(|a| a.name.as_str()).collect();
                 format!("nf {} {source} {bindings:?} {attributes:?}", nf.name.name)
             }
@@ -39,7 +43,8 @@ fn meaning(chain: &ChainFile) -> Vec<String> {
                 let to = match &link.to {
                     LinkTarget::Single(d) => destination(d),
                     LinkTarget::FanOut(routes) => {
-                        let routes: Vec<String> = routes.iter().map(|r| format!("{}:{}", r.port.name, destination(&r.destination))).collect();
+                        let routes: Vec<String> =
+                            routes.iter().map(|r| format!("{}:{}", r.port.name, destination(&r.destination))).collect();
                         format!("{routes:?}")
                     }
                 };
@@ -108,7 +113,11 @@ fn problem(source: &str) -> Option<String> {
         return Some(format!("the result means something else:\n{formatted}"));
     }
     if comments(&formatted) != comments(source) {
-        return Some(format!("the result lost or changed comments: {:?} became {:?}", comments(source), comments(&formatted)));
+        return Some(format!(
+            "the result lost or changed comments: {:?} became {:?}",
+            comments(source),
+            comments(&formatted)
+        ));
     }
     match format(&formatted, 0) {
         Ok(again) if again == formatted => {}
@@ -171,8 +180,10 @@ fn corpus() -> Vec<(String, String)> {
         gal_files(&root.join(dir), &mut files);
     }
     files.sort();
-    let mut chains: Vec<(String, String)> =
-        files.iter().map(|path| (path.display().to_string(), std::fs::read_to_string(path).expect("a readable .gal file"))).collect();
+    let mut chains: Vec<(String, String)> = files
+        .iter()
+        .map(|path| (path.display().to_string(), std::fs::read_to_string(path).expect("a readable .gal file")))
+        .collect();
     for doc in ["docs/language.md", "README.md", "editors/README.md"] {
         let markdown = std::fs::read_to_string(root.join(doc)).unwrap_or_default();
         for (index, block) in gal_blocks(&markdown).into_iter().enumerate() {
@@ -199,7 +210,9 @@ fn a_file_with_syntax_errors_gives_the_parse_diagnostics() {
     let broken: Vec<&(String, String)> = corpus.iter().filter(|(_, text)| parse(text, 0).is_err()).collect();
     assert!(broken.len() >= 8, "the diagnostics fixtures should include syntax errors");
     for (name, text) in broken {
-        let Err(FormatError::Syntax(diagnostics)) = format(text, 3) else { panic!("{name} formatted despite its errors") };
+        let Err(FormatError::Syntax(diagnostics)) = format(text, 3) else {
+            panic!("{name} formatted despite its errors")
+        };
         assert_eq!(Err(diagnostics), parse(text, 3).map(|_| ()), "{name}");
     }
 }
@@ -207,7 +220,8 @@ fn a_file_with_syntax_errors_gives_the_parse_diagnostics() {
 /// The style was taken from these: they are written the canonical way.
 #[test]
 fn the_examples_are_already_canonical() {
-    let examples = ["macswap", "ipv4_reflector", "counted_reflector", "filtered_router", "upcall_reflector", "bump_in_the_wire"];
+    let examples =
+        ["macswap", "ipv4_reflector", "counted_reflector", "filtered_router", "upcall_reflector", "bump_in_the_wire"];
     for name in examples {
         let path = root().join("examples").join(format!("{name}.gal"));
         let text = std::fs::read_to_string(&path).expect("the example exists");
@@ -314,7 +328,10 @@ fn blank_lines_between_entries_stay() {
 fn a_block_too_wide_for_one_line_has_one_entry_per_line() {
     let routes: Vec<String> = (0..8).map(|i| format!("port_number_{i}: drop")).collect();
     let input = format!("chain c\nnf_with_ports -> {{ {} }}\n", routes.join(", "));
-    let expected = format!("chain c\nnf_with_ports -> {{\n{}}}\n", routes.iter().map(|r| format!("    {r},\n")).collect::<String>());
+    let expected = format!(
+        "chain c\nnf_with_ports -> {{\n{}}}\n",
+        routes.iter().map(|r| format!("    {r},\n")).collect::<String>()
+    );
     check(&input, &expected);
     let fits = "chain c\nclassifier -> { benign: tx, suspicious: !dpi, malicious: drop, other: pass, more: drop }\n";
     check(fits, fits);
@@ -383,7 +400,10 @@ fn a_line_comment_in_a_block_breaks_it_into_lines() {
 
 #[test]
 fn an_inline_block_comment_keeps_a_block_on_one_line() {
-    check("chain c\nip -> {ipv4:/* fast */swap,other:pass/* slow */,}\n", "chain c\nip -> { ipv4: /* fast */ swap, other: pass /* slow */ }\n");
+    check(
+        "chain c\nip -> {ipv4:/* fast */swap,other:pass/* slow */,}\n",
+        "chain c\nip -> { ipv4: /* fast */ swap, other: pass /* slow */ }\n",
+    );
 }
 
 #[test]
@@ -426,7 +446,14 @@ fn the_layout_example_of_the_reference_is_tidied() {
 
 #[test]
 fn a_file_that_does_not_parse_is_not_formatted() {
-    for broken in ["", "// only a comment\n", "chain c\nrx -> -> drop\n", "chain c\nnf a = \"x\nrx -> a\n", "chain c /* open", "chain c\n$"] {
+    for broken in [
+        "",
+        "// only a comment\n",
+        "chain c\nrx -> -> drop\n",
+        "chain c\nnf a = \"x\nrx -> a\n",
+        "chain c /* open",
+        "chain c\n$",
+    ] {
         let Err(FormatError::Syntax(diagnostics)) = format(broken, 5) else { panic!("{broken:?} formatted") };
         assert!(!diagnostics.is_empty() && diagnostics.iter().all(|d| d.primary.file == 5), "{broken:?}");
     }
@@ -461,9 +488,11 @@ impl Rng {
     }
 }
 
-const NAMES: &[&str] = &["a", "bb", "swap", "acl_v4", "lan", "x_1", "std", "out", "Ipv4Prefix", "a_much_longer_name_than_usual"];
+const NAMES: &[&str] =
+    &["a", "bb", "swap", "acl_v4", "lan", "x_1", "std", "out", "Ipv4Prefix", "a_much_longer_name_than_usual"];
 const SPACES: &[&str] = &[" ", "\t", "   ", "/* c */", " /**/ ", "/* é */", " /* ** */ "];
-const BREAKS: &[&str] = &["\n", "\r\n", "\n\n\n  ", " // note é \n", "/* a\n   b */", "\n// x\n\t", "\n\r\n", "\u{feff}\n"];
+const BREAKS: &[&str] =
+    &["\n", "\r\n", "\n\n\n  ", " // note é \n", "/* a\n   b */", "\n// x\n\t", "\n\r\n", "\u{feff}\n"];
 
 /// Writes a chain token by token, choosing the text between tokens as the
 /// statement splitter allows: a line break before a name outside braces
@@ -489,7 +518,9 @@ impl ChainWriter<'_> {
             if self.rng.chance(20) { self.rng.pick(BREAKS) } else { "" }
         } else if starts_statement || (may_break && self.rng.chance(25)) {
             self.rng.pick(BREAKS)
-        } else if self.rng.chance(30) && !(is_word && self.previous.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')) {
+        } else if self.rng.chance(30)
+            && !(is_word && self.previous.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+        {
             ""
         } else {
             self.rng.pick(SPACES)
@@ -608,7 +639,12 @@ fn mangle(rng: &mut Rng, text: &str) -> String {
     match rng.below(3) {
         0 => format!("{}{}", &text[..a], &text[b..]),
         1 => format!("{}{}", &text[..b], &text[a..]),
-        _ => format!("{}{}{}", &text[..a], rng.pick(&["{", "}", ",", "//", "/*", "*/", "\n", "->", "\"", "@", "é"]), &text[a..]),
+        _ => format!(
+            "{}{}{}",
+            &text[..a],
+            rng.pick(&["{", "}", ",", "//", "/*", "*/", "\n", "->", "\"", "@", "é"]),
+            &text[a..]
+        ),
     }
 }
 

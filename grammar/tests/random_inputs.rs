@@ -173,7 +173,11 @@ fn tree_problem(source: &str, tree: &ChainFile) -> Option<String> {
             return Some(problem);
         }
         if source[ident.span.start..ident.span.end] != ident.name {
-            return Some(format!("a name's span is not its text | `{}` covers {:?}", ident.name, &source[ident.span.start..ident.span.end]));
+            return Some(format!(
+                "a name's span is not its text | `{}` covers {:?}",
+                ident.name,
+                &source[ident.span.start..ident.span.end]
+            ));
         }
     }
     spans.into_iter().find_map(|(span, what)| span_problem(source, span, what))
@@ -309,18 +313,93 @@ const VALID: &[&str] = &[
 
 /// Every kind of token the lexer knows, and near misses.
 const TOKENS: &[&str] = &[
-    "chain", "map", "nf", "iface", "rx", "tx", "pass", "drop", "abort", "std", "macswap", "a", "b", "swap", "lan", "_x", "x1",
-    "chains", "u32", "hash", "lpm_trie", "xdp", "userland", "0", "1", "65_536", "18446744073709551616", "0_", "\"nfs/x\"",
-    "\"\"", "\"unclosed", "\"", "\"é", "->", "=", ":", ",", ".", "{", "}", "<", ">", "[", "]", "@", "!", "-", "/", "*",
-    "// comment\n", "// é", "//", "/* block */", "/* unclosed", "/* é", "/**/", "/*/", "/* a\n b */", "/** x **/", "*/",
+    "chain",
+    "map",
+    "nf",
+    "iface",
+    "rx",
+    "tx",
+    "pass",
+    "drop",
+    "abort",
+    "std",
+    "macswap",
+    "a",
+    "b",
+    "swap",
+    "lan",
+    "_x",
+    "x1",
+    "chains",
+    "u32",
+    "hash",
+    "lpm_trie",
+    "xdp",
+    "userland",
+    "0",
+    "1",
+    "65_536",
+    "18446744073709551616",
+    "0_",
+    "\"nfs/x\"",
+    "\"\"",
+    "\"unclosed",
+    "\"",
+    "\"é",
+    "->",
+    "=",
+    ":",
+    ",",
+    ".",
+    "{",
+    "}",
+    "<",
+    ">",
+    "[",
+    "]",
+    "@",
+    "!",
+    "-",
+    "/",
+    "*",
+    "// comment\n",
+    "// é",
+    "//",
+    "/* block */",
+    "/* unclosed",
+    "/* é",
+    "/**/",
+    "/*/",
+    "/* a\n b */",
+    "/** x **/",
+    "*/",
 ];
 
 const SPACES: &[&str] = &[" ", "\n", "\t", "\r\n", "  ", "\x0c", "", "\n\n", "\r"];
 
 /// Characters that are not part of the language.
 const GARBAGE: &[&str] = &[
-    "é", "日本", "🦀", "\0", "\u{feff}", "$", "#", "\\", "'", "`", "\u{301}", "\u{2028}", "\u{a0}", "ÿ", "\u{10ffff}", "?",
-    "%", "\u{fffd}", "\u{7f}", "\u{1b}", "ｃｈａｉｎ",
+    "é",
+    "日本",
+    "🦀",
+    "\0",
+    "\u{feff}",
+    "$",
+    "#",
+    "\\",
+    "'",
+    "`",
+    "\u{301}",
+    "\u{2028}",
+    "\u{a0}",
+    "ÿ",
+    "\u{10ffff}",
+    "?",
+    "%",
+    "\u{fffd}",
+    "\u{7f}",
+    "\u{1b}",
+    "ｃｈａｉｎ",
 ];
 
 fn piece(rng: &mut Rng) -> &'static str {
@@ -431,7 +510,8 @@ struct Writer<'r> {
     previous: Option<&'static str>,
 }
 
-const NAMES: &[&str] = &["a", "b", "c", "swap", "acl", "lan", "wan", "x_1", "_", "Ipv4Prefix", "u8", "std", "out", "ip", "zzz"];
+const NAMES: &[&str] =
+    &["a", "b", "c", "swap", "acl", "lan", "wan", "x_1", "_", "Ipv4Prefix", "u8", "std", "out", "ip", "zzz"];
 const SEPARATORS: &[&str] = &[" ", "\t", "  ", "/* c */", "/**/", "/* é */", " /* ** */ "];
 const LINE_BREAKS: &[&str] = &["\n", "\r\n", "\n\n  ", " // note é\n", "/* a\nb */", "\n// x\n\t"];
 
@@ -441,7 +521,15 @@ impl Writer<'_> {
     }
 
     fn statement_start(&mut self, text: &str) {
-        self.token_at(text, if text == "chain" || text == "map" || text == "nf" || text == "iface" { Kind::Keyword } else { Kind::Name }, true);
+        self.token_at(
+            text,
+            if text == "chain" || text == "map" || text == "nf" || text == "iface" {
+                Kind::Keyword
+            } else {
+                Kind::Name
+            },
+            true,
+        );
     }
 
     fn token_at(&mut self, text: &str, kind: Kind, starts_statement: bool) {
@@ -547,7 +635,8 @@ fn valid_chain(rng: &mut Rng) -> (String, Vec<&'static str>) {
                     w.token(".", Kind::Other);
                     w.name();
                 } else {
-                    let path = w.rng.pick(&["\"nfs/x\"", "\"\"", "\"é/日本/🦀\"", "\"a b/* c */\"", "\"// not a comment\""]);
+                    let path =
+                        w.rng.pick(&["\"nfs/x\"", "\"\"", "\"é/日本/🦀\"", "\"a b/* c */\"", "\"// not a comment\""]);
                     w.token(path, Kind::Other);
                 }
                 if w.rng.chance(50) {
@@ -619,7 +708,9 @@ fn seed(base: u64) -> u64 {
 
 #[test]
 fn the_examples_and_valid_chains_parse_without_errors() {
-    for (name, text) in examples().iter().map(|(n, t)| (n.as_str(), t.as_str())).chain(VALID.iter().map(|t| ("VALID", *t))) {
+    for (name, text) in
+        examples().iter().map(|(n, t)| (n.as_str(), t.as_str())).chain(VALID.iter().map(|t| ("VALID", *t)))
+    {
         match parse(text, FILE) {
             Ok(tree) => assert_eq!(tree_problem(text, &tree), None, "{name}"),
             Err(errors) => panic!("{name} does not parse: {errors:#?}"),
@@ -641,7 +732,8 @@ fn token_soups_never_break_the_parser() {
 #[test]
 fn mutated_chains_never_break_the_parser() {
     let mut rng = Rng::new(seed(0x5eed_0002));
-    let bases: Vec<String> = examples().into_iter().map(|(_, t)| t).chain(VALID.iter().map(|t| (*t).to_owned())).collect();
+    let bases: Vec<String> =
+        examples().into_iter().map(|(_, t)| t).chain(VALID.iter().map(|t| (*t).to_owned())).collect();
     let mut findings = Findings::new();
     for case in 0..cases(3000) {
         let base = &bases[rng.below(bases.len())];
@@ -658,7 +750,8 @@ fn mutated_chains_never_break_the_parser() {
         }
         let b = boundaries(base);
         for pair in b.windows(2) {
-            findings.check(|| "a one-character deletion".to_owned(), &format!("{}{}", &base[..pair[0]], &base[pair[1]..]));
+            findings
+                .check(|| "a one-character deletion".to_owned(), &format!("{}{}", &base[..pair[0]], &base[pair[1]..]));
         }
     }
     findings.assert_none();
@@ -697,4 +790,3 @@ fn mutated_generated_chains_never_break_the_parser() {
     }
     findings.assert_none();
 }
-

@@ -45,9 +45,21 @@ pub struct GaletteFrame {
 pub struct GaletteRawMap {
     pub context: *const c_void,
     /// Copies the value of `key` into `value`; false if there is none.
-    pub lookup: unsafe extern "C" fn(context: *const c_void, key: *const u8, key_len: usize, value: *mut u8, value_len: usize) -> bool,
+    pub lookup: unsafe extern "C" fn(
+        context: *const c_void,
+        key: *const u8,
+        key_len: usize,
+        value: *mut u8,
+        value_len: usize,
+    ) -> bool,
     /// Sets `key` to `value`: 0, or a positive errno.
-    pub update: unsafe extern "C" fn(context: *const c_void, key: *const u8, key_len: usize, value: *const u8, value_len: usize) -> i32,
+    pub update: unsafe extern "C" fn(
+        context: *const c_void,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+    ) -> i32,
     /// Removes `key`: 0, or a positive errno.
     pub delete: unsafe extern "C" fn(context: *const c_void, key: *const u8, key_len: usize) -> i32,
 }

@@ -107,7 +107,13 @@ pub fn l4_checksum_v4(src: [u8; 4], dst: [u8; 4], protocol: u8, segment: &[u8], 
 /// Like [`l4_checksum_v4`] for IPv6 (TCP, UDP and ICMPv6, whose checksum is at
 /// offset 2).
 #[inline(always)]
-pub fn l4_checksum_v6(src: [u8; 16], dst: [u8; 16], next_header: u8, segment: &[u8], checksum_offset: usize) -> Option<u16> {
+pub fn l4_checksum_v6(
+    src: [u8; 16],
+    dst: [u8; 16],
+    next_header: u8,
+    segment: &[u8],
+    checksum_offset: usize,
+) -> Option<u16> {
     let len = u32::try_from(segment.len()).ok()?;
     let field = field_value(segment, checksum_offset)?;
     Some(!fold(sum(segment, pseudo_header_sum_v6(src, dst, next_header, len)) - field))
@@ -234,8 +240,8 @@ mod tests {
     #[test]
     fn known_ipv4_header() {
         let header = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0,
-            0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         assert_eq!(ipv4_header_checksum(&header), 0xb861);
         assert_eq!(checksum(&header), 0, "a header with its right checksum sums to all ones");

@@ -406,7 +406,6 @@ impl PacketBuilder {
         seg.extend_from_slice(&self.payload);
         (protocol, seg, checksum_at)
     }
-
 }
 
 fn write_l4_checksum(segment: &mut [u8], at: usize, protocol: u8, c: u16) {
@@ -457,13 +456,16 @@ pub fn verify_checksums(frame: &[u8]) -> Result<(), String> {
                 .ok_or_else(|| format!("IPv4 total length {total} does not fit the frame"))?;
             let (src, dst) = (ip.src(&pkt).unwrap_or_default(), ip.dst(&pkt).unwrap_or_default());
             let pseudo = |proto: u8| checksum::pseudo_header_sum_v4(src, dst, proto, segment.len() as u16);
-            (segment, match layers.l4 {
-                L4::Tcp(_) => Some(("TCP", pseudo(ip_proto::TCP))),
-                L4::Udp(udp) if udp.checksum(&pkt) == Some(0) => None,
-                L4::Udp(_) => Some(("UDP", pseudo(ip_proto::UDP))),
-                L4::Icmp(_) => Some(("ICMP", 0)),
-                _ => None,
-            })
+            (
+                segment,
+                match layers.l4 {
+                    L4::Tcp(_) => Some(("TCP", pseudo(ip_proto::TCP))),
+                    L4::Udp(udp) if udp.checksum(&pkt) == Some(0) => None,
+                    L4::Udp(_) => Some(("UDP", pseudo(ip_proto::UDP))),
+                    L4::Icmp(_) => Some(("ICMP", 0)),
+                    _ => None,
+                },
+            )
         }
         L3::Ipv6(ip) => {
             let len = usize::from(ip.payload_len(&pkt).unwrap_or(0));
@@ -472,12 +474,15 @@ pub fn verify_checksums(frame: &[u8]) -> Result<(), String> {
                 .ok_or_else(|| format!("IPv6 payload length {len} does not fit the frame"))?;
             let (src, dst) = (ip.src(&pkt).unwrap_or_default(), ip.dst(&pkt).unwrap_or_default());
             let pseudo = |proto: u8| checksum::pseudo_header_sum_v6(src, dst, proto, segment.len() as u32);
-            (segment, match layers.l4 {
-                L4::Tcp(_) => Some(("TCP", pseudo(ip_proto::TCP))),
-                L4::Udp(_) => Some(("UDP", pseudo(ip_proto::UDP))),
-                L4::Icmp(_) => Some(("ICMPv6", pseudo(ip_proto::ICMPV6))),
-                _ => None,
-            })
+            (
+                segment,
+                match layers.l4 {
+                    L4::Tcp(_) => Some(("TCP", pseudo(ip_proto::TCP))),
+                    L4::Udp(_) => Some(("UDP", pseudo(ip_proto::UDP))),
+                    L4::Icmp(_) => Some(("ICMPv6", pseudo(ip_proto::ICMPV6))),
+                    _ => None,
+                },
+            )
         }
     };
     if let Some((what, pseudo)) = expect {

@@ -42,7 +42,9 @@ pub fn plan(manifest: &Manifest, interfaces: &[InterfaceArg]) -> Result<Vec<Atta
     let usage = |reason: String| RunError::Interfaces(reason);
     if manifest.roles.is_empty() {
         return match interfaces {
-            [InterfaceArg { role: None, name }] => Ok(vec![Attachment { interface: name.clone(), program: xdp.entry_program.clone(), role: None }]),
+            [InterfaceArg { role: None, name }] => {
+                Ok(vec![Attachment { interface: name.clone(), program: xdp.entry_program.clone(), role: None }])
+            }
             _ => Err(usage("this chain has no interface roles: give exactly one `--iface IF`".into())),
         };
     }
@@ -55,10 +57,16 @@ pub fn plan(manifest: &Manifest, interfaces: &[InterfaceArg]) -> Result<Vec<Atta
         };
         // Per-role entries have a program per role; a chain entered by one
         // `rx -> ...` uses the common entry program on every interface.
-        let program = if xdp.role_entries.is_empty() { xdp.entry_program.clone() } else { format!("{}_{index}", xdp.entry_program) };
+        let program = if xdp.role_entries.is_empty() {
+            xdp.entry_program.clone()
+        } else {
+            format!("{}_{index}", xdp.entry_program)
+        };
         plan.push(Attachment { interface: arg.name.clone(), program, role: Some(index as u32) });
     }
-    if let Some(stray) = interfaces.iter().find(|arg| arg.role.as_ref().is_none_or(|role| !manifest.roles.contains(role))) {
+    if let Some(stray) =
+        interfaces.iter().find(|arg| arg.role.as_ref().is_none_or(|role| !manifest.roles.contains(role)))
+    {
         let shown = stray.role.as_ref().map_or(stray.name.clone(), |role| format!("{role}={}", stray.name));
         return Err(usage(format!("`--iface {shown}` names no role of the chain (its roles: {roles}; write ROLE=IF)")));
     }
@@ -80,7 +88,11 @@ mod tests {
                 object: "xdp/chain.o".into(),
                 entry_program: "galette_rx".into(),
                 entry: PortAction::Drop,
-                role_entries: if per_role { roles.iter().map(|role| RoleEntry { role: (*role).into(), action: PortAction::Tx }).collect() } else { vec![] },
+                role_entries: if per_role {
+                    roles.iter().map(|role| RoleEntry { role: (*role).into(), action: PortAction::Tx }).collect()
+                } else {
+                    vec![]
+                },
                 max_ports: 1,
             }),
             roles: roles.iter().map(|role| (*role).to_owned()).collect(),

@@ -48,7 +48,9 @@ pub enum RunError {
     #[error("cannot attach the chain to `{interface}`: {reason}")]
     #[diagnostic(
         code(galette::attach),
-        help("another XDP program may be attached already (see `ip link show {interface}`), or the driver lacks the chosen XDP mode; try `--xdp-mode skb`")
+        help(
+            "another XDP program may be attached already (see `ip link show {interface}`), or the driver lacks the chosen XDP mode; try `--xdp-mode skb`"
+        )
     )]
     Attach { interface: String, reason: String },
 

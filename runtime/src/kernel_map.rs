@@ -63,10 +63,17 @@ impl KernelMap {
         if key.len() != self.key_size {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        let attr = ElementAttr { map_fd: self.fd.as_raw_fd() as u32, key: key.as_ptr() as u64, value, ..ElementAttr::default() };
+        let attr = ElementAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: key.as_ptr() as u64,
+            value,
+            ..ElementAttr::default()
+        };
         // SAFETY: `attr` is a valid bpf_attr prefix of the size passed; the
         // key and value buffers it points to are valid for the call.
-        let result = unsafe { libc::syscall(libc::SYS_bpf, command, &attr as *const ElementAttr, std::mem::size_of::<ElementAttr>()) };
+        let result = unsafe {
+            libc::syscall(libc::SYS_bpf, command, &attr as *const ElementAttr, std::mem::size_of::<ElementAttr>())
+        };
         if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 
@@ -79,11 +86,14 @@ impl KernelMap {
             bpf_fd: u32,
             file_flags: u32,
         }
-        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let attr = ObjGetAttr { pathname: path.as_ptr() as u64, ..ObjGetAttr::default() };
         // SAFETY: `attr` is a valid bpf_attr prefix for BPF_OBJ_GET; the path
         // outlives the call.
-        let fd = unsafe { libc::syscall(libc::SYS_bpf, OBJ_GET, &attr as *const ObjGetAttr, std::mem::size_of::<ObjGetAttr>()) };
+        let fd = unsafe {
+            libc::syscall(libc::SYS_bpf, OBJ_GET, &attr as *const ObjGetAttr, std::mem::size_of::<ObjGetAttr>())
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -100,9 +110,16 @@ impl KernelMap {
             let mut next = vec![0u8; self.key_size];
             // A null key asks for the first one.
             let key = previous.as_ref().map_or(0, |key| key.as_ptr() as u64);
-            let attr = ElementAttr { map_fd: self.fd.as_raw_fd() as u32, key, value: next.as_mut_ptr() as u64, ..ElementAttr::default() };
+            let attr = ElementAttr {
+                map_fd: self.fd.as_raw_fd() as u32,
+                key,
+                value: next.as_mut_ptr() as u64,
+                ..ElementAttr::default()
+            };
             // SAFETY: as in `call`; `next` holds `key_size` bytes.
-            let result = unsafe { libc::syscall(libc::SYS_bpf, NEXT_KEY, &attr as *const ElementAttr, std::mem::size_of::<ElementAttr>()) };
+            let result = unsafe {
+                libc::syscall(libc::SYS_bpf, NEXT_KEY, &attr as *const ElementAttr, std::mem::size_of::<ElementAttr>())
+            };
             if result < 0 {
                 break;
             }
@@ -149,19 +166,39 @@ fn errno(error: io::Error) -> i32 {
     error.raw_os_error().unwrap_or(libc::EIO)
 }
 
-unsafe extern "C" fn lookup(context: *const c_void, key: *const u8, key_len: usize, value: *mut u8, value_len: usize) -> bool {
+unsafe extern "C" fn lookup(
+    context: *const c_void,
+    key: *const u8,
+    key_len: usize,
+    value: *mut u8,
+    value_len: usize,
+) -> bool {
     // SAFETY: the context is the `KernelMap` of `lend`; the library passes
     // buffers valid for their lengths.
     let (map, key, value) = unsafe {
-        (&*(context as *const KernelMap), std::slice::from_raw_parts(key, key_len), std::slice::from_raw_parts_mut(value, value_len))
+        (
+            &*(context as *const KernelMap),
+            std::slice::from_raw_parts(key, key_len),
+            std::slice::from_raw_parts_mut(value, value_len),
+        )
     };
     map.lookup(key, value)
 }
 
-unsafe extern "C" fn update(context: *const c_void, key: *const u8, key_len: usize, value: *const u8, value_len: usize) -> i32 {
+unsafe extern "C" fn update(
+    context: *const c_void,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> i32 {
     // SAFETY: as in `lookup`.
     let (map, key, value) = unsafe {
-        (&*(context as *const KernelMap), std::slice::from_raw_parts(key, key_len), std::slice::from_raw_parts(value, value_len))
+        (
+            &*(context as *const KernelMap),
+            std::slice::from_raw_parts(key, key_len),
+            std::slice::from_raw_parts(value, value_len),
+        )
     };
     map.update(key, value).map_or_else(errno, |()| 0)
 }

@@ -2,18 +2,18 @@
 
 use aya::Ebpf;
 use aya::maps::{Array, DevMap, PerCpuArray, PerCpuValues, ProgramArray};
-use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use aya::programs::Xdp;
+use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use galette_bundle::{
-    ACTIONS_MAP, DEVS_MAP, Bundle, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
+    ACTIONS_MAP, Bundle, DEVS_MAP, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
 };
 
 use crate::RunError;
-use crate::error::error_chain;
 use crate::attach::Attachment;
+use crate::error::error_chain;
 use crate::map_command::{self, MapContents};
-use crate::stats::{InstanceCounters, read_counters};
 use crate::pins::MapPins;
+use crate::stats::{InstanceCounters, read_counters};
 use crate::userland::{UserlandTier, WorkerMode};
 
 /// How the program is attached to the interface.
@@ -77,7 +77,14 @@ impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
     /// program array, the action table from the manifest, then attaches the
     /// entry program to `interface`.
-    pub fn start(bundle: &Bundle, attachments: &[Attachment], mode: XdpMode, workers: Workers, pins: &PinOptions, preload: &[MapContents]) -> Result<RunningChain, RunError> {
+    pub fn start(
+        bundle: &Bundle,
+        attachments: &[Attachment],
+        mode: XdpMode,
+        workers: Workers,
+        pins: &PinOptions,
+        preload: &[MapContents],
+    ) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         if attachments.is_empty() {
             return Err(RunError::Interfaces("no interface to attach to".into()));
@@ -90,14 +97,20 @@ impl RunningChain {
         let pins = MapPins::pin(&ebpf, &bundle.manifest, bpffs, pins.keep)?;
         for contents in preload {
             let (entry, map) = map_command::open(bundle, bpffs, &contents.map)?;
-            let loaded = map_command::load(&entry, &map, &contents.text).map_err(|err| RunError::Map(format!("loading `{}`: {err}", contents.map)))?;
+            let loaded = map_command::load(&entry, &map, &contents.text)
+                .map_err(|err| RunError::Map(format!("loading `{}`: {err}", contents.map)))?;
             println!("galette: loaded {loaded} entries into `{}`", contents.map);
         }
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
-        let userland = if has_userland { Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?) } else { None };
+        let userland = if has_userland {
+            Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?)
+        } else {
+            None
+        };
         fill_devices(&mut ebpf, attachments)?;
-        let mut chain = RunningChain { ebpf, manifest: bundle.manifest.clone(), links: Vec::new(), userland, _pins: pins };
+        let mut chain =
+            RunningChain { ebpf, manifest: bundle.manifest.clone(), links: Vec::new(), userland, _pins: pins };
         for attachment in attachments {
             // Should one attach fail, dropping `chain` detaches the others.
             chain.attach(attachment, mode)?;
@@ -130,8 +143,10 @@ impl RunningChain {
     }
 
     pub fn counters(&self) -> Result<Vec<InstanceCounters>, RunError> {
-        let map = self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
-        let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
+        let map =
+            self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
+        let stats: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
         let mut counters = read_counters(&self.manifest, |index| -> Result<u64, RunError> {
             let per_cpu = stats.get(&index, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
             Ok(per_cpu.iter().sum())
@@ -154,12 +169,17 @@ impl RunningChain {
         let Some(tier) = &self.userland else { return Ok(()) };
         let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
         let cpus = aya::util::nr_cpus().map_err(|(_, err)| RunError::Stats(err.to_string()))?;
-        let map = self.ebpf.map_mut(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
-        let mut stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
+        let map = self
+            .ebpf
+            .map_mut(STATS_MAP)
+            .ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
+        let mut stats: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
         for (index, description) in self.manifest.instances.iter().enumerate() {
             let Some(userland) = tier.counters(index) else { continue };
             let snapshot = userland.snapshot(&description.name, &[]);
-            let mut values = vec![(StatsSlot::Received, snapshot.received), (StatsSlot::MissedTailCall, snapshot.aborted)];
+            let mut values =
+                vec![(StatsSlot::Received, snapshot.received), (StatsSlot::MissedTailCall, snapshot.aborted)];
             for (port, count) in userland.ports.iter().enumerate() {
                 values.push((StatsSlot::Port(port as u32), count.load(std::sync::atomic::Ordering::Relaxed)));
             }
@@ -167,7 +187,9 @@ impl RunningChain {
                 let mut per_cpu = vec![0u64; cpus];
                 per_cpu[0] = count;
                 let per_cpu = PerCpuValues::try_from(per_cpu).map_err(|err| RunError::Stats(err.to_string()))?;
-                stats.set(stats_index(index as u32, slot, max_ports), per_cpu, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
+                stats
+                    .set(stats_index(index as u32, slot, max_ports), per_cpu, 0)
+                    .map_err(|err| RunError::Stats(error_chain(&err)))?;
             }
         }
         Ok(())
@@ -240,7 +262,8 @@ fn load_instance_programs(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), Ru
         let fd = fd.try_clone().map_err(|err| RunError::Load(error_chain(&err)))?;
         loaded.push((index as u32, fd));
     }
-    let map = ebpf.map_mut(PROGRAMS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{PROGRAMS_MAP}`")))?;
+    let map =
+        ebpf.map_mut(PROGRAMS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{PROGRAMS_MAP}`")))?;
     let mut programs = ProgramArray::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
     for (index, fd) in &loaded {
         programs.set(*index, fd, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
@@ -267,7 +290,8 @@ fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunEr
 /// Writes where every port and `rx` lead, as the manifest says.
 fn fill_action_table(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {
     let table = action_table(manifest).map_err(|reason| RunError::Load(format!("invalid manifest: {reason}")))?;
-    let map = ebpf.map_mut(ACTIONS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{ACTIONS_MAP}`")))?;
+    let map =
+        ebpf.map_mut(ACTIONS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{ACTIONS_MAP}`")))?;
     let mut actions: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
     for (slot, code) in table {
         actions.set(slot, code, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
@@ -281,4 +305,3 @@ impl Drop for RunningChain {
         let _ = self.detach();
     }
 }
-

@@ -5,17 +5,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use galette::RunError;
 use galette::attach::{self, InterfaceArg};
 use galette::interface::interface_index;
+use galette::kernel_map::KernelMap;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
 use galette::map_command::{self, MapFile};
-use galette::userland::WorkerMode;
+use galette::metrics::MetricsServer;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
-use galette::kernel_map::KernelMap;
-use galette::metrics::MetricsServer;
 use galette::stats::{format_counters, prometheus, read_counters};
-use galette::RunError;
+use galette::userland::WorkerMode;
 use galette_bundle::Bundle;
 
 /// Run compiled Galette chains on network interfaces.
@@ -166,7 +166,8 @@ fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
         }
         MapCommand::Load { bundle, map, file } => {
             let (entry, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
-            let text = std::fs::read_to_string(&file).map_err(|err| RunError::Map(format!("cannot read {}: {err}", file.display())))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|err| RunError::Map(format!("cannot read {}: {err}", file.display())))?;
             let loaded = map_command::load(&entry, &map, &text)?;
             println!("loaded {loaded} entries into `{}`", entry.name);
         }
@@ -189,7 +190,12 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let workers = Workers { count: args.workers, mode: args.mode };
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
     let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
-    println!("galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop", bundle.manifest.chain, interfaces, args.xdp_mode.name());
+    println!(
+        "galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop",
+        bundle.manifest.chain,
+        interfaces,
+        args.xdp_mode.name()
+    );
     if let Some(summary) = chain.userland_summary() {
         println!("galette: userland: {summary}");
     }

@@ -18,11 +18,18 @@ use crate::pins::pin_path;
 pub fn open(bundle: &Bundle, bpffs: &std::path::Path, name: &str) -> Result<(MapEntry, KernelMap), RunError> {
     let entry = bundle.manifest.maps.iter().find(|map| map.name == name).cloned().ok_or_else(|| {
         let names: Vec<&str> = bundle.manifest.maps.iter().map(|map| map.name.as_str()).collect();
-        RunError::Map(format!("the chain has no map `{name}` (its maps: {})", if names.is_empty() { "none".into() } else { names.join(", ") }))
+        RunError::Map(format!(
+            "the chain has no map `{name}` (its maps: {})",
+            if names.is_empty() { "none".into() } else { names.join(", ") }
+        ))
     })?;
     let path = pin_path(bpffs, &entry.pin_name);
-    let map = KernelMap::open_pinned(&path, entry.key_size as usize, entry.value_size as usize)
-        .map_err(|err| RunError::Map(format!("cannot open {} ({err}); is the chain running (or run with --keep-maps)?", path.display())))?;
+    let map = KernelMap::open_pinned(&path, entry.key_size as usize, entry.value_size as usize).map_err(|err| {
+        RunError::Map(format!(
+            "cannot open {} ({err}); is the chain running (or run with --keep-maps)?",
+            path.display()
+        ))
+    })?;
     let map = if entry.kind.starts_with("percpu") { map.per_cpu() } else { map };
     Ok((entry, map))
 }
@@ -36,7 +43,15 @@ pub fn list(bundle: &Bundle, bpffs: &std::path::Path) -> String {
         .map(|map| {
             let path = pin_path(bpffs, &map.pin_name);
             let state = if path.exists() { "pinned" } else { "not pinned" };
-            format!("{}  {}  key {} B, value {} B, {} entries  {} ({state})\n", map.name, map.kind, map.key_size, map.value_size, map.capacity, path.display())
+            format!(
+                "{}  {}  key {} B, value {} B, {} entries  {} ({state})\n",
+                map.name,
+                map.kind,
+                map.key_size,
+                map.value_size,
+                map.capacity,
+                path.display()
+            )
         })
         .collect()
 }
@@ -63,10 +78,15 @@ pub fn dump(map: &KernelMap, limit: usize) -> String {
 /// Sets `key` to `value`, parsed for the map's sizes.
 pub fn set(entry: &MapEntry, map: &KernelMap, key: &str, value: &str) -> Result<(), RunError> {
     if map.is_per_cpu() {
-        return Err(RunError::Map(format!("`{}` is per-CPU; galette map writes only maps with one value per key", entry.name)));
+        return Err(RunError::Map(format!(
+            "`{}` is per-CPU; galette map writes only maps with one value per key",
+            entry.name
+        )));
     }
-    let key = parse(key, entry.key_size as usize, &entry.kind).map_err(|reason| RunError::Map(format!("key {key:?}: {reason}")))?;
-    let value = parse(value, entry.value_size as usize, "").map_err(|reason| RunError::Map(format!("value {value:?}: {reason}")))?;
+    let key = parse(key, entry.key_size as usize, &entry.kind)
+        .map_err(|reason| RunError::Map(format!("key {key:?}: {reason}")))?;
+    let value = parse(value, entry.value_size as usize, "")
+        .map_err(|reason| RunError::Map(format!("value {value:?}: {reason}")))?;
     map.update(&key, &value).map_err(|err| RunError::Map(format!("cannot write `{}`: {err}", entry.name)))
 }
 
@@ -83,7 +103,9 @@ impl std::str::FromStr for MapFile {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once('=') {
-            Some((map, path)) if !map.is_empty() && !path.is_empty() => Ok(MapFile { map: map.to_owned(), path: path.into() }),
+            Some((map, path)) if !map.is_empty() && !path.is_empty() => {
+                Ok(MapFile { map: map.to_owned(), path: path.into() })
+            }
             _ => Err(format!("expected MAP=FILE, found {text:?}")),
         }
     }
@@ -100,7 +122,8 @@ impl MapFile {
     /// Reads the file (before anything is attached, so that a missing one
     /// costs nothing).
     pub fn read(&self) -> Result<MapContents, RunError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|err| RunError::Map(format!("cannot read {} for `{}`: {err}", self.path.display(), self.map)))?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|err| RunError::Map(format!("cannot read {} for `{}`: {err}", self.path.display(), self.map)))?;
         Ok(MapContents { map: self.map.clone(), text })
     }
 }
@@ -131,7 +154,11 @@ fn parse(text: &str, size: usize, kind: &str) -> Result<Vec<u8>, String> {
             .map(|i| hex_digits.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
             .collect::<Option<Vec<u8>>>()
             .ok_or("not hex bytes")?;
-        return if bytes.len() == size { Ok(bytes) } else { Err(format!("{} bytes, the map wants {size}", bytes.len())) };
+        return if bytes.len() == size {
+            Ok(bytes)
+        } else {
+            Err(format!("{} bytes, the map wants {size}", bytes.len()))
+        };
     }
     let (address, prefix_len) = match text.split_once('/') {
         Some((address, len)) => (address, Some(len.parse::<u32>().map_err(|_| "a prefix length is a number")?)),
@@ -158,7 +185,11 @@ fn parse(text: &str, size: usize, kind: &str) -> Result<Vec<u8>, String> {
             }
             octets
         };
-        return if bytes.len() == size { Ok(bytes) } else { Err(format!("an address of {} bytes, the map wants {size}", bytes.len())) };
+        return if bytes.len() == size {
+            Ok(bytes)
+        } else {
+            Err(format!("an address of {} bytes, the map wants {size}", bytes.len()))
+        };
     }
     let number: u128 = text.parse().map_err(|_| "not a number, an address, a prefix or 0x-hex")?;
     let bytes = number.to_le_bytes();

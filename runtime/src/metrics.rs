@@ -20,7 +20,8 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     pub fn start(address: SocketAddr) -> Result<MetricsServer, RunError> {
-        let listener = TcpListener::bind(address).map_err(|err| RunError::Metrics(format!("cannot listen on {address}: {err}")))?;
+        let listener = TcpListener::bind(address)
+            .map_err(|err| RunError::Metrics(format!("cannot listen on {address}: {err}")))?;
         let address = listener.local_addr().map_err(|err| RunError::Metrics(err.to_string()))?;
         // Non-blocking, so the thread notices `stop` between connections.
         listener.set_nonblocking(true).map_err(|err| RunError::Metrics(err.to_string()))?;

@@ -30,7 +30,8 @@ pub fn stats_pin_name(chain: &str) -> String {
 /// has /sys/fs/bpf but nothing mounted there).
 pub fn ensure_bpffs(bpffs: &Path) -> Result<(), RunError> {
     let shown = bpffs.display();
-    let path = std::ffi::CString::new(bpffs.as_os_str().as_encoded_bytes()).map_err(|_| RunError::Pin(format!("{shown} is not a valid path")))?;
+    let path = std::ffi::CString::new(bpffs.as_os_str().as_encoded_bytes())
+        .map_err(|_| RunError::Pin(format!("{shown} is not a valid path")))?;
     // SAFETY: `stats` is a valid statfs to fill; `path` is NUL-terminated.
     let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(path.as_ptr(), &mut stats) } == 0 && stats.f_type as i64 == BPF_FS_MAGIC {
@@ -41,7 +42,9 @@ pub fn ensure_bpffs(bpffs: &Path) -> Result<(), RunError> {
     let mounted = unsafe { libc::mount(fstype.as_ptr(), path.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if mounted != 0 {
         let error = std::io::Error::last_os_error();
-        return Err(RunError::Pin(format!("bpffs is not mounted at {shown} and mounting it failed ({error}); run `mount -t bpf bpf {shown}`")));
+        return Err(RunError::Pin(format!(
+            "bpffs is not mounted at {shown} and mounting it failed ({error}); run `mount -t bpf bpf {shown}`"
+        )));
     }
     Ok(())
 }
@@ -60,12 +63,17 @@ impl MapPins {
         ensure_bpffs(bpffs)?;
         // The chain's maps, and its counters for `galette stats`.
         let stats = (galette_bundle::STATS_MAP.to_owned(), stats_pin_name(&manifest.chain));
-        let to_pin = manifest.maps.iter().map(|entry| (entry.name.clone(), entry.pin_name.clone())).chain(std::iter::once(stats));
+        let to_pin = manifest
+            .maps
+            .iter()
+            .map(|entry| (entry.name.clone(), entry.pin_name.clone()))
+            .chain(std::iter::once(stats));
         for (name, pin_name) in to_pin {
             let Some(map) = ebpf.map(&name) else { continue };
             let path = pin_path(bpffs, &pin_name);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|err| RunError::Pin(format!("cannot create {}: {err}", parent.display())))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|err| RunError::Pin(format!("cannot create {}: {err}", parent.display())))?;
             }
             if path.exists() {
                 let _ = std::fs::remove_file(&path);
@@ -97,7 +105,12 @@ impl Drop for MapPins {
 
 fn map_data(map: &Map) -> Option<&aya::maps::MapData> {
     match map {
-        Map::Array(data) | Map::HashMap(data) | Map::LruHashMap(data) | Map::LpmTrie(data) | Map::PerCpuArray(data) | Map::PerCpuHashMap(data) => Some(data),
+        Map::Array(data)
+        | Map::HashMap(data)
+        | Map::LruHashMap(data)
+        | Map::LpmTrie(data)
+        | Map::PerCpuArray(data)
+        | Map::PerCpuHashMap(data) => Some(data),
         _ => None,
     }
 }

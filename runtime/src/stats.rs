@@ -15,7 +15,10 @@ pub struct InstanceCounters {
 
 /// The counters of every instance of `manifest`, read from the layout of
 /// `galette_bundle::stats_index` with `read` (the sum over CPUs of a slot).
-pub fn read_counters<E>(manifest: &galette_bundle::Manifest, mut read: impl FnMut(u32) -> Result<u64, E>) -> Result<Vec<InstanceCounters>, E> {
+pub fn read_counters<E>(
+    manifest: &galette_bundle::Manifest,
+    mut read: impl FnMut(u32) -> Result<u64, E>,
+) -> Result<Vec<InstanceCounters>, E> {
     use galette_bundle::{StatsSlot, stats_index};
     let max_ports = manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
     manifest
@@ -40,9 +43,16 @@ pub fn read_counters<E>(manifest: &galette_bundle::Manifest, mut read: impl FnMu
 pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
     let label = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = String::new();
-    out.push_str("# HELP galette_packets_total Packets that reached an NF instance.\n# TYPE galette_packets_total counter\n");
+    out.push_str(
+        "# HELP galette_packets_total Packets that reached an NF instance.\n# TYPE galette_packets_total counter\n",
+    );
     for instance in counters {
-        out.push_str(&format!("galette_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n", label(chain), label(&instance.name), instance.received));
+        out.push_str(&format!(
+            "galette_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n",
+            label(chain),
+            label(&instance.name),
+            instance.received
+        ));
     }
     out.push_str("# HELP galette_port_packets_total Packets that left an NF instance by a port.\n# TYPE galette_port_packets_total counter\n");
     for instance in counters {
@@ -57,7 +67,12 @@ pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
     }
     out.push_str("# HELP galette_aborted_packets_total Packets dropped because an NF failed (a userland panic, a failed tail call).\n# TYPE galette_aborted_packets_total counter\n");
     for instance in counters {
-        out.push_str(&format!("galette_aborted_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n", label(chain), label(&instance.name), instance.aborted));
+        out.push_str(&format!(
+            "galette_aborted_packets_total{{chain=\"{}\",instance=\"{}\"}} {}\n",
+            label(chain),
+            label(&instance.name),
+            instance.aborted
+        ));
     }
     out
 }
@@ -86,18 +101,26 @@ mod tests {
 
     #[test]
     fn prometheus_text_labels_every_counter() {
-        let counters = [InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7)], aborted: 1 }];
+        let counters =
+            [InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7)], aborted: 1 }];
         let text = prometheus("sec\"urity", &counters);
         assert!(text.contains("# TYPE galette_packets_total counter\n"));
         assert!(text.contains("galette_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 10\n"), "{text}");
-        assert!(text.contains("galette_port_packets_total{chain=\"sec\\\"urity\",instance=\"acl\",port=\"allowed\"} 7\n"));
+        assert!(
+            text.contains("galette_port_packets_total{chain=\"sec\\\"urity\",instance=\"acl\",port=\"allowed\"} 7\n")
+        );
         assert!(text.contains("galette_aborted_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 1\n"));
     }
 
     #[test]
     fn formats_every_instance_and_port() {
         let counters = [
-            InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7), ("denied".into(), 3)], aborted: 0 },
+            InstanceCounters {
+                name: "acl".into(),
+                received: 10,
+                ports: vec![("allowed".into(), 7), ("denied".into(), 3)],
+                aborted: 0,
+            },
             InstanceCounters { name: "swap".into(), received: 9, ports: vec![("out".into(), 7)], aborted: 2 },
         ];
         assert_eq!(format_counters(&counters), "acl: 10 pkts (allowed 7, denied 3) | swap: 9 pkts (out 7, aborted 2)");

@@ -16,11 +16,7 @@ pub(crate) fn run(program: &str, args: &[&str]) -> io::Result<String> {
         .map_err(|error| io::Error::new(error.kind(), format!("`{command_line}`: {error}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(io::Error::other(format!(
-            "`{command_line}` failed ({}): {}",
-            output.status,
-            stderr.trim()
-        )));
+        return Err(io::Error::other(format!("`{command_line}` failed ({}): {}", output.status, stderr.trim())));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

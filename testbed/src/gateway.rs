@@ -34,8 +34,14 @@ impl GatewayTopology {
         let gateway = NetworkNamespace::create(&format!("{prefix}-gateway"))?;
         let server = NetworkNamespace::create(&format!("{prefix}-server"))?;
         let (ns_c, ns_g, ns_s) = (client.name(), gateway.name(), server.name());
-        command::run("ip", &["-n", ns_g, "link", "add", Self::LAN, "type", "veth", "peer", "name", "eth0", "netns", ns_c])?;
-        command::run("ip", &["-n", ns_g, "link", "add", Self::WAN, "type", "veth", "peer", "name", "eth0", "netns", ns_s])?;
+        command::run(
+            "ip",
+            &["-n", ns_g, "link", "add", Self::LAN, "type", "veth", "peer", "name", "eth0", "netns", ns_c],
+        )?;
+        command::run(
+            "ip",
+            &["-n", ns_g, "link", "add", Self::WAN, "type", "veth", "peer", "name", "eth0", "netns", ns_s],
+        )?;
         for interface in [Self::LAN, Self::WAN, "lo"] {
             command::run("ip", &["-n", ns_g, "link", "set", "dev", interface, "up"])?;
         }
@@ -67,7 +73,10 @@ impl GatewayTopology {
     /// Gives the client one more address in its subnet, to send from as
     /// another host would.
     pub fn add_client_address(&self, ip: Ipv4Addr) -> io::Result<()> {
-        command::run("ip", &["-n", self.client.namespace(), "addr", "add", &format!("{ip}/24"), "dev", self.client.interface()])?;
+        command::run(
+            "ip",
+            &["-n", self.client.namespace(), "addr", "add", &format!("{ip}/24"), "dev", self.client.interface()],
+        )?;
         Ok(())
     }
 

@@ -54,12 +54,8 @@ fn parse_mac(text: &str) -> Option<MacAddr> {
 /// Resolves `ifname` to its index in the calling thread's network
 /// namespace (call it inside [`run_in_netns`](crate::run_in_netns)).
 pub(crate) fn interface_index(ifname: &str) -> io::Result<u32> {
-    let name = CString::new(ifname).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("interface name {ifname:?} contains NUL"),
-        )
-    })?;
+    let name = CString::new(ifname)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("interface name {ifname:?} contains NUL")))?;
     // SAFETY: `name` is a valid NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if ifindex == 0 {
@@ -86,10 +82,9 @@ pub fn xdp_program_attached(ns: &str, ifname: &str) -> io::Result<bool> {
 /// (`xdp`, `xdpgeneric`, `xdpoffload`, `xdpmulti`) right after the MTU on
 /// the first line, and a `prog/xdp...` line naming the program.
 fn shows_xdp_program(output: &str) -> bool {
-    output.split_whitespace().any(|word| {
-        matches!(word, "xdp" | "xdpgeneric" | "xdpoffload" | "xdpmulti")
-            || word.starts_with("prog/xdp")
-    })
+    output
+        .split_whitespace()
+        .any(|word| matches!(word, "xdp" | "xdpgeneric" | "xdpoffload" | "xdpmulti") || word.starts_with("prog/xdp"))
 }
 
 #[cfg(test)]
@@ -101,13 +96,7 @@ mod tests {
         let line = "2: veth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue \
                     state UP mode DEFAULT group default qlen 1000\\    link/ether \
                     22:42:28:b9:35:3e brd ff:ff:ff:ff:ff:ff link-netns gal-exp-b\n";
-        assert_eq!(
-            parse_link_info(line),
-            Some(LinkInfo {
-                ifindex: 2,
-                mac: [0x22, 0x42, 0x28, 0xb9, 0x35, 0x3e],
-            })
-        );
+        assert_eq!(parse_link_info(line), Some(LinkInfo { ifindex: 2, mac: [0x22, 0x42, 0x28, 0xb9, 0x35, 0x3e] }));
     }
 
     #[test]
@@ -131,9 +120,7 @@ mod tests {
                        22:42:28:b9:35:3e brd ff:ff:ff:ff:ff:ff link-netns gal-x-b";
         assert!(!shows_xdp_program(without));
         assert!(!shows_xdp_program(&without.replace("gal-x-b", "xdp-lab")));
-        assert!(shows_xdp_program(
-            &without.replace("mtu 1500", "mtu 1500 xdp")
-        ));
+        assert!(shows_xdp_program(&without.replace("mtu 1500", "mtu 1500 xdp")));
         assert!(shows_xdp_program(&format!(
             "{without}\n    prog/xdp id 42 name galette_pass tag 3b185187f1855c4c jited"
         )));

@@ -26,10 +26,8 @@ static NEXT_PREFIX: AtomicU32 = AtomicU32::new(0);
 /// hold only ASCII letters, digits, `-` and `_`, because it becomes part of a
 /// file name.
 pub fn unique_namespace_prefix(tag: &str) -> io::Result<String> {
-    let tag_is_valid = !tag.is_empty()
-        && tag
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    let tag_is_valid =
+        !tag.is_empty() && tag.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
     if !tag_is_valid {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -56,9 +54,7 @@ impl NetworkNamespace {
     /// Creates the namespace `name` with `ip netns add`.
     pub fn create(name: &str) -> io::Result<NetworkNamespace> {
         command::run("ip", &["netns", "add", name])?;
-        Ok(NetworkNamespace {
-            name: name.to_owned(),
-        })
+        Ok(NetworkNamespace { name: name.to_owned() })
     }
 
     /// The namespace's name, as used by `ip -n NAME` and [`run_in_netns`].
@@ -95,24 +91,14 @@ impl Drop for NetworkNamespace {
 pub fn run_in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     let namespace_path = Path::new(NETNS_RUN_DIR).join(ns);
     let namespace = File::open(&namespace_path).map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!(
-                "opening network namespace {}: {error}",
-                namespace_path.display()
-            ),
-        )
+        io::Error::new(error.kind(), format!("opening network namespace {}: {error}", namespace_path.display()))
     })?;
     thread::scope(|scope| {
-        let worker = thread::Builder::new()
-            .name(format!("netns-{ns}"))
-            .spawn_scoped(scope, move || {
-                enter_network_namespace(&namespace, ns)?;
-                Ok(f())
-            })?;
-        worker
-            .join()
-            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+        let worker = thread::Builder::new().name(format!("netns-{ns}")).spawn_scoped(scope, move || {
+            enter_network_namespace(&namespace, ns)?;
+            Ok(f())
+        })?;
+        worker.join().unwrap_or_else(|payload| panic::resume_unwind(payload))
     })
 }
 
@@ -123,10 +109,7 @@ fn enter_network_namespace(namespace: &File, ns: &str) -> io::Result<()> {
     let result = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
     if result != 0 {
         let error = io::Error::last_os_error();
-        return Err(io::Error::new(
-            error.kind(),
-            format!("setns into network namespace {ns}: {error}"),
-        ));
+        return Err(io::Error::new(error.kind(), format!("setns into network namespace {ns}: {error}")));
     }
     Ok(())
 }

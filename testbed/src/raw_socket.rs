@@ -29,16 +29,12 @@ impl RawSocket {
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: the pointer and length describe `frame`, which the kernel
         // only reads.
-        let sent =
-            unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        let sent = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
         if sent as usize != frame.len() {
-            return Err(io::Error::other(format!(
-                "sent {sent} of {} frame bytes",
-                frame.len()
-            )));
+            return Err(io::Error::other(format!("sent {sent} of {} frame bytes", frame.len())));
         }
         Ok(())
     }
@@ -63,10 +59,7 @@ impl RawSocket {
                 continue;
             }
             match self.receive_waiting(buf)? {
-                Some(ReceivedFrame {
-                    len,
-                    outgoing: false,
-                }) => return Ok(Some(len)),
+                Some(ReceivedFrame { len, outgoing: false }) => return Ok(Some(len)),
                 Some(ReceivedFrame { outgoing: true, .. }) | None => continue,
             }
         }
@@ -96,15 +89,10 @@ impl RawSocket {
     /// Waits up to `timeout` for the socket to become readable; false if it
     /// did not (the time ran out or a signal interrupted the wait).
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        let mut poll_fd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut poll_fd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // Rounded up, so a sub-millisecond remainder still waits rather
         // than spinning.
-        let timeout_ms = libc::c_int::try_from(timeout.as_nanos().div_ceil(1_000_000))
-            .unwrap_or(libc::c_int::MAX);
+        let timeout_ms = libc::c_int::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
         // SAFETY: `poll_fd` is one valid pollfd, as the count says.
         let ready = unsafe { libc::poll(&mut poll_fd, 1, timeout_ms) };
         match ready {
@@ -146,16 +134,10 @@ impl RawSocket {
         if len > buf.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "received a {len}-byte frame, larger than the {}-byte buffer",
-                    buf.len()
-                ),
+                format!("received a {len}-byte frame, larger than the {}-byte buffer", buf.len()),
             ));
         }
-        Ok(Some(ReceivedFrame {
-            len,
-            outgoing: source.sll_pkttype == libc::PACKET_OUTGOING,
-        }))
+        Ok(Some(ReceivedFrame { len, outgoing: source.sll_pkttype == libc::PACKET_OUTGOING }))
     }
 }
 
@@ -183,10 +165,7 @@ fn open_bound_socket(ifname: &str) -> io::Result<OwnedFd> {
     let raw_fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if raw_fd < 0 {
         let error = io::Error::last_os_error();
-        return Err(io::Error::new(
-            error.kind(),
-            format!("AF_PACKET socket: {error}"),
-        ));
+        return Err(io::Error::new(error.kind(), format!("AF_PACKET socket: {error}")));
     }
     // SAFETY: `raw_fd` is a new file descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw_fd) };
@@ -199,18 +178,11 @@ fn open_bound_socket(ifname: &str) -> io::Result<OwnedFd> {
     address.sll_ifindex = ifindex as libc::c_int;
     // SAFETY: `address` is a valid sockaddr_ll and the length is its size.
     let bound = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const address).cast(),
-            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+        libc::bind(fd.as_raw_fd(), (&raw const address).cast(), mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t)
     };
     if bound != 0 {
         let error = io::Error::last_os_error();
-        return Err(io::Error::new(
-            error.kind(),
-            format!("binding AF_PACKET socket to {ifname}: {error}"),
-        ));
+        return Err(io::Error::new(error.kind(), format!("binding AF_PACKET socket to {ifname}: {error}")));
     }
     Ok(fd)
 }

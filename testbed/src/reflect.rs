@@ -23,7 +23,12 @@ pub struct ReflectReport {
 /// carrying its sequence number, and waits up to `timeout` for each to come
 /// back to `sender`. Frames are told apart by their payload, so the kernel's
 /// own traffic on the link is ignored.
-pub fn probe_reflector(sender: &VethSide, reflector: &VethSide, count: u32, timeout: Duration) -> io::Result<ReflectReport> {
+pub fn probe_reflector(
+    sender: &VethSide,
+    reflector: &VethSide,
+    count: u32,
+    timeout: Duration,
+) -> io::Result<ReflectReport> {
     let socket = RawSocket::open(sender.namespace(), sender.interface())?;
     let mut report = ReflectReport { sent: count, ..ReflectReport::default() };
     let mut buf = vec![0u8; 2048];

@@ -129,18 +129,8 @@ impl VethPair {
         let link_a = link_info(ns_a, Self::INTERFACE_A)?;
         let link_b = link_info(ns_b, Self::INTERFACE_B)?;
         Ok(VethPair {
-            a: VethSide {
-                namespace: namespace_a,
-                interface: Self::INTERFACE_A,
-                ip: Self::IP_A,
-                link: link_a,
-            },
-            b: VethSide {
-                namespace: namespace_b,
-                interface: Self::INTERFACE_B,
-                ip: Self::IP_B,
-                link: link_b,
-            },
+            a: VethSide { namespace: namespace_a, interface: Self::INTERFACE_A, ip: Self::IP_A, link: link_a },
+            b: VethSide { namespace: namespace_b, interface: Self::INTERFACE_B, ip: Self::IP_B, link: link_b },
         })
     }
 
@@ -161,19 +151,7 @@ impl VethPair {
     /// through an XDP program then fails silently.
     pub fn disable_tx_offload(&self) -> io::Result<()> {
         for side in [&self.a, &self.b] {
-            command::run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    side.namespace(),
-                    "ethtool",
-                    "-K",
-                    side.interface,
-                    "tx",
-                    "off",
-                ],
-            )?;
+            command::run("ip", &["netns", "exec", side.namespace(), "ethtool", "-K", side.interface, "tx", "off"])?;
         }
         Ok(())
     }

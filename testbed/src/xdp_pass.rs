@@ -38,18 +38,8 @@ struct BpfInstruction {
 /// `mov64 r0, XDP_PASS; exit`: BPF_ALU64 | BPF_MOV | BPF_K, then
 /// BPF_JMP | BPF_EXIT.
 static PASS_PROGRAM: [BpfInstruction; 2] = [
-    BpfInstruction {
-        opcode: 0xb7,
-        registers: 0,
-        offset: 0,
-        immediate: XDP_PASS,
-    },
-    BpfInstruction {
-        opcode: 0x95,
-        registers: 0,
-        offset: 0,
-        immediate: 0,
-    },
+    BpfInstruction { opcode: 0xb7, registers: 0, offset: 0, immediate: XDP_PASS },
+    BpfInstruction { opcode: 0x95, registers: 0, offset: 0, immediate: 0 },
 ];
 
 /// The leading part of `union bpf_attr` used by BPF_PROG_LOAD, up to and
@@ -110,27 +100,17 @@ pub fn attach_xdp_pass(ns: &str, ifname: &str) -> io::Result<XdpPassProgram> {
     let link = run_in_netns(ns, || -> io::Result<OwnedFd> {
         let ifindex = interface_index(ifname)
             .map_err(|error| io::Error::new(error.kind(), format!("in namespace {ns}: {error}")))?;
-        let attr = LinkCreateAttr {
-            prog_fd: program_fd,
-            target_ifindex: ifindex,
-            attach_type: BPF_XDP,
-            flags: 0,
-        };
+        let attr = LinkCreateAttr { prog_fd: program_fd, target_ifindex: ifindex, attach_type: BPF_XDP, flags: 0 };
         // SAFETY: `attr` is a fully initialised `LinkCreateAttr`, the layout
         // BPF_LINK_CREATE reads, and the size passed is its own.
         unsafe { bpf(BPF_LINK_CREATE, &attr) }.map_err(|error| {
             io::Error::new(
                 error.kind(),
-                format!(
-                    "attaching XDP program to {ifname} in namespace {ns} (BPF_LINK_CREATE): {error}"
-                ),
+                format!("attaching XDP program to {ifname} in namespace {ns} (BPF_LINK_CREATE): {error}"),
             )
         })
     })??;
-    Ok(XdpPassProgram {
-        _link: link,
-        _program: program,
-    })
+    Ok(XdpPassProgram { _link: link, _program: program })
 }
 
 /// Loads [`PASS_PROGRAM`] as an XDP program and returns its file descriptor.
@@ -152,12 +132,8 @@ fn load_pass_program() -> io::Result<OwnedFd> {
     };
     // SAFETY: `attr` is a fully initialised `ProgLoadAttr`; the instructions
     // and license it points to are statics that outlive the call.
-    unsafe { bpf(BPF_PROG_LOAD, &attr) }.map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!("loading XDP pass program (BPF_PROG_LOAD): {error}"),
-        )
-    })
+    unsafe { bpf(BPF_PROG_LOAD, &attr) }
+        .map_err(|error| io::Error::new(error.kind(), format!("loading XDP pass program (BPF_PROG_LOAD): {error}")))
 }
 
 /// Issues `bpf(cmd, attr, size_of::<A>())` for a command that returns a new
@@ -169,14 +145,7 @@ fn load_pass_program() -> io::Result<OwnedFd> {
 unsafe fn bpf<A>(cmd: libc::c_int, attr: &A) -> io::Result<OwnedFd> {
     // SAFETY: upheld by the caller; the kernel reads at most
     // `size_of::<A>()` bytes from `attr`.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *const A,
-            mem::size_of::<A>() as libc::c_uint,
-        )
-    };
+    let result = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *const A, mem::size_of::<A>() as libc::c_uint) };
     if result < 0 {
         return Err(io::Error::last_os_error());
     }

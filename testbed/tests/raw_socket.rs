@@ -63,11 +63,8 @@ fn frame_arrives_unchanged_and_outgoing_frames_are_not_received() {
     }
 
     // And side B never receives its own reply back.
-    let echoed = socket_b
-        .recv_matching(&mut buf, Duration::from_millis(200), |frame| {
-            is_test_frame(frame, marker)
-        })
-        .unwrap();
+    let echoed =
+        socket_b.recv_matching(&mut buf, Duration::from_millis(200), |frame| is_test_frame(frame, marker)).unwrap();
     assert_eq!(echoed, None);
 }
 
@@ -76,11 +73,7 @@ fn kernel_on_side_b_accepts_the_frame_so_its_checksums_are_right() {
     let pair = VethPair::create("raw-kernel").unwrap();
     // The kernel drops UDP datagrams with a bad IPv4 or UDP checksum, so a
     // delivery to an ordinary socket proves both are correct.
-    let receiver = run_in_netns(pair.b().namespace(), || {
-        UdpSocket::bind((VethPair::IP_B, 40001))
-    })
-    .unwrap()
-    .unwrap();
+    let receiver = run_in_netns(pair.b().namespace(), || UdpSocket::bind((VethPair::IP_B, 40001))).unwrap().unwrap();
     receiver.set_read_timeout(Some(TIMEOUT)).unwrap();
     let socket_a = RawSocket::open(pair.a().namespace(), pair.a().interface()).unwrap();
 
@@ -99,11 +92,8 @@ fn receiving_with_nothing_sent_times_out() {
     let pair = VethPair::create("raw-quiet").unwrap();
     let socket_b = RawSocket::open(pair.b().namespace(), pair.b().interface()).unwrap();
     let mut buf = [0u8; 2048];
-    let received = socket_b
-        .recv_matching(&mut buf, Duration::from_millis(100), |frame| {
-            udp_payload(frame).is_some()
-        })
-        .unwrap();
+    let received =
+        socket_b.recv_matching(&mut buf, Duration::from_millis(100), |frame| udp_payload(frame).is_some()).unwrap();
     assert_eq!(received, None);
 }
 

@@ -8,27 +8,19 @@ use std::time::Duration;
 use galette_testbed::{VethPair, link_info, run_in_netns};
 
 fn command_output(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .expect("run command");
+    let output = Command::new(program).args(args).output().expect("run command");
     assert!(output.status.success(), "{program} {args:?}: {output:?}");
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 fn namespace_exists(name: &str) -> bool {
-    command_output("ip", &["netns", "list"])
-        .lines()
-        .any(|line| line.split_whitespace().next() == Some(name))
+    command_output("ip", &["netns", "list"]).lines().any(|line| line.split_whitespace().next() == Some(name))
 }
 
 #[test]
 fn namespaces_exist_while_the_pair_lives_and_are_gone_after_drop() {
     let pair = VethPair::create("veth-drop").unwrap();
-    let names = [
-        pair.a().namespace().to_owned(),
-        pair.b().namespace().to_owned(),
-    ];
+    let names = [pair.a().namespace().to_owned(), pair.b().namespace().to_owned()];
     assert_ne!(names[0], names[1]);
     for name in &names {
         assert!(name.starts_with("gal-veth-drop-"), "{name}");
@@ -43,10 +35,7 @@ fn namespaces_exist_while_the_pair_lives_and_are_gone_after_drop() {
 #[test]
 fn explicit_cleanup_removes_the_namespaces() {
     let pair = VethPair::create("veth-cleanup").unwrap();
-    let names = [
-        pair.a().namespace().to_owned(),
-        pair.b().namespace().to_owned(),
-    ];
+    let names = [pair.a().namespace().to_owned(), pair.b().namespace().to_owned()];
     pair.cleanup().unwrap();
     for name in &names {
         assert!(!namespace_exists(name), "{name} left behind");
@@ -56,31 +45,14 @@ fn explicit_cleanup_removes_the_namespaces() {
 #[test]
 fn sides_have_their_interfaces_addresses_and_identities() {
     let pair = VethPair::create("veth-config").unwrap();
-    let sides = [
-        (pair.a(), "veth0", "198.18.0.1/24"),
-        (pair.b(), "veth1", "198.18.0.2/24"),
-    ];
+    let sides = [(pair.a(), "veth0", "198.18.0.1/24"), (pair.b(), "veth1", "198.18.0.2/24")];
     for (side, interface, address) in sides {
         assert_eq!(side.interface(), interface);
-        let addresses = command_output(
-            "ip",
-            &[
-                "-n",
-                side.namespace(),
-                "-4",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                interface,
-            ],
-        );
+        let addresses = command_output("ip", &["-n", side.namespace(), "-4", "-o", "addr", "show", "dev", interface]);
         assert!(addresses.contains(address), "{addresses}");
         let state = command_output("ip", &["-n", side.namespace(), "-br", "link", "show"]);
         assert!(
-            state
-                .lines()
-                .all(|line| line.contains(" UP ") || line.contains(" UNKNOWN ")),
+            state.lines().all(|line| line.contains(" UP ") || line.contains(" UNKNOWN ")),
             "every link (veth and lo) is up: {state}"
         );
         let link = link_info(side.namespace(), interface).unwrap();
@@ -95,20 +67,10 @@ fn sides_have_their_interfaces_addresses_and_identities() {
 #[test]
 fn kernel_traffic_flows_between_the_sides() {
     let pair = VethPair::create("veth-udp").unwrap();
-    let receiver = run_in_netns(pair.b().namespace(), || {
-        UdpSocket::bind((VethPair::IP_B, 0))
-    })
-    .unwrap()
-    .unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let receiver = run_in_netns(pair.b().namespace(), || UdpSocket::bind((VethPair::IP_B, 0))).unwrap().unwrap();
+    receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let destination = receiver.local_addr().unwrap();
-    let sender = run_in_netns(pair.a().namespace(), || {
-        UdpSocket::bind((VethPair::IP_A, 0))
-    })
-    .unwrap()
-    .unwrap();
+    let sender = run_in_netns(pair.a().namespace(), || UdpSocket::bind((VethPair::IP_A, 0))).unwrap().unwrap();
 
     sender.send_to(b"over the veth", destination).unwrap();
     let mut buf = [0u8; 64];
@@ -122,17 +84,7 @@ fn tx_offload_can_be_disabled_on_both_sides() {
     let pair = VethPair::create("veth-offload").unwrap();
     pair.disable_tx_offload().unwrap();
     for side in [pair.a(), pair.b()] {
-        let features = command_output(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                side.namespace(),
-                "ethtool",
-                "-k",
-                side.interface(),
-            ],
-        );
+        let features = command_output("ip", &["netns", "exec", side.namespace(), "ethtool", "-k", side.interface()]);
         assert!(features.contains("tx-checksumming: off"), "{features}");
     }
 }
@@ -144,17 +96,11 @@ fn concurrent_pairs_get_distinct_namespaces() {
             .map(|_| {
                 scope.spawn(|| {
                     let pair = VethPair::create("veth-many").unwrap();
-                    vec![
-                        pair.a().namespace().to_owned(),
-                        pair.b().namespace().to_owned(),
-                    ]
+                    vec![pair.a().namespace().to_owned(), pair.b().namespace().to_owned()]
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap())
-            .collect()
+        workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
     });
     let mut unique = names.clone();
     unique.sort();

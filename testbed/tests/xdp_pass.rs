@@ -59,9 +59,7 @@ fn frames_still_arrive_through_the_pass_program() {
 
     let mut buf = vec![0u8; 65536];
     let len = socket_b
-        .recv_matching(&mut buf, Duration::from_secs(5), |received| {
-            udp_payload(received) == Some(&b"xdp-flow"[..])
-        })
+        .recv_matching(&mut buf, Duration::from_secs(5), |received| udp_payload(received) == Some(&b"xdp-flow"[..]))
         .unwrap()
         .expect("frame passes the XDP program");
     assert_eq!(&buf[..len], &frame[..]);

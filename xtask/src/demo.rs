@@ -36,11 +36,15 @@ pub fn run() -> Result<(), String> {
     let bin = target_dir(&root).join("debug");
 
     step("Building galettec and galette");
-    run_command(Command::new(cargo()).args(["build", "--locked", "-p", "galettec", "-p", "galette"]).current_dir(&root))?;
+    run_command(
+        Command::new(cargo()).args(["build", "--locked", "-p", "galettec", "-p", "galette"]).current_dir(&root),
+    )?;
 
     step("Compiling examples/macswap.gal into a bundle");
     let bundle = target_dir(&root).join("demo/macswap.bundle");
-    run_command(Command::new(bin.join("galettec")).arg("examples/macswap.gal").arg("-o").arg(&bundle).current_dir(&root))?;
+    run_command(
+        Command::new(bin.join("galettec")).arg("examples/macswap.gal").arg("-o").arg(&bundle).current_dir(&root),
+    )?;
 
     step("Creating a test network: two namespaces joined by a veth pair");
     let pair = VethPair::create("demo").map_err(|err| format!("cannot create the test network: {err}"))?;
@@ -49,7 +53,8 @@ pub fn run() -> Result<(), String> {
     println!("    client:  namespace {}, {} {}", client.namespace(), client.interface(), client.ip());
     // On veth, frames sent back with XDP_TX only arrive at a peer that has an
     // XDP program of its own; a pass-through one is enough.
-    let _client_program = attach_xdp_pass(client.namespace(), client.interface()).map_err(|err| format!("cannot attach the client's pass program: {err}"))?;
+    let _client_program = attach_xdp_pass(client.namespace(), client.interface())
+        .map_err(|err| format!("cannot attach the client's pass program: {err}"))?;
 
     step(&format!("Running the chain on the gateway's {} (counters every second)", gateway.interface()));
     let mut galette = ChildGuard(Some(
@@ -70,7 +75,8 @@ pub fn run() -> Result<(), String> {
         if interrupted() {
             break;
         }
-        let report = probe_reflector(client, gateway, FRAMES_PER_ROUND, Duration::from_secs(1)).map_err(|err| format!("cannot send frames: {err}"))?;
+        let report = probe_reflector(client, gateway, FRAMES_PER_ROUND, Duration::from_secs(1))
+            .map_err(|err| format!("cannot send frames: {err}"))?;
         swapped += report.swapped;
         println!("    round {round}: sent {}, came back swapped {}, lost {}", report.sent, report.swapped, report.lost);
         std::thread::sleep(Duration::from_secs(1));
@@ -81,7 +87,8 @@ pub fn run() -> Result<(), String> {
     if !status.success() {
         return Err(format!("galette exited with {status}"));
     }
-    let left_attached = xdp_program_attached(gateway.namespace(), gateway.interface()).map_err(|err| err.to_string())?;
+    let left_attached =
+        xdp_program_attached(gateway.namespace(), gateway.interface()).map_err(|err| err.to_string())?;
     if left_attached {
         return Err(format!("an XDP program is still attached to {}", gateway.interface()));
     }

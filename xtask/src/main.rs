@@ -48,7 +48,15 @@ fn test(extra_args: &[String]) -> Result<(), String> {
 /// numbers are for what users run), then run with `args`.
 fn bench(args: &[String]) -> Result<(), String> {
     step("Building galette and galette-bench (release)");
-    run_command(Command::new(cargo()).args(["build", "--release", "--locked", "-p", "galette", "-p", "galette-bench"]))?;
+    run_command(Command::new(cargo()).args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "galette",
+        "-p",
+        "galette-bench",
+    ]))?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
     step("Running the benchmarks");

@@ -46,10 +46,18 @@ fn install_apt_packages() -> Result<(), String> {
     }
     step(&format!("Installing Debian packages: {}", missing.join(" ")));
     if !is_root() {
-        return Err(format!("these packages are missing and installing them needs root: sudo apt-get install {}", missing.join(" ")));
+        return Err(format!(
+            "these packages are missing and installing them needs root: sudo apt-get install {}",
+            missing.join(" ")
+        ));
     }
     run_command(Command::new("apt-get").arg("update"))?;
-    run_command(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run_command(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn apt_installed(package: &str) -> bool {
@@ -69,10 +77,9 @@ fn install_rust_src() -> Result<(), String> {
 
 fn install_bpf_linker() -> Result<(), String> {
     let linker = cargo_home().join("bin/bpf-linker");
-    let works = Command::new(&linker)
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success() && String::from_utf8_lossy(&output.stdout).contains(BPF_LINKER_VERSION));
+    let works = Command::new(&linker).arg("--version").output().is_ok_and(|output| {
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains(BPF_LINKER_VERSION)
+    });
     if works {
         return Ok(());
     }
@@ -83,20 +90,28 @@ fn install_bpf_linker() -> Result<(), String> {
     // Links bpf-linker to the libLLVM that ships with the toolchain, so it
     // always matches rustc's LLVM; no system LLVM of that version is needed.
     let rustflags = format!("-L {0} -C link-arg=-Wl,-rpath,{0} -l dylib={llvm_dylib}", sysroot_lib.display());
-    run_command(Command::new(crate::cargo())
-        .args(["install", "bpf-linker", "--force", "--version", BPF_LINKER_VERSION, "--no-default-features"])
-        .args(["--features", &format!("llvm-{llvm_major},no-llvm-linking")])
-        .env("RUSTFLAGS", rustflags))
+    run_command(
+        Command::new(crate::cargo())
+            .args(["install", "bpf-linker", "--force", "--version", BPF_LINKER_VERSION, "--no-default-features"])
+            .args(["--features", &format!("llvm-{llvm_major},no-llvm-linking")])
+            .env("RUSTFLAGS", rustflags),
+    )
 }
 
 fn sysroot() -> Result<PathBuf, String> {
-    let output = Command::new("rustc").args(["--print", "sysroot"]).output().map_err(|err| format!("cannot run rustc: {err}"))?;
+    let output = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|err| format!("cannot run rustc: {err}"))?;
     Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
 /// The major version of rustc's LLVM (`LLVM version: 22.1.2` → `22`).
 fn llvm_major() -> Result<String, String> {
-    let output = Command::new("rustc").args(["--version", "--verbose"]).output().map_err(|err| format!("cannot run rustc: {err}"))?;
+    let output = Command::new("rustc")
+        .args(["--version", "--verbose"])
+        .output()
+        .map_err(|err| format!("cannot run rustc: {err}"))?;
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.strip_prefix("LLVM version: "))

@@ -7,7 +7,9 @@ use std::fmt::Write;
 use crate::numbers::{MISSING, fixed, percent, pps, quotient, ratio, share, time};
 use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
-use crate::results::{ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured, Results};
+use crate::results::{
+    ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured, Results,
+};
 use crate::select;
 
 const NOT_MEASURED: &str = "Not measured in this run.\n\n";
@@ -62,10 +64,15 @@ fn generator_ceiling(out: &mut String, ceilings: &[GeneratorCeiling]) {
         out.push_str(NOT_MEASURED);
         return;
     }
-    out.push_str("The generator alone, against a device that drops every frame at once: no result above it can be trusted.\n\n");
+    out.push_str(
+        "The generator alone, against a device that drops every frame at once: no result above it can be trusted.\n\n",
+    );
     let mut ceilings: Vec<&GeneratorCeiling> = ceilings.iter().collect();
     ceilings.sort_by_key(|ceiling| ceiling.frame_bytes);
-    let rows = ceilings.iter().map(|ceiling| vec![format!("{} B", ceiling.frame_bytes), pps(ceiling.pps), fixed(ceiling_mbps(ceiling), 1)]).collect();
+    let rows = ceilings
+        .iter()
+        .map(|ceiling| vec![format!("{} B", ceiling.frame_bytes), pps(ceiling.pps), fixed(ceiling_mbps(ceiling), 1)])
+        .collect();
     table(out, &["Frame", "Ceiling", "Mbit/s"], rows);
 }
 
@@ -92,7 +99,8 @@ fn forwarding(out: &mut String, points: &[ForwardingPoint], ceilings: &[Generato
         if let Some(ceiling) = ceilings.iter().find(|ceiling| ceiling.frame_bytes == frame_bytes) {
             let _ = write!(out, "Generator ceiling: {}.\n\n", pps(ceiling.pps));
         }
-        let peaks: Vec<&ForwardingPoint> = duts.iter().filter_map(|dut| select::peak(points, dut, frame_bytes)).collect();
+        let peaks: Vec<&ForwardingPoint> =
+            duts.iter().filter_map(|dut| select::peak(points, dut, frame_bytes)).collect();
         let rows = peaks
             .iter()
             .map(|point| {
@@ -113,7 +121,11 @@ fn forwarding(out: &mut String, points: &[ForwardingPoint], ceilings: &[Generato
                 ]
             })
             .collect();
-        table(out, &["Device", "Offered", "Delivered", "Mbit/s", "Loss", "p1", "p25", "p50", "p75", "p99", "CPU (cores)"], rows);
+        table(
+            out,
+            &["Device", "Offered", "Delivered", "Mbit/s", "Loss", "p1", "p25", "p50", "p75", "p99", "CPU (cores)"],
+            rows,
+        );
         if peaks.iter().any(|point| point.measured.generator_bound) {
             out.push_str("≥: the generator, not the device, set the limit; the device may go faster.\n\n");
         }
@@ -171,14 +183,26 @@ fn expensive(out: &mut String, points: &[ExpensivePoint]) {
         .into_iter()
         .map(|share_p| {
             let xdp = select::expensive_point(points, ExpensivePlacement::Xdp, 1, share_p).map(|point| &point.measured);
-            let userland = select::expensive_point(points, ExpensivePlacement::Userland, 1, share_p).map(|point| &point.measured);
+            let userland =
+                select::expensive_point(points, ExpensivePlacement::Userland, 1, share_p).map(|point| &point.measured);
             let [xdp_pps, xdp_p99] = throughput_and_p99(xdp);
             let [userland_pps, userland_p99] = throughput_and_p99(userland);
             vec![share(share_p), xdp_pps, xdp_p99, userland_pps, userland_p99]
         })
         .collect();
-    let (xdp, userland) = (expensive_label(ExpensivePlacement::Xdp, 1), expensive_label(ExpensivePlacement::Userland, 1));
-    table(out, &["P", &format!("{xdp}: delivered"), &format!("{xdp}: p99"), &format!("{userland}: delivered"), &format!("{userland}: p99")], rows);
+    let (xdp, userland) =
+        (expensive_label(ExpensivePlacement::Xdp, 1), expensive_label(ExpensivePlacement::Userland, 1));
+    table(
+        out,
+        &[
+            "P",
+            &format!("{xdp}: delivered"),
+            &format!("{xdp}: p99"),
+            &format!("{userland}: delivered"),
+            &format!("{userland}: p99"),
+        ],
+        rows,
+    );
     for share_p in select::scaling_shares(points) {
         let _ = write!(out, "### Userland workers, P={}\n\n", share(share_p));
         let at_share = points.iter().filter(|point| select::same_share(point.share, share_p));
@@ -187,7 +211,13 @@ fn expensive(out: &mut String, points: &[ExpensivePoint]) {
             .filter_map(|workers| select::expensive_point(points, ExpensivePlacement::Userland, workers, share_p))
             .map(|point| {
                 let measured = &point.measured;
-                vec![point.workers.to_string(), delivered(measured), percent(measured.loss), time(measured.latency.p99), fixed(measured.dut_cpu, 2)]
+                vec![
+                    point.workers.to_string(),
+                    delivered(measured),
+                    percent(measured.loss),
+                    time(measured.latency.p99),
+                    fixed(measured.dut_cpu, 2),
+                ]
             })
             .collect();
         table(out, &["Workers", "Delivered", "Loss", "p99", "CPU (cores)"], rows);
@@ -226,7 +256,10 @@ fn compiler(out: &mut String, timings: &[CompilerTiming]) {
         out.push_str(NOT_MEASURED);
         return;
     }
-    let rows = timings.iter().map(|timing| vec![timing.what.clone(), time(timing.median_ms), timing.runs.to_string()]).collect();
+    let rows = timings
+        .iter()
+        .map(|timing| vec![timing.what.clone(), time(timing.median_ms), timing.runs.to_string()])
+        .collect();
     table(out, &["What", "Median (ms)", "Runs"], rows);
 }
 
@@ -244,7 +277,8 @@ fn plot_links(out: &mut String, results: &Results) {
 /// A Markdown table, names in the first column left-aligned, numbers in the
 /// others right-aligned.
 fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
-    let row = |cells: Vec<String>| format!("| {} |\n", cells.iter().map(|value| cell(value)).collect::<Vec<_>>().join(" | "));
+    let row =
+        |cells: Vec<String>| format!("| {} |\n", cells.iter().map(|value| cell(value)).collect::<Vec<_>>().join(" | "));
     out.push_str(&row(header.iter().map(|title| title.to_string()).collect()));
     let rule: Vec<&str> = (0..header.len()).map(|column| if column == 0 { ":---" } else { "---:" }).collect();
     let _ = writeln!(out, "|{}|", rule.join("|"));

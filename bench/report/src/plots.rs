@@ -46,30 +46,45 @@ fn latency(points: &[ForwardingPoint], duts: &[Dut], frame_bytes: u32) -> Plot {
     let at_size: Vec<&ForwardingPoint> = points.iter().filter(|point| point.frame_bytes == frame_bytes).collect();
     // A rate that is not a number has no place on the axis; its points are
     // left out.
-    let mut targets: Vec<Option<f64>> = at_size.iter().map(|point| point.target_pps).filter(|target| target.is_none_or(f64::is_finite)).collect();
+    let mut targets: Vec<Option<f64>> =
+        at_size.iter().map(|point| point.target_pps).filter(|target| target.is_none_or(f64::is_finite)).collect();
     targets.sort_by(|a, b| select::by_target(*a, *b));
     targets.dedup();
     let unit = PpsUnit::for_largest(largest(targets.iter().flatten().copied()));
-    let labels = targets.iter().map(|target| target.map_or_else(|| "max".to_string(), |rate| short(rate / unit.divisor))).collect();
+    let labels = targets
+        .iter()
+        .map(|target| target.map_or_else(|| "max".to_string(), |rate| short(rate / unit.divisor)))
+        .collect();
     let latencies = at_size.iter().flat_map(|point| {
         let latency = &point.measured.latency;
         [latency.p1, latency.p25, latency.p50, latency.p75, latency.p99]
     });
     let title = format!("Latency, {frame_bytes} B frames");
     let mut chart = Chart::new(&title, Axis::Categories(labels), Axis::log10(latencies))
-        .with_labels(&format!("offered rate ({}; max: as fast as the generator goes)", unit.name), "latency (µs, log scale)")
+        .with_labels(
+            &format!("offered rate ({}; max: as fast as the generator goes)", unit.name),
+            "latency (µs, log scale)",
+        )
         .with_note("box: p25 to p75, thick line: median, whiskers: p1 to p99");
-    let present: Vec<(usize, &Dut)> = duts.iter().enumerate().filter(|(_, dut)| at_size.iter().any(|point| point.dut == **dut)).collect();
+    let present: Vec<(usize, &Dut)> =
+        duts.iter().enumerate().filter(|(_, dut)| at_size.iter().any(|point| point.dut == **dut)).collect();
     for (slot, &(color, dut)) in present.iter().enumerate() {
         let style = Style::series(color);
         chart.swatch(&dut.label(), style);
         let mut drawn: Vec<usize> = Vec::new();
         for point in select::points_of(points, dut, frame_bytes) {
             // A repeated rate would land on the same spot: the first is shown.
-            let Some(category) = targets.iter().position(|target| *target == point.target_pps).filter(|category| !drawn.contains(category)) else { continue };
+            let Some(category) = targets
+                .iter()
+                .position(|target| *target == point.target_pps)
+                .filter(|category| !drawn.contains(category))
+            else {
+                continue;
+            };
             drawn.push(category);
             let latency = &point.measured.latency;
-            let spread = Spread { low: latency.p1, q1: latency.p25, median: latency.p50, q3: latency.p75, high: latency.p99 };
+            let spread =
+                Spread { low: latency.p1, q1: latency.p25, median: latency.p50, q3: latency.p75, high: latency.p99 };
             chart.box_plot(BoxPlace { category, slot, slots: present.len() }, style, spread);
         }
     }
@@ -80,11 +95,17 @@ fn latency(points: &[ForwardingPoint], duts: &[Dut], frame_bytes: u32) -> Plot {
 /// every offered frame comes back.
 fn throughput(points: &[ForwardingPoint], duts: &[Dut], frame_bytes: u32) -> Plot {
     let at_size: Vec<&ForwardingPoint> = points.iter().filter(|point| point.frame_bytes == frame_bytes).collect();
-    let unit = PpsUnit::for_largest(largest(at_size.iter().flat_map(|point| [point.measured.offered_pps, point.measured.pps])));
+    let unit = PpsUnit::for_largest(largest(
+        at_size.iter().flat_map(|point| [point.measured.offered_pps, point.measured.pps]),
+    ));
     // One range for both axes, so that offered = delivered is the diagonal.
-    let axis = Axis::linear(at_size.iter().flat_map(|point| [point.measured.offered_pps / unit.divisor, point.measured.pps / unit.divisor]), true);
+    let axis = Axis::linear(
+        at_size.iter().flat_map(|point| [point.measured.offered_pps / unit.divisor, point.measured.pps / unit.divisor]),
+        true,
+    );
     let title = format!("Throughput, {frame_bytes} B frames");
-    let mut chart = Chart::new(&title, axis.clone(), axis.clone()).with_labels(&format!("offered ({})", unit.name), &format!("delivered ({})", unit.name));
+    let mut chart = Chart::new(&title, axis.clone(), axis.clone())
+        .with_labels(&format!("offered ({})", unit.name), &format!("delivered ({})", unit.name));
     if let Some((min, max)) = axis.range() {
         chart.line("offered = delivered", Style::reference(), &[(min, min), (max, max)]);
     }
@@ -94,7 +115,10 @@ fn throughput(points: &[ForwardingPoint], duts: &[Dut], frame_bytes: u32) -> Plo
             continue;
         }
         mine.sort_by(|a, b| a.measured.offered_pps.total_cmp(&b.measured.offered_pps));
-        let line: Vec<(f64, f64)> = mine.iter().map(|point| (point.measured.offered_pps / unit.divisor, point.measured.pps / unit.divisor)).collect();
+        let line: Vec<(f64, f64)> = mine
+            .iter()
+            .map(|point| (point.measured.offered_pps / unit.divisor, point.measured.pps / unit.divisor))
+            .collect();
         chart.line(&dut.label(), Style::series(color), &line);
     }
     plot(format!("throughput-{frame_bytes}B.svg"), &chart, title)
@@ -142,7 +166,9 @@ fn expensive_by_share(points: &[ExpensivePoint], shown: ByShare) -> Option<Plot>
         let line: Vec<(f64, f64)> = shares
             .iter()
             .enumerate()
-            .filter_map(|(index, &share)| Some((index as f64, value(&select::expensive_point(points, placement, workers, share)?.measured))))
+            .filter_map(|(index, &share)| {
+                Some((index as f64, value(&select::expensive_point(points, placement, workers, share)?.measured)))
+            })
             .collect();
         chart.line(&expensive_label(placement, workers), Style::series(color), &line);
     }
@@ -156,26 +182,41 @@ fn expensive_workers(points: &[ExpensivePoint]) -> Option<Plot> {
     if scaling.is_empty() {
         return None;
     }
-    let workers = select::userland_workers(points.iter().filter(|point| scaling.iter().any(|&share| select::same_share(point.share, share))));
+    let workers = select::userland_workers(
+        points.iter().filter(|point| scaling.iter().any(|&share| select::same_share(point.share, share))),
+    );
     let unit = PpsUnit::for_largest(largest(points.iter().map(|point| point.measured.pps)));
     let x = Axis::Categories(workers.iter().map(u32::to_string).collect());
     let y = Axis::linear(points.iter().map(|point| point.measured.pps / unit.divisor), true);
     let title = "Expensive NF: throughput vs userland workers";
-    let mut chart = Chart::new(title, x, y).with_labels("userland workers", &format!("delivered ({})", unit.name)).with_note(&expensive_note(points));
+    let mut chart = Chart::new(title, x, y)
+        .with_labels("userland workers", &format!("delivered ({})", unit.name))
+        .with_note(&expensive_note(points));
     for (color, &share_p) in scaling.iter().enumerate() {
         let style = Style::series(color);
         let line: Vec<(f64, f64)> = workers
             .iter()
             .enumerate()
             .filter_map(|(index, &count)| {
-                Some((index as f64, select::expensive_point(points, ExpensivePlacement::Userland, count, share_p)?.measured.pps / unit.divisor))
+                Some((
+                    index as f64,
+                    select::expensive_point(points, ExpensivePlacement::Userland, count, share_p)?.measured.pps
+                        / unit.divisor,
+                ))
             })
             .collect();
         chart.line(&format!("userland, P={}", share(share_p)), style, &line);
-        if let Some(xdp) = points.iter().find(|point| point.placement == ExpensivePlacement::Xdp && select::same_share(point.share, share_p)) {
+        if let Some(xdp) = points
+            .iter()
+            .find(|point| point.placement == ExpensivePlacement::Xdp && select::same_share(point.share, share_p))
+        {
             let level = xdp.measured.pps / unit.divisor;
             let last = workers.len().saturating_sub(1) as f64;
-            chart.line(&format!("XDP, P={}", share(share_p)), Style { dashed: true, ..style }, &[(0.0, level), (last, level)]);
+            chart.line(
+                &format!("XDP, P={}", share(share_p)),
+                Style { dashed: true, ..style },
+                &[(0.0, level), (last, level)],
+            );
         }
     }
     Some(plot("expensive-workers.svg".into(), &chart, title.into()))
@@ -186,7 +227,8 @@ fn expensive_workers(points: &[ExpensivePoint]) -> Option<Plot> {
 fn expensive_series(points: &[ExpensivePoint]) -> Vec<(ExpensivePlacement, u32)> {
     let mut series: Vec<(ExpensivePlacement, u32)> = Vec::new();
     for placement in [ExpensivePlacement::Xdp, ExpensivePlacement::Userland] {
-        let mut workers: Vec<u32> = points.iter().filter(|point| point.placement == placement).map(|point| point.workers).collect();
+        let mut workers: Vec<u32> =
+            points.iter().filter(|point| point.placement == placement).map(|point| point.workers).collect();
         workers.sort_unstable();
         workers.dedup();
         series.extend(workers.into_iter().map(|count| (placement, count)));
@@ -206,7 +248,9 @@ pub fn expensive_label(placement: ExpensivePlacement, workers: u32) -> String {
 
 /// The experiment's setting, from its first point (the run uses one).
 fn expensive_note(points: &[ExpensivePoint]) -> String {
-    points.first().map_or_else(String::new, |point| format!("{} operations per expensive packet, {} B frames", point.operations, point.frame_bytes))
+    points.first().map_or_else(String::new, |point| {
+        format!("{} operations per expensive packet, {} B frames", point.operations, point.frame_bytes)
+    })
 }
 
 /// Nanoseconds per packet against chain length, Galette and hand-written.

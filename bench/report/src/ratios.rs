@@ -30,8 +30,12 @@ fn forwarding(points: &[ForwardingPoint]) -> Vec<String> {
                 Dut::AyaXdp | Dut::AfPacket => continue,
             };
             let Some(galette) = select::peak(points, &dut, frame_bytes) else { continue };
-            let comparisons: Vec<String> =
-                baselines.iter().filter_map(|baseline| select::peak(points, baseline, frame_bytes).and_then(|theirs| versus(galette, theirs))).collect();
+            let comparisons: Vec<String> = baselines
+                .iter()
+                .filter_map(|baseline| {
+                    select::peak(points, baseline, frame_bytes).and_then(|theirs| versus(galette, theirs))
+                })
+                .collect();
             if !comparisons.is_empty() {
                 lines.push(format!("{frame_bytes} B: {} forwards {}", dut.label(), comparisons.join(", ")));
             }

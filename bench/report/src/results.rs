@@ -64,7 +64,9 @@ impl Dut {
     pub fn label(&self) -> String {
         match self {
             Dut::GaletteXdp => "galette-xdp".into(),
-            Dut::GaletteAfXdp { workers, poll } => format!("galette-afxdp-{workers}w-{}", if *poll { "poll" } else { "irq" }),
+            Dut::GaletteAfXdp { workers, poll } => {
+                format!("galette-afxdp-{workers}w-{}", if *poll { "poll" } else { "irq" })
+            }
             Dut::AyaXdp => "aya-xdp".into(),
             Dut::AfPacket => "af-packet".into(),
         }

@@ -31,7 +31,8 @@ pub fn duts(points: &[ForwardingPoint]) -> Vec<Dut> {
 /// The points of one device at one frame size, by offered rate, the run as
 /// fast as the generator goes last.
 pub fn points_of<'a>(points: &'a [ForwardingPoint], dut: &Dut, frame_bytes: u32) -> Vec<&'a ForwardingPoint> {
-    let mut chosen: Vec<&ForwardingPoint> = points.iter().filter(|point| point.dut == *dut && point.frame_bytes == frame_bytes).collect();
+    let mut chosen: Vec<&ForwardingPoint> =
+        points.iter().filter(|point| point.dut == *dut && point.frame_bytes == frame_bytes).collect();
     chosen.sort_by(|a, b| by_target(a.target_pps, b.target_pps));
     chosen
 }
@@ -50,7 +51,8 @@ pub fn by_target(a: Option<f64>, b: Option<f64>) -> Ordering {
 /// goes, or when it had none, the point at which it delivered most.
 pub fn peak<'a>(points: &'a [ForwardingPoint], dut: &Dut, frame_bytes: u32) -> Option<&'a ForwardingPoint> {
     let candidates = points_of(points, dut, frame_bytes);
-    let saturated: Vec<&ForwardingPoint> = candidates.iter().copied().filter(|point| point.target_pps.is_none()).collect();
+    let saturated: Vec<&ForwardingPoint> =
+        candidates.iter().copied().filter(|point| point.target_pps.is_none()).collect();
     let pool = if saturated.is_empty() { candidates } else { saturated };
     pool.into_iter().max_by(|a, b| rank(a.measured.pps).total_cmp(&rank(b.measured.pps)))
 }
@@ -75,13 +77,24 @@ pub fn shares(points: &[ExpensivePoint]) -> Vec<f64> {
 }
 
 /// The point of one placement, worker count and share, if the run has one.
-pub fn expensive_point(points: &[ExpensivePoint], placement: ExpensivePlacement, workers: u32, share: f64) -> Option<&ExpensivePoint> {
-    points.iter().find(|point| point.placement == placement && point.workers == workers && same_share(point.share, share))
+pub fn expensive_point(
+    points: &[ExpensivePoint],
+    placement: ExpensivePlacement,
+    workers: u32,
+    share: f64,
+) -> Option<&ExpensivePoint> {
+    points
+        .iter()
+        .find(|point| point.placement == placement && point.workers == workers && same_share(point.share, share))
 }
 
 /// The userland worker counts in `points`, ascending, each once.
 pub fn userland_workers<'a>(points: impl IntoIterator<Item = &'a ExpensivePoint>) -> Vec<u32> {
-    let mut workers: Vec<u32> = points.into_iter().filter(|point| point.placement == ExpensivePlacement::Userland).map(|point| point.workers).collect();
+    let mut workers: Vec<u32> = points
+        .into_iter()
+        .filter(|point| point.placement == ExpensivePlacement::Userland)
+        .map(|point| point.workers)
+        .collect();
     workers.sort_unstable();
     workers.dedup();
     workers
@@ -90,7 +103,10 @@ pub fn userland_workers<'a>(points: impl IntoIterator<Item = &'a ExpensivePoint>
 /// The shares at which userland ran with more than one worker count: where
 /// the run measured how userland scales.
 pub fn scaling_shares(points: &[ExpensivePoint]) -> Vec<f64> {
-    shares(points).into_iter().filter(|&share| userland_workers(points.iter().filter(|point| same_share(point.share, share))).len() > 1).collect()
+    shares(points)
+        .into_iter()
+        .filter(|&share| userland_workers(points.iter().filter(|point| same_share(point.share, share))).len() > 1)
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,13 +120,18 @@ mod tests {
 
     #[test]
     fn the_saturation_run_is_the_peak() {
-        let points = [point(Dut::AyaXdp, Some(1e6), 1e6), point(Dut::AyaXdp, None, 0.9e6), point(Dut::AyaXdp, Some(2e6), 2e6)];
+        let points =
+            [point(Dut::AyaXdp, Some(1e6), 1e6), point(Dut::AyaXdp, None, 0.9e6), point(Dut::AyaXdp, Some(2e6), 2e6)];
         assert_eq!(peak(&points, &Dut::AyaXdp, 64).map(|p| p.measured.pps), Some(0.9e6));
     }
 
     #[test]
     fn without_a_saturation_run_the_most_delivered_is_the_peak() {
-        let points = [point(Dut::AyaXdp, Some(1e6), 1e6), point(Dut::AyaXdp, Some(3e6), f64::NAN), point(Dut::AyaXdp, Some(2e6), 1.5e6)];
+        let points = [
+            point(Dut::AyaXdp, Some(1e6), 1e6),
+            point(Dut::AyaXdp, Some(3e6), f64::NAN),
+            point(Dut::AyaXdp, Some(2e6), 1.5e6),
+        ];
         assert_eq!(peak(&points, &Dut::AyaXdp, 64).map(|p| p.measured.pps), Some(1.5e6));
         assert!(peak(&points, &Dut::AfPacket, 64).is_none());
         assert!(peak(&points, &Dut::AyaXdp, 1518).is_none());
@@ -118,7 +139,8 @@ mod tests {
 
     #[test]
     fn rates_sort_with_saturation_last() {
-        let points = [point(Dut::AyaXdp, None, 0.0), point(Dut::AyaXdp, Some(2e6), 0.0), point(Dut::AyaXdp, Some(1e6), 0.0)];
+        let points =
+            [point(Dut::AyaXdp, None, 0.0), point(Dut::AyaXdp, Some(2e6), 0.0), point(Dut::AyaXdp, Some(1e6), 0.0)];
         let targets: Vec<Option<f64>> = points_of(&points, &Dut::AyaXdp, 64).iter().map(|p| p.target_pps).collect();
         assert_eq!(targets, [Some(1e6), Some(2e6), None]);
     }

@@ -100,7 +100,9 @@ impl Axis {
         }
         let Some(step) = nice_step(max - min) else { return Axis::Linear { min, max } };
         match ((min / step).floor() * step, (max / step).ceil() * step) {
-            (round_min, round_max) if round_min.is_finite() && round_max.is_finite() => Axis::Linear { min: round_min, max: round_max },
+            (round_min, round_max) if round_min.is_finite() && round_max.is_finite() => {
+                Axis::Linear { min: round_min, max: round_max }
+            }
             // Near the ends of f64, rounding outwards can overflow.
             _ => Axis::Linear { min, max },
         }
@@ -146,7 +148,11 @@ impl Axis {
             Axis::Log10 { .. } => self.log_ticks(),
             Axis::Categories(labels) => {
                 let count = labels.len() as f64;
-                labels.iter().enumerate().map(|(index, label)| Tick { at: (index as f64 + 0.5) / count, label: label.clone() }).collect()
+                labels
+                    .iter()
+                    .enumerate()
+                    .map(|(index, label)| Tick { at: (index as f64 + 0.5) / count, label: label.clone() })
+                    .collect()
             }
         }
     }
@@ -166,7 +172,10 @@ impl Axis {
                 values.extend([2.0 * decade, 5.0 * decade]);
             }
         }
-        values.into_iter().filter_map(|value| Some(Tick { at: self.fraction(value)?, label: log_label(value) })).collect()
+        values
+            .into_iter()
+            .filter_map(|value| Some(Tick { at: self.fraction(value)?, label: log_label(value) }))
+            .collect()
     }
 }
 
@@ -253,7 +262,16 @@ pub struct Chart {
 
 impl Chart {
     pub fn new(title: &str, x: Axis, y: Axis) -> Chart {
-        Chart { title: title.into(), note: String::new(), x_label: String::new(), y_label: String::new(), x, y, marks: String::new(), legend: Vec::new() }
+        Chart {
+            title: title.into(),
+            note: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            x,
+            y,
+            marks: String::new(),
+            legend: Vec::new(),
+        }
     }
 
     pub fn with_labels(mut self, x_label: &str, y_label: &str) -> Chart {
@@ -286,7 +304,12 @@ impl Chart {
         let dash = if style.dashed { r#" stroke-dasharray="6 4""# } else { "" };
         for segment in segments.iter().filter(|segment| segment.len() > 1) {
             let coordinates: Vec<String> = segment.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-            let _ = writeln!(self.marks, r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#, coordinates.join(" "), style.color);
+            let _ = writeln!(
+                self.marks,
+                r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+                coordinates.join(" "),
+                style.color
+            );
         }
         for &(x, y) in segments.iter().flatten() {
             self.marks.push_str(&marker(style, x, y));
@@ -347,9 +370,19 @@ impl Chart {
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="Helvetica, Arial, sans-serif" font-size="12" fill="#222222">"##
         );
         let _ = writeln!(svg, r#"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
-        let _ = writeln!(svg, r#"<text x="{:.1}" y="24" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#, WIDTH / 2.0, escape(&self.title));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="24" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#,
+            WIDTH / 2.0,
+            escape(&self.title)
+        );
         if !self.note.is_empty() {
-            let _ = writeln!(svg, r##"<text x="{:.1}" y="42" font-size="11" fill="#555555" text-anchor="middle">{}</text>"##, WIDTH / 2.0, escape(&self.note));
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="42" font-size="11" fill="#555555" text-anchor="middle">{}</text>"##,
+                WIDTH / 2.0,
+                escape(&self.note)
+            );
         }
         self.render_axes(&mut svg);
         let _ = writeln!(
@@ -371,8 +404,17 @@ impl Chart {
     fn render_axes(&self, svg: &mut String) {
         for tick in self.y.ticks() {
             let y = y_pixel(tick.at);
-            let _ = writeln!(svg, r##"<line x1="{PLOT_LEFT:.1}" y1="{y:.1}" x2="{PLOT_RIGHT:.1}" y2="{y:.1}" stroke="#e6e6e6"/>"##);
-            let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, PLOT_LEFT - 6.0, y + 4.0, escape(&tick.label));
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{PLOT_LEFT:.1}" y1="{y:.1}" x2="{PLOT_RIGHT:.1}" y2="{y:.1}" stroke="#e6e6e6"/>"##
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                PLOT_LEFT - 6.0,
+                y + 4.0,
+                escape(&tick.label)
+            );
         }
         let x_ticks = self.x.ticks();
         let band = (PLOT_RIGHT - PLOT_LEFT) / x_ticks.len().max(1) as f64;
@@ -383,14 +425,26 @@ impl Chart {
         for tick in x_ticks {
             let x = x_pixel(tick.at);
             if !matches!(self.x, Axis::Categories(_)) {
-                let _ = writeln!(svg, r##"<line x1="{x:.1}" y1="{PLOT_TOP:.1}" x2="{x:.1}" y2="{PLOT_BOTTOM:.1}" stroke="#e6e6e6"/>"##);
+                let _ = writeln!(
+                    svg,
+                    r##"<line x1="{x:.1}" y1="{PLOT_TOP:.1}" x2="{x:.1}" y2="{PLOT_BOTTOM:.1}" stroke="#e6e6e6"/>"##
+                );
             }
-            let _ = writeln!(svg, r##"<line x1="{x:.1}" y1="{PLOT_BOTTOM:.1}" x2="{x:.1}" y2="{:.1}" stroke="#333333"/>"##, PLOT_BOTTOM + 4.0);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{x:.1}" y1="{PLOT_BOTTOM:.1}" x2="{x:.1}" y2="{:.1}" stroke="#333333"/>"##,
+                PLOT_BOTTOM + 4.0
+            );
             let y = PLOT_BOTTOM + 17.0;
             if tilt {
-                let _ = writeln!(svg, r#"<text x="{x:.1}" y="{y:.1}" text-anchor="end" transform="rotate(-35 {x:.1} {y:.1})">{}</text>"#, escape(&tick.label));
+                let _ = writeln!(
+                    svg,
+                    r#"<text x="{x:.1}" y="{y:.1}" text-anchor="end" transform="rotate(-35 {x:.1} {y:.1})">{}</text>"#,
+                    escape(&tick.label)
+                );
             } else {
-                let _ = writeln!(svg, r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text>"#, escape(&tick.label));
+                let _ =
+                    writeln!(svg, r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text>"#, escape(&tick.label));
             }
         }
         let _ = writeln!(
@@ -454,12 +508,27 @@ fn marker(style: Style, x: f64, y: f64) -> String {
     let color = style.color;
     match style.marker {
         Marker::Circle => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#) + "\n",
-        Marker::Square => format!(r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="{color}"/>"#, x - 3.5, y - 3.5) + "\n",
+        Marker::Square => {
+            format!(r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="{color}"/>"#, x - 3.5, y - 3.5) + "\n"
+        }
         Marker::Triangle => {
-            format!(r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#, y - 4.5, x - 4.0, y + 3.0, x + 4.0, y + 3.0) + "\n"
+            format!(
+                r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#,
+                y - 4.5,
+                x - 4.0,
+                y + 3.0,
+                x + 4.0,
+                y + 3.0
+            ) + "\n"
         }
         Marker::Diamond => {
-            format!(r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="{color}"/>"#, y - 4.5, x + 4.5, y + 4.5, x - 4.5) + "\n"
+            format!(
+                r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="{color}"/>"#,
+                y - 4.5,
+                x + 4.5,
+                y + 4.5,
+                x - 4.5
+            ) + "\n"
         }
         Marker::Nothing => String::new(),
     }
@@ -505,7 +574,9 @@ mod tests {
         assert_eq!(Axis::linear([], true), Axis::Linear { min: 0.0, max: 1.0 });
         assert_eq!(Axis::linear([0.0, 0.0], true), Axis::Linear { min: 0.0, max: 1.0 });
         assert!(matches!(Axis::linear([5.0], false), Axis::Linear { min, max } if min < 5.0 && max > 5.0));
-        assert!(matches!(Axis::linear([f64::NAN, f64::INFINITY], true), Axis::Linear { min, max } if min == 0.0 && max == 1.0));
+        assert!(
+            matches!(Axis::linear([f64::NAN, f64::INFINITY], true), Axis::Linear { min, max } if min == 0.0 && max == 1.0)
+        );
         let huge = Axis::linear([-f64::MAX, f64::MAX], false);
         assert!(huge.ticks().iter().all(|tick| tick.at.is_finite()));
     }

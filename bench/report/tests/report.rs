@@ -24,7 +24,14 @@ fn forwarding(dut: Dut, frame_bytes: u32, target_pps: Option<f64>, pps: f64, p50
 }
 
 fn expensive(placement: ExpensivePlacement, workers: u32, share: f64, pps: f64) -> ExpensivePoint {
-    ExpensivePoint { placement, workers, share, operations: 100_000, frame_bytes: 64, measured: measured(50e3, pps, 20.0) }
+    ExpensivePoint {
+        placement,
+        workers,
+        share,
+        operations: 100_000,
+        frame_bytes: 64,
+        measured: measured(50e3, pps, 20.0),
+    }
 }
 
 /// A small run with a few points of every kind.
@@ -32,22 +39,42 @@ fn synthetic() -> Results {
     let afxdp = Dut::GaletteAfXdp { workers: 1, poll: false };
     let mut forwarding_points = Vec::new();
     for (frame_bytes, scale) in [(64, 1.0), (1518, 0.1)] {
-        for (dut, peak) in [(Dut::GaletteXdp, 2.0e6), (afxdp.clone(), 0.48e6), (Dut::AyaXdp, 1.0e6), (Dut::AfPacket, 0.3e6)] {
+        for (dut, peak) in
+            [(Dut::GaletteXdp, 2.0e6), (afxdp.clone(), 0.48e6), (Dut::AyaXdp, 1.0e6), (Dut::AfPacket, 0.3e6)]
+        {
             for target in [100e3, 1e6] {
-                forwarding_points.push(forwarding(dut.clone(), frame_bytes, Some(target * scale), (target * scale).min(peak * scale), 10.0));
+                forwarding_points.push(forwarding(
+                    dut.clone(),
+                    frame_bytes,
+                    Some(target * scale),
+                    (target * scale).min(peak * scale),
+                    10.0,
+                ));
             }
             forwarding_points.push(forwarding(dut, frame_bytes, None, peak * scale, 40.0));
         }
     }
     // Galette XDP at 1518 B keeps up with the generator.
-    if let Some(point) = forwarding_points.iter_mut().find(|point| point.dut == Dut::GaletteXdp && point.frame_bytes == 1518 && point.target_pps.is_none()) {
+    if let Some(point) = forwarding_points
+        .iter_mut()
+        .find(|point| point.dut == Dut::GaletteXdp && point.frame_bytes == 1518 && point.target_pps.is_none())
+    {
         point.measured.generator_bound = true;
     }
     Results {
-        machine: Machine { cpu: "Test CPU <9000> | fast".into(), cores: 8, memory_gib: 31.4, kernel: "6.8.0-test".into(), galette: "0.1.0 (abc1234)".into() },
+        machine: Machine {
+            cpu: "Test CPU <9000> | fast".into(),
+            cores: 8,
+            memory_gib: 31.4,
+            kernel: "6.8.0-test".into(),
+            galette: "0.1.0 (abc1234)".into(),
+        },
         quick: true,
         started: "2026-05-01T12:00:00Z".into(),
-        generator_ceiling: vec![GeneratorCeiling { frame_bytes: 64, pps: 3.1e6 }, GeneratorCeiling { frame_bytes: 1518, pps: 0.8e6 }],
+        generator_ceiling: vec![
+            GeneratorCeiling { frame_bytes: 64, pps: 3.1e6 },
+            GeneratorCeiling { frame_bytes: 1518, pps: 0.8e6 },
+        ],
         forwarding: forwarding_points,
         expensive: vec![
             expensive(ExpensivePlacement::Xdp, 1, 0.0, 50e3),
@@ -59,21 +86,33 @@ fn synthetic() -> Results {
             expensive(ExpensivePlacement::Userland, 2, 0.5, 38e3),
             expensive(ExpensivePlacement::Userland, 4, 0.5, 70e3),
         ],
-        chain_cost: vec![ChainCost { nfs: 8, galette_ns: 45.6, handwritten_ns: 24.0 }, ChainCost { nfs: 1, galette_ns: 10.0, handwritten_ns: 10.0 }],
-        compiler: vec![CompilerTiming { what: "check and place a 10,000-instance chain".into(), median_ms: 12.345, runs: 5 }],
+        chain_cost: vec![
+            ChainCost { nfs: 8, galette_ns: 45.6, handwritten_ns: 24.0 },
+            ChainCost { nfs: 1, galette_ns: 10.0, handwritten_ns: 10.0 },
+        ],
+        compiler: vec![CompilerTiming {
+            what: "check and place a 10,000-instance chain".into(),
+            median_ms: 12.345,
+            runs: 5,
+        }],
     }
 }
 
 /// A fresh directory under the system's temporary one.
 fn scratch_dir() -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("galette-bench-report-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "galette-bench-report-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 fn file_names(paths: &[PathBuf]) -> Vec<String> {
-    let mut names: Vec<String> = paths.iter().filter_map(|path| Some(path.file_name()?.to_str()?.to_string())).collect();
+    let mut names: Vec<String> =
+        paths.iter().filter_map(|path| Some(path.file_name()?.to_str()?.to_string())).collect();
     names.sort();
     names
 }
@@ -188,7 +227,11 @@ fn checked_plots(results: &Results) -> Vec<Plot> {
 }
 
 fn svg_of<'a>(plots: &'a [Plot], file_name: &str) -> &'a str {
-    plots.iter().find(|plot| plot.file_name == file_name).map(|plot| plot.svg.as_str()).unwrap_or_else(|| panic!("no {file_name}"))
+    plots
+        .iter()
+        .find(|plot| plot.file_name == file_name)
+        .map(|plot| plot.svg.as_str())
+        .unwrap_or_else(|| panic!("no {file_name}"))
 }
 
 #[test]
@@ -244,8 +287,14 @@ fn plots_are_well_formed_and_show_every_series() {
     assert!(latency.contains(">max</text>") && latency.contains(">100</text>") && latency.contains(">1000</text>"));
     assert!(svg_of(&plots, "throughput-64B.svg").contains("stroke-dasharray"), "the offered = delivered line");
     for label in ["XDP", "userland, 1 worker", "userland, 2 workers", "userland, 4 workers"] {
-        assert!(svg_of(&plots, "expensive-share.svg").contains(&format!(">{label}</text>")), "expensive-share shows {label}");
-        assert!(svg_of(&plots, "expensive-p99.svg").contains(&format!(">{label}</text>")), "expensive-p99 shows {label}");
+        assert!(
+            svg_of(&plots, "expensive-share.svg").contains(&format!(">{label}</text>")),
+            "expensive-share shows {label}"
+        );
+        assert!(
+            svg_of(&plots, "expensive-p99.svg").contains(&format!(">{label}</text>")),
+            "expensive-p99 shows {label}"
+        );
     }
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">userland, P=0.5</text>"));
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">XDP, P=0.5</text>"));
@@ -330,7 +379,14 @@ fn without_a_saturation_run_ratios_use_the_most_delivered() {
 fn an_empty_run_gives_an_outline_and_no_plots() {
     let results = Results::default();
     let markdown = markdown(&results);
-    for section in ["# Galette benchmark results", "## Generator ceiling", "## Forwarding", "## Expensive NF", "## Chain cost", "## Compiler"] {
+    for section in [
+        "# Galette benchmark results",
+        "## Generator ceiling",
+        "## Forwarding",
+        "## Expensive NF",
+        "## Chain cost",
+        "## Compiler",
+    ] {
         assert!(markdown.contains(section), "no {section}");
     }
     assert_eq!(markdown.matches("Not measured in this run.").count(), 5);
@@ -378,14 +434,29 @@ fn poisoned(value: f64) -> Results {
 
 #[test]
 fn broken_values_neither_panic_nor_leak_into_the_output() {
-    for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, -1.0, -1e300, 1e300, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+    for value in [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        -1.0,
+        -1e300,
+        1e300,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+    ] {
         let results = poisoned(value);
         let markdown = markdown(&results);
         for bad in ["NaN", "inf"] {
             assert!(!markdown.contains(bad), "{value}: the Markdown holds {bad}:\n{markdown}");
         }
         if !value.is_finite() {
-            assert!(markdown.contains("| galette-xdp | max (–) | – | – | – |"), "{value}: missing values show as –:\n{markdown}");
+            assert!(
+                markdown.contains("| galette-xdp | max (–) | – | – | – |"),
+                "{value}: missing values show as –:\n{markdown}"
+            );
         }
         for line in ratios(&results) {
             assert!(!line.contains("NaN") && !line.contains("inf"), "{value}: {line}");
@@ -406,7 +477,10 @@ fn one_point_of_each_kind_is_enough() {
         ..Results::default()
     };
     let names: Vec<String> = checked_plots(&results).into_iter().map(|plot| plot.file_name).collect();
-    assert_eq!(names, ["latency-64B.svg", "throughput-64B.svg", "expensive-share.svg", "expensive-p99.svg", "chain-cost.svg"]);
+    assert_eq!(
+        names,
+        ["latency-64B.svg", "throughput-64B.svg", "expensive-share.svg", "expensive-p99.svg", "chain-cost.svg"]
+    );
     assert!(ratios(&results).is_empty(), "no baseline to compare with, and a zero cost");
     assert!(markdown(&results).contains("| 2 | 20.0 | 0.0 | – |"));
 }

@@ -45,7 +45,12 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ChainCost>, BenchEr
         let galette_ns = ns_per_packet(&chain_object, &entry, &frame, repeat)?;
         let name = format!("single_{nfs}");
         {
-            let program: &mut Xdp = testbed.ebpf.program_mut(&name).ok_or_else(|| BenchError::Setup(format!("no program {name}")))?.try_into().map_err(|err| BenchError::Setup(error_chain(&err)))?;
+            let program: &mut Xdp = testbed
+                .ebpf
+                .program_mut(&name)
+                .ok_or_else(|| BenchError::Setup(format!("no program {name}")))?
+                .try_into()
+                .map_err(|err| BenchError::Setup(error_chain(&err)))?;
             if program.fd().is_err() {
                 program.load().map_err(|err| BenchError::Setup(error_chain(&err)))?;
             }
@@ -59,11 +64,17 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ChainCost>, BenchEr
 
 /// The median over [`TRIES`] of the kernel's average time per run.
 fn ns_per_packet(ebpf: &aya::Ebpf, program: &str, frame: &[u8], repeat: u32) -> Result<f64, BenchError> {
-    let program: &Xdp = ebpf.program(program).ok_or_else(|| BenchError::Setup(format!("no program {program}")))?.try_into().map_err(|err| BenchError::Setup(error_chain(&err)))?;
+    let program: &Xdp = ebpf
+        .program(program)
+        .ok_or_else(|| BenchError::Setup(format!("no program {program}")))?
+        .try_into()
+        .map_err(|err| BenchError::Setup(error_chain(&err)))?;
     let mut times = Vec::new();
     for _ in 0..TRIES {
         let options = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::new() };
-        let result = program.test_run(options).map_err(|err| BenchError::Run(format!("BPF_PROG_TEST_RUN failed: {}", error_chain(&err))))?;
+        let result = program
+            .test_run(options)
+            .map_err(|err| BenchError::Run(format!("BPF_PROG_TEST_RUN failed: {}", error_chain(&err))))?;
         times.push(result.duration.as_nanos() as f64);
     }
     times.sort_by(f64::total_cmp);

@@ -35,7 +35,8 @@ pub fn run(project_root: &Path, work_dir: &Path, quick: bool) -> Result<Vec<Comp
     let path = Path::new("/generated/chain.gal");
     let reader = Overlay { memory: InMemory::default().with(path, linear_chain(INSTANCES)) };
     let check = median(runs, || {
-        let checked = check_with(path, &options, &reader).map_err(|err| BenchError::Run(format!("checking the generated chain: {err}")))?;
+        let checked = check_with(path, &options, &reader)
+            .map_err(|err| BenchError::Run(format!("checking the generated chain: {err}")))?;
         if checked.chain.is_none() {
             return Err(BenchError::Run("the generated chain does not check".into()));
         }
@@ -49,8 +50,16 @@ pub fn run(project_root: &Path, work_dir: &Path, quick: bool) -> Result<Vec<Comp
     let recompile = median(runs, || compile_file(&chain, &bundle).map(|_| ()))?;
     println!("  recompile examples/security.gal unchanged: {:.1} ms", ms(recompile));
     Ok(vec![
-        CompilerTiming { what: format!("check and place a {INSTANCES}-instance chain"), median_ms: ms(check), runs: runs as u32 },
-        CompilerTiming { what: "recompile examples/security.gal, unchanged (build cache hits)".into(), median_ms: ms(recompile), runs: runs as u32 },
+        CompilerTiming {
+            what: format!("check and place a {INSTANCES}-instance chain"),
+            median_ms: ms(check),
+            runs: runs as u32,
+        },
+        CompilerTiming {
+            what: "recompile examples/security.gal, unchanged (build cache hits)".into(),
+            median_ms: ms(recompile),
+            runs: runs as u32,
+        },
     ])
 }
 

@@ -56,11 +56,15 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
         for (share, workers) in runs {
             let share_file = testbed.work_dir.join("share.txt");
             // std.sampler's share is in parts per 65536.
-            std::fs::write(&share_file, format!("0 {}\n", (share * 65536.0).round() as u32)).map_err(|err| BenchError::Setup(err.to_string()))?;
+            std::fs::write(&share_file, format!("0 {}\n", (share * 65536.0).round() as u32))
+                .map_err(|err| BenchError::Setup(err.to_string()))?;
             let loads = vec![format!("share={}", share_file.display()), format!("work={}", work.display())];
             let log = testbed.work_dir.join(format!("expensive-{name}-{share}-{workers}.log"));
             let side = testbed.dut.clone();
-            let started = StartedDut::galette(&side, &GaletteRun { galette: &testbed.galette, bundle: &bundle, workers, poll: false, loads, log })?;
+            let started = StartedDut::galette(
+                &side,
+                &GaletteRun { galette: &testbed.galette, bundle: &bundle, workers, poll: false, loads, log },
+            )?;
             let measured = testbed.measure(FRAME_BYTES, Some(rate), started.pid());
             started.stop(&mut testbed.ebpf)?;
             let measured = measured?;
@@ -68,7 +72,14 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
                 "  {name:>8}, P = {share:<4}, {workers} worker(s): {:>8.0} pps of {:.0}, p99 {:>9.1} µs",
                 measured.pps, measured.offered_pps, measured.latency.p99
             );
-            points.push(ExpensivePoint { placement, workers, share, operations: OPERATIONS, frame_bytes: FRAME_BYTES, measured });
+            points.push(ExpensivePoint {
+                placement,
+                workers,
+                share,
+                operations: OPERATIONS,
+                frame_bytes: FRAME_BYTES,
+                measured,
+            });
         }
     }
     Ok(points)

@@ -24,7 +24,12 @@ pub fn rates(quick: bool, ceiling: f64) -> Vec<Option<f64>> {
     rates
 }
 
-pub fn run(testbed: &mut Testbed, quick: bool, sizes: &[u32], ceilings: &[GeneratorCeiling]) -> Result<Vec<ForwardingPoint>, BenchError> {
+pub fn run(
+    testbed: &mut Testbed,
+    quick: bool,
+    sizes: &[u32],
+    ceilings: &[GeneratorCeiling],
+) -> Result<Vec<ForwardingPoint>, BenchError> {
     let xdp_bundle = compile(&testbed.work_dir, "bench_macswap", MACSWAP_XDP)?;
     let userland_bundle = compile(&testbed.work_dir, "bench_macswap_user", MACSWAP_USERLAND)?;
     let mut points = Vec::new();
@@ -38,7 +43,10 @@ pub fn run(testbed: &mut Testbed, quick: bool, sizes: &[u32], ceilings: &[Genera
                     Dut::GaletteAfXdp { workers, poll } => (&userland_bundle, workers, poll),
                     _ => (&xdp_bundle, 1, false),
                 };
-                StartedDut::galette(&side, &GaletteRun { galette: &testbed.galette, bundle, workers, poll, loads: vec![], log })?
+                StartedDut::galette(
+                    &side,
+                    &GaletteRun { galette: &testbed.galette, bundle, workers, poll, loads: vec![], log },
+                )?
             }
             Dut::AyaXdp => StartedDut::program(&mut testbed.ebpf, &side, "bench_macswap")?,
             Dut::AfPacket => StartedDut::af_packet(&mut testbed.ebpf, &side, &log)?,
@@ -50,7 +58,15 @@ pub fn run(testbed: &mut Testbed, quick: bool, sizes: &[u32], ceilings: &[Genera
     Ok(points)
 }
 
-fn measure_all(testbed: &mut Testbed, dut: &Dut, quick: bool, sizes: &[u32], ceilings: &[GeneratorCeiling], pid: Option<u32>, points: &mut Vec<ForwardingPoint>) -> Result<(), BenchError> {
+fn measure_all(
+    testbed: &mut Testbed,
+    dut: &Dut,
+    quick: bool,
+    sizes: &[u32],
+    ceilings: &[GeneratorCeiling],
+    pid: Option<u32>,
+    points: &mut Vec<ForwardingPoint>,
+) -> Result<(), BenchError> {
     for &frame_bytes in sizes {
         let ceiling = ceilings.iter().find(|c| c.frame_bytes == frame_bytes).map_or(f64::INFINITY, |c| c.pps);
         for rate in rates(quick, ceiling) {

@@ -16,12 +16,14 @@ use crate::BenchError;
 /// Writes `source` as `NAME.gal` in `dir` and compiles it to `NAME.bundle`.
 pub fn compile(dir: &Path, name: &str, source: &str) -> Result<PathBuf, BenchError> {
     let chain = dir.join(format!("{name}.gal"));
-    std::fs::write(&chain, source).map_err(|err| BenchError::Setup(format!("cannot write {}: {err}", chain.display())))?;
+    std::fs::write(&chain, source)
+        .map_err(|err| BenchError::Setup(format!("cannot write {}: {err}", chain.display())))?;
     compile_file(&chain, &dir.join(format!("{name}.bundle")))
 }
 
 /// Compiles the chain at `chain` into `bundle`.
 pub fn compile_file(chain: &Path, bundle: &Path) -> Result<PathBuf, BenchError> {
-    compile_chain(chain, bundle, &CompileOptions::from_env()).map_err(|err| BenchError::Setup(format!("cannot compile {}: {err}", chain.display())))?;
+    compile_chain(chain, bundle, &CompileOptions::from_env())
+        .map_err(|err| BenchError::Setup(format!("cannot compile {}: {err}", chain.display())))?;
     Ok(bundle.to_owned())
 }

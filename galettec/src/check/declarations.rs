@@ -78,11 +78,13 @@ impl<'ast> Checker<'_, 'ast> {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("the map kinds are {}", quoted_list(MapKind::ALL.map(MapKind::name))),
             };
-            self.error("E0120", format!("unknown map kind `{}`", map.kind.name), map.kind.span, "not a map kind").help(help);
+            self.error("E0120", format!("unknown map kind `{}`", map.kind.name), map.kind.span, "not a map kind")
+                .help(help);
         }
         let capacity = match map.capacity.value {
             Some(0) => {
-                self.error("E0121", "a map needs a capacity of at least 1", map.capacity.span, "zero entries").help("give the number of entries the map can hold");
+                self.error("E0121", "a map needs a capacity of at least 1", map.capacity.span, "zero entries")
+                    .help("give the number of entries the map can hold");
                 None
             }
             Some(value) if value <= MAX_CAPACITY => Some(value),
@@ -115,12 +117,26 @@ impl<'ast> Checker<'_, 'ast> {
     fn check_key_type(&mut self, map: &MapDecl, kind: MapKind) {
         let key = map.key.name.as_str();
         if kind == MapKind::LpmTrie && !PREFIX_KEY_TYPES.contains(&key) {
-            self.error("E0122", format!("an lpm_trie's key must be a prefix, not `{key}`"), map.key.span, "not a prefix type")
-                .help(format!("use {}, which hold a prefix length and an address", quoted_list(PREFIX_KEY_TYPES)));
+            self.error(
+                "E0122",
+                format!("an lpm_trie's key must be a prefix, not `{key}`"),
+                map.key.span,
+                "not a prefix type",
+            )
+            .help(format!("use {}, which hold a prefix length and an address", quoted_list(PREFIX_KEY_TYPES)));
         }
         if kind.is_array() && key != "u32" {
-            self.error("E0123", format!("an {}'s key is its index, a `u32`, not `{key}`", kind.name()), map.key.span, "not `u32`")
-                .help(format!("write `{}<u32, {}>`, or use a hash map for other keys", kind.name(), map.value.name));
+            self.error(
+                "E0123",
+                format!("an {}'s key is its index, a `u32`, not `{key}`", kind.name()),
+                map.key.span,
+                "not `u32`",
+            )
+            .help(format!(
+                "write `{}<u32, {}>`, or use a hash map for other keys",
+                kind.name(),
+                map.value.name
+            ));
         }
     }
 
@@ -150,7 +166,14 @@ impl<'ast> Checker<'_, 'ast> {
         };
         let (ports, slots) = nf.as_ref().map_or((0, 0), |nf| (nf.ports.len(), nf.maps.len()));
         self.names.insert(&decl.name.name, Named::Instance(self.instances.len()));
-        self.instances.push(Declared { decl, nf, constraint, bindings: vec![None; slots], links: vec![None; ports], link_failed: false });
+        self.instances.push(Declared {
+            decl,
+            nf,
+            constraint,
+            bindings: vec![None; slots],
+            links: vec![None; ports],
+            link_failed: false,
+        });
         self.bind_maps(self.instances.len() - 1);
     }
 
@@ -165,15 +188,21 @@ impl<'ast> Checker<'_, 'ast> {
                         Some(near) => format!("did you mean `@{near}`?"),
                         None => "the attributes are `@xdp` and `@userland`".to_owned(),
                     };
-                    self.error("E0113", format!("unknown attribute `@{other}`"), attribute.span, "not an attribute").help(help);
+                    self.error("E0113", format!("unknown attribute `@{other}`"), attribute.span, "not an attribute")
+                        .help(help);
                     continue;
                 }
             };
             if let Some((_, first)) = found {
                 let file = self.cx.chain_file;
-                self.error("E0114", "an NF takes one placement attribute", attribute.span, "second placement attribute")
-                    .label(file, first, "first one")
-                    .help("keep `@xdp` or `@userland`, not both");
+                self.error(
+                    "E0114",
+                    "an NF takes one placement attribute",
+                    attribute.span,
+                    "second placement attribute",
+                )
+                .label(file, first, "first one")
+                .help("keep `@xdp` or `@userland`, not both");
                 continue;
             }
             found = Some((constraint, attribute.span));
@@ -200,14 +229,21 @@ impl<'ast> Checker<'_, 'ast> {
                     None => (nf.lib_file, nf.action_span, "this NF has no `#[maps]` struct"),
                 };
                 let message = format!("`{}` has no map field `{}`", decl.name.name, binding.field.name);
-                self.error("E0401", message, binding.field.span, "unknown map field").label(file, span, label).help(help);
+                self.error("E0401", message, binding.field.span, "unknown map field")
+                    .label(file, span, label)
+                    .help(help);
                 field_unknown = true;
                 continue;
             };
             if let Some((_, first)) = self.instances[index].bindings[slot] {
                 let file = self.cx.chain_file;
-                self.error("E0403", format!("the map field `{}` is bound twice", binding.field.name), binding.field.span, "bound again here")
-                    .label(file, first, "first bound here");
+                self.error(
+                    "E0403",
+                    format!("the map field `{}` is bound twice", binding.field.name),
+                    binding.field.span,
+                    "bound again here",
+                )
+                .label(file, first, "first bound here");
                 continue;
             }
             if let Some(map) = map {
@@ -239,7 +275,13 @@ impl<'ast> Checker<'_, 'ast> {
             return;
         };
         if field_kind != declared.kind {
-            let message = format!("the map `{}` ({}) is bound to the field `{}`, a `{}`", declared.name, declared.kind.name(), field.name, field_kind.rust_type());
+            let message = format!(
+                "the map `{}` ({}) is bound to the field `{}`, a `{}`",
+                declared.name,
+                declared.kind.name(),
+                field.name,
+                field_kind.rust_type()
+            );
             let chain_file = self.cx.chain_file;
             self.error("E0405", message, used_at, format!("of kind `{}`", declared.kind.name()))
                 .label(file, field_span, format!("expects a `{}`", field_kind.rust_type()))
@@ -254,7 +296,10 @@ impl<'ast> Checker<'_, 'ast> {
         };
         if field.type_args.iter().map(String::as_str).ne(expected.iter().copied()) {
             let chain_type = format!("{}<{}, {}>", declared.kind.name(), declared.key, declared.value);
-            let message = format!("the types of `{}` ({chain_type}) differ from the field `{}` ({})", declared.name, field.name, field.ty);
+            let message = format!(
+                "the types of `{}` ({chain_type}) differ from the field `{}` ({})",
+                declared.name, field.name, field.ty
+            );
             let chain_file = self.cx.chain_file;
             self.error("E0406", message, used_at, chain_type.clone())
                 .label(file, field_span, format!("the NF expects `{}`", field.ty))

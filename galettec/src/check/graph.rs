@@ -140,7 +140,8 @@ impl Checker<'_, '_> {
     /// Reports the first cycle found; true if there was one.
     fn report_cycle(&mut self) -> bool {
         let Some(cycle) = self.find_cycle() else { return false };
-        let names: Vec<&str> = cycle.iter().chain(cycle.first()).map(|&i| self.instances[i].decl.name.name.as_str()).collect();
+        let names: Vec<&str> =
+            cycle.iter().chain(cycle.first()).map(|&i| self.instances[i].decl.name.name.as_str()).collect();
         let message = format!("the chain loops: {}", names.join(" -> "));
         let span = self.instances[cycle[0]].decl.name.span;
         self.error("E0305", message, span, "the loop starts here")
@@ -194,7 +195,9 @@ impl Checker<'_, '_> {
             new_index[old] = Some(new);
         }
         let renumber = |target: Target| match target {
-            Target::Instance(old) => Target::Instance(new_index[old].expect("successors of reachable NFs are reachable")),
+            Target::Instance(old) => {
+                Target::Instance(new_index[old].expect("successors of reachable NFs are reachable"))
+            }
             other => other,
         };
         let instances = self
@@ -210,7 +213,13 @@ impl Checker<'_, '_> {
                     .zip(&declared.links)
                     .map(|(port, link)| {
                         let end = link.expect("no errors, so every port is linked");
-                        PortIr { name: port.name.clone(), variant: port.variant.clone(), target: renumber(end.target), upcall: end.upcall, span: end.span }
+                        PortIr {
+                            name: port.name.clone(),
+                            variant: port.variant.clone(),
+                            target: renumber(end.target),
+                            upcall: end.upcall,
+                            span: end.span,
+                        }
                     })
                     .collect();
                 let bindings = nf
@@ -219,7 +228,11 @@ impl Checker<'_, '_> {
                     .zip(&declared.bindings)
                     .map(|(slot, bound)| {
                         let (map, span) = bound.expect("no errors, so every map field is bound");
-                        BindingIr { field: slot.name.clone(), map: map.expect("no errors, so every bound map is valid"), span }
+                        BindingIr {
+                            field: slot.name.clone(),
+                            map: map.expect("no errors, so every bound map is valid"),
+                            span,
+                        }
                     })
                     .collect();
                 InstanceIr {
@@ -236,13 +249,22 @@ impl Checker<'_, '_> {
             .collect();
         ChainIr {
             name: ast.name.name.clone(),
-            roles: self.roles.iter().map(|role| RoleIr { name: role.name.name.clone(), span: role.name.span }).collect(),
+            roles: self
+                .roles
+                .iter()
+                .map(|role| RoleIr { name: role.name.name.clone(), span: role.name.span })
+                .collect(),
             maps: self.maps.iter().map(|map| map.clone().expect("no errors, so every map is valid")).collect(),
             instances,
             entries: self
                 .entries
                 .iter()
-                .map(|entry| EntryIr { role: entry.role, target: renumber(entry.end.target), upcall: entry.end.upcall, span: entry.end.span })
+                .map(|entry| EntryIr {
+                    role: entry.role,
+                    target: renumber(entry.end.target),
+                    upcall: entry.end.upcall,
+                    span: entry.end.span,
+                })
                 .collect(),
         }
     }

@@ -15,15 +15,25 @@ impl Checker<'_, '_> {
             return;
         }
         if RESERVED.contains(&node) {
-            self.error("E0107", format!("`{node}` is a destination, not a source of packets"), from.node.span, "nothing leaves from here")
-                .help("links start at `rx` or at an NF");
+            self.error(
+                "E0107",
+                format!("`{node}` is a destination, not a source of packets"),
+                from.node.span,
+                "nothing leaves from here",
+            )
+            .help("links start at `rx` or at an NF");
             return;
         }
         let instance = match self.resolve_name(&from.node) {
             Some(Named::Instance(instance)) => instance,
             Some(Named::Role(_)) => {
-                self.error("E0107", format!("`{node}` is an interface role, not a source of packets"), from.node.span, "nothing leaves from here")
-                    .help(format!("packets arriving on it enter the chain at `rx.{node}`"));
+                self.error(
+                    "E0107",
+                    format!("`{node}` is an interface role, not a source of packets"),
+                    from.node.span,
+                    "nothing leaves from here",
+                )
+                .help(format!("packets arriving on it enter the chain at `rx.{node}`"));
                 return;
             }
             None => return,
@@ -129,7 +139,11 @@ impl Checker<'_, '_> {
             return Some(0);
         }
         let names: Vec<&str> = nf.ports.iter().map(|p| p.name.as_str()).collect();
-        let help = format!("link each port: `{} -> {{ {} }}`", from.node.name, names.iter().map(|p| format!("{p}: ...")).collect::<Vec<_>>().join(", "));
+        let help = format!(
+            "link each port: `{} -> {{ {} }}`",
+            from.node.name,
+            names.iter().map(|p| format!("{p}: ...")).collect::<Vec<_>>().join(", ")
+        );
         let (file, span) = (nf.lib_file, nf.action_span);
         let message = format!("`{}` has {} ports; say which one this link is for", from.node.name, names.len());
         let label = format!("ports: {}", names.join(", "));
@@ -157,7 +171,8 @@ impl Checker<'_, '_> {
         let Some(end) = self.resolve_destination(destination) else { return };
         if let Some(first) = self.instances[instance].links[port] {
             let nf = self.instances[instance].nf.as_ref().expect("ports come from the signature");
-            let message = format!("port `{}.{}` is linked twice", self.instances[instance].decl.name.name, nf.ports[port].name);
+            let message =
+                format!("port `{}.{}` is linked twice", self.instances[instance].decl.name.name, nf.ports[port].name);
             let file = self.cx.chain_file;
             self.error("E0302", message, destination.span, "second link")
                 .label(file, first.span, "first link")
@@ -175,8 +190,13 @@ impl Checker<'_, '_> {
             "drop" => Target::Drop,
             "abort" => Target::Abort,
             "rx" => {
-                self.error("E0106", "`rx` is where packets arrive; nothing links to it", destination.name.span, "not a destination")
-                    .help("destinations are an NF, an interface role, `tx`, `pass`, `drop` or `abort`");
+                self.error(
+                    "E0106",
+                    "`rx` is where packets arrive; nothing links to it",
+                    destination.name.span,
+                    "not a destination",
+                )
+                .help("destinations are an NF, an interface role, `tx`, `pass`, `drop` or `abort`");
                 return None;
             }
             _ => match self.resolve_name(&destination.name)? {
@@ -185,8 +205,13 @@ impl Checker<'_, '_> {
             },
         };
         if destination.upcall && !matches!(target, Target::Instance(_)) {
-            self.error("E0116", "only an NF can be the target of an upcall", destination.span, "`!` needs an NF after it")
-                .help(format!("`!NF` hands the packet to NF in userland; write `{name}` without `!`"));
+            self.error(
+                "E0116",
+                "only an NF can be the target of an upcall",
+                destination.span,
+                "`!` needs an NF after it",
+            )
+            .help(format!("`!NF` hands the packet to NF in userland; write `{name}` without `!`"));
             return None;
         }
         Some(LinkEnd { target, upcall: destination.upcall, span: destination.span })
@@ -196,7 +221,8 @@ impl Checker<'_, '_> {
         if let Some(&named) = self.names.get(name.name.as_str()) {
             return Some(named);
         }
-        let known: Vec<&str> = self.names.keys().copied().chain(RESERVED.iter().copied().filter(|r| *r != "rx")).collect();
+        let known: Vec<&str> =
+            self.names.keys().copied().chain(RESERVED.iter().copied().filter(|r| *r != "rx")).collect();
         let help = match closest(&name.name, known) {
             Some(near) => format!("did you mean `{near}`?"),
             None => "declare it with `nf NAME = std.NF`, or use `tx`, `pass`, `drop` or `abort`".to_owned(),
@@ -213,4 +239,3 @@ fn rx_name(checker: &Checker<'_, '_>, role: Option<usize>) -> String {
         Some(index) => format!("rx.{}", checker.roles[index].name.name),
     }
 }
-

@@ -133,13 +133,25 @@ struct Checker<'a, 'ast> {
 
 impl Checker<'_, '_> {
     /// Adds an error in the chain file and returns it for more labels.
-    fn error(&mut self, code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.diagnostics.push(Diagnostic::error(code, message, self.cx.chain_file, span, label));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     /// Adds a warning in the chain file and returns it for more labels.
-    fn warning(&mut self, code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+    fn warning(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic {
         let diagnostic = self.error(code, message, span, label);
         diagnostic.severity = Severity::Warning;
         diagnostic

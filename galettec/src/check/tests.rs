@@ -1,10 +1,10 @@
 use super::*;
 use crate::source::InMemory;
 
-const ONE_PORT: &str = "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
+const ONE_PORT: &str =
+    "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
 const WITH_MAPS: &str = "#![no_std]\n#[maps]\npub struct Maps { allow: LpmTrie<Ipv4Prefix, u8>, hits: Array<u64> }\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P, m: &mut Maps) -> Action { Action::Out }";
-const TWO_PORTS: &str =
-    "#![no_std]\npub enum Action { Allowed, Denied }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Allowed }";
+const TWO_PORTS: &str = "#![no_std]\npub enum Action { Allowed, Denied }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Allowed }";
 
 fn reader() -> InMemory {
     InMemory::default()
@@ -76,7 +76,10 @@ fn ports_are_checked() {
     assert_eq!(unknown.help.as_deref(), Some("did you mean `allowed`?"));
     assert_eq!(unknown.secondary[0].file, 1, "points into the NF's lib.rs");
     assert_eq!(codes("chain c\nnf a = std.acl\nrx -> a\na -> tx"), ["E0304"]);
-    assert_eq!(codes("chain c\nnf a = std.acl\nrx -> a\na.allowed -> tx\na.allowed -> drop\na.denied -> drop"), ["E0302"]);
+    assert_eq!(
+        codes("chain c\nnf a = std.acl\nrx -> a\na.allowed -> tx\na.allowed -> drop\na.denied -> drop"),
+        ["E0302"]
+    );
     let out = run("chain c\nnf a = std.acl\nrx -> a");
     assert_eq!(out.diagnostics[0].code, "E0303");
     assert!(out.diagnostics[0].message.contains("allowed, denied"));
@@ -107,7 +110,8 @@ fn unreachable_instances_warn_and_are_left_out() {
 
 #[test]
 fn interface_roles_are_entries_and_destinations() {
-    let chain = run("chain c\niface lan\niface wan\nnf s = std.swap\nrx.lan -> s\nrx.wan -> drop\ns -> wan").chain.unwrap();
+    let chain =
+        run("chain c\niface lan\niface wan\nnf s = std.swap\nrx.lan -> s\nrx.wan -> drop\ns -> wan").chain.unwrap();
     assert_eq!(chain.roles.len(), 2);
     assert_eq!(chain.entries[0].role, Some(0));
     assert_eq!(chain.instances[0].ports[0].target, Target::Redirect(1));

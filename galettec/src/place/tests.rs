@@ -2,7 +2,8 @@ use super::*;
 use crate::check::{CheckContext, check};
 use crate::source::{InMemory, SourceFiles};
 
-const NO_STD: &str = "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
+const NO_STD: &str =
+    "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
 const NEEDS_STD: &str = "pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
 
 fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static str>> {
@@ -17,8 +18,14 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
     let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
     let output = check(&ast, &mut files, &cx);
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
-    let decisions = place(&chain, 0, &PlaceOptions::default()).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
-    Ok(chain.instances.iter().zip(decisions).map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
+    let decisions = place(&chain, 0, &PlaceOptions::default())
+        .map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    Ok(chain
+        .instances
+        .iter()
+        .zip(decisions)
+        .map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string()))
+        .collect())
 }
 
 fn placements(source: &str) -> Vec<Placement> {
@@ -43,7 +50,8 @@ fn each_rule_moves_an_instance_to_userland() {
 
 #[test]
 fn everything_after_userland_stays_in_userland() {
-    let result = placed("chain c\nnf x = std.a\nnf y = std.heavy\nnf z = std.a\nrx -> x\nx -> y\ny -> z\nz -> tx").unwrap();
+    let result =
+        placed("chain c\nnf x = std.a\nnf y = std.heavy\nnf z = std.a\nrx -> x\nx -> y\ny -> z\nz -> tx").unwrap();
     let kinds: Vec<_> = result.iter().map(|r| r.1).collect();
     assert_eq!(kinds, [Placement::Xdp, Placement::Userland, Placement::Userland]);
     assert!(result[2].2.contains("`y` before it runs in userland"), "{}", result[2].2);
@@ -79,7 +87,8 @@ fn a_long_chain_leaves_xdp_at_the_tail_call_limit() {
 #[test]
 fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     let source = "chain c\nnf x = std.a\nnf y = std.a\nrx -> x\nx -> y\ny -> tx";
-    let reader = InMemory::default().with("std/a/Cargo.toml", "[package]\nname = \"a\"\n").with("std/a/src/lib.rs", NO_STD);
+    let reader =
+        InMemory::default().with("std/a/Cargo.toml", "[package]\nname = \"a\"\n").with("std/a/src/lib.rs", NO_STD);
     let ast = galette_grammar::parse(source, 0).unwrap();
     let mut files = SourceFiles::default();
     files.add("chain.gal", source);

@@ -14,11 +14,15 @@ fuzz_target!(|data: &[u8]| {
     let source = String::from_utf8_lossy(data);
     match format(&source, FILE) {
         Ok(formatted) => {
-            let again = format(&formatted, FILE).unwrap_or_else(|err| panic!("formatted text does not format: {err:?}\n{formatted}"));
+            let again = format(&formatted, FILE)
+                .unwrap_or_else(|err| panic!("formatted text does not format: {err:?}\n{formatted}"));
             assert_eq!(again, formatted, "formatting is not idempotent");
         }
         Err(FormatError::Syntax(diagnostics)) => {
-            assert!(parse(&source, FILE).is_err_and(|parsed| parsed == diagnostics), "syntax errors other than the parser's");
+            assert!(
+                parse(&source, FILE).is_err_and(|parsed| parsed == diagnostics),
+                "syntax errors other than the parser's"
+            );
         }
         Err(FormatError::Bug(reason)) => panic!("the formatter refused its own output: {reason}\n{source}"),
     }

@@ -71,7 +71,11 @@ impl Plan<'_> {
             // `map NAME: KIND...`: the kinds line up.
             StatementKind::Map => {
                 let kind = pieces.get(3)?;
-                Some(Columns { kind: self.kind, first: Column { before: kind.span.start, width: pieces.get(1)?.width() + 1 }, second: None })
+                Some(Columns {
+                    kind: self.kind,
+                    first: Column { before: kind.span.start, width: pieces.get(1)?.width() + 1 },
+                    second: None,
+                })
             }
             // `nf NAME = SOURCE { ... }`: the `=` line up, and the `{`.
             StatementKind::Nf => {
@@ -83,7 +87,11 @@ impl Plan<'_> {
                     .get(source_end)
                     .filter(|piece| piece.is(&Token::LBrace))
                     .map(|brace| Column { before: brace.span.start, width: source_width });
-                Some(Columns { kind: self.kind, first: Column { before: equals.span.start, width: pieces.get(1)?.width() }, second })
+                Some(Columns {
+                    kind: self.kind,
+                    first: Column { before: equals.span.start, width: pieces.get(1)?.width() },
+                    second,
+                })
             }
             StatementKind::Header | StatementKind::Iface | StatementKind::Link => None,
         }
@@ -116,7 +124,14 @@ impl Plan<'_> {
     /// Decides what goes between `previous` and the piece at `index`: starts
     /// a new line (with its indentation) and returns 0, or returns the
     /// spaces to put.
-    fn separate(&self, pads: &Pads, previous: &Piece<'_>, index: usize, state: &mut State, out: &mut LineWriter) -> usize {
+    fn separate(
+        &self,
+        pads: &Pads,
+        previous: &Piece<'_>,
+        index: usize,
+        state: &mut State,
+        out: &mut LineWriter,
+    ) -> usize {
         let Some(next) = self.pieces.get(index) else { return 0 };
         let closes_multiline = self.blocks.iter().any(|block| block.multiline && block.close == index);
         state.pending_break |= closes_multiline;
@@ -166,7 +181,13 @@ impl Plan<'_> {
             Token::LBrace => {
                 let multiline = self.blocks.iter().any(|block| block.multiline && block.open == index);
                 *state = if multiline {
-                    State { in_multiline: true, pending_break: true, at_entry_start: true, block_indent: indent, ..State::default() }
+                    State {
+                        in_multiline: true,
+                        pending_break: true,
+                        at_entry_start: true,
+                        block_indent: indent,
+                        ..State::default()
+                    }
                 } else {
                     State { in_one_line_block: true, ..State::default() }
                 };

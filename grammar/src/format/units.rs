@@ -31,7 +31,12 @@ impl<'src> Piece<'src> {
     /// A `,` the formatter adds after the last entry of a block laid out one
     /// entry per line; placed, empty, at the end of that entry.
     pub fn added_comma(at: usize) -> Piece<'src> {
-        Piece { span: Span::new(at, at), lexeme: Lexeme::Token(Token::Comma), text: Cow::Borrowed(","), newlines_before: 0 }
+        Piece {
+            span: Span::new(at, at),
+            lexeme: Lexeme::Token(Token::Comma),
+            text: Cow::Borrowed(","),
+            newlines_before: 0,
+        }
     }
 
     pub fn token(&self) -> Option<&Token<'src>> {
@@ -112,7 +117,10 @@ impl<'src, S> Unit<'src, S> {
 }
 
 /// Cuts `source`, which parsed to `chain`, into units in source order.
-pub(super) fn split<'src>(source: &'src str, chain: &ChainFile) -> Result<Vec<Unit<'src, Statement<'src>>>, FormatError> {
+pub(super) fn split<'src>(
+    source: &'src str,
+    chain: &ChainFile,
+) -> Result<Vec<Unit<'src, Statement<'src>>>, FormatError> {
     let lexemes = lex_keeping_comments(source).map_err(|_| bug("the lexer fails on a file that parses"))?;
     let mut statements = statement_spans(chain, &lexemes)?.into_iter().peekable();
     let mut units = Vec::new();
@@ -128,7 +136,8 @@ pub(super) fn split<'src>(source: &'src str, chain: &ChainFile) -> Result<Vec<Un
             units.extend(open.take().map(|(_, unit)| unit));
         }
         if open.is_none()
-            && let Some((statement_span, kind)) = statements.next_if(|(statement_span, _)| statement_span.start == span.start)
+            && let Some((statement_span, kind)) =
+                statements.next_if(|(statement_span, _)| statement_span.start == span.start)
         {
             let unit = Unit { newlines_before, kind: UnitKind::Statement(Statement { kind, pieces: Vec::new() }) };
             open = Some((statement_span, unit));
@@ -148,7 +157,10 @@ pub(super) fn split<'src>(source: &'src str, chain: &ChainFile) -> Result<Vec<Un
 
 /// The span and kind of every statement, in source order: the header, from
 /// its `chain` keyword to its name, and each item.
-fn statement_spans(chain: &ChainFile, lexemes: &[(Span, Lexeme<'_>)]) -> Result<Vec<(Span, StatementKind)>, FormatError> {
+fn statement_spans(
+    chain: &ChainFile,
+    lexemes: &[(Span, Lexeme<'_>)],
+) -> Result<Vec<(Span, StatementKind)>, FormatError> {
     // A file that parses has exactly one `chain` keyword, the header's.
     let keyword = lexemes
         .iter()

@@ -227,7 +227,12 @@ impl Layers {
     /// Updates the L4 checksum (TCP, UDP, ICMPv6) for `old` becoming `new` in
     /// the pseudo-header. Nothing to do for ICMPv4 or when no L4 header is here.
     #[inline(always)]
-    fn pseudo_header_changed<P: Packet, const N: usize>(&self, pkt: &mut P, old: &[u8; N], new: &[u8; N]) -> Option<()> {
+    fn pseudo_header_changed<P: Packet, const N: usize>(
+        &self,
+        pkt: &mut P,
+        old: &[u8; N],
+        new: &[u8; N],
+    ) -> Option<()> {
         match (self.l4, self.l3) {
             (L4::Tcp(tcp), _) => tcp.pseudo_header_changed(pkt, old, new),
             (L4::Udp(udp), _) => udp.pseudo_header_changed(pkt, old, new),

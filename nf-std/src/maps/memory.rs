@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::vec::Vec;
 
-use super::native::{FromRawMap, MapKind, RawMap};
 use super::MapError;
+use super::native::{FromRawMap, MapKind, RawMap};
 
 /// A map held in memory. A per-CPU kind behaves as if there were one CPU.
 pub struct MemoryMap {

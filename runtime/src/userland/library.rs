@@ -34,12 +34,17 @@ impl NfLibrary {
         }
         let (found_ports, found_maps) = (number(b"galette_ports")? as usize, number(b"galette_map_count")? as usize);
         if found_ports != ports || found_maps != maps.len() {
-            return Err(format!("it has {found_ports} ports and {found_maps} maps, the manifest says {ports} and {}", maps.len()));
+            return Err(format!(
+                "it has {found_ports} ports and {found_maps} maps, the manifest says {ports} and {}",
+                maps.len()
+            ));
         }
         // SAFETY: the signatures of `galette_init` and `galette_packet` in
         // nf_std::abi.
         let (init, packet) = unsafe {
-            let init = *library.get::<unsafe extern "C" fn(*const GaletteRawMap, usize) -> i32>(b"galette_init").map_err(|err| err.to_string())?;
+            let init = *library
+                .get::<unsafe extern "C" fn(*const GaletteRawMap, usize) -> i32>(b"galette_init")
+                .map_err(|err| err.to_string())?;
             let packet = *library.get::<PacketFn>(b"galette_packet").map_err(|err| err.to_string())?;
             (init, packet)
         };

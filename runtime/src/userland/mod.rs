@@ -18,13 +18,13 @@ mod worker;
 
 use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use aya::Ebpf;
-use aya::maps::{Array, XskMap};
 use aya::maps::HashMap as KernelHashMap;
+use aya::maps::{Array, XskMap};
 use galette_bundle::{Bundle, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, Placement, XSK_BASES_MAP, XSKS_MAP, xsk_slot};
 
 pub use route::UserlandCounters;
@@ -35,7 +35,6 @@ use crate::attach::Attachment;
 use crate::kernel_map::KernelMap;
 use library::NfLibrary;
 use pool::{Pool, WorkerSocket};
-
 
 /// The running workers of a chain.
 pub struct UserlandTier {
@@ -49,12 +48,19 @@ impl UserlandTier {
     /// Loads the bundle's userland libraries, lends them the chain's maps,
     /// creates the sockets on every attached interface, registers them in
     /// the XSKMAP and starts one thread per worker.
-    pub fn start(bundle: &Bundle, ebpf: &mut Ebpf, attachments: &[Attachment], workers: u32, mode: WorkerMode) -> Result<UserlandTier, RunError> {
+    pub fn start(
+        bundle: &Bundle,
+        ebpf: &mut Ebpf,
+        attachments: &[Attachment],
+        workers: u32,
+        mode: WorkerMode,
+    ) -> Result<UserlandTier, RunError> {
         let manifest = &bundle.manifest;
         if workers == 0 || workers > MAX_WORKERS {
             return Err(RunError::Userland(format!("--workers must be between 1 and {MAX_WORKERS}")));
         }
-        let routes = route::routes(manifest).map_err(|reason| RunError::Userland(format!("invalid manifest: {reason}")))?;
+        let routes =
+            route::routes(manifest).map_err(|reason| RunError::Userland(format!("invalid manifest: {reason}")))?;
         let (libraries, counters) = load_libraries(bundle, ebpf)?;
         let interfaces = interface_slots(attachments)?;
 
@@ -106,7 +112,12 @@ impl UserlandTier {
                     .map_err(|err| RunError::Userland(format!("cannot start a worker thread: {err}")))
             })
             .collect::<Result<_, _>>()?;
-        let summary = format!("{workers} worker{} ({}), a socket each on {}", if workers == 1 { "" } else { "s" }, mode.name(), placed.join(", "));
+        let summary = format!(
+            "{workers} worker{} ({}), a socket each on {}",
+            if workers == 1 { "" } else { "s" },
+            mode.name(),
+            placed.join(", ")
+        );
         Ok(UserlandTier { shared, threads, summary })
     }
 
@@ -132,7 +143,11 @@ impl UserlandTier {
     /// frame was lost.
     pub fn stop(mut self) -> (u64, u64) {
         self.stop_workers();
-        self.shared.pools.iter().map(Pool::accounting).fold((0, 0), |(accounted, total), (a, t)| (accounted + a, total + t))
+        self.shared
+            .pools
+            .iter()
+            .map(Pool::accounting)
+            .fold((0, 0), |(accounted, total), (a, t)| (accounted + a, total + t))
     }
 
     fn stop_workers(&mut self) {
@@ -166,7 +181,10 @@ fn interface_slots(attachments: &[Attachment]) -> Result<Vec<&str>, RunError> {
 
 /// Loads the library of each userland instance (by manifest index) and
 /// lends it the chain maps it binds; makes its counters.
-fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<(Vec<Option<NfLibrary>>, Vec<Option<UserlandCounters>>), RunError> {
+fn load_libraries(
+    bundle: &Bundle,
+    ebpf: &Ebpf,
+) -> Result<(Vec<Option<NfLibrary>>, Vec<Option<UserlandCounters>>), RunError> {
     let maps = kernel_maps(bundle, ebpf)?;
     let mut libraries = Vec::new();
     let mut counters = Vec::new();
@@ -176,15 +194,26 @@ fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<(Vec<Option<NfLibrary>
             counters.push(None);
             continue;
         }
-        let path = instance.library.as_deref().ok_or_else(|| RunError::Userland(format!("`{}` has no library in the manifest", instance.name)))?;
+        let path = instance
+            .library
+            .as_deref()
+            .ok_or_else(|| RunError::Userland(format!("`{}` has no library in the manifest", instance.name)))?;
         bundle.artifact(path)?; // Checked again just before loading.
         let lent: Vec<_> = instance
             .maps
             .iter()
-            .map(|name| maps.get(name).map(|map| map.lend()).ok_or_else(|| RunError::Userland(format!("`{}` binds `{name}`, which the XDP object does not have", instance.name))))
+            .map(|name| {
+                maps.get(name).map(|map| map.lend()).ok_or_else(|| {
+                    RunError::Userland(format!(
+                        "`{}` binds `{name}`, which the XDP object does not have",
+                        instance.name
+                    ))
+                })
+            })
             .collect::<Result<_, _>>()?;
-        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent)
-            .map_err(|reason| RunError::Userland(format!("cannot load the library of `{}`: {reason}", instance.name)))?;
+        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent).map_err(|reason| {
+            RunError::Userland(format!("cannot load the library of `{}`: {reason}", instance.name))
+        })?;
         libraries.push(Some(library));
         counters.push(Some(UserlandCounters::new(instance.ports.len())));
     }
@@ -193,15 +222,23 @@ fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<(Vec<Option<NfLibrary>
 
 /// Puts the workers' sockets on one queue of the interface of `slot` in the
 /// chain's XSKMAP, from `first` on within the interface's slots.
-fn register_sockets(ebpf: &mut Ebpf, slot: u32, first: u32, interface: &str, sockets: &[WorkerSocket]) -> Result<(), RunError> {
-    let map = ebpf.map_mut(XSKS_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSKS_MAP}`")))?;
+fn register_sockets(
+    ebpf: &mut Ebpf,
+    slot: u32,
+    first: u32,
+    interface: &str,
+    sockets: &[WorkerSocket],
+) -> Result<(), RunError> {
+    let map =
+        ebpf.map_mut(XSKS_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSKS_MAP}`")))?;
     let mut xsks = XskMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
     for (worker, socket) in sockets.iter().enumerate() {
         // SAFETY: the socket outlives its entry: the workers own the sockets
         // and stop after the chain is detached.
         let fd = unsafe { BorrowedFd::borrow_raw(pool::raw_fd(&socket.rx)) };
-        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0)
-            .map_err(|err| RunError::Userland(format!("cannot register worker {worker}'s socket on {interface}: {err}")))?;
+        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0).map_err(|err| {
+            RunError::Userland(format!("cannot register worker {worker}'s socket on {interface}: {err}"))
+        })?;
     }
     Ok(())
 }
@@ -210,14 +247,20 @@ fn register_sockets(ebpf: &mut Ebpf, slot: u32, first: u32, interface: &str, soc
 /// under the interface's index (what an upcall looks its sockets up by).
 fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(), RunError> {
     let ifindex = crate::interface::interface_index(interface)?;
-    let map = ebpf.map_mut(XSK_BASES_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSK_BASES_MAP}`")))?;
-    let mut bases: KernelHashMap<_, u32, u32> = KernelHashMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
-    bases.insert(ifindex, xsk_slot(slot, 0), 0).map_err(|err| RunError::Userland(format!("cannot register the sockets of {interface}: {err}")))
+    let map = ebpf
+        .map_mut(XSK_BASES_MAP)
+        .ok_or_else(|| RunError::Userland(format!("the object has no map `{XSK_BASES_MAP}`")))?;
+    let mut bases: KernelHashMap<_, u32, u32> =
+        KernelHashMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
+    bases
+        .insert(ifindex, xsk_slot(slot, 0), 0)
+        .map_err(|err| RunError::Userland(format!("cannot register the sockets of {interface}: {err}")))
 }
 
 /// Tells the XDP part how many sockets each queue has.
 fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), RunError> {
-    let map = ebpf.map_mut(CONFIG_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{CONFIG_MAP}`")))?;
+    let map =
+        ebpf.map_mut(CONFIG_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{CONFIG_MAP}`")))?;
     let mut config: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
     config.set(CONFIG_WORKERS, workers, 0).map_err(|err| RunError::Userland(err.to_string()))
 }
@@ -233,7 +276,8 @@ fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<HashMap<String, &'static 
         }
         let Some(map) = ebpf.map(&entry.name) else { continue };
         let fd = map_fd(map).ok_or_else(|| RunError::Userland(format!("cannot reach the map `{}`", entry.name)))?;
-        let kernel: &'static KernelMap = Box::leak(Box::new(KernelMap::new(fd, entry.key_size as usize, entry.value_size as usize)));
+        let kernel: &'static KernelMap =
+            Box::leak(Box::new(KernelMap::new(fd, entry.key_size as usize, entry.value_size as usize)));
         maps.insert(entry.name.clone(), kernel);
     }
     Ok(maps)
@@ -244,7 +288,12 @@ fn map_fd(map: &aya::maps::Map) -> Option<std::os::fd::OwnedFd> {
     use aya::maps::Map;
     use std::os::fd::AsFd;
     let data = match map {
-        Map::Array(data) | Map::HashMap(data) | Map::LruHashMap(data) | Map::LpmTrie(data) | Map::PerCpuArray(data) | Map::PerCpuHashMap(data) => data,
+        Map::Array(data)
+        | Map::HashMap(data)
+        | Map::LruHashMap(data)
+        | Map::LpmTrie(data)
+        | Map::PerCpuArray(data)
+        | Map::PerCpuHashMap(data) => data,
         _ => return None,
     };
     data.fd().as_fd().try_clone_to_owned().ok()

@@ -68,9 +68,15 @@ impl Pool {
     pub fn create(interface: &str, queue: u32, workers: u32) -> Result<(Pool, Vec<WorkerSocket>), RunError> {
         let name: Interface = interface.parse().map_err(|_| RunError::NoSuchInterface(interface.to_owned()))?;
         let ring = QueueSize::new(RING_SIZE).expect("a power of two");
-        let umem_config = UmemConfig::builder().fill_queue_size(ring).comp_queue_size(ring).build().map_err(|err| RunError::Userland(err.to_string()))?;
-        let (umem, free) = Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false)
-            .map_err(|err| RunError::Userland(format!("cannot create the UMEM for {interface} queue {queue}: {err}")))?;
+        let umem_config = UmemConfig::builder()
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|err| RunError::Userland(err.to_string()))?;
+        let (umem, free) =
+            Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false).map_err(|err| {
+                RunError::Userland(format!("cannot create the UMEM for {interface} queue {queue}: {err}"))
+            })?;
         let socket_config = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
@@ -84,11 +90,18 @@ impl Pool {
             let (tx, rx, fill_and_completion) = create_socket(socket_config, &umem, &name, interface, queue)?;
             raise_tx_budget(&rx);
             if rings.is_none() {
-                rings = fill_and_completion.map(|(fill, completion)| Rings { fill, completion, fd: raw_fd(&rx), free: Vec::new() });
+                rings = fill_and_completion.map(|(fill, completion)| Rings {
+                    fill,
+                    completion,
+                    fd: raw_fd(&rx),
+                    free: Vec::new(),
+                });
             }
             sockets.push(WorkerSocket { tx, rx });
         }
-        let mut rings = rings.ok_or_else(|| RunError::Userland(format!("the first AF_XDP socket on {interface} queue {queue} has no fill ring")))?;
+        let mut rings = rings.ok_or_else(|| {
+            RunError::Userland(format!("the first AF_XDP socket on {interface} queue {queue} has no fill ring"))
+        })?;
         rings.free = free;
         Ok((Pool { umem, rings: Mutex::new(rings), kernel_frames: AtomicI64::new(0) }, sockets))
     }
@@ -115,7 +128,16 @@ impl Pool {
             // A zero-length recvfrom is how libxdp wakes the kernel for the
             // fill ring.
             // SAFETY: a plain syscall on a socket fd that outlives the workers.
-            unsafe { libc::recvfrom(rings.fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
+            unsafe {
+                libc::recvfrom(
+                    rings.fd,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
         }
     }
 
@@ -177,14 +199,23 @@ type SocketParts = (TxQueue, RxQueue, Option<(FillQueue, CompQueue)>);
 
 /// Binds an AF_XDP socket to `queue`. Binding right after a socket on the
 /// same queue closed can fail with EBUSY for a few milliseconds: retried.
-fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface: &str, queue: u32) -> Result<SocketParts, RunError> {
+fn create_socket(
+    config: SocketConfig,
+    umem: &Umem,
+    name: &Interface,
+    interface: &str,
+    queue: u32,
+) -> Result<SocketParts, RunError> {
     let mut last_error = String::new();
     for _ in 0..50 {
         // SAFETY: every socket on this UMEM is created here, with the
         // prog-load flag inhibited as sharing requires.
         match unsafe { Socket::new(config, umem, name, queue) } {
             Ok(parts) => return Ok(parts),
-            Err(err) => last_error = std::error::Error::source(&err).map_or_else(|| err.to_string(), |source| format!("{err}: {source}")),
+            Err(err) => {
+                last_error =
+                    std::error::Error::source(&err).map_or_else(|| err.to_string(), |source| format!("{err}: {source}"))
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -196,14 +227,17 @@ fn create_socket(config: SocketConfig, umem: &Umem, name: &Interface, interface:
 /// holds frames).
 fn raise_tx_budget(rx: &RxQueue) {
     // SAFETY: an int option of the right size on a live socket.
-    unsafe { libc::setsockopt(raw_fd(rx), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET as *const i32 as *const libc::c_void, 4) };
+    unsafe {
+        libc::setsockopt(raw_fd(rx), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET as *const i32 as *const libc::c_void, 4)
+    };
 }
 
 /// How many RX queues `interface` has (as sysfs lists them; 1 if it cannot
 /// be read).
 pub fn rx_queue_count(interface: &str) -> u32 {
     let Ok(entries) = std::fs::read_dir(format!("/sys/class/net/{interface}/queues")) else { return 1 };
-    let count = entries.filter_map(Result::ok).filter(|entry| entry.file_name().to_string_lossy().starts_with("rx-")).count();
+    let count =
+        entries.filter_map(Result::ok).filter(|entry| entry.file_name().to_string_lossy().starts_with("rx-")).count();
     (count as u32).max(1)
 }
 

@@ -44,16 +44,20 @@ pub fn routes(manifest: &Manifest) -> Result<Vec<Option<Vec<Route>>>, String> {
                     PortAction::Pass => Ok(Route::Pass),
                     PortAction::Redirect(role) => match manifest.roles.iter().position(|known| known == role) {
                         Some(index) => Ok(Route::Out(index as u32)),
-                        None => Err(format!("`{}` leads out of `{role}`, which is not a role of the chain", instance.name)),
+                        None => {
+                            Err(format!("`{}` leads out of `{role}`, which is not a role of the chain", instance.name))
+                        }
                     },
                     PortAction::Instance(name) => {
-                        let next = manifest
-                            .instances
-                            .iter()
-                            .position(|other| &other.name == name)
-                            .ok_or_else(|| format!("`{}` leads to `{name}`, which is not an instance", instance.name))?;
+                        let next =
+                            manifest.instances.iter().position(|other| &other.name == name).ok_or_else(|| {
+                                format!("`{}` leads to `{name}`, which is not an instance", instance.name)
+                            })?;
                         if manifest.instances[next].placement != Placement::Userland {
-                            return Err(format!("`{}` in userland leads to `{name}` in XDP; packets never return to XDP", instance.name));
+                            return Err(format!(
+                                "`{}` in userland leads to `{name}` in XDP; packets never return to XDP",
+                                instance.name
+                            ));
                         }
                         Ok(Route::Next(next))
                     }
@@ -82,7 +86,11 @@ impl UserlandCounters {
         InstanceCounters {
             name: name.to_owned(),
             received: self.received.load(Ordering::Relaxed),
-            ports: port_names.iter().cloned().zip(self.ports.iter().map(|count| count.load(Ordering::Relaxed))).collect(),
+            ports: port_names
+                .iter()
+                .cloned()
+                .zip(self.ports.iter().map(|count| count.load(Ordering::Relaxed)))
+                .collect(),
             aborted: self.panicked.load(Ordering::Relaxed),
         }
     }
@@ -137,7 +145,11 @@ mod tests {
     fn redirects_name_the_role_by_index() {
         let mut chain = manifest(vec![
             instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
-            instance("a", Placement::Userland, vec![PortAction::Redirect("wan".into()), PortAction::Redirect("lan".into())]),
+            instance(
+                "a",
+                Placement::Userland,
+                vec![PortAction::Redirect("wan".into()), PortAction::Redirect("lan".into())],
+            ),
         ]);
         chain.roles = vec!["lan".into(), "wan".into()];
         assert_eq!(routes(&chain).unwrap()[1], Some(vec![Route::Out(1), Route::Out(0)]));

@@ -106,7 +106,10 @@ struct Pending {
 pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode) {
     let mut received = [FrameDesc::default(); BATCH];
     let mut pending: Vec<Pending> = sockets.iter().map(|_| Pending::default()).collect();
-    let mut poll_fds: Vec<libc::pollfd> = sockets.iter().map(|socket| libc::pollfd { fd: raw_fd(&socket.rx), events: libc::POLLIN, revents: 0 }).collect();
+    let mut poll_fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|socket| libc::pollfd { fd: raw_fd(&socket.rx), events: libc::POLLIN, revents: 0 })
+        .collect();
     let mut busy = false;
     let (mut tx_held_before, mut tx_stalled_rounds) = (0, 0u32);
     while !shared.stop.load(Ordering::Relaxed) {
@@ -186,7 +189,13 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
 /// Copies the packet in `desc` (of pool `ingress`) into a frame of pool
 /// `egress`, to send it there. `None` (the packet is dropped and counted) if
 /// that pool has no free frame.
-fn copy_across(shared: &Shared, pending: &mut [Pending], desc: &FrameDesc, ingress: usize, egress: usize) -> Option<FrameDesc> {
+fn copy_across(
+    shared: &Shared,
+    pending: &mut [Pending],
+    desc: &FrameDesc,
+    ingress: usize,
+    egress: usize,
+) -> Option<FrameDesc> {
     let (Some(target), Some(pool)) = (pending.get_mut(egress), shared.pools.get(egress)) else {
         shared.dropped.fetch_add(1, Ordering::Relaxed);
         return None;
@@ -257,7 +266,8 @@ fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc) -> Verdict {
     // The upcall wrote its metadata in the 8 bytes before the packet, inside
     // the same UMEM frame's headroom (XDP_PACKET_HEADROOM is 256 bytes).
     // SAFETY: those bytes lie in this frame, which we own; read unaligned.
-    let metadata = unsafe { std::ptr::read_unaligned(base.sub(std::mem::size_of::<UpcallMetadata>()) as *const UpcallMetadata) };
+    let metadata =
+        unsafe { std::ptr::read_unaligned(base.sub(std::mem::size_of::<UpcallMetadata>()) as *const UpcallMetadata) };
     let mut instance = metadata.instance as usize;
     let mut frame = GaletteFrame { buffer: base, buffer_len: len, start: 0, len };
     let egress = loop {

@@ -48,7 +48,8 @@ fn missing_privileges_are_explained() {
     // is (a private temporary directory, say): copies in a readable place.
     use std::os::unix::fs::PermissionsExt;
     let readable = tempfile::Builder::new().prefix("galette-nobody-").tempdir_in("/tmp").unwrap();
-    let open = |path: &std::path::Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let open =
+        |path: &std::path::Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     open(readable.path(), 0o755);
     let binary = readable.path().join("galette");
     std::fs::copy(env!("CARGO_BIN_EXE_galette"), &binary).unwrap();
@@ -72,7 +73,6 @@ fn missing_privileges_are_explained() {
         .unwrap();
     assert_clear_failure(&output, "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing)");
 }
-
 
 #[test]
 fn a_missing_map_file_is_named_before_anything_is_attached() {
@@ -103,7 +103,10 @@ fn a_bad_map_file_line_is_named_and_nothing_stays_attached() {
         .args(["--iface", gateway.interface(), "--bpffs", bpffs.path.to_str().unwrap(), "--load", &load])
         .output()
         .unwrap();
-    assert_clear_failure(&output, "loading `acl_v4`: line 2: key \"198.18.0.0/40\": a prefix of 40 bits is longer than the address");
+    assert_clear_failure(
+        &output,
+        "loading `acl_v4`: line 2: key \"198.18.0.0/40\": a prefix of 40 bits is longer than the address",
+    );
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
     assert!(!bpffs.path.join("galette/filtered_router").join("acl_v4").exists(), "the maps are unpinned");
 }

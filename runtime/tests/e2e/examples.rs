@@ -26,7 +26,12 @@ fn the_verifier_accepts_every_example() {
 fn the_verifier_accepts_every_xdp_capable_stdlib_nf() {
     let bundle = bundle_of("tests/verifier/stdlib.gal");
     let manifest = Bundle::open(&bundle).unwrap().manifest;
-    let in_xdp: Vec<&str> = manifest.instances.iter().filter(|i| i.placement == galette_bundle::Placement::Xdp).map(|i| i.source.as_str()).collect();
+    let in_xdp: Vec<&str> = manifest
+        .instances
+        .iter()
+        .filter(|i| i.placement == galette_bundle::Placement::Xdp)
+        .map(|i| i.source.as_str())
+        .collect();
     for nf in ["nop", "counter", "ttl", "acl", "sampler", "classifier", "rate_limit", "compute", "macswap"] {
         assert!(in_xdp.contains(&format!("std.{nf}").as_str()), "std.{nf} is not in XDP: {in_xdp:?}");
     }
@@ -58,7 +63,8 @@ fn a_chain_with_a_map_counts_and_reflects() {
     let pair = VethPair::create("e2e-count").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut galette = RunningGalette::start(gateway.namespace(), &example_bundle("counted_reflector"), gateway.interface());
+    let mut galette =
+        RunningGalette::start(gateway.namespace(), &example_bundle("counted_reflector"), gateway.interface());
     galette.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
     let output = galette.stop_with(libc::SIGINT);
@@ -83,11 +89,17 @@ fn an_acl_filled_at_run_time_lets_traffic_through() {
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let bpffs_arg = bpffs.path.to_str().unwrap();
-    let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--bpffs", bpffs_arg]);
+    let mut running =
+        RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--bpffs", bpffs_arg]);
     running.wait_attached(gateway.namespace(), gateway.interface());
 
     let before = probe_reflector(client, gateway, FRAMES, Duration::from_millis(300)).unwrap();
-    let set = galette().args(["map", "set", "--bpffs", bpffs_arg]).arg(&bundle).args(["acl_v4", "198.18.0.0/15", "1"]).output().unwrap();
+    let set = galette()
+        .args(["map", "set", "--bpffs", bpffs_arg])
+        .arg(&bundle)
+        .args(["acl_v4", "198.18.0.0/15", "1"])
+        .output()
+        .unwrap();
     assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
     let after = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
 

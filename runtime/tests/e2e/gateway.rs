@@ -32,7 +32,9 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
             };
             let bytes = frame.to_bytes();
             sender.send(&bytes).unwrap();
-            let arrived = receiver.recv_matching(&mut buffer, Duration::from_secs(2), |got| udp_payload(got) == Some(&frame.payload[..])).unwrap();
+            let arrived = receiver
+                .recv_matching(&mut buffer, Duration::from_secs(2), |got| udp_payload(got) == Some(&frame.payload[..]))
+                .unwrap();
             arrived.is_some_and(|len| {
                 let got = &buffer[..len];
                 ethernet_src(got) == Some(from.mac()) && ethernet_dst(got) == Some(to.mac()) && got == &bytes[..]
@@ -46,7 +48,12 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
 /// it and checks it forwarded the frames all unchanged, each direction
 /// counted by instance `from_lan` or `from_wan`. Returns galette's standard
 /// output.
-fn forwards_both_ways_unchanged(tag: &str, bundle: &std::path::Path, extra: &[&str], then: impl FnOnce(&VethSide, &VethSide)) -> String {
+fn forwards_both_ways_unchanged(
+    tag: &str,
+    bundle: &std::path::Path,
+    extra: &[&str],
+    then: impl FnOnce(&VethSide, &VethSide),
+) -> String {
     let topology = GatewayTopology::create(tag).unwrap();
     let (client, server, gateway) = (topology.client(), topology.server(), topology.gateway_namespace());
     // Frames redirected into a veth only arrive if its peer runs XDP too.
@@ -69,7 +76,12 @@ fn forwards_both_ways_unchanged(tag: &str, bundle: &std::path::Path, extra: &[&s
     assert_eq!((to_server, to_client), (FRAMES, FRAMES), "{stdout}");
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
     for direction in ["from_lan", "from_wan"] {
-        let count: usize = final_line.split(&format!("{direction}: ")).nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+        let count: usize = final_line
+            .split(&format!("{direction}: "))
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
         assert!(count >= FRAMES, "{direction}: {final_line}");
     }
     for interface in [GatewayTopology::LAN, GatewayTopology::WAN] {
@@ -88,9 +100,16 @@ fn a_userland_bump_in_the_wire_sends_out_of_the_other_interface() {
     let bundle = bundle_of("tests/userland/userland_gateway.gal");
     // Far more frames than a UMEM holds cross from the LAN's pool to the
     // WAN's.
-    let stdout = forwards_both_ways_unchanged("e2e-ubump", &bundle, &["--workers", "2"], |client, server| flood(client, server, 20_000));
+    let stdout = forwards_both_ways_unchanged("e2e-ubump", &bundle, &["--workers", "2"], |client, server| {
+        flood(client, server, 20_000)
+    });
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    let crossed: u64 = final_line.split("from_lan: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    let crossed: u64 = final_line
+        .split("from_lan: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     assert!(crossed > 4096, "more frames than a UMEM's 4096 crossed: {final_line}");
     // Two interfaces, so twice the frames; none may be lost.
     let accounting = stdout.lines().find(|line| line.contains("frames accounted for")).expect("the frame accounting");

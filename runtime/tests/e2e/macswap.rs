@@ -2,11 +2,10 @@
 //! on one end of a veth pair; real frames sent from the other end must come
 //! back with their MAC addresses swapped, and nothing may stay attached.
 
-
 use std::time::Duration;
 
-use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 use crate::support::{RunningGalette, example_bundle};
+use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
 const FRAMES: u32 = 200;
 

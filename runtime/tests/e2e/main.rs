@@ -5,7 +5,7 @@
 mod cli_errors;
 mod examples;
 mod gateway;
-mod userland;
 mod macswap;
 mod security;
 mod support;
+mod userland;

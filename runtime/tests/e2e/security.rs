@@ -45,7 +45,12 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
     std::fs::write(site.path().join("big.bin"), &download).unwrap();
     std::fs::write(site.path().join("index.txt"), "hello through the gateway\n").unwrap();
     let http_log = site.path().join("http.log");
-    let _http = Background::start(server.namespace(), "/usr/bin/python3", &["-m", "http.server", "80", "--bind", &SERVER.to_string(), "--directory", site.path().to_str().unwrap()], Some(&http_log));
+    let _http = Background::start(
+        server.namespace(),
+        "/usr/bin/python3",
+        &["-m", "http.server", "80", "--bind", &SERVER.to_string(), "--directory", site.path().to_str().unwrap()],
+        Some(&http_log),
+    );
     let _iperf = Background::start(server.namespace(), "iperf3", &["--server", "--bind", &SERVER.to_string()], None);
     wait_listening(server.namespace(), SocketAddr::from((SERVER, 80)));
     wait_listening(server.namespace(), SocketAddr::from((SERVER, 5201)));
@@ -66,7 +71,12 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
         arguments.extend(["--load", load.as_str()]);
     }
     let signatures = examples.join("signatures.txt");
-    let mut running = RunningGalette::start_with_env(gateway, &example_bundle("security"), &arguments, &[("GALETTE_DPI_SIGNATURES", &signatures)]);
+    let mut running = RunningGalette::start_with_env(
+        gateway,
+        &example_bundle("security"),
+        &arguments,
+        &[("GALETTE_DPI_SIGNATURES", &signatures)],
+    );
     running.wait_attached(gateway, GatewayTopology::LAN);
     running.wait_attached(gateway, GatewayTopology::WAN);
     let client_ns = client.namespace();
@@ -77,13 +87,24 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
     let output = curl(client_ns, BENIGN, "/big.bin", &["--output", fetched.to_str().unwrap()]);
     assert!(output.status.success(), "download: {}", describe(&output));
     assert!(std::fs::read(&fetched).unwrap() == download, "the download arrived changed");
-    let iperf = in_namespace(client_ns, "iperf3", &["--client", &SERVER.to_string(), "--bind", &BENIGN.to_string(), "--bytes", "20M", "--json"], 30);
+    let iperf = in_namespace(
+        client_ns,
+        "iperf3",
+        &["--client", &SERVER.to_string(), "--bind", &BENIGN.to_string(), "--bytes", "20M", "--json"],
+        30,
+    );
     assert!(iperf.status.success(), "iperf3: {}", describe(&iperf));
     // The client stops once the 20 MB are in its socket, so the server's
     // report may miss the last in-flight part: sent is exact, received not.
     let report = String::from_utf8_lossy(&iperf.stdout);
-    let (sent, received) = (json_number_after(&report, "\"sum_sent\"", "\"bytes\""), json_number_after(&report, "\"sum_received\"", "\"bytes\""));
-    assert!(sent >= 20_000_000.0 && received >= 5_000_000.0, "iperf3 sent {sent} bytes, the server received {received}");
+    let (sent, received) = (
+        json_number_after(&report, "\"sum_sent\"", "\"bytes\""),
+        json_number_after(&report, "\"sum_received\"", "\"bytes\""),
+    );
+    assert!(
+        sent >= 20_000_000.0 && received >= 5_000_000.0,
+        "iperf3 sent {sent} bytes, the server received {received}"
+    );
 
     // A host that probed 40 ports is suspicious: its requests go through
     // DPI, which passes normal ones and blocks those with a signature (a
@@ -91,10 +112,15 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
     let probe = nmap(client_ns, PROBER, "1-40");
     assert!(probe.status.success(), "nmap: {}", describe(&probe));
     let normal = curl(client_ns, PROBER, "/index.txt", &[]);
-    assert!(normal.status.success() && normal.stdout == b"hello through the gateway\n", "a normal request from the prober: {}", describe(&normal));
+    assert!(
+        normal.status.success() && normal.stdout == b"hello through the gateway\n",
+        "a normal request from the prober: {}",
+        describe(&normal)
+    );
     let traversal = curl(client_ns, PROBER, "/etc/passwd", &["--max-time", "3"]);
     assert!(!traversal.status.success(), "a request for /etc/passwd got through: {}", describe(&traversal));
-    let shellshock = curl(client_ns, PROBER, "/index.txt", &["--max-time", "3", "--user-agent", "() { :;}; /bin/cat /etc/hostname"]);
+    let shellshock =
+        curl(client_ns, PROBER, "/index.txt", &["--max-time", "3", "--user-agent", "() { :;}; /bin/cat /etc/hostname"]);
     assert!(!shellshock.status.success(), "a Shellshock header got through: {}", describe(&shellshock));
     let again = curl(client_ns, PROBER, "/index.txt", &[]);
     assert!(again.status.success(), "a normal request after the blocked ones: {}", describe(&again));
@@ -165,13 +191,22 @@ fn in_namespace(namespace: &str, program: &str, arguments: &[&str], seconds: u32
 }
 
 fn describe(output: &Output) -> String {
-    format!("{} {}{}", output.status, String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout).chars().take(500).collect::<String>())
+    format!(
+        "{} {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout).chars().take(500).collect::<String>()
+    )
 }
 
 /// The count of `port` of `instance` in a counters line such as
 /// `acl: 9 pkts (allowed 7, denied 2) | dpi: ...`.
 fn port_count(line: &str, instance: &str, port: &str) -> u64 {
-    let section = line.split(&format!("{instance}: ")).nth(1).and_then(|rest| rest.split(')').next()).unwrap_or_else(|| panic!("no `{instance}` in {line}"));
+    let section = line
+        .split(&format!("{instance}: "))
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no `{instance}` in {line}"));
     let ports = section.split('(').nth(1).unwrap_or("");
     ports
         .split(", ")
@@ -185,7 +220,11 @@ fn port_count(line: &str, instance: &str, port: &str) -> u64 {
 fn json_number_after(json: &str, section: &str, key: &str) -> f64 {
     let rest = json.split(section).nth(1).unwrap_or_else(|| panic!("no {section} in {json}"));
     let after = rest.split(key).nth(1).unwrap_or_else(|| panic!("no {key} after {section}"));
-    let digits: String = after.trim_start_matches(|c: char| c == ':' || c.is_whitespace()).chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+').collect();
+    let digits: String = after
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+')
+        .collect();
     digits.parse().unwrap_or_else(|_| panic!("not a number after {key}: {digits:?}"))
 }
 
@@ -193,7 +232,8 @@ fn json_number_after(json: &str, section: &str, key: &str) -> f64 {
 fn wait_listening(namespace: &str, address: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let up = run_in_netns(namespace, || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()).unwrap();
+        let up = run_in_netns(namespace, || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok())
+            .unwrap();
         if up {
             return;
         }

@@ -14,7 +14,8 @@ fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
     let pair = VethPair::create("e2e-upcall").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut galette = RunningGalette::start(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface());
+    let mut galette =
+        RunningGalette::start(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface());
     galette.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
     let output = galette.stop_with(libc::SIGINT);
@@ -22,7 +23,10 @@ fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    assert!(final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "the userland instance's counters: {final_line}");
+    assert!(
+        final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")),
+        "the userland instance's counters: {final_line}"
+    );
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
 }
 
@@ -109,14 +113,24 @@ fn no_umem_frame_is_lost_under_a_flood() {
     let pair = VethPair::create("e2e-flood").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut running = RunningGalette::start_with(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface(), &["--mode", "poll"]);
+    let mut running = RunningGalette::start_with(
+        gateway.namespace(),
+        &example_bundle("upcall_reflector"),
+        gateway.interface(),
+        &["--mode", "poll"],
+    );
     running.wait_attached(gateway.namespace(), gateway.interface());
     flood(client, gateway, FLOOD);
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    let swapped: u64 = final_line.split("swap: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).expect("swap's count");
+    let swapped: u64 = final_line
+        .split("swap: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("swap's count");
     assert!(swapped > 4096, "more frames than the UMEM's 4096 went through userland: {final_line}");
     assert!(stdout.contains("galette: userland frames accounted for: 4096 of 4096"), "{stdout}");
 }
@@ -138,7 +152,13 @@ fn a_map_only_userland_binds_is_created_loaded_and_used() {
     let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &extra);
     running.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
-    let dump = galette().args(["map", "dump"]).arg(&bundle).arg("work").args(["--bpffs", bpffs.path.to_str().unwrap()]).output().unwrap();
+    let dump = galette()
+        .args(["map", "dump"])
+        .arg(&bundle)
+        .arg("work")
+        .args(["--bpffs", bpffs.path.to_str().unwrap()])
+        .output()
+        .unwrap();
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
@@ -146,9 +166,19 @@ fn a_map_only_userland_binds_is_created_loaded_and_used() {
     assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
     let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
     // Every frame goes up, the host's own (IPv6 neighbour discovery...) too.
-    let heavy: u32 = final_line.split("heavy: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).expect("heavy's count");
+    let heavy: u32 = final_line
+        .split("heavy: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("heavy's count");
     assert!(heavy >= FRAMES && final_line.contains(&format!("heavy: {heavy} pkts (out {heavy})")), "{final_line}");
-    assert_eq!(String::from_utf8_lossy(&dump.stdout), "0x00000000 => 0xe8030000\n", "{}", String::from_utf8_lossy(&dump.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&dump.stdout),
+        "0x00000000 => 0xe8030000\n",
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
 }
 
 /// On an interface with several RX queues, frames arrive on all of them,
@@ -160,7 +190,12 @@ fn upcalls_work_from_every_rx_queue() {
     let pair = VethPair::create_with_queues("e2e-mq", 4).unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut running = RunningGalette::start_with(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface(), &["--workers", "2"]);
+    let mut running = RunningGalette::start_with(
+        gateway.namespace(),
+        &example_bundle("upcall_reflector"),
+        gateway.interface(),
+        &["--workers", "2"],
+    );
     running.wait_attached(gateway.namespace(), gateway.interface());
     let socket = RawSocket::open(client.namespace(), client.interface()).unwrap();
     let mut buffer = vec![0u8; 2048];
@@ -176,7 +211,11 @@ fn upcalls_work_from_every_rx_queue() {
             payload: format!("flow {flow}").into_bytes(),
         };
         socket.send(&frame.to_bytes()).unwrap();
-        let back = socket.recv_matching(&mut buffer, Duration::from_secs(1), |got| udp_payload(got) == Some(&frame.payload[..]) && ethernet_dst(got) == Some(client.mac())).unwrap();
+        let back = socket
+            .recv_matching(&mut buffer, Duration::from_secs(1), |got| {
+                udp_payload(got) == Some(&frame.payload[..]) && ethernet_dst(got) == Some(client.mac())
+            })
+            .unwrap();
         reflected += usize::from(back.is_some());
     }
     let queues_used = rx_queues_with_packets(gateway.namespace(), gateway.interface());
@@ -190,7 +229,10 @@ fn upcalls_work_from_every_rx_queue() {
 
 /// How many RX queues of a veth saw XDP packets (`ethtool -S`).
 fn rx_queues_with_packets(namespace: &str, interface: &str) -> usize {
-    let output = std::process::Command::new("ip").args(["netns", "exec", namespace, "ethtool", "-S", interface]).output().unwrap();
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", namespace, "ethtool", "-S", interface])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|line| line.trim_start().starts_with("rx_queue_") && line.contains("_xdp_packets:"))

@@ -246,10 +246,8 @@ mod tests {
 
     #[test]
     fn flags_add_up_for_both_directions() {
-        let mut maps = with_v4(&[
-            ([198, 18, 0, 0], 15, ALLOW_FROM | ALLOW_TO),
-            ([203, 0, 113, 0], 24, DENY_FROM | DENY_TO),
-        ]);
+        let mut maps =
+            with_v4(&[([198, 18, 0, 0], 15, ALLOW_FROM | ALLOW_TO), ([203, 0, 113, 0], 24, DENY_FROM | DENY_TO)]);
         assert_eq!(port(&mut maps, &udp4(INSIDE, ELSEWHERE)), "allowed");
         assert_eq!(port(&mut maps, &udp4(ELSEWHERE, INSIDE)), "allowed");
         assert_eq!(port(&mut maps, &udp4(OUTSIDE, ELSEWHERE)), "denied");
@@ -259,17 +257,13 @@ mod tests {
     #[test]
     fn deny_wins_over_allow() {
         // An allowed source sending to a denied destination, and the reverse.
-        let mut maps = with_v4(&[
-            ([198, 18, 0, 0], 15, ALLOW_FROM | ALLOW_TO),
-            ([203, 0, 113, 0], 24, DENY_FROM | DENY_TO),
-        ]);
+        let mut maps =
+            with_v4(&[([198, 18, 0, 0], 15, ALLOW_FROM | ALLOW_TO), ([203, 0, 113, 0], 24, DENY_FROM | DENY_TO)]);
         assert_eq!(port(&mut maps, &udp4(INSIDE, OUTSIDE)), "denied");
         assert_eq!(port(&mut maps, &udp4(OUTSIDE, INSIDE)), "denied");
         // Allow and deny in one entry.
-        let mut both = with_v4(&[
-            ([198, 18, 0, 0], 15, ALLOW_FROM | DENY_FROM),
-            ([203, 0, 113, 0], 24, ALLOW_TO | DENY_TO),
-        ]);
+        let mut both =
+            with_v4(&[([198, 18, 0, 0], 15, ALLOW_FROM | DENY_FROM), ([203, 0, 113, 0], 24, ALLOW_TO | DENY_TO)]);
         assert_eq!(port(&mut both, &udp4(INSIDE, ELSEWHERE)), "denied");
         assert_eq!(port(&mut both, &udp4(ELSEWHERE, OUTSIDE)), "denied");
     }

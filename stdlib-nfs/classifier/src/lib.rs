@@ -283,10 +283,7 @@ pub fn classify_at<P: Packet>(pkt: &P, maps: &Maps, now: u64) -> Action {
     };
     let probe = probe(pkt, &layers.l4);
     let limits = Thresholds::read(maps.config);
-    let mut stats = maps
-        .flows
-        .get(&key)
-        .unwrap_or(SourceStats { window_start_ns: now, ..SourceStats::default() });
+    let mut stats = maps.flows.get(&key).unwrap_or(SourceStats { window_start_ns: now, ..SourceStats::default() });
     let verdict = stats.observe(now, pkt.len() as u64, probe, &limits);
     // An LRU map makes room by evicting; if the update fails all the same,
     // the packet still gets the verdict of what this source did.
@@ -403,7 +400,10 @@ mod tests {
         let verdicts: Vec<Action> =
             ports.iter().enumerate().map(|(i, &p)| run(&maps, &tcp(A, p, TcpFlags::SYN), T0 + i as u64)).collect();
         use Action::*;
-        assert_eq!(verdicts, [Benign, Benign, Benign, Suspicious, Suspicious, Suspicious, Suspicious, Malicious, Malicious, Malicious]);
+        assert_eq!(
+            verdicts,
+            [Benign, Benign, Benign, Suspicious, Suspicious, Suspicious, Suspicious, Malicious, Malicious, Malicious]
+        );
         assert_eq!(stats(&maps, A).distinct_ports, 10);
         // The same port again adds nothing.
         assert_eq!(run(&maps, &tcp(A, ports[0], TcpFlags::SYN), T0 + 20), Malicious);
@@ -434,7 +434,8 @@ mod tests {
         // A server's SYN-ACKs, ACKs and RSTs to many client ports, and a DNS
         // server's answers from port 53: no SYN, no port.
         for (i, port) in distinct_bit_ports(20).into_iter().enumerate() {
-            let flags = [TcpFlags::SYN | TcpFlags::ACK, TcpFlags::ACK, TcpFlags::RST, TcpFlags::RST | TcpFlags::ACK][i % 4];
+            let flags =
+                [TcpFlags::SYN | TcpFlags::ACK, TcpFlags::ACK, TcpFlags::RST, TcpFlags::RST | TcpFlags::ACK][i % 4];
             let reply = PacketBuilder::new().ipv4(SERVER, A).tcp(443, port).tcp_flags(flags);
             assert_eq!(run(&maps, &reply, T0), Action::Benign);
             let dns = PacketBuilder::new().ipv4(SERVER, A).udp(53, port).payload(b"answer");

@@ -123,7 +123,8 @@ impl Signatures {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(error) => {
-                let why = format!("dpi: cannot read the signatures in {}: {error}; using the defaults only", path.display());
+                let why =
+                    format!("dpi: cannot read the signatures in {}: {error}; using the defaults only", path.display());
                 return (defaults(), Some(why));
             }
         };
@@ -132,7 +133,8 @@ impl Signatures {
         match Signatures::new(all) {
             Ok(signatures) => (signatures, None),
             Err(error) => {
-                let why = format!("dpi: cannot use the signatures in {}: {error}; using the defaults only", path.display());
+                let why =
+                    format!("dpi: cannot use the signatures in {}: {error}; using the defaults only", path.display());
                 (defaults(), Some(why))
             }
         }
@@ -361,7 +363,8 @@ mod tests {
 
     #[test]
     fn signature_files_have_one_per_line_and_comments() {
-        let text = b"# attack strings\n\n  wget http://  \r\nDROP TABLE\r\n   # indented comment\n\xff\xfe binary\n\t\n";
+        let text =
+            b"# attack strings\n\n  wget http://  \r\nDROP TABLE\r\n   # indented comment\n\xff\xfe binary\n\t\n";
         let lines: Vec<&[u8]> = parse_signatures(text).collect();
         assert_eq!(lines, [&b"wget http://"[..], b"DROP TABLE", b"\xff\xfe binary"]);
         assert_eq!(parse_signatures(b"").count(), 0);

@@ -235,7 +235,8 @@ fn ipv4_fragments() {
     assert!(ip.is_fragment() && ip.more_fragments() && ip.has_l4_header());
     assert!(matches!(l.l4, L4::Udp(_)));
 
-    let mut later = PacketBuilder::new().ipv4(A4, B4).fragment(1480, false).ip_protocol(ip_proto::UDP).payload(&[9; 30]).build();
+    let mut later =
+        PacketBuilder::new().ipv4(A4, B4).fragment(1480, false).ip_protocol(ip_proto::UDP).payload(&[9; 30]).build();
     let pkt = SlicePacket::new(&mut later);
     let l = parse_l3_l4(&pkt).unwrap();
     let L3::Ipv4(ip) = l.l3 else { panic!() };
@@ -250,7 +251,8 @@ fn ipv4_fragments() {
 
 #[test]
 fn ipv6_fields_and_setters() {
-    let mut frame = PacketBuilder::new().ipv6(A6, B6).ttl(3).tos(0xa5).flow_label(0xbcdef).tcp(443, 50000).payload(b"hi").build();
+    let mut frame =
+        PacketBuilder::new().ipv6(A6, B6).ttl(3).tos(0xa5).flow_label(0xbcdef).tcp(443, 50000).payload(b"hi").build();
     verify_checksums(&frame).unwrap();
     let mut pkt = SlicePacket::new(&mut frame);
     let ip = Ipv6::parse_at(&pkt, 14).unwrap();

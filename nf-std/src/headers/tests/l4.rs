@@ -144,7 +144,8 @@ fn icmp_v4_and_v6() {
     l.set_ipv4_dst(&mut pkt, [9, 9, 9, 9]).unwrap();
     verify_checksums(pkt.as_slice()).unwrap();
 
-    let mut frame = PacketBuilder::new().vlan(5).ipv6(A6, B6).icmp(Icmp::V6_NEIGHBOR_SOLICITATION, 0).payload(&[0; 20]).build();
+    let mut frame =
+        PacketBuilder::new().vlan(5).ipv6(A6, B6).icmp(Icmp::V6_NEIGHBOR_SOLICITATION, 0).payload(&[0; 20]).build();
     verify_checksums(&frame).unwrap();
     let mut pkt = SlicePacket::new(&mut frame);
     let l = parse_l3_l4(&pkt).unwrap();

@@ -44,7 +44,8 @@ fn exercise(frame: &mut [u8]) {
         let _ = eth.set_outer_vid(&mut pkt, 0xffff);
         for at in [eth.payload_offset(), 0, 1, 13, 14, 18, 22, 54, 1000, 0x3fff, 0x4000, usize::MAX - 3] {
             if let Some(ip) = Ipv4::parse_at(&pkt, at) {
-                let _ = (ip.ttl(&pkt), ip.tos(&pkt), ip.total_len(&pkt), ip.checksum_ok(&pkt), ip.src(&pkt), ip.dst(&pkt));
+                let _ =
+                    (ip.ttl(&pkt), ip.tos(&pkt), ip.total_len(&pkt), ip.checksum_ok(&pkt), ip.src(&pkt), ip.dst(&pkt));
                 let _ = (ip.identification(&pkt), ip.option_word(&pkt, 3), ip.option_word(&pkt, usize::MAX));
                 let _ = ip.decrement_ttl(&mut pkt);
                 let _ = ip.set_src(&mut pkt, [1; 4]);
@@ -56,7 +57,8 @@ fn exercise(frame: &mut [u8]) {
                 let _ = ip.set_traffic_class(&mut pkt, 0xff);
             }
             if let Some(t) = Tcp::parse_at(&pkt, at) {
-                let _ = (t.ports(&pkt), t.flags(&pkt), t.seq(&pkt), t.ack(&pkt), t.window(&pkt), t.urgent_pointer(&pkt));
+                let _ =
+                    (t.ports(&pkt), t.flags(&pkt), t.seq(&pkt), t.ack(&pkt), t.window(&pkt), t.urgent_pointer(&pkt));
                 let _ = t.set_flags(&mut pkt, TcpFlags(0xff));
                 let _ = t.set_seq(&mut pkt, 1);
                 let _ = t.pseudo_header_changed(&mut pkt, &[1, 2], &[3, 4]);
