@@ -50,7 +50,7 @@ impl Testbed {
             VethPair::create("bench").map_err(|err| BenchError::Setup(format!("cannot create the testbed: {err}")))?;
         let (dut, generator) = (pair.a(), pair.b());
         let mut ebpf = Ebpf::load(object).map_err(|err| {
-            BenchError::Setup(format!("cannot load the benchmark's eBPF object: {}", crate::traffic::error_chain(&err)))
+            BenchError::Setup(format!("cannot load the benchmark's eBPF object: {}", galette_bundle::error_chain(&err)))
         })?;
         let traffic = Traffic::attach(&mut ebpf, generator.namespace(), generator.interface(), generator.ifindex())?;
         let endpoints =

@@ -14,9 +14,8 @@ use aya::maps::{Array, PerCpuArray, PerCpuValues};
 use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
 use aya::util::nr_cpus;
 use galette::shutdown::ShutdownFlag;
+use galette_bundle::error_chain;
 use galette_testbed::run_in_netns;
-
-pub use galette::error::error_chain;
 
 use crate::BenchError;
 use crate::histogram::{BUCKETS, percentiles};

@@ -8,6 +8,7 @@
 //! It describes, writes, reads and verifies; it never loads anything.
 
 mod actions;
+mod error_chain;
 mod hash;
 mod manifest;
 mod read;
@@ -19,6 +20,7 @@ pub use actions::{
     PROGRAMS_MAP, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_code, action_slot, action_slots,
     action_table, decode_action, entry_slot, role_entry_slot, xsk_slot,
 };
+pub use error_chain::error_chain;
 pub use hash::sha256_hex;
 pub use manifest::{
     Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry,

@@ -4,6 +4,7 @@
 
 use aya::Ebpf;
 use aya::programs::{ProgramError, Xdp};
+use galette_bundle::error_chain;
 
 /// What the verifier said about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,15 +63,4 @@ fn log_excerpt(error: &ProgramError) -> String {
         }
     }
     error_chain(error)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

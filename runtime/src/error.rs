@@ -70,16 +70,3 @@ impl From<BundleError> for RunError {
         RunError::Bundle(error)
     }
 }
-
-/// An error and its causes on one line (aya's errors keep the reason in
-/// their sources).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -5,12 +5,12 @@ use aya::maps::{Array, DevMap, PerCpuArray, PerCpuValues, ProgramArray};
 use aya::programs::Xdp;
 use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
 use galette_bundle::{
-    ACTIONS_MAP, Bundle, DEVS_MAP, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, stats_index,
+    ACTIONS_MAP, Bundle, DEVS_MAP, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, error_chain,
+    stats_index,
 };
 
 use crate::RunError;
 use crate::attach::Attachment;
-use crate::error::error_chain;
 use crate::map_command::{self, MapContents};
 use crate::pins::MapPins;
 use crate::stats::{InstanceCounters, read_counters};

@@ -6,12 +6,11 @@
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use galette::loader::load_detached;
 use galette_bench_report::ChainCost;
-use galette_bundle::Bundle;
+use galette_bundle::{Bundle, error_chain};
 
 use crate::BenchError;
 use crate::experiments::compile;
 use crate::testbed::Testbed;
-use crate::traffic::error_chain;
 
 /// Chain lengths, each with its hand-written twin `single_N` in
 /// `bench/ebpf/lib.rs`.
