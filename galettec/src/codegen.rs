@@ -199,7 +199,8 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
                     let map = map_static(binding.map);
                     quote! { #field: &#map }
                 });
-                quote! { #nf::packet(&mut packet, &mut #nf::Maps { #(#fields),* }) }
+                let maps_struct = maps_struct_ident(&instance.nf);
+                quote! { #nf::packet(&mut packet, &mut #nf::#maps_struct { #(#fields),* }) }
             };
             let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
                 let variant = Ident::new(&port_ir.variant, Span::call_site());
@@ -532,4 +533,9 @@ pub(crate) fn content_hash(parts: &[&str]) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+/// The name of the NF's `#[maps]` struct, which the generated code builds.
+pub(crate) fn maps_struct_ident(nf: &crate::signature::NfSignature) -> Ident {
+    Ident::new(nf.maps_struct.as_deref().unwrap_or("Maps"), Span::call_site())
 }

@@ -43,10 +43,11 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
             let field = Ident::new(&binding.field, Span::call_site());
             quote! { #field: lend(table[#index]) }
         });
+        let maps_struct = crate::codegen::maps_struct_ident(&instance.nf);
         (
             quote! {
                 /// The NF's maps, built once from what the runtime lends.
-                static MAPS: OnceLock<nf::Maps> = OnceLock::new();
+                static MAPS: OnceLock<nf::#maps_struct> = OnceLock::new();
 
                 /// A map of the NF's type over a map the runtime lends, for
                 /// the life of the process.
@@ -61,7 +62,7 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
                 }
                 // SAFETY: the runtime passes `count` valid map descriptions.
                 let table = unsafe { std::slice::from_raw_parts(maps, count) };
-                let built = nf::Maps { #(#fields),* };
+                let built = nf::#maps_struct { #(#fields),* };
                 if MAPS.set(built).is_err() {
                     return EEXIST;
                 }

@@ -107,6 +107,7 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
         // Absolute, for the same reason as the stdlib's directory.
         chain_dir: std::path::absolute(chain_dir).unwrap_or_else(|_| chain_dir.to_owned()),
         stdlib_dir: options.stdlib_dir.clone(),
+        nf_std_dir: options.nf_std_dir.clone(),
     };
     let mut output = check(&ast, &mut files, &cx);
     let chain = match output.chain {

@@ -126,7 +126,13 @@ mod tests {
         let ast = galette_grammar::parse(source, 0).unwrap();
         let mut files = SourceFiles::default();
         files.add("c.gal", source);
-        let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
+        let cx = CheckContext {
+            reader: &reader,
+            chain_file: 0,
+            chain_dir: ".".into(),
+            stdlib_dir: "std".into(),
+            nf_std_dir: "nf-std".into(),
+        };
         let chain = check(&ast, &mut files, &cx).chain.unwrap();
         let decisions = place(&chain, 0, &PlaceOptions::default()).unwrap();
         (chain, decisions)

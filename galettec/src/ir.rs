@@ -92,6 +92,9 @@ impl MapKind {
     }
 }
 
+/// The key of every array: its index.
+pub const ARRAY_INDEX_TYPE: &str = "u32";
+
 /// The key types nf-std can use in an LPM trie.
 pub const PREFIX_KEY_TYPES: [&str; 2] = ["Ipv4Prefix", "Ipv6Prefix"];
 

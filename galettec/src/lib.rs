@@ -3,7 +3,7 @@
 //! The stages, each a module with one job and a plain data type between them:
 //!
 //! ```text
-//! .gal ─► grammar::parse ─► signature (NF crates, syn) ─► check ─► place
+//! .gal ─► grammar::parse ─► signature (NF crates, syn; layout of map types) ─► check ─► place
 //!      ─► codegen (eBPF crate source) ─► ebpf_build (cargo) ─► bundle
 //! ```
 //!
@@ -23,6 +23,7 @@ pub mod compile;
 pub mod ebpf_build;
 pub mod explain;
 pub mod ir;
+pub mod layout;
 pub mod place;
 pub mod render;
 pub mod signature;

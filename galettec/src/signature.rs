@@ -15,6 +15,7 @@ use galette_grammar::{Diagnostic, FileId, Span};
 use syn::spanned::Spanned;
 
 use crate::ir::MapKind;
+use crate::layout::{LayoutProblem, Resolver, TypeIndex, TypeLayout};
 use crate::source::{SourceFiles, SourceReader, display_path};
 
 /// What the compiler knows about one NF crate.
@@ -37,6 +38,9 @@ pub struct NfSignature {
     pub maps: Vec<MapSlot>,
     /// Span of the `#[maps]` struct's name, if it has one.
     pub maps_span: Option<Span>,
+    /// The `#[maps]` struct's name (`Maps` by convention, but any name
+    /// works): the generated code builds it by this name.
+    pub maps_struct: Option<String>,
 }
 
 /// A map field of an NF: `name: Type`.
@@ -50,6 +54,8 @@ pub struct MapSlot {
     /// The type's generic arguments as written (`Ipv4Prefix`, `u8`): key and
     /// value, or only the value for arrays.
     pub type_args: Vec<String>,
+    /// The layout of each of `type_args`, as this crate defines it.
+    pub type_layouts: Vec<Result<TypeLayout, LayoutProblem>>,
     /// Span of the field's type.
     pub type_span: Span,
     pub span: Span,
@@ -74,12 +80,14 @@ pub struct UseSite {
 }
 
 /// Reads the NF crate in `crate_dir`. Files read are added to `files` so
-/// diagnostics can point into them.
+/// diagnostics can point into them. `nf_std` holds nf-std's types, for the
+/// layouts of map types the crate imports from it.
 pub fn read_signature(
     crate_dir: &Path,
     reader: &dyn SourceReader,
     files: &mut SourceFiles,
     used_at: UseSite,
+    nf_std: &TypeIndex,
 ) -> Result<NfSignature, Diagnostic> {
     let manifest_path = crate_dir.join("Cargo.toml");
     let manifest = reader.read(&manifest_path).map_err(|err| {
@@ -127,9 +135,20 @@ pub fn read_signature(
     })?;
 
     let (action_span, ports) = read_ports(&ast, lib_file, used_at, spans)?;
-    let (maps_span, maps) = read_map_slots(&ast, spans);
+    let has_maps_struct =
+        ast.items.iter().any(|item| matches!(item, syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr)));
+    // Only an NF with maps needs its types indexed (which reads its modules).
+    let own_types = if has_maps_struct {
+        TypeIndex::of_crate(crate_dir, &ast, lib_file, prefix, reader, files)
+    } else {
+        TypeIndex::default()
+    };
+    let resolver = Resolver { own: &own_types, nf_std };
+    let (maps_struct, maps) = read_map_slots(&ast, spans, &resolver);
+    let maps_span = maps_struct.as_ref().map(|(_, span)| *span);
     check_maps_struct_is_pub(&ast, lib_file, used_at, spans)?;
-    check_packet_fn(&ast, lib_file, used_at, action_span, maps_span.is_some(), spans)?;
+    let maps_name = maps_struct.map(|(name, _)| name);
+    check_packet_fn(&ast, lib_file, used_at, action_span, maps_name.as_deref(), spans)?;
     Ok(NfSignature {
         lib_name: package.replace('-', "_"),
         package,
@@ -140,6 +159,7 @@ pub fn read_signature(
         action_span,
         maps,
         maps_span,
+        maps_struct: maps_name,
     })
 }
 
@@ -173,9 +193,12 @@ fn check_maps_struct_is_pub(
     }
 }
 
+fn is_maps_attr(attr: &syn::Attribute) -> bool {
+    attr.path().segments.last().is_some_and(|s| s.ident == "maps")
+}
+
 /// The named fields of the struct marked `#[maps]` (or `#[nf_std::maps]`).
-fn read_map_slots(ast: &syn::File, spans: SpanMap) -> (Option<Span>, Vec<MapSlot>) {
-    let is_maps_attr = |attr: &syn::Attribute| attr.path().segments.last().is_some_and(|s| s.ident == "maps");
+fn read_map_slots(ast: &syn::File, spans: SpanMap, resolver: &Resolver<'_>) -> (Option<(String, Span)>, Vec<MapSlot>) {
     let maps = ast.items.iter().find_map(|item| match item {
         syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr) => Some(item),
         _ => None,
@@ -191,13 +214,14 @@ fn read_map_slots(ast: &syn::File, spans: SpanMap) -> (Option<Span>, Vec<MapSlot
                 name: name.to_string(),
                 ty: type_text(&field.ty),
                 kind,
-                type_args,
+                type_args: type_args.iter().map(|ty| type_text(ty)).collect(),
+                type_layouts: type_args.iter().map(|ty| resolver.resolve(ty)).collect(),
                 type_span: spans.of(field.ty.span()),
                 span: spans.of(name.span()),
             })
         })
         .collect();
-    (Some(spans.of(maps.ident.span())), slots)
+    (Some((maps.ident.to_string(), spans.of(maps.ident.span()))), slots)
 }
 
 fn package_name(manifest: &str) -> Option<String> {
@@ -257,7 +281,7 @@ fn read_ports(
 }
 
 /// A type as text, the way a person writes it (`LpmTrie<Ipv4Prefix, u8>`).
-fn type_text(ty: &syn::Type) -> String {
+pub(crate) fn type_text(ty: &syn::Type) -> String {
     quote::ToTokens::to_token_stream(ty)
         .to_string()
         .replace(" < ", "<")
@@ -270,8 +294,8 @@ fn type_text(ty: &syn::Type) -> String {
 
 /// The nf-std map kind of a field type (by its last path segment, so
 /// `nf_std::maps::Hash<K, V>` and `Hash<K, V>` both count) and its generic
-/// arguments as text.
-fn map_type(ty: &syn::Type) -> (Option<MapKind>, Vec<String>) {
+/// arguments.
+fn map_type(ty: &syn::Type) -> (Option<MapKind>, Vec<&syn::Type>) {
     let syn::Type::Path(path) = ty else { return (None, Vec::new()) };
     let Some(last) = path.path.segments.last() else { return (None, Vec::new()) };
     let args = match &last.arguments {
@@ -279,7 +303,7 @@ fn map_type(ty: &syn::Type) -> (Option<MapKind>, Vec<String>) {
             .args
             .iter()
             .filter_map(|arg| match arg {
-                syn::GenericArgument::Type(ty) => Some(type_text(ty)),
+                syn::GenericArgument::Type(ty) => Some(ty),
                 _ => None,
             })
             .collect(),
@@ -295,12 +319,16 @@ fn check_packet_fn(
     lib_file: FileId,
     used_at: UseSite,
     action_span: Span,
-    has_maps: bool,
+    maps_struct: Option<&str>,
     spans: SpanMap,
 ) -> Result<(), Diagnostic> {
-    const WITHOUT_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`";
-    const WITH_MAPS: &str = "expected `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action`, where `Maps` is the `#[maps]` struct";
-    let expected = if has_maps { WITH_MAPS } else { WITHOUT_MAPS };
+    let has_maps = maps_struct.is_some();
+    let expected = match maps_struct {
+        None => "expected `pub fn packet<P: Packet>(pkt: &mut P) -> Action`".to_owned(),
+        Some(name) => format!(
+            "expected `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut {name}) -> Action`, where `{name}` is the `#[maps]` struct"
+        ),
+    };
     let packet = ast.items.iter().find_map(|item| match item {
         syn::Item::Fn(item) if item.sig.ident == "packet" => Some(item),
         _ => None,
@@ -360,7 +388,7 @@ impl SpanMap {
 
 /// The length of a leading byte-order mark and `#!` line (but not an inner
 /// attribute `#![...]`), which are not Rust tokens.
-fn ignored_prefix(text: &str) -> usize {
+pub(crate) fn ignored_prefix(text: &str) -> usize {
     let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     let rest = &text[bom..];
     let shebang = if rest.starts_with("#!") && !rest[2..].trim_start().starts_with('[') {
@@ -402,7 +430,7 @@ mod tests {
         let reader = InMemory::default().with("nf/Cargo.toml", CARGO).with("nf/src/lib.rs", lib);
         let mut files = SourceFiles::default();
         files.add("chain.gal", "x");
-        read_signature(Path::new("nf"), &reader, &mut files, SITE)
+        read_signature(Path::new("nf"), &reader, &mut files, SITE, &TypeIndex::default())
     }
 
     #[test]
@@ -464,7 +492,8 @@ mod tests {
     #[test]
     fn a_missing_crate_points_at_its_use() {
         let reader = InMemory::default();
-        let err = read_signature(Path::new("nope"), &reader, &mut SourceFiles::default(), SITE).unwrap_err();
+        let err = read_signature(Path::new("nope"), &reader, &mut SourceFiles::default(), SITE, &TypeIndex::default())
+            .unwrap_err();
         assert_eq!(err.code, "E0201");
         assert_eq!(err.primary.span, SITE.span);
     }

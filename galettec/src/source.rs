@@ -10,6 +10,13 @@ use galette_grammar::FileId;
 /// hand in files from memory.
 pub trait SourceReader {
     fn read(&self, path: &Path) -> io::Result<String>;
+
+    /// The names of the directories in `path`, sorted: how the checker lists
+    /// the standard NFs to suggest one. A reader that cannot list says so.
+    fn subdirectories(&self, path: &Path) -> io::Result<Vec<String>> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this reader cannot list directories"))
+    }
 }
 
 /// Reads from the file system.
@@ -18,6 +25,18 @@ pub struct FileSystem;
 impl SourceReader for FileSystem {
     fn read(&self, path: &Path) -> io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn subdirectories(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -41,6 +60,22 @@ impl SourceReader for InMemory {
             .find(|(known, _)| known == path)
             .map(|(_, text)| text.clone())
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file in memory"))
+    }
+
+    fn subdirectories(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .files
+            .iter()
+            .filter_map(|(file, _)| {
+                let mut rest = file.strip_prefix(path).ok()?.components();
+                let first = rest.next()?;
+                // A directory holds something: a file directly in `path` is not one.
+                rest.next().map(|_| first.as_os_str().to_string_lossy().into_owned())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 }
 
@@ -78,6 +113,14 @@ pub struct Overlay {
 impl SourceReader for Overlay {
     fn read(&self, path: &Path) -> io::Result<String> {
         self.memory.read(path).or_else(|_| FileSystem.read(path))
+    }
+
+    fn subdirectories(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = self.memory.subdirectories(path)?;
+        names.extend(FileSystem.subdirectories(path).unwrap_or_default());
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 }
 
@@ -119,5 +162,12 @@ mod tests {
         assert_eq!(normalize(Path::new("tests/d/../../examples/nfs")), PathBuf::from("examples/nfs"));
         assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+    }
+
+    #[test]
+    fn memory_lists_the_directories_that_hold_files() {
+        let memory =
+            InMemory::default().with("std/acl/Cargo.toml", "").with("std/ttl/src/lib.rs", "").with("std/x", "");
+        assert_eq!(memory.subdirectories(Path::new("std")).unwrap(), ["acl", "ttl"]);
     }
 }

@@ -34,12 +34,14 @@ pub struct IfaceDecl {
     pub span: Span,
 }
 
-/// `map NAME: KIND<KEY, VALUE>[CAPACITY]`.
+/// `map NAME: KIND<KEY, VALUE>[CAPACITY]`, or `KIND<VALUE>` for arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapDecl {
     pub name: Ident,
     pub kind: Ident,
-    pub key: Ident,
+    /// `None` in the one-parameter form `array<V>`, whose key is implicit
+    /// (an array is indexed by `u32`); the checker refuses it for other kinds.
+    pub key: Option<Ident>,
     pub value: Ident,
     pub capacity: Capacity,
     pub span: Span,

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use galette_grammar::ast::{ChainFile, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
+use galette_grammar::ast::{ChainFile, Ident, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
 use galette_grammar::{Diagnostic, Span};
 
 use super::{Checker, Declared, DiagnosticExt, Named, RESERVED, quoted_list};
-use crate::ir::{MapIr, MapKind, PREFIX_KEY_TYPES, PlacementConstraint};
+use crate::ir::{ARRAY_INDEX_TYPE, MapIr, MapKind, PREFIX_KEY_TYPES, PlacementConstraint};
+use crate::layout::TypeIndex;
 use crate::signature::{UseSite, read_signature};
 use crate::source::{SourceFiles, normalize};
 use crate::suggest::closest;
@@ -94,15 +95,35 @@ impl<'ast> Checker<'_, 'ast> {
                 None
             }
         };
-        if let Some(kind) = kind {
-            self.check_key_type(map, kind);
+        // `array<V>` has the implicit key `u32`; other kinds need one written.
+        let key = match (kind, &map.key) {
+            (_, Some(key)) => Some(key.name.clone()),
+            (Some(kind), None) if kind.is_array() => Some(ARRAY_INDEX_TYPE.to_owned()),
+            (Some(kind), None) => {
+                self.error(
+                    "E0124",
+                    format!("a {} needs a key type and a value type", kind.name()),
+                    map.kind.span.to(map.value.span),
+                    "only one type parameter",
+                )
+                .help(format!(
+                    "write `{}<KEY, {}>`; only arrays, indexed by `u32`, take the value type alone",
+                    kind.name(),
+                    map.value.name
+                ));
+                None
+            }
+            (None, None) => None,
+        };
+        if let (Some(kind), Some(key)) = (kind, &map.key) {
+            self.check_key_type(map, kind, key);
         }
         // A map with an error is still declared (as `None`), so bindings to
         // it do not cause a second error.
-        let declared = kind.zip(capacity).map(|(kind, capacity)| MapIr {
+        let declared = kind.zip(capacity).zip(key).map(|((kind, capacity), key)| MapIr {
             name: name.to_owned(),
             kind,
-            key: map.key.name.clone(),
+            key,
             value: map.value.name.clone(),
             capacity,
             span: map.name.span,
@@ -110,32 +131,34 @@ impl<'ast> Checker<'_, 'ast> {
         self.map_names.insert(name, self.maps.len());
         self.maps.push(declared);
         self.map_used.push(false);
+        self.first_bindings.push(None);
     }
 
     /// The key types some kinds require: a prefix for an LPM trie, an index
     /// for an array.
-    fn check_key_type(&mut self, map: &MapDecl, kind: MapKind) {
-        let key = map.key.name.as_str();
+    fn check_key_type(&mut self, map: &MapDecl, kind: MapKind, key: &Ident) {
+        let key_span = key.span;
+        let key = key.name.as_str();
         if kind == MapKind::LpmTrie && !PREFIX_KEY_TYPES.contains(&key) {
             self.error(
                 "E0122",
                 format!("an lpm_trie's key must be a prefix, not `{key}`"),
-                map.key.span,
+                key_span,
                 "not a prefix type",
             )
             .help(format!("use {}, which hold a prefix length and an address", quoted_list(PREFIX_KEY_TYPES)));
         }
-        if kind.is_array() && key != "u32" {
+        if kind.is_array() && key != ARRAY_INDEX_TYPE {
             self.error(
                 "E0123",
                 format!("an {}'s key is its index, a `u32`, not `{key}`", kind.name()),
-                map.key.span,
+                key_span,
                 "not `u32`",
             )
             .help(format!(
-                "write `{}<u32, {}>`, or use a hash map for other keys",
-                kind.name(),
-                map.value.name
+                "write `{kind}<{value}>` (or `{kind}<u32, {value}>`), or use a hash map for other keys",
+                kind = kind.name(),
+                value = map.value.name
             ));
         }
     }
@@ -150,10 +173,27 @@ impl<'ast> Checker<'_, 'ast> {
             NfSource::Path { path, .. } => normalize(&self.cx.chain_dir.join(Path::new(path))),
         };
         let used_at = UseSite { file: self.cx.chain_file, span: decl.source.span() };
+        if let NfSource::Std { name, .. } = &decl.source
+            && !self.is_standard_nf(&name.name, decl.source.span())
+        {
+            self.names.insert(&decl.name.name, Named::Instance(self.instances.len()));
+            self.instances.push(Declared {
+                decl,
+                nf: None,
+                constraint,
+                bindings: Vec::new(),
+                links: Vec::new(),
+                link_failed: false,
+            });
+            return;
+        }
         let nf = match self.signatures.get(&crate_dir) {
             Some(known) => known.clone(),
             None => {
-                let read = match read_signature(&crate_dir, self.cx.reader, files, used_at) {
+                let nf_std_dir = &self.cx.nf_std_dir;
+                let reader = self.cx.reader;
+                let nf_std = self.nf_std_types.get_or_insert_with(|| TypeIndex::read_crate(nf_std_dir, reader, files));
+                let read = match read_signature(&crate_dir, reader, files, used_at, nf_std) {
                     Ok(nf) => Some(nf),
                     Err(diagnostic) => {
                         self.diagnostics.push(diagnostic);
@@ -175,6 +215,25 @@ impl<'ast> Checker<'_, 'ast> {
             link_failed: false,
         });
         self.bind_maps(self.instances.len() - 1);
+    }
+
+    /// Whether `std.NAME` is one of the standard NFs; if the standard library
+    /// can be listed and it is not, says so with the closest names.
+    fn is_standard_nf(&mut self, name: &str, span: Span) -> bool {
+        let Ok(known) = self.cx.reader.subdirectories(&self.cx.stdlib_dir) else { return true };
+        if known.iter().any(|nf| nf == name) {
+            return true;
+        }
+        let help = match closest(name, known.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean `std.{near}`?"),
+            None => format!(
+                "the standard NFs are {}",
+                quoted_list(known.iter().map(|nf| format!("std.{nf}")).collect::<Vec<_>>().iter().map(String::as_str))
+            ),
+        };
+        self.error("E0201", format!("there is no standard NF `std.{name}`"), span, "not in the standard library")
+            .help(help);
+        false
     }
 
     fn placement_constraint(&mut self, decl: &NfDecl) -> Option<(PlacementConstraint, Span)> {
@@ -243,11 +302,14 @@ impl<'ast> Checker<'_, 'ast> {
                     binding.field.span,
                     "bound again here",
                 )
-                .label(file, first, "first bound here");
+                .label(file, first, "first bound here")
+                .help("a map field takes one map: remove one of the two bindings");
                 continue;
             }
-            if let Some(map) = map {
-                self.check_binding_types(index, slot, map, binding.map.span);
+            if let Some(map) = map
+                && self.check_binding_types(index, slot, map, binding.map.span)
+            {
+                self.check_binding_layouts(index, slot, map, binding.map.span);
             }
             self.instances[index].bindings[slot] = Some((map, binding.field.span));
         }
@@ -259,7 +321,7 @@ impl<'ast> Checker<'_, 'ast> {
 
     /// The NF's field and the chain's map must be the same kind of map with
     /// the same key and value types. (Two NFs sharing a map thus agree.)
-    fn check_binding_types(&mut self, instance: usize, slot: usize, map: usize, used_at: Span) {
+    fn check_binding_types(&mut self, instance: usize, slot: usize, map: usize, used_at: Span) -> bool {
         let nf = self.instances[instance].nf.as_ref().expect("bindings are checked against a signature");
         let (file, field) = (nf.lib_file, nf.maps[slot].clone());
         let declared = self.maps[map].clone().expect("only valid maps are bound");
@@ -272,22 +334,22 @@ impl<'ast> Checker<'_, 'ast> {
                     .with_label(self.cx.chain_file, used_at, "bound here")
                     .with_help(format!("map fields have one of the types {kinds} from `nf_std::maps`")),
             );
-            return;
+            return false;
         };
         if field_kind != declared.kind {
             let message = format!(
-                "the map `{}` ({}) is bound to the field `{}`, a `{}`",
+                "the map `{}` ({}) is bound to the field `{}` of type `{}`",
                 declared.name,
                 declared.kind.name(),
                 field.name,
-                field_kind.rust_type()
+                field.ty
             );
             let chain_file = self.cx.chain_file;
             self.error("E0405", message, used_at, format!("of kind `{}`", declared.kind.name()))
                 .label(file, field_span, format!("expects a `{}`", field_kind.rust_type()))
                 .help(format!("declare the map as `{}<...>`, or bind a map of that kind", field_kind.name()))
                 .label(chain_file, declared.span, "declared here");
-            return;
+            return false;
         }
         let expected: Vec<&str> = if declared.kind.is_array() {
             vec![declared.value.as_str()]
@@ -301,11 +363,21 @@ impl<'ast> Checker<'_, 'ast> {
                 declared.name, field.name, field.ty
             );
             let chain_file = self.cx.chain_file;
+            let help = match misspelt_type(&expected, &field.type_args) {
+                Some((written, meant)) => {
+                    format!("did you mean `{meant}`? the NF's field is `{}`, not `{written}`", field.ty)
+                }
+                None => {
+                    "a map's key and value types must be the same in the chain and in every NF that uses it".to_owned()
+                }
+            };
             self.error("E0406", message, used_at, chain_type.clone())
                 .label(file, field_span, format!("the NF expects `{}`", field.ty))
                 .label(chain_file, declared.span, "declared here")
-                .help("a map's key and value types must be the same in the chain and in every NF that uses it");
+                .help(help);
+            return false;
         }
+        true
     }
 
     fn resolve_map(&mut self, name: &galette_grammar::ast::Ident) -> Option<usize> {
@@ -345,4 +417,18 @@ impl<'ast> Checker<'_, 'ast> {
             .label(file, maps_span, "the NF's maps are declared here")
             .help(format!("bind every map field to a chain map: `nf {name} = ... {{ {example} }}`"));
     }
+}
+
+/// The one type the chain wrote that differs from the NF's and looks like a
+/// misspelling of it: `(written, meant)`.
+fn misspelt_type<'a>(written: &[&'a str], expected: &'a [String]) -> Option<(&'a str, &'a str)> {
+    if written.len() != expected.len() {
+        return None;
+    }
+    let mut differing = written.iter().zip(expected).filter(|(written, expected)| **written != expected.as_str());
+    let (written, expected) = differing.next()?;
+    if differing.next().is_some() {
+        return None;
+    }
+    closest(written, [expected.as_str()]).map(|meant| (*written, meant))
 }

@@ -3,20 +3,23 @@
 //! [`ChainIr`].
 //!
 //! The work is split by concern: [`declarations`] (roles, maps, instances),
-//! [`links`] (rx, ports, destinations) and [`graph`] (whole-chain rules and
-//! building the IR). They share the [`Checker`] state.
+//! [`layouts`] (what the bytes of shared map types mean), [`links`] (rx,
+//! ports, destinations) and [`graph`] (whole-chain rules and building the
+//! IR). They share the [`Checker`] state.
 
 mod declarations;
 mod graph;
+mod layouts;
 mod links;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use galette_grammar::ast::{ChainFile, IfaceDecl, Item, NfDecl};
 use galette_grammar::{Diagnostic, FileId, Label, Severity, Span};
 
 use crate::ir::{ChainIr, MapIr, PlacementConstraint, Target};
+use crate::layout::TypeIndex;
 use crate::signature::NfSignature;
 use crate::source::{SourceFiles, SourceReader};
 
@@ -32,6 +35,8 @@ pub struct CheckContext<'a> {
     pub chain_dir: PathBuf,
     /// The standard NF library: `std.NAME` is the crate `stdlib_dir/NAME`.
     pub stdlib_dir: PathBuf,
+    /// The `nf-std` crate, whose types NFs use as map keys and values.
+    pub nf_std_dir: PathBuf,
 }
 
 /// The checker's result: a chain when there were no errors, and every
@@ -56,6 +61,9 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
         rx_link_failed: false,
         map_binding_failed: false,
         signatures: HashMap::new(),
+        nf_std_types: None,
+        first_bindings: Vec::new(),
+        reported_layouts: HashSet::new(),
     };
     checker.declare(ast, files);
     for item in &ast.items {
@@ -129,6 +137,14 @@ struct Checker<'a, 'ast> {
     /// NF signatures by crate directory: a crate used by many instances is
     /// read and parsed once (`None` if it could not be, which was reported).
     signatures: HashMap<PathBuf, Option<NfSignature>>,
+    /// nf-std's type definitions, read when the first NF crate is.
+    nf_std_types: Option<TypeIndex>,
+    /// Per map: the first binding of it whose types agree with the chain
+    /// (instance, map slot, where): what later bindings' layouts must match.
+    first_bindings: Vec<Option<(usize, usize, Span)>>,
+    /// Structs already reported as not `#[repr(C)]`, by file and span, so a
+    /// crate used by several instances is told once.
+    reported_layouts: HashSet<(FileId, Span)>,
 }
 
 impl Checker<'_, '_> {

@@ -21,7 +21,13 @@ fn run(source: &str) -> CheckOutput {
     let mut files = SourceFiles::default();
     files.add("chain.gal", source);
     let reader = reader();
-    let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: "chains".into(), stdlib_dir: "std".into() };
+    let cx = CheckContext {
+        reader: &reader,
+        chain_file: 0,
+        chain_dir: "chains".into(),
+        stdlib_dir: "std".into(),
+        nf_std_dir: "nf-std".into(),
+    };
     check(&ast, &mut files, &cx)
 }
 
@@ -138,6 +144,16 @@ fn maps_are_declared_and_bound() {
 }
 
 #[test]
+fn arrays_may_leave_their_u32_key_implicit() {
+    let source = "chain c\nmap allow: lpm_trie<Ipv4Prefix, u8>[16]\nmap hits: array<u64>[1]\nnf f = std.filter { allow: allow, hits: hits }\nrx -> f\nf -> tx";
+    let chain = run(source).chain.unwrap();
+    assert_eq!((chain.maps[1].key.as_str(), chain.maps[1].value.as_str()), ("u32", "u64"));
+    assert_eq!(codes("chain c\nmap m: percpu_array<u64>[2]\nrx -> tx"), ["W0102"]);
+    assert_eq!(codes("chain c\nmap m: hash<u64>[2]\nrx -> tx"), ["E0124"]);
+    assert_eq!(codes("chain c\nmap m: lpm_trie<u8>[2]\nrx -> tx"), ["E0124"]);
+}
+
+#[test]
 fn bindings_are_checked_against_the_nf() {
     let header = "chain c\nmap a: lpm_trie<Ipv4Prefix, u8>[16]\nmap h: array<u32, u64>[1]\n";
     let with = |nf: &str| format!("{header}{nf}\nrx -> f\nf -> tx");
@@ -147,6 +163,17 @@ fn bindings_are_checked_against_the_nf() {
     assert_eq!(codes(&with("nf f = std.filter { allow: a }")), ["W0102", "E0402"]);
     assert_eq!(codes(&with("nf f = std.filter { allow: a, allow: a, hits: h }")), ["E0403"]);
     assert_eq!(codes(&with("nf f = std.filter { allow: nope, hits: h }")), ["E0110"]);
+}
+
+#[test]
+fn misspelt_names_get_suggestions_across_swaps_and_case() {
+    let header = "chain c\nmap a: lpm_trie<Ipv4Prefix, u8>[16]\nmap h: array<u32, u64>[1]\n";
+    let with = |nf: &str| format!("{header}{nf}\nrx -> f\nf -> tx");
+    let help = |source: &str| run(source).diagnostics[0].help.clone().unwrap_or_default();
+    assert_eq!(help(&with("nf f = std.filter { allow: a, hist: h }")), "did you mean `hits`?");
+    assert_eq!(help(&with("nf f = std.filter { allow: a, HITS: h }")), "did you mean `hits`?");
+    let typo = "chain c\nmap a: lpm_trie<Ipv4Prefix, u8>[16]\nmap h: array<u46>[1]\nnf f = std.filter { allow: a, hits: h }\nrx -> f\nf -> tx";
+    assert!(help(typo).starts_with("did you mean `u64`?"), "{}", help(typo));
 }
 
 #[test]

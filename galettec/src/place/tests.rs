@@ -15,7 +15,13 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
     let ast = galette_grammar::parse(source, 0).expect("test chains parse");
     let mut files = SourceFiles::default();
     files.add("chain.gal", source);
-    let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
+    let cx = CheckContext {
+        reader: &reader,
+        chain_file: 0,
+        chain_dir: ".".into(),
+        stdlib_dir: "std".into(),
+        nf_std_dir: "nf-std".into(),
+    };
     let output = check(&ast, &mut files, &cx);
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
     let decisions = place(&chain, 0, &PlaceOptions::default())
@@ -92,7 +98,13 @@ fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     let ast = galette_grammar::parse(source, 0).unwrap();
     let mut files = SourceFiles::default();
     files.add("chain.gal", source);
-    let cx = CheckContext { reader: &reader, chain_file: 0, chain_dir: ".".into(), stdlib_dir: "std".into() };
+    let cx = CheckContext {
+        reader: &reader,
+        chain_file: 0,
+        chain_dir: ".".into(),
+        stdlib_dir: "std".into(),
+        nf_std_dir: "nf-std".into(),
+    };
     let chain = check(&ast, &mut files, &cx).chain.unwrap();
     let log = "0: R0 !read_ok\nBPF program is too large\nprocessed 9 insns (limit 1000000)\n";
     let options = PlaceOptions { rejected_by_verifier: vec![(0, log.into())], ..PlaceOptions::default() };

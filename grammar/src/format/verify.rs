@@ -45,7 +45,7 @@ fn without_spans(chain: &ChainFile) -> ChainFile {
             Item::Map(map) => {
                 map.span = Span::default();
                 map.capacity.span = Span::default();
-                for ident in [&mut map.name, &mut map.kind, &mut map.key, &mut map.value] {
+                for ident in [&mut map.name, &mut map.kind, &mut map.value].into_iter().chain(map.key.as_mut()) {
                     erase_ident(ident);
                 }
             }

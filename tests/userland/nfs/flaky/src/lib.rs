@@ -1,13 +1,14 @@
 //! A test fixture for the userland tier. It uses std (so it is placed in
 //! userland), counts frames in a hash map keyed by their first byte, panics
 //! on a frame whose first byte is 0xff (the runtime must survive that), and
-//! otherwise sends frames whose first byte is even to `even`.
+//! otherwise sends frames whose first byte is even to `even`. Its `#[maps]`
+//! struct is not named `Maps`, which the generated library must handle.
 
 use nf_std::Packet;
 use nf_std::maps::Hash;
 
 #[nf_std::maps]
-pub struct Maps {
+pub struct FlakyState {
     seen: Hash<u32, u64>,
 }
 
@@ -16,7 +17,7 @@ pub enum Action {
     Odd,
 }
 
-pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action {
+pub fn packet<P: Packet>(pkt: &mut P, maps: &mut FlakyState) -> Action {
     let first = pkt.bytes::<1>(0).map_or(0, |byte| byte[0]);
     if first == 0xff {
         panic!("flaky: frame starting with 0xff");
