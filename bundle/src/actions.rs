@@ -156,66 +156,44 @@ mod tests {
     }
 }
 
-/// Every slot of the action table of `manifest`, with its code: each port of
-/// each XDP instance, then the entry. An error names what the manifest gets
-/// wrong (a link to an instance that does not exist, or one that leaves XDP).
-pub fn action_table(manifest: &crate::Manifest) -> Result<Vec<(u32, u32)>, String> {
-    use crate::{Placement, PortAction};
-    let Some(xdp) = &manifest.xdp else { return Ok(Vec::new()) };
-    let instances = manifest.instances.len() as u32;
-    let code_of =
-        |action: &PortAction| -> Result<u32, String> {
-            Ok(match action {
-                PortAction::Redirect(role) => {
-                    let index = manifest.roles.iter().position(|known| known == role).ok_or_else(|| {
-                        format!("a port leads out of role `{role}`, which the chain does not declare")
-                    })?;
-                    action_code(ActionKind::Redirect, index as u32)
-                }
-                PortAction::Tx => action_code(ActionKind::Tx, 0),
-                PortAction::Pass => action_code(ActionKind::Pass, 0),
-                PortAction::Drop => action_code(ActionKind::Drop, 0),
-                PortAction::Abort => action_code(ActionKind::Abort, 0),
-                PortAction::Instance(name) => {
-                    let index =
-                        manifest.instances.iter().position(|instance| &instance.name == name).ok_or_else(|| {
-                            format!("a port leads to `{name}`, which is not an instance of the chain")
-                        })?;
-                    match manifest.instances[index].placement {
-                        Placement::Xdp => action_code(ActionKind::Instance, index as u32),
-                        Placement::Userland => action_code(ActionKind::Upcall, index as u32),
-                    }
-                }
-            })
-        };
+/// Every slot of the action table of a resolved manifest, with its code:
+/// each port of each XDP instance, then the entry, then each role's entry.
+pub fn action_table(resolved: &crate::ResolvedManifest) -> Vec<(u32, u32)> {
+    use crate::{Placement, Target};
+    let Some(entry) = resolved.entry else { return Vec::new() };
+    let instances = resolved.placements.len() as u32;
+    let max_ports = resolved.max_ports;
+    let code_of = |target: Target| match target {
+        Target::Tx => action_code(ActionKind::Tx, 0),
+        Target::Pass => action_code(ActionKind::Pass, 0),
+        Target::Drop => action_code(ActionKind::Drop, 0),
+        Target::Abort => action_code(ActionKind::Abort, 0),
+        Target::Redirect(role) => action_code(ActionKind::Redirect, role as u32),
+        Target::Instance(index) => match resolved.placements[index] {
+            Placement::Xdp => action_code(ActionKind::Instance, index as u32),
+            Placement::Userland => action_code(ActionKind::Upcall, index as u32),
+        },
+    };
     let mut table = Vec::new();
-    for (index, instance) in manifest.instances.iter().enumerate() {
-        if instance.placement != Placement::Xdp {
+    for (index, (placement, ports)) in resolved.placements.iter().zip(&resolved.ports).enumerate() {
+        if *placement != Placement::Xdp {
             continue;
         }
-        if instance.ports.len() as u32 > xdp.max_ports {
-            return Err(format!("`{}` has more ports than the manifest's max_ports", instance.name));
-        }
-        for (port, description) in instance.ports.iter().enumerate() {
-            table.push((action_slot(index as u32, port as u32, xdp.max_ports), code_of(&description.action)?));
+        for (port, target) in ports.iter().enumerate() {
+            table.push((action_slot(index as u32, port as u32, max_ports), code_of(*target)));
         }
     }
-    table.push((entry_slot(instances, xdp.max_ports), code_of(&xdp.entry)?));
-    for entry in &xdp.role_entries {
-        let role = manifest
-            .roles
-            .iter()
-            .position(|known| *known == entry.role)
-            .ok_or_else(|| format!("`rx.{}` names an undeclared role", entry.role))?;
-        table.push((role_entry_slot(instances, xdp.max_ports, role as u32), code_of(&entry.action)?));
+    table.push((entry_slot(instances, max_ports), code_of(entry)));
+    for (role, target) in resolved.role_entries.iter().enumerate() {
+        table.push((role_entry_slot(instances, max_ports, role as u32), code_of(*target)));
     }
-    Ok(table)
+    table
 }
 
 #[cfg(test)]
 mod table_tests {
     use super::*;
-    use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XdpPart};
+    use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, ResolvedManifest, XdpPart};
 
     fn instance(name: &str, ports: Vec<PortAction>) -> Instance {
         Instance {
@@ -223,7 +201,7 @@ mod table_tests {
             source: "std.x".into(),
             placement: Placement::Xdp,
             reason: String::new(),
-            program: None,
+            program: Some(format!("prog_{name}")),
             library: None,
             ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
             maps: vec![],
@@ -259,7 +237,7 @@ mod table_tests {
             ],
             PortAction::Instance("a".into()),
         );
-        let table = action_table(&chain).unwrap();
+        let table = action_table(&ResolvedManifest::resolve(&chain).unwrap());
         assert_eq!(
             table,
             [
@@ -275,18 +253,37 @@ mod table_tests {
     fn a_link_into_userland_is_an_upcall() {
         let mut up = instance("up", vec![PortAction::Tx]);
         up.placement = Placement::Userland;
+        up.library = Some("user/up.so".into());
         let chain = manifest(
             vec![instance("a", vec![PortAction::Instance("up".into())]), up],
             PortAction::Instance("a".into()),
         );
-        let table = action_table(&chain).unwrap();
+        let table = action_table(&ResolvedManifest::resolve(&chain).unwrap());
         assert_eq!(table[0], (0, action_code(ActionKind::Upcall, 1)));
         assert_eq!(table.len(), 2, "the userland instance's ports are not in the XDP table");
     }
 
     #[test]
-    fn links_to_unknown_instances_are_refused() {
-        let chain = manifest(vec![instance("a", vec![PortAction::Instance("zz".into())])], PortAction::Pass);
-        assert!(action_table(&chain).unwrap_err().contains("`zz`"));
+    fn role_entries_and_redirects_name_roles_by_index() {
+        let mut chain = manifest(vec![instance("a", vec![PortAction::Redirect("wan".into())])], PortAction::Drop);
+        chain.roles = vec!["lan".into(), "wan".into()];
+        chain.xdp.as_mut().unwrap().role_entries = ["lan", "wan"]
+            .iter()
+            .map(|role| crate::RoleEntry {
+                role: (*role).into(),
+                program: format!("rx_{role}"),
+                action: PortAction::Instance("a".into()),
+            })
+            .collect();
+        let table = action_table(&ResolvedManifest::resolve(&chain).unwrap());
+        assert_eq!(
+            table,
+            [
+                (0, action_code(ActionKind::Redirect, 1)),
+                (2, action_code(ActionKind::Drop, 0)),
+                (3, action_code(ActionKind::Instance, 0)),
+                (4, action_code(ActionKind::Instance, 0)),
+            ]
+        );
     }
 }

@@ -12,6 +12,7 @@ mod error_chain;
 mod hash;
 mod manifest;
 mod read;
+mod resolve;
 mod stats;
 mod write;
 
@@ -23,9 +24,10 @@ pub use actions::{
 pub use error_chain::error_chain;
 pub use hash::sha256_hex;
 pub use manifest::{
-    Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry,
-    XDP_OBJECT, XdpPart, host_platform,
+    Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, MapEntry, MapKind, Placement, Port, PortAction,
+    RoleEntry, XDP_OBJECT, XdpPart, host_platform,
 };
 pub use read::{Bundle, BundleError};
+pub use resolve::{ManifestError, ResolvedManifest, Target};
 pub use stats::{STATS_MAP, StatsSlot, slots_per_instance, stats_index};
 pub use write::write_bundle;

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// The bundle format this build writes and accepts. Bump it whenever a change
 /// to [`Manifest`] or to the artifacts would make an old runtime misread a new
 /// bundle, or the reverse.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -47,9 +47,10 @@ pub struct XdpPart {
     pub entry_program: String,
     /// Where `rx` leads.
     pub entry: PortAction,
-    /// Where `rx.ROLE` leads, for chains that say it per role. Packets that
-    /// arrive on a role's interface enter at its program
-    /// (`galette_rx_<role index>`), which follows this.
+    /// Where `rx.ROLE` leads, for chains that say it per role (then one per
+    /// role). Packets that arrive on a role's interface enter at the
+    /// entry's program, which follows this; without role entries every
+    /// interface gets `entry_program`.
     #[serde(default)]
     pub role_entries: Vec<RoleEntry>,
     /// The most ports any instance has: fixes the layout of the counters
@@ -120,6 +121,10 @@ pub enum PortAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleEntry {
     pub role: String,
+    /// The entry program attached to the role's interface, which follows
+    /// `action`. Named here so that the runtime need not know how the
+    /// compiler names programs.
+    pub program: String,
     pub action: PortAction,
 }
 
@@ -128,8 +133,12 @@ pub struct RoleEntry {
 pub struct MapEntry {
     /// The map's name in the chain, and in the eBPF object.
     pub name: String,
-    /// Its kind as written in the chain (`lru_hash`).
-    pub kind: String,
+    pub kind: MapKind,
+    /// The key and value types as the chain declares them (`Ipv4Prefix`,
+    /// `u8`, `SourceKey`): what lets `galette map` read and write entries
+    /// as numbers and prefixes rather than bytes.
+    pub key_type: String,
+    pub value_type: String,
     /// Sizes in bytes of a key and a value, as the object declares them.
     pub key_size: u32,
     pub value_size: u32,
@@ -137,6 +146,44 @@ pub struct MapEntry {
     /// Where the runtime pins it, relative to the bpffs mount
     /// (`galette/CHAIN/MAP`), so its contents outlive a reload.
     pub pin_name: String,
+}
+
+/// The kinds of chain map, each a kernel map type; written as in the chain
+/// (`lru_hash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapKind {
+    Array,
+    Hash,
+    LruHash,
+    LpmTrie,
+    PercpuArray,
+    PercpuHash,
+}
+
+impl MapKind {
+    /// The kind as the chain writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Array => "array",
+            MapKind::Hash => "hash",
+            MapKind::LruHash => "lru_hash",
+            MapKind::LpmTrie => "lpm_trie",
+            MapKind::PercpuArray => "percpu_array",
+            MapKind::PercpuHash => "percpu_hash",
+        }
+    }
+
+    /// Whether each CPU has its own value of every key.
+    pub fn is_per_cpu(self) -> bool {
+        matches!(self, MapKind::PercpuArray | MapKind::PercpuHash)
+    }
+}
+
+impl std::fmt::Display for MapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A file of the bundle and its SHA-256.

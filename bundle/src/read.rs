@@ -1,13 +1,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::resolve::{ManifestError, ResolvedManifest};
 use crate::{FORMAT_VERSION, MANIFEST_FILE, Manifest, host_platform, sha256_hex};
 
-/// A bundle whose manifest parsed and whose every artifact matched its hash.
+/// A bundle whose manifest parsed and resolved, and whose every artifact
+/// matched its hash.
 #[derive(Debug)]
 pub struct Bundle {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The manifest's names as indices, resolved once when it was opened.
+    pub resolved: ResolvedManifest,
 }
 
 /// Why a bundle was refused. Each says what is wrong in the user's terms.
@@ -35,11 +39,14 @@ pub enum BundleError {
     UnsafePath(String),
     #[error("the manifest names {0} but lists no artifact for it")]
     MissingArtifact(String),
+    #[error("the manifest contradicts itself: {0}")]
+    Inconsistent(ManifestError),
 }
 
 impl Bundle {
-    /// Reads and verifies the bundle in `dir`: format version, platform, and
-    /// the SHA-256 of every artifact.
+    /// Reads and verifies the bundle in `dir`: format version, platform, the
+    /// manifest's links and bindings (see [`ResolvedManifest`]), and the
+    /// SHA-256 of every artifact.
     pub fn open(dir: &Path) -> Result<Bundle, BundleError> {
         if !dir.is_dir() {
             return Err(BundleError::NotADirectory(dir.to_owned()));
@@ -66,7 +73,8 @@ impl Bundle {
         if manifest.platform != host_platform() {
             return Err(BundleError::Platform { found: manifest.platform, expected: host_platform() });
         }
-        let bundle = Bundle { dir: dir.to_owned(), manifest };
+        let resolved = ResolvedManifest::resolve(&manifest).map_err(BundleError::Inconsistent)?;
+        let bundle = Bundle { dir: dir.to_owned(), manifest, resolved };
         bundle.verify_artifacts()?;
         Ok(bundle)
     }
@@ -143,7 +151,7 @@ mod tests {
                 source: "std.macswap".into(),
                 placement: Placement::Xdp,
                 reason: "test".into(),
-                program: Some("galette_nf_a".into()),
+                program: Some("galette_nf_0".into()),
                 library: None,
                 ports: vec![],
                 maps: vec![],
@@ -203,6 +211,20 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, text.replace("\"path\": \"xdp/chain.o\"", "\"path\": \"../x\"")).unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::UnsafePath(_))));
+    }
+
+    #[test]
+    fn a_manifest_that_contradicts_itself_is_refused() {
+        let dir = written();
+        let path = dir.path().join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.replace("\"target\": \"a\"", "\"target\": \"nobody\"")).unwrap();
+        let error = Bundle::open(dir.path()).unwrap_err();
+        assert!(matches!(error, BundleError::Inconsistent(ManifestError::UnknownInstance { .. })), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "the manifest contradicts itself: `rx` leads to `nobody`, which is not an instance of the chain"
+        );
     }
 
     #[test]

@@ -9,12 +9,12 @@ use galette_bundle::{
 use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
-use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, unsupported};
+use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, role_entry_program, unsupported};
 use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnings};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
-use crate::ir::{ChainIr, Target};
+use crate::ir::{ChainIr, MapKind, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
-use crate::source::{FileSystem, SourceFiles, SourceReader};
+use crate::source::{FileSystem, SourceFiles, SourceReader, decode};
 use crate::verify::{VerifierOutcome, verify_object};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
@@ -92,8 +92,15 @@ pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, Com
 /// The front end alone (parse, check, place), reading through `reader`:
 /// whether the chain is valid, whatever this version can build.
 pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceReader) -> Result<Checked, CompileError> {
-    let text = reader.read(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
+    let bytes = reader.read_bytes(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
     let mut files = SourceFiles::default();
+    let text = match decode(bytes, 0) {
+        Ok(text) => text,
+        Err((text, diagnostic)) => {
+            let chain_file = files.add(path.display().to_string(), text);
+            return Ok(Checked { files, chain_file, diagnostics: vec![diagnostic], chain: None });
+        }
+    };
     let chain_file = files.add(path.display().to_string(), text.clone());
     let ast = match galette_grammar::parse(&text, chain_file) {
         Ok(ast) => ast,
@@ -250,8 +257,10 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
                 .entries
                 .iter()
                 .filter_map(|entry| {
+                    let role = entry.role?;
                     Some(RoleEntry {
-                        role: chain.roles[entry.role?].name.clone(),
+                        role: chain.roles[role].name.clone(),
+                        program: role_entry_program(role),
                         action: port_action(entry.target, chain),
                     })
                 })
@@ -319,7 +328,9 @@ fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileE
             let declared = parsed.maps.get(&map.name)?;
             Some(MapEntry {
                 name: map.name.clone(),
-                kind: map.kind.name().to_owned(),
+                kind: manifest_map_kind(map.kind),
+                key_type: map.key.clone(),
+                value_type: map.value.clone(),
                 key_size: declared.key_size(),
                 value_size: declared.value_size(),
                 capacity: declared.max_entries(),
@@ -327,6 +338,18 @@ fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileE
             })
         })
         .collect())
+}
+
+/// A map kind as the manifest writes it.
+fn manifest_map_kind(kind: MapKind) -> galette_bundle::MapKind {
+    match kind {
+        MapKind::Array => galette_bundle::MapKind::Array,
+        MapKind::Hash => galette_bundle::MapKind::Hash,
+        MapKind::LruHash => galette_bundle::MapKind::LruHash,
+        MapKind::LpmTrie => galette_bundle::MapKind::LpmTrie,
+        MapKind::PercpuArray => galette_bundle::MapKind::PercpuArray,
+        MapKind::PercpuHash => galette_bundle::MapKind::PercpuHash,
+    }
 }
 
 fn port_action(target: Target, chain: &ChainIr) -> PortAction {

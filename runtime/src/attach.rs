@@ -1,7 +1,7 @@
 //! Which interface gets which entry program: `--iface IF` for a chain
 //! without interface roles, `--iface ROLE=IF` for each role of one with.
 
-use galette_bundle::Manifest;
+use galette_bundle::{Bundle, Manifest, ResolvedManifest};
 
 use crate::RunError;
 
@@ -36,8 +36,16 @@ pub struct Attachment {
     pub role: Option<u32>,
 }
 
-/// Matches `--iface` arguments with the chain's roles.
-pub fn plan(manifest: &Manifest, interfaces: &[InterfaceArg]) -> Result<Vec<Attachment>, RunError> {
+/// Matches `--iface` arguments with the roles of `bundle`'s chain.
+pub fn plan(bundle: &Bundle, interfaces: &[InterfaceArg]) -> Result<Vec<Attachment>, RunError> {
+    plan_for(&bundle.manifest, &bundle.resolved, interfaces)
+}
+
+fn plan_for(
+    manifest: &Manifest,
+    resolved: &ResolvedManifest,
+    interfaces: &[InterfaceArg],
+) -> Result<Vec<Attachment>, RunError> {
     let xdp = manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
     let usage = |reason: String| RunError::Interfaces(reason);
     if manifest.roles.is_empty() {
@@ -55,13 +63,7 @@ pub fn plan(manifest: &Manifest, interfaces: &[InterfaceArg]) -> Result<Vec<Atta
         let [arg] = given.as_slice() else {
             return Err(usage(format!("give `--iface {role}=IF` exactly once (the chain's roles: {roles})")));
         };
-        // Per-role entries have a program per role; a chain entered by one
-        // `rx -> ...` uses the common entry program on every interface.
-        let program = if xdp.role_entries.is_empty() {
-            xdp.entry_program.clone()
-        } else {
-            format!("{}_{index}", xdp.entry_program)
-        };
+        let program = resolved.role_programs[index].clone();
         plan.push(Attachment { interface: arg.name.clone(), program, role: Some(index as u32) });
     }
     if let Some(stray) =
@@ -89,7 +91,14 @@ mod tests {
                 entry_program: "galette_rx".into(),
                 entry: PortAction::Drop,
                 role_entries: if per_role {
-                    roles.iter().map(|role| RoleEntry { role: (*role).into(), action: PortAction::Tx }).collect()
+                    roles
+                        .iter()
+                        .map(|role| RoleEntry {
+                            role: (*role).into(),
+                            program: format!("rx_{role}"),
+                            action: PortAction::Tx,
+                        })
+                        .collect()
                 } else {
                     vec![]
                 },
@@ -102,31 +111,37 @@ mod tests {
         }
     }
 
+    /// The plan for `manifest`, resolved as `Bundle::open` resolves it.
+    fn planned(manifest: &Manifest, interfaces: &[InterfaceArg]) -> Result<Vec<Attachment>, RunError> {
+        plan_for(manifest, &ResolvedManifest::resolve(manifest).unwrap(), interfaces)
+    }
+
     fn args(text: &[&str]) -> Vec<InterfaceArg> {
         text.iter().map(|arg| arg.parse().unwrap()).collect()
     }
 
     #[test]
     fn a_chain_without_roles_takes_one_interface() {
-        let plan = plan(&manifest(&[], false), &args(&["eth0"])).unwrap();
+        let plan = planned(&manifest(&[], false), &args(&["eth0"])).unwrap();
         assert_eq!(plan, [Attachment { interface: "eth0".into(), program: "galette_rx".into(), role: None }]);
-        assert!(super::plan(&manifest(&[], false), &args(&["eth0", "eth1"])).is_err());
-        assert!(super::plan(&manifest(&[], false), &args(&["lan=eth0"])).is_err());
+        assert!(planned(&manifest(&[], false), &args(&["eth0", "eth1"])).is_err());
+        assert!(planned(&manifest(&[], false), &args(&["lan=eth0"])).is_err());
     }
 
     #[test]
     fn every_role_gets_its_interface_and_entry_program() {
-        let plan = plan(&manifest(&["lan", "wan"], true), &args(&["wan=eth1", "lan=eth0"])).unwrap();
-        assert_eq!(plan[0], Attachment { interface: "eth0".into(), program: "galette_rx_0".into(), role: Some(0) });
-        assert_eq!(plan[1], Attachment { interface: "eth1".into(), program: "galette_rx_1".into(), role: Some(1) });
-        let common = super::plan(&manifest(&["lan", "wan"], false), &args(&["lan=a", "wan=b"])).unwrap();
+        let plan = planned(&manifest(&["lan", "wan"], true), &args(&["wan=eth1", "lan=eth0"])).unwrap();
+        // The programs the manifest names, however the compiler named them.
+        assert_eq!(plan[0], Attachment { interface: "eth0".into(), program: "rx_lan".into(), role: Some(0) });
+        assert_eq!(plan[1], Attachment { interface: "eth1".into(), program: "rx_wan".into(), role: Some(1) });
+        let common = planned(&manifest(&["lan", "wan"], false), &args(&["lan=a", "wan=b"])).unwrap();
         assert_eq!(common[1].program, "galette_rx");
     }
 
     #[test]
     fn missing_doubled_or_unknown_roles_are_explained() {
         let chain = manifest(&["lan", "wan"], true);
-        let error = |text: &[&str]| plan(&chain, &args(text)).unwrap_err().to_string();
+        let error = |text: &[&str]| planned(&chain, &args(text)).unwrap_err().to_string();
         assert!(error(&["lan=a"]).contains("`--iface wan=IF` exactly once"));
         assert!(error(&["lan=a", "lan=b", "wan=c"]).contains("`--iface lan=IF` exactly once"));
         assert!(error(&["lan=a", "wan=b", "dmz=c"]).contains("`--iface dmz=c` names no role"));

@@ -92,7 +92,7 @@ impl RunningChain {
         let object = bundle.artifact(&xdp.object)?;
         let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
         load_instance_programs(&mut ebpf, &bundle.manifest)?;
-        fill_action_table(&mut ebpf, &bundle.manifest)?;
+        fill_action_table(&mut ebpf, bundle)?;
         let bpffs = &pins.bpffs;
         let pins = MapPins::pin(&ebpf, &bundle.manifest, bpffs, pins.keep)?;
         for contents in preload {
@@ -230,7 +230,7 @@ pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
     let object = bundle.artifact(&xdp.object)?;
     let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
     load_instance_programs(&mut ebpf, &bundle.manifest)?;
-    fill_action_table(&mut ebpf, &bundle.manifest)?;
+    fill_action_table(&mut ebpf, bundle)?;
     let program: &mut Xdp = ebpf
         .program_mut(&xdp.entry_program)
         .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
@@ -288,8 +288,8 @@ fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunEr
 }
 
 /// Writes where every port and `rx` lead, as the manifest says.
-fn fill_action_table(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {
-    let table = action_table(manifest).map_err(|reason| RunError::Load(format!("invalid manifest: {reason}")))?;
+fn fill_action_table(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), RunError> {
+    let table = action_table(&bundle.resolved);
     let map =
         ebpf.map_mut(ACTIONS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{ACTIONS_MAP}`")))?;
     let mut actions: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;

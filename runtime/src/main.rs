@@ -177,7 +177,7 @@ fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
 
 fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let bundle = Bundle::open(&args.bundle)?;
-    let attachments = attach::plan(&bundle.manifest, &args.iface)?;
+    let attachments = attach::plan(&bundle, &args.iface)?;
     let interfaces = attachments.iter().map(|attachment| attachment.interface.as_str()).collect::<Vec<_>>().join(", ");
     for attachment in &attachments {
         interface_index(&attachment.interface)?;

@@ -30,7 +30,7 @@ pub fn open(bundle: &Bundle, bpffs: &std::path::Path, name: &str) -> Result<(Map
             path.display()
         ))
     })?;
-    let map = if entry.kind.starts_with("percpu") { map.per_cpu() } else { map };
+    let map = if entry.kind.is_per_cpu() { map.per_cpu() } else { map };
     Ok((entry, map))
 }
 
@@ -83,7 +83,7 @@ pub fn set(entry: &MapEntry, map: &KernelMap, key: &str, value: &str) -> Result<
             entry.name
         )));
     }
-    let key = parse(key, entry.key_size as usize, &entry.kind)
+    let key = parse(key, entry.key_size as usize, entry.kind.name())
         .map_err(|reason| RunError::Map(format!("key {key:?}: {reason}")))?;
     let value = parse(value, entry.value_size as usize, "")
         .map_err(|reason| RunError::Map(format!("value {value:?}: {reason}")))?;

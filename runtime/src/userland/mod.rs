@@ -55,12 +55,10 @@ impl UserlandTier {
         workers: u32,
         mode: WorkerMode,
     ) -> Result<UserlandTier, RunError> {
-        let manifest = &bundle.manifest;
         if workers == 0 || workers > MAX_WORKERS {
             return Err(RunError::Userland(format!("--workers must be between 1 and {MAX_WORKERS}")));
         }
-        let routes =
-            route::routes(manifest).map_err(|reason| RunError::Userland(format!("invalid manifest: {reason}")))?;
+        let routes = route::routes(&bundle.resolved);
         let (libraries, counters) = load_libraries(bundle, ebpf)?;
         let interfaces = interface_slots(attachments)?;
 
@@ -271,7 +269,7 @@ fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<HashMap<String, &'static 
     let mut maps = HashMap::new();
     for entry in &bundle.manifest.maps {
         // galettec refuses per-CPU maps for userland NFs, so none is lent.
-        if entry.kind.starts_with("percpu") {
+        if entry.kind.is_per_cpu() {
             continue;
         }
         let Some(map) = ebpf.map(&entry.name) else { continue };

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use galette_bundle::{Manifest, Placement, PortAction};
+use galette_bundle::{Placement, ResolvedManifest, Target};
 
 use crate::stats::InstanceCounters;
 
@@ -26,44 +26,27 @@ pub enum Route {
 }
 
 /// Per manifest instance: the routes of its ports, for userland instances.
-pub fn routes(manifest: &Manifest) -> Result<Vec<Option<Vec<Route>>>, String> {
-    manifest
-        .instances
+/// The manifest was checked when the bundle was opened (a userland port
+/// never leads back to XDP), so every port has a route.
+pub fn routes(resolved: &ResolvedManifest) -> Vec<Option<Vec<Route>>> {
+    resolved
+        .placements
         .iter()
-        .map(|instance| {
-            if instance.placement != Placement::Userland {
-                return Ok(None);
-            }
-            let routes = instance
-                .ports
-                .iter()
-                .map(|port| match &port.action {
-                    PortAction::Tx => Ok(Route::Tx),
-                    PortAction::Drop => Ok(Route::Drop),
-                    PortAction::Abort => Ok(Route::Abort),
-                    PortAction::Pass => Ok(Route::Pass),
-                    PortAction::Redirect(role) => match manifest.roles.iter().position(|known| known == role) {
-                        Some(index) => Ok(Route::Out(index as u32)),
-                        None => {
-                            Err(format!("`{}` leads out of `{role}`, which is not a role of the chain", instance.name))
-                        }
-                    },
-                    PortAction::Instance(name) => {
-                        let next =
-                            manifest.instances.iter().position(|other| &other.name == name).ok_or_else(|| {
-                                format!("`{}` leads to `{name}`, which is not an instance", instance.name)
-                            })?;
-                        if manifest.instances[next].placement != Placement::Userland {
-                            return Err(format!(
-                                "`{}` in userland leads to `{name}` in XDP; packets never return to XDP",
-                                instance.name
-                            ));
-                        }
-                        Ok(Route::Next(next))
-                    }
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            Ok(Some(routes))
+        .zip(&resolved.ports)
+        .map(|(placement, ports)| {
+            (*placement == Placement::Userland).then(|| {
+                ports
+                    .iter()
+                    .map(|target| match *target {
+                        Target::Tx => Route::Tx,
+                        Target::Drop => Route::Drop,
+                        Target::Abort => Route::Abort,
+                        Target::Pass => Route::Pass,
+                        Target::Redirect(role) => Route::Out(role as u32),
+                        Target::Instance(next) => Route::Next(next),
+                    })
+                    .collect()
+            })
         })
         .collect()
 }
@@ -99,7 +82,7 @@ impl UserlandCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use galette_bundle::{FORMAT_VERSION, Instance, Port};
+    use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Port, PortAction};
 
     fn instance(name: &str, placement: Placement, actions: Vec<PortAction>) -> Instance {
         Instance {
@@ -107,35 +90,44 @@ mod tests {
             source: "std.x".into(),
             placement,
             reason: String::new(),
-            program: None,
-            library: None,
+            program: (placement == Placement::Xdp).then(|| format!("prog_{name}")),
+            library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
             ports: actions.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
             maps: vec![],
         }
     }
 
-    fn manifest(instances: Vec<Instance>) -> Manifest {
-        Manifest {
+    fn routes_of(instances: Vec<Instance>, roles: &[&str]) -> Vec<Option<Vec<Route>>> {
+        let manifest = Manifest {
             format_version: FORMAT_VERSION,
             chain: "c".into(),
             compiler_version: "0".into(),
             platform: galette_bundle::host_platform(),
-            xdp: None,
-            roles: vec![],
+            xdp: Some(galette_bundle::XdpPart {
+                object: "xdp/chain.o".into(),
+                entry_program: "galette_rx".into(),
+                entry: PortAction::Instance("x".into()),
+                role_entries: vec![],
+                max_ports: 1,
+            }),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
             instances,
             maps: vec![],
             artifacts: vec![],
-        }
+        };
+        routes(&ResolvedManifest::resolve(&manifest).unwrap())
     }
 
     #[test]
     fn userland_ports_route_to_verdicts_and_userland_instances() {
-        let chain = manifest(vec![
-            instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
-            instance("a", Placement::Userland, vec![PortAction::Instance("b".into()), PortAction::Pass]),
-            instance("b", Placement::Userland, vec![PortAction::Tx, PortAction::Drop, PortAction::Abort]),
-        ]);
-        let routes = routes(&chain).unwrap();
+        let routes = routes_of(
+            vec![
+                instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
+                instance("a", Placement::Userland, vec![PortAction::Instance("b".into()), PortAction::Pass]),
+                instance("b", Placement::Userland, vec![PortAction::Tx, PortAction::Drop, PortAction::Abort]),
+            ],
+            &[],
+        );
         assert_eq!(routes[0], None);
         assert_eq!(routes[1], Some(vec![Route::Next(2), Route::Pass]));
         assert_eq!(routes[2], Some(vec![Route::Tx, Route::Drop, Route::Abort]));
@@ -143,26 +135,17 @@ mod tests {
 
     #[test]
     fn redirects_name_the_role_by_index() {
-        let mut chain = manifest(vec![
-            instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
-            instance(
-                "a",
-                Placement::Userland,
-                vec![PortAction::Redirect("wan".into()), PortAction::Redirect("lan".into())],
-            ),
-        ]);
-        chain.roles = vec!["lan".into(), "wan".into()];
-        assert_eq!(routes(&chain).unwrap()[1], Some(vec![Route::Out(1), Route::Out(0)]));
-        chain.roles = vec!["lan".into()];
-        assert!(routes(&chain).unwrap_err().contains("`wan`, which is not a role"));
-    }
-
-    #[test]
-    fn userland_never_leads_back_to_xdp() {
-        let chain = manifest(vec![
-            instance("x", Placement::Xdp, vec![PortAction::Tx]),
-            instance("a", Placement::Userland, vec![PortAction::Instance("x".into())]),
-        ]);
-        assert!(routes(&chain).unwrap_err().contains("never return to XDP"));
+        let routes = routes_of(
+            vec![
+                instance("x", Placement::Xdp, vec![PortAction::Instance("a".into())]),
+                instance(
+                    "a",
+                    Placement::Userland,
+                    vec![PortAction::Redirect("wan".into()), PortAction::Redirect("lan".into())],
+                ),
+            ],
+            &["lan", "wan"],
+        );
+        assert_eq!(routes[1], Some(vec![Route::Out(1), Route::Out(0)]));
     }
 }
