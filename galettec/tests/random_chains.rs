@@ -1,6 +1,6 @@
 //! Random chains through the whole front end (`check_with`: parse, read NF
-//! signatures, check, place), generated deterministically with a seeded
-//! SplitMix64 (no `rand`).
+//! signatures, check, place), generated deterministically with the seeded
+//! SplitMix64 of `galette-test-support` (no `rand`).
 //!
 //! Three sources of inputs: mutations of `examples/*.gal`; generated chains
 //! that are valid by construction (lines and fan-outs of NF instances,
@@ -19,94 +19,17 @@
 //! few small crates under `examples/mem/` that exist only in memory, for
 //! what the crates on disk do not have (maps, more ports, std).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 use galette_bundle::Placement;
 use galette_grammar::{Diagnostic, Severity, Span};
+use galette_test_support::{Findings, Rng, cases, catch_quietly, seed};
 use galettec::compile::{CompileOptions, check_with};
 use galettec::render::{render_diagnostics, render_json};
 use galettec::source::SourceReader;
-
-// ---------------------------------------------------------------------------
-// Randomness and panic capture.
-
-/// SplitMix64: tiny, seeded, good enough to pick tokens.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let extra = std::env::var("GALETTE_RANDOM_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        Rng(seed ^ extra)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-}
-
-/// How many cases to run: `base` times `$GALETTE_RANDOM_SCALE` (default 1),
-/// for a longer hunt than the everyday run.
-fn cases(base: usize) -> usize {
-    let scale = std::env::var("GALETTE_RANDOM_SCALE").ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(1);
-    base * scale.max(1)
-}
-
-thread_local! {
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Panics caught on purpose are recorded, not printed; every other panic
-/// (another test's failed assertion) goes to the default hook.
-fn install_quiet_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if QUIET.with(Cell::get) {
-                let location = info.location().map(|l| format!("at {}:{}", l.file(), l.line())).unwrap_or_default();
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                LAST_PANIC.with(|last| *last.borrow_mut() = format!("{location} | {message}"));
-            } else {
-                default(info);
-            }
-        }));
-    });
-}
 
 // ---------------------------------------------------------------------------
 // Reading sources: the chain and the memory crates from memory, the rest
@@ -246,21 +169,17 @@ struct Outcome {
 }
 
 fn run(chain: &str, fuzzed_lib: Option<&str>, disk: &Disk, options: &CompileOptions) -> Outcome {
-    install_quiet_hook();
     let reader = Reader { chain, fuzzed_lib, disk };
-    QUIET.with(|q| q.set(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+    let result = catch_quietly(|| {
         let checked = check_with(&chain_path(), options, &reader).map_err(|error| error.to_string())?;
         // What the CLI does next with the diagnostics.
         render_diagnostics(&checked.files, &checked.diagnostics);
         render_json(&checked.files, &checked.diagnostics);
         Ok::<_, String>(checked)
-    }));
-    QUIET.with(|q| q.set(false));
+    });
     let checked = match result {
-        Err(_) => {
-            let problem = format!("panic {}", LAST_PANIC.with(|l| l.borrow().clone()));
-            return Outcome { problem: Some(problem), diagnostics: Vec::new(), placed: None };
+        Err(panic) => {
+            return Outcome { problem: Some(format!("panic {panic}")), diagnostics: Vec::new(), placed: None };
         }
         Ok(Err(error)) => {
             return Outcome {
@@ -336,85 +255,6 @@ fn span_problem(text: &str, span: Span) -> Option<&'static str> {
         return Some("a span is not on char boundaries");
     }
     None
-}
-
-/// What kind of problem this is, to tell one bug from another while
-/// shrinking: the text before ` | ` (for a panic, its location).
-fn kind_of(problem: &str) -> String {
-    problem.split(" | ").next().unwrap_or("").to_owned()
-}
-
-/// Shrinks `input` while `problem` still reports a problem of the same kind:
-/// drops ever smaller runs of characters, then simplifies single characters.
-fn shrink(input: &str, problem: impl Fn(&str) -> Option<String>) -> String {
-    let Some(kind) = problem(input).map(|p| kind_of(&p)) else { return input.to_owned() };
-    let still_fails = |candidate: &str| problem(candidate).is_some_and(|p| kind_of(&p) == kind);
-    let mut chars: Vec<char> = input.chars().collect();
-    let mut chunk = chars.len().max(1);
-    while chunk > 0 {
-        let mut start = 0;
-        while start < chars.len() {
-            let end = (start + chunk).min(chars.len());
-            let candidate: String = chars[..start].iter().chain(&chars[end..]).collect();
-            if still_fails(&candidate) {
-                chars = candidate.chars().collect();
-            } else {
-                start += chunk;
-            }
-        }
-        chunk /= 2;
-    }
-    for index in 0..chars.len() {
-        for simpler in ['a', ' '] {
-            if chars[index] == simpler {
-                break;
-            }
-            let mut candidate = chars.clone();
-            candidate[index] = simpler;
-            let text: String = candidate.iter().collect();
-            if still_fails(&text) {
-                chars = candidate;
-                break;
-            }
-        }
-    }
-    chars.into_iter().collect()
-}
-
-/// Every distinct problem found, with the input that showed it first.
-#[derive(Default)]
-struct Findings {
-    /// `(kind, origin, input, problem)`, one per kind.
-    found: Vec<(String, String, String, String)>,
-    cases: usize,
-}
-
-impl Findings {
-    fn record(&mut self, origin: impl FnOnce() -> String, input: &str, problem: Option<String>) {
-        self.cases += 1;
-        if let Some(problem) = problem {
-            let kind = kind_of(&problem);
-            if !self.found.iter().any(|(k, ..)| *k == kind) {
-                self.found.push((kind, origin(), input.to_owned(), problem));
-            }
-        }
-    }
-
-    /// Fails with each problem and its input, shrunk with `problem`.
-    fn assert_none(self, problem: impl Fn(&str) -> Option<String>) {
-        if self.found.is_empty() {
-            return;
-        }
-        let mut report = format!("{} problem(s) in {} inputs:\n", self.found.len(), self.cases);
-        for (_, origin, input, first) in &self.found {
-            let minimal = shrink(input, &problem);
-            let now = problem(&minimal).unwrap_or_else(|| "(no problem)".to_owned());
-            report.push_str(&format!(
-                "\n- {first}\n  found in {origin}: {input:?}\n  minimal input: {minimal:?}\n  which gives: {now}\n"
-            ));
-        }
-        panic!("{report}");
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -548,7 +388,7 @@ fn mutate(rng: &mut Rng, s: &str, tokens: &[&str]) -> String {
             let mut bytes = s.as_bytes().to_vec();
             if !bytes.is_empty() {
                 let at = rng.below(bytes.len());
-                bytes[at] = rng.next() as u8;
+                bytes[at] = rng.next_u64() as u8;
             }
             String::from_utf8_lossy(&bytes).into_owned()
         }
@@ -826,7 +666,7 @@ fn the_examples_check_without_errors() {
 #[test]
 fn generated_valid_chains_check_without_errors() {
     let (disk, options) = (Disk::default(), CompileOptions::from_env());
-    let mut rng = Rng::new(0xc4a1_0001);
+    let mut rng = Rng::new(seed(0xc4a1_0001));
     for case in 0..cases(400) {
         let valid = valid_chain(&mut rng);
         let outcome = run(&valid.text, None, &disk, &options);
@@ -851,7 +691,7 @@ fn generated_valid_chains_check_without_errors() {
 fn mutated_examples_never_break_the_checker() {
     let (disk, options) = (Disk::default(), CompileOptions::from_env());
     let bases = examples();
-    let mut rng = Rng::new(0xc4a1_0002);
+    let mut rng = Rng::new(seed(0xc4a1_0002));
     let mut findings = Findings::default();
     for case in 0..cases(500) {
         let mut chain = bases[rng.below(bases.len())].clone();
@@ -867,7 +707,7 @@ fn mutated_examples_never_break_the_checker() {
 #[test]
 fn mutated_generated_chains_never_break_the_checker() {
     let (disk, options) = (Disk::default(), CompileOptions::from_env());
-    let mut rng = Rng::new(0xc4a1_0003);
+    let mut rng = Rng::new(seed(0xc4a1_0003));
     let mut findings = Findings::default();
     for case in 0..cases(700) {
         let mut chain = valid_chain(&mut rng).text;
@@ -927,7 +767,7 @@ fn mutated_nf_crates_never_break_the_checker() {
     let chain = "chain c\nnf x = \"mem/fuzzed\" { allow: m, hits: m }\nmap m: hash<u32, u64>[8]\nrx -> x\nx -> tx\nx.out -> drop\nx -> { allowed: pass, not_found: drop }\n";
     let macswap = std::fs::read_to_string(project().join("stdlib-nfs/macswap/src/lib.rs")).expect("macswap's source");
     let bases = [macswap.as_str(), FILTER_LIB, ROUTER_LIB, HOSTED_LIB];
-    let mut rng = Rng::new(0xc4a1_0004);
+    let mut rng = Rng::new(seed(0xc4a1_0004));
     let mut findings = Findings::default();
     for case in 0..cases(300) {
         let mut lib = bases[rng.below(bases.len())].to_owned();
