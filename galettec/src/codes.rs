@@ -12,6 +12,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0004", "an NF source `LIB.NAME` whose library is not `std`"),
     ("E0005", "the file does not start with `chain NAME`"),
     ("E0006", "a second `chain` header: a file holds one chain"),
+    ("E0007", "the file is not valid UTF-8"),
     ("E0101", "a name declared twice (NFs and interface roles share one set of names)"),
     ("E0102", "a link names something that is not declared"),
     ("E0103", "nothing is linked to `rx` (or to `rx.ROLE` for some role)"),

@@ -14,7 +14,7 @@ use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnin
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, MapKind, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
-use crate::source::{FileSystem, SourceFiles, SourceReader};
+use crate::source::{FileSystem, SourceFiles, SourceReader, decode};
 use crate::verify::{VerifierOutcome, verify_object};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
@@ -92,8 +92,15 @@ pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, Com
 /// The front end alone (parse, check, place), reading through `reader`:
 /// whether the chain is valid, whatever this version can build.
 pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceReader) -> Result<Checked, CompileError> {
-    let text = reader.read(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
+    let bytes = reader.read_bytes(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
     let mut files = SourceFiles::default();
+    let text = match decode(bytes, 0) {
+        Ok(text) => text,
+        Err((text, diagnostic)) => {
+            let chain_file = files.add(path.display().to_string(), text);
+            return Ok(Checked { files, chain_file, diagnostics: vec![diagnostic], chain: None });
+        }
+    };
     let chain_file = files.add(path.display().to_string(), text.clone());
     let ast = match galette_grammar::parse(&text, chain_file) {
         Ok(ast) => ast,

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use galette_grammar::FormatError;
+use galette_grammar::{Diagnostic, FormatError};
 use galettec::compile::check_with;
 use galettec::explain::{dot_graph, placement_table};
 use galettec::place::DEFAULT_MAX_TAIL_CALLS;
 use galettec::render::{render_diagnostics, render_json};
-use galettec::source::{FileSystem, SourceFiles};
+use galettec::source::{FileSystem, SourceFiles, decode};
 use galettec::{Checked, CompileError, CompileOptions, check_chain, compile_chain};
 
 /// Compile a Galette chain (`.gal`) into a bundle that `galette run` loads.
@@ -180,12 +180,25 @@ fn fmt(files: &[PathBuf], check: bool, format: MessageFormat) -> ExitCode {
 fn fmt_file(path: &Path, check: bool, format: MessageFormat) -> bool {
     let from_stdin = path == Path::new("-");
     let name = if from_stdin { "<stdin>".to_owned() } else { path.display().to_string() };
-    let read = if from_stdin { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) };
-    let source = match read {
-        Ok(source) => source,
+    let read = if from_stdin {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
         Err(error) => return operational_error(format!("cannot read {name}: {error}")),
     };
     let mut files = SourceFiles::default();
+    let source = match decode(bytes, 0) {
+        Ok(source) => source,
+        Err((text, diagnostic)) => {
+            files.add(name.clone(), text);
+            print_fmt_errors(&files, &[diagnostic], &name, format);
+            return false;
+        }
+    };
     let file = files.add(name.clone(), source.clone());
     match galette_grammar::format(&source, file) {
         Ok(formatted) if check => {
@@ -204,18 +217,23 @@ fn fmt_file(path: &Path, check: bool, format: MessageFormat) -> bool {
             Err(error) => operational_error(format!("cannot write {name}: {error}")),
         },
         Err(FormatError::Syntax(diagnostics)) => {
-            match format {
-                MessageFormat::Human => eprint!("{}", render_diagnostics(&files, &diagnostics)),
-                MessageFormat::Json => print!("{}", render_json(&files, &diagnostics)),
-            }
-            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!("error: could not format {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+            print_fmt_errors(&files, &diagnostics, &name, format);
             false
         }
         Err(FormatError::Bug(reason)) => {
             operational_error(format!("left {name} as it is: the formatter went wrong ({reason}); please report this"))
         }
     }
+}
+
+/// Prints why `name` could not be formatted.
+fn print_fmt_errors(files: &SourceFiles, diagnostics: &[Diagnostic], name: &str, format: MessageFormat) {
+    match format {
+        MessageFormat::Human => eprint!("{}", render_diagnostics(files, diagnostics)),
+        MessageFormat::Json => print!("{}", render_json(files, diagnostics)),
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    eprintln!("error: could not format {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
 }
 
 /// Prints an error that is not about the chain's text; returns `false`.

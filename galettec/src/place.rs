@@ -147,15 +147,22 @@ pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Res
                         "the end of the verifier's log:\n{log}\nremove `@xdp` to run it in userland instead"
                     ))
                 }
-                reason => Diagnostic::error(
-                    "E0501",
-                    format!("`{}` cannot run in XDP", instance.name),
-                    chain_file,
-                    span,
-                    "asks for XDP",
-                )
-                .with_label(chain_file, instance.span, format!("it must run in userland: {reason}"))
-                .with_help("remove `@xdp`, or change what forces it into userland"),
+                reason => {
+                    let diagnostic = Diagnostic::error(
+                        "E0501",
+                        format!("`{}` cannot run in XDP", instance.name),
+                        chain_file,
+                        span,
+                        "asks for XDP",
+                    )
+                    .with_label(chain_file, instance.span, format!("it must run in userland: {reason}"));
+                    match (reason, instance.nf.conditional_no_std) {
+                        (PlacementReason::NeedsStd, Some(line)) => diagnostic
+                            .with_label(instance.nf.lib_file, line, "a condition galettec does not evaluate: this reads as needing std")
+                            .with_help("write `#![no_std]`: host tests can still use std with `#[cfg(test)] extern crate std;`"),
+                        _ => diagnostic.with_help("remove `@xdp`, or change what forces it into userland"),
+                    }
+                }
             })
         })
         .collect();

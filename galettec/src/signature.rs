@@ -30,6 +30,9 @@ pub struct NfSignature {
     pub ports: Vec<PortSignature>,
     /// True unless the crate says `#![no_std]`; such an NF cannot run in XDP.
     pub needs_std: bool,
+    /// A `#![cfg_attr(..., no_std)]` line, if the crate has one: it reads as
+    /// needing std (the condition is not evaluated), which is worth saying.
+    pub conditional_no_std: Option<Span>,
     /// `src/lib.rs` in the file table.
     pub lib_file: FileId,
     /// Span of `enum Action`'s name in `src/lib.rs`.
@@ -155,6 +158,7 @@ pub fn read_signature(
         crate_dir: crate_dir.to_owned(),
         ports,
         needs_std: !is_no_std(&ast),
+        conditional_no_std: conditional_no_std(&ast, spans),
         lib_file,
         action_span,
         maps,
@@ -231,6 +235,19 @@ fn package_name(manifest: &str) -> Option<String> {
 
 fn is_no_std(ast: &syn::File) -> bool {
     ast.attrs.iter().any(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)) && attr.path().is_ident("no_std"))
+}
+
+/// The span of an inner `#![cfg_attr(COND, no_std)]`, if there is one.
+fn conditional_no_std(ast: &syn::File, spans: SpanMap) -> Option<Span> {
+    ast.attrs.iter().find_map(|attr| {
+        let inner = matches!(attr.style, syn::AttrStyle::Inner(_));
+        let mentions_no_std = attr.path().is_ident("cfg_attr")
+            && attr
+                .meta
+                .require_list()
+                .is_ok_and(|list| list.tokens.clone().into_iter().any(|token| token.to_string() == "no_std"));
+        (inner && mentions_no_std).then(|| spans.of(attr.span()))
+    })
 }
 
 fn read_ports(

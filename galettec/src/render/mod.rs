@@ -1,23 +1,23 @@
 //! Rendering diagnostics for people, with codespan-reporting.
 
 use codespan_reporting::diagnostic::{Diagnostic as Report, Label as ReportLabel, Severity as ReportSeverity};
-use codespan_reporting::files::SimpleFiles;
+mod excerpt;
+
 use codespan_reporting::term::{self, Config};
 use galette_grammar::{Diagnostic, Severity};
 
 use crate::source::SourceFiles;
+use excerpt::Excerpts;
 
-/// Renders `diagnostics` as text, without colour, in the order given.
+/// Renders `diagnostics` as text, without colour, in the order given. A very
+/// long line is shown as a window around the labels on it.
 pub fn render_diagnostics(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
-    let mut table = SimpleFiles::new();
-    for file in files.iter() {
-        table.add(file.name.clone(), file.text.clone());
-    }
     let config = Config::default();
     diagnostics
         .iter()
         .map(|diagnostic| {
-            term::emit_into_string(&config, &table, &to_report(diagnostic)).unwrap_or_else(|_| {
+            let (excerpts, moved) = Excerpts::new(files, diagnostic);
+            term::emit_into_string(&config, &excerpts, &to_report(&moved)).unwrap_or_else(|_| {
                 format!("{}[{}]: {}\n", severity_word(diagnostic.severity), diagnostic.code, diagnostic.message)
             })
         })
