@@ -23,10 +23,9 @@ fn meaning(chain: &ChainFile) -> Vec<String> {
         out.push(match item {
             Item::Iface(iface) => format!("iface {}", iface.name.name),
             Item::Map(map) => {
-                format!(
-                    "map {} {} {} {} {:?}",
-                    map.name.name, map.kind.name, map.key.name, map.value.name, map.capacity.value
-                )
+                // `None` for `array<V>`: the form written is part of the meaning.
+                let key = map.key.as_ref().map(|key| key.name.as_str());
+                format!("map {} {} {key:?} {} {:?}", map.name.name, map.kind.name, map.value.name, map.capacity.value)
             }
             Item::Nf(nf) => {
                 let source = match &nf.source {

@@ -135,7 +135,8 @@ fn tree_problem(source: &str, tree: &ChainFile) -> Option<String> {
             Item::Map(map) => {
                 spans.push((map.span, "map"));
                 spans.push((map.capacity.span, "capacity"));
-                idents.extend([&map.name, &map.kind, &map.key, &map.value]);
+                // `array<V>` has no key written.
+                idents.extend([&map.name, &map.kind, &map.value].into_iter().chain(&map.key));
             }
             Item::Nf(nf) => {
                 spans.push((nf.span, "nf"));
