@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use galette_grammar::ast::{ChainFile, Destination, Item, LinkTarget, NfSource};
 use galette_grammar::{FormatError, format, parse};
+use galette_test_support::Rng;
 
 // ---------------------------------------------------------------------------
 // The invariants.
@@ -463,31 +464,6 @@ fn a_file_that_does_not_parse_is_not_formatted() {
 // Random chains: valid ones with random layout and comments, and mangled
 // ones, which must give an error or a good result, never a panic.
 
-/// SplitMix64: tiny and seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
 const NAMES: &[&str] =
     &["a", "bb", "swap", "acl_v4", "lan", "x_1", "std", "out", "Ipv4Prefix", "a_much_longer_name_than_usual"];
 const SPACES: &[&str] = &[" ", "\t", "   ", "/* c */", " /**/ ", "/* é */", " /* ** */ "];
@@ -650,7 +626,7 @@ fn mangle(rng: &mut Rng, text: &str) -> String {
 
 #[test]
 fn random_layouts_format_to_the_same_chain() {
-    let mut rng = Rng(0x5EED_F0F0);
+    let mut rng = Rng::new(0x5EED_F0F0);
     let mut problems = Vec::new();
     let mut valid = 0;
     for case in 0..3000 {

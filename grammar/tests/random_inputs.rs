@@ -1,96 +1,28 @@
-//! Random inputs for the parser, generated deterministically (a seeded
-//! SplitMix64, no `rand`): token soups, mutations of the example chains, and
-//! syntactically valid chains with random layout.
+//! Random inputs for the parser, generated deterministically (the seeded
+//! SplitMix64 of `galette-test-support`, no `rand`): token soups, mutations
+//! of the example chains, and syntactically valid chains with random layout.
 //!
 //! The front end's promise is that `parse` never panics, and that every
 //! diagnostic it returns points at text of the file it was given: spans
 //! inside the source and on char boundaries. A failure is shrunk to a
 //! minimal input before it is reported.
 
-use std::cell::{Cell, RefCell};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Once;
 
 use galette_grammar::ast::{ChainFile, Destination, Ident, Item, LinkTarget, NfSource};
 use galette_grammar::{Diagnostic, Label, Span, parse};
+use galette_test_support::{Findings, Rng, cases, catch_quietly, seed};
 
 /// The file id handed to `parse`; not 0, so a diagnostic that forgets it shows.
 const FILE: usize = 7;
-
-// ---------------------------------------------------------------------------
-// Randomness and panic capture.
-
-/// SplitMix64: tiny, seeded, good enough to pick tokens.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
-thread_local! {
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Panics caught on purpose are recorded, not printed; every other panic
-/// (another test's failed assertion) goes to the default hook.
-fn install_quiet_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if QUIET.with(Cell::get) {
-                let location = info.location().map(|l| format!("at {}:{}", l.file(), l.line())).unwrap_or_default();
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                LAST_PANIC.with(|last| *last.borrow_mut() = format!("{location} | {message}"));
-            } else {
-                default(info);
-            }
-        }));
-    });
-}
 
 // ---------------------------------------------------------------------------
 // The invariants.
 
 /// What is wrong with `parse(source)`, if anything.
 fn problem(source: &str) -> Option<String> {
-    install_quiet_hook();
-    QUIET.with(|q| q.set(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| parse(source, FILE)));
-    QUIET.with(|q| q.set(false));
-    match result {
-        Err(_) => Some(format!("panic {}", LAST_PANIC.with(|l| l.borrow().clone()))),
+    match catch_quietly(|| parse(source, FILE)) {
+        Err(panic) => Some(format!("panic {panic}")),
         Ok(Ok(tree)) => tree_problem(source, &tree),
         Ok(Err(diagnostics)) if diagnostics.is_empty() => Some("no tree and no diagnostics".to_owned()),
         Ok(Err(diagnostics)) => diagnostics.iter().find_map(|d| diagnostic_problem(source, d)),
@@ -182,93 +114,6 @@ fn tree_problem(source: &str, tree: &ChainFile) -> Option<String> {
         }
     }
     spans.into_iter().find_map(|(span, what)| span_problem(source, span, what))
-}
-
-/// What kind of problem this is, to tell one bug from another while
-/// shrinking: the text before ` | ` (for a panic, its location).
-fn kind_of(problem: &str) -> String {
-    problem.split(" | ").next().unwrap_or("").to_owned()
-}
-
-/// Shrinks `source` while it still shows a problem of the same kind: drops
-/// ever smaller runs of characters, then simplifies single characters.
-fn shrink(source: &str) -> String {
-    let Some(kind) = problem(source).map(|p| kind_of(&p)) else { return source.to_owned() };
-    let still_fails = |candidate: &str| problem(candidate).is_some_and(|p| kind_of(&p) == kind);
-    let mut chars: Vec<char> = source.chars().collect();
-    let mut chunk = chars.len().max(1);
-    while chunk > 0 {
-        let mut start = 0;
-        while start < chars.len() {
-            let end = (start + chunk).min(chars.len());
-            let candidate: String = chars[..start].iter().chain(&chars[end..]).collect();
-            if still_fails(&candidate) {
-                chars = candidate.chars().collect();
-            } else {
-                start += chunk;
-            }
-        }
-        chunk /= 2;
-    }
-    // Simpler characters where they do not matter.
-    for index in 0..chars.len() {
-        for simpler in ['a', ' '] {
-            if chars[index] == simpler {
-                break;
-            }
-            let mut candidate = chars.clone();
-            candidate[index] = simpler;
-            let text: String = candidate.iter().collect();
-            if still_fails(&text) {
-                chars = candidate;
-                break;
-            }
-        }
-    }
-    chars.into_iter().collect()
-}
-
-/// Runs every case; at the end, fails with each distinct problem found and
-/// its shrunk input.
-struct Findings {
-    /// `(kind, origin, input, problem)`, one per kind.
-    found: Vec<(String, String, String, String)>,
-    cases: usize,
-}
-
-impl Findings {
-    fn new() -> Findings {
-        Findings { found: Vec::new(), cases: 0 }
-    }
-
-    fn check(&mut self, origin: impl FnOnce() -> String, source: &str) {
-        self.cases += 1;
-        if let Some(problem) = problem(source) {
-            let kind = kind_of(&problem);
-            if !self.found.iter().any(|(k, ..)| *k == kind) {
-                self.found.push((kind, origin(), source.to_owned(), problem));
-            }
-        }
-    }
-
-    fn assert_none(self) {
-        if self.found.is_empty() {
-            return;
-        }
-        let mut report = format!("{} problem(s) in {} inputs:\n", self.found.len(), self.cases);
-        for (_, origin, input, problem) in &self.found {
-            let minimal = shrink(input);
-            let minimal_problem = problem_of(&minimal);
-            report.push_str(&format!(
-                "\n- {problem}\n  found in {origin}: {input:?}\n  minimal input: {minimal:?}\n  which gives: {minimal_problem}\n"
-            ));
-        }
-        panic!("{report}");
-    }
-}
-
-fn problem_of(source: &str) -> String {
-    problem(source).unwrap_or_else(|| "(no problem)".to_owned())
 }
 
 // ---------------------------------------------------------------------------
@@ -479,7 +324,7 @@ fn mutate(rng: &mut Rng, s: &str, others: &[String]) -> String {
             let mut bytes = s.as_bytes().to_vec();
             if !bytes.is_empty() {
                 let at = rng.below(bytes.len());
-                bytes[at] = rng.next() as u8;
+                bytes[at] = rng.next_u64() as u8;
             }
             String::from_utf8_lossy(&bytes).into_owned()
         }
@@ -695,18 +540,6 @@ fn kinds_of(tree: &ChainFile) -> Vec<&'static str> {
 // ---------------------------------------------------------------------------
 // The tests.
 
-/// How many cases to run: `base` times `$GALETTE_RANDOM_SCALE` (default 1),
-/// for a longer hunt than the everyday run.
-fn cases(base: usize) -> usize {
-    let scale = std::env::var("GALETTE_RANDOM_SCALE").ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(1);
-    base * scale.max(1)
-}
-
-/// The seed of a test: fixed, unless `$GALETTE_RANDOM_SEED` changes it.
-fn seed(base: u64) -> u64 {
-    base ^ std::env::var("GALETTE_RANDOM_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
 #[test]
 fn the_examples_and_valid_chains_parse_without_errors() {
     for (name, text) in
@@ -725,9 +558,9 @@ fn token_soups_never_break_the_parser() {
     let mut findings = Findings::new();
     for case in 0..cases(3000) {
         let source = token_soup(&mut rng);
-        findings.check(|| format!("token soup #{case}"), &source);
+        findings.record(|| format!("token soup #{case}"), &source, problem(&source));
     }
-    findings.assert_none();
+    findings.assert_none(problem);
 }
 
 #[test]
@@ -742,20 +575,20 @@ fn mutated_chains_never_break_the_parser() {
         for _ in 0..1 + rng.below(4) {
             source = mutate(&mut rng, &source, &bases);
         }
-        findings.check(|| format!("mutation #{case}"), &source);
+        findings.record(|| format!("mutation #{case}"), &source, problem(&source));
     }
     // Every prefix and every one-character deletion of each example.
     for base in &bases {
         for end in boundaries(base) {
-            findings.check(|| "a prefix".to_owned(), &base[..end]);
+            findings.record(|| "a prefix".to_owned(), &base[..end], problem(&base[..end]));
         }
         let b = boundaries(base);
         for pair in b.windows(2) {
-            findings
-                .check(|| "a one-character deletion".to_owned(), &format!("{}{}", &base[..pair[0]], &base[pair[1]..]));
+            let deleted = format!("{}{}", &base[..pair[0]], &base[pair[1]..]);
+            findings.record(|| "a one-character deletion".to_owned(), &deleted, problem(&deleted));
         }
     }
-    findings.assert_none();
+    findings.assert_none(problem);
 }
 
 #[test]
@@ -787,7 +620,7 @@ fn mutated_generated_chains_never_break_the_parser() {
         for _ in 0..1 + rng.below(3) {
             mutated = mutate(&mut rng, &mutated, &others);
         }
-        findings.check(|| format!("mutated generated chain #{case}"), &mutated);
+        findings.record(|| format!("mutated generated chain #{case}"), &mutated, problem(&mutated));
     }
-    findings.assert_none();
+    findings.assert_none(problem);
 }
