@@ -13,15 +13,14 @@ use std::path::{Path, PathBuf};
 
 use galette_bundle::{
     ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, PROGRAMS_MAP,
-    Placement, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots,
+    STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots,
     entry_slot, role_entry_slot, slots_per_instance, stats_index,
 };
-use galette_grammar::{Diagnostic, FileId};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{ChainIr, MapKind, Target};
-use crate::place::Decision;
+use crate::ir::Target;
+use crate::place::PlacedChain;
 
 /// The program the runtime attaches: where `rx` leads.
 pub const ENTRY_PROGRAM: &str = "galette_rx";
@@ -43,62 +42,14 @@ impl GeneratedCrate {
     }
 }
 
-/// What this version of the code generator cannot build yet, as E0900
-/// diagnostics pointing at each use. [`generate_ebpf_crate`] must only be
-/// called for a chain without any.
-pub fn unsupported(chain: &ChainIr, decisions: &[Decision], chain_file: FileId) -> Vec<Diagnostic> {
-    let not_yet = |what: &str, span, label: &str| {
-        Diagnostic::error(
-            "E0900",
-            format!("{what} cannot be built by this version of galettec yet"),
-            chain_file,
-            span,
-            label,
-        )
-        .with_help("the chain is valid; see docs/language.md for what this version builds")
-    };
-    let mut found = Vec::new();
-    let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
-    for (instance, decision) in chain.instances.iter().zip(decisions) {
-        if decision.placement == Placement::Userland {
-            for binding in instance.bindings.iter().filter(|b| map_owner(chain, &in_xdp, b.map).is_none()) {
-                found.push(not_yet(
-                    "maps that only userland NFs needing std bind",
-                    binding.span,
-                    "no `#![no_std]` NF binds this map, so it has no type in the XDP part",
-                ));
-            }
-            let per_cpu = instance
-                .bindings
-                .iter()
-                .filter(|b| matches!(chain.maps[b.map].kind, MapKind::PercpuArray | MapKind::PercpuHash));
-            for binding in per_cpu {
-                found.push(not_yet(
-                    "per-CPU maps in userland NFs",
-                    binding.span,
-                    &format!("placed in userland: {}", decision.reason),
-                ));
-            }
-        }
-    }
-    if chain.roles.len() as u32 > MAX_ROLES {
-        found.push(not_yet(
-            &format!("chains with more than {MAX_ROLES} interface roles"),
-            chain.roles[MAX_ROLES as usize].span,
-            "one role too many",
-        ));
-    }
-    found
-}
-
-/// Generates the eBPF crate for `chain`, which must have nothing
-/// [`unsupported`]. `nf_std_dir` is the `nf-std` crate the NFs were written
-/// against.
-pub fn generate_ebpf_crate(chain: &ChainIr, decisions: &[Decision], nf_std_dir: &Path) -> GeneratedCrate {
-    let in_xdp: Vec<bool> = decisions.iter().map(|d| d.placement == Placement::Xdp).collect();
-    let crates = NfCrates::of(chain, &in_xdp);
+/// Generates the eBPF crate for `placed`, which must have nothing
+/// [`unsupported`](crate::place::unsupported). `nf_std_dir` is the `nf-std`
+/// crate the NFs were written against.
+pub fn generate_ebpf_crate(placed: &PlacedChain, nf_std_dir: &Path) -> GeneratedCrate {
+    let chain = &placed.chain;
+    let crates = NfCrates::of(placed);
     let lib_rs = prettyplease::unparse(
-        &syn::parse2::<syn::File>(lib_rs(chain, &crates, &in_xdp)).expect("generated code is valid Rust"),
+        &syn::parse2::<syn::File>(lib_rs(placed, &crates)).expect("generated code is valid Rust"),
     );
     let mut cargo_toml = cargo_toml_without_name(&crates, nf_std_dir);
     let package =
@@ -116,11 +67,16 @@ struct NfCrates {
 impl NfCrates {
     /// The crates of the instances that run in XDP (only those are built
     /// for BPF; a userland NF may need std), and of the userland instances
-    /// that give a map its type (see [`map_owner`]).
-    fn of(chain: &ChainIr, in_xdp: &[bool]) -> NfCrates {
+    /// that give a map its type (see [`PlacedChain::map_owner`]).
+    fn of(placed: &PlacedChain) -> NfCrates {
+        let chain = &placed.chain;
         let mut alias_of = BTreeMap::new();
-        let owners: Vec<usize> = (0..chain.maps.len()).filter_map(|map| map_owner(chain, in_xdp, map)).collect();
-        let built = chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index] || owners.contains(index));
+        let owners: Vec<usize> = (0..chain.maps.len()).filter_map(|map| placed.map_owner(map)).collect();
+        let built = chain
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| placed.runs_in_xdp(*index) || owners.contains(index));
         for (_, instance) in built {
             let next = alias_of.len();
             alias_of
@@ -135,7 +91,9 @@ impl NfCrates {
     }
 }
 
-fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
+fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
+    let chain = &placed.chain;
+    let in_xdp: &[bool] = &(0..chain.instances.len()).map(|index| placed.runs_in_xdp(index)).collect::<Vec<_>>();
     let max_ports = chain.max_ports();
     let instances = chain.instances.len() as u32;
     let stats_entries = (instances * slots_per_instance(max_ports)).max(1);
@@ -186,7 +144,7 @@ fn lib_rs(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> TokenStream {
     let xsks_capacity = XSKS_CAPACITY;
     let config_map = Ident::new(CONFIG_MAP, Span::call_site());
     let (config_workers, metadata_len) = (CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
-    let map_statics = map_statics(chain, crates, in_xdp);
+    let map_statics = map_statics(placed, crates);
     let instance_programs =
         chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
             let program = Ident::new(&instance_program(index), Span::call_site());
@@ -431,31 +389,18 @@ fn map_static(index: usize) -> Ident {
     format_ident!("MAP_{}", index)
 }
 
-/// The instance whose NF crate gives chain map `map` its type in the XDP
-/// object: the first XDP instance that binds it, else the first
-/// `#![no_std]` userland instance that does (its crate is then built for BPF
-/// only for that type: the map must exist in the object, where the runtime
-/// creates and pins every map). `None` if only NFs that need std bind it.
-pub fn map_owner(chain: &ChainIr, in_xdp: &[bool], map: usize) -> Option<usize> {
-    let binds = |instance: &crate::ir::InstanceIr| instance.bindings.iter().any(|b| b.map == map);
-    let instances = || chain.instances.iter().enumerate();
-    instances()
-        .find(|(index, instance)| in_xdp[*index] && binds(instance))
-        .or_else(|| instances().find(|(_, instance)| !instance.nf.needs_std && binds(instance)))
-        .map(|(index, _)| index)
-}
-
-/// One static per chain map that has an owner (see [`map_owner`]), named
+/// One static per chain map that has an owner (see [`PlacedChain::map_owner`]), named
 /// after the map in the object (which is how the runtime finds it). Its type
 /// is the one the owner's NF gives its field; the checker made sure every NF
 /// binding it agrees.
-fn map_statics(chain: &ChainIr, crates: &NfCrates, in_xdp: &[bool]) -> Vec<TokenStream> {
+fn map_statics(placed: &PlacedChain, crates: &NfCrates) -> Vec<TokenStream> {
+    let chain = &placed.chain;
     chain
         .maps
         .iter()
         .enumerate()
         .filter_map(|(index, map)| {
-            let instance = &chain.instances[map_owner(chain, in_xdp, index)?];
+            let instance = &chain.instances[placed.map_owner(index)?];
             let binding = instance.bindings.iter().find(|b| b.map == index)?;
             let nf = crates.alias(&instance.nf.crate_dir);
             let field = Ident::new(&binding.field, Span::call_site());

@@ -184,34 +184,3 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
     cargo_toml = cargo_toml.replace("@PACKAGE@", &package);
     GeneratedCrate { package, cargo_toml, lib_rs }
 }
-
-/// W0103 for every `pass` that a userland instance leads to: a frame that
-/// reached userland through an AF_XDP socket cannot be handed to the host's
-/// network stack from there, so the runtime drops it (and counts it).
-pub fn pass_warnings(
-    chain: &ChainIr,
-    decisions: &[crate::place::Decision],
-    chain_file: galette_grammar::FileId,
-) -> Vec<galette_grammar::Diagnostic> {
-    chain
-        .instances
-        .iter()
-        .zip(decisions)
-        .filter(|(_, decision)| decision.placement == galette_bundle::Placement::Userland)
-        .flat_map(|(instance, decision)| {
-            instance.ports.iter().filter(|port| port.target == crate::ir::Target::Pass).map(move |port| {
-                let mut warning = galette_grammar::Diagnostic::error(
-                    "W0103",
-                    format!("`{}.{}` leads to `pass`, but `{}` runs in userland", instance.name, port.name, instance.name),
-                    chain_file,
-                    port.span,
-                    "frames here are dropped",
-                )
-                .with_label(chain_file, instance.span, format!("in userland: {}", decision.reason))
-                .with_help("a frame in an AF_XDP socket cannot go back to the host's network stack; use `drop`, or `tx` to send it back out");
-                warning.severity = galette_grammar::Severity::Warning;
-                warning
-            })
-        })
-        .collect()
-}

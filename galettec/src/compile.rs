@@ -9,11 +9,11 @@ use galette_bundle::{
 use galette_grammar::Diagnostic;
 
 use crate::check::{CheckContext, check};
-use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, role_entry_program, unsupported};
-use crate::codegen_userland::{generate_userland_crate, library_path, pass_warnings};
+use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, role_entry_program};
+use crate::codegen_userland::{generate_userland_crate, library_path};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, MapKind, Target};
-use crate::place::{DEFAULT_MAX_TAIL_CALLS, Decision, PlaceOptions, place};
+use crate::place::{DEFAULT_MAX_TAIL_CALLS, PlaceOptions, PlacedChain, pass_after_userland, place, unsupported};
 use crate::source::{FileSystem, SourceFiles, SourceReader, decode};
 use crate::verify::{VerifierOutcome, verify_object};
 
@@ -70,17 +70,17 @@ pub struct Checked {
     /// The `.gal` file in `files`.
     pub chain_file: galette_grammar::FileId,
     pub diagnostics: Vec<Diagnostic>,
-    pub chain: Option<(ChainIr, Vec<Decision>)>,
+    pub chain: Option<PlacedChain>,
 }
 
 /// Everything `galettec` checks before building the chain in `path`: the
 /// front end, then what this version cannot build yet (E0900).
 pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, CompileError> {
     let mut checked = check_with(path, options, &FileSystem)?;
-    if let Some((chain, decisions)) = &checked.chain {
-        let warnings = pass_warnings(chain, decisions, checked.chain_file);
+    if let Some(placed) = &checked.chain {
+        let warnings = pass_after_userland(placed, checked.chain_file);
         checked.diagnostics.extend(warnings);
-        let unsupported = unsupported(chain, decisions, checked.chain_file);
+        let unsupported = unsupported(placed, checked.chain_file);
         if !unsupported.is_empty() {
             checked.diagnostics.extend(unsupported);
             checked.chain = None;
@@ -120,11 +120,11 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
     let chain = match output.chain {
         None => None,
         Some(chain) => match place(
-            &chain,
+            chain,
             chain_file,
             &PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() },
         ) {
-            Ok(decisions) => Some((chain, decisions)),
+            Ok(placed) => Some(placed),
             Err(errors) => {
                 output.diagnostics.extend(errors);
                 None
@@ -150,17 +150,18 @@ pub struct Compiled {
 /// Compiles the chain in `path` into a bundle in `out_dir`.
 pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> Result<Compiled, CompileError> {
     let checked = check_chain(path, options)?;
-    let Some((chain, decisions)) = &checked.chain else {
+    let Some(placed) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
+    let chain = &placed.chain;
     // Build the XDP part and let the verifier judge it; an NF it rejects
     // moves to userland and the XDP part is built again without it. Each
     // round moves at least one instance, so this ends.
-    let mut decisions = decisions.clone();
+    let mut placed = placed.clone();
     let mut rejected_so_far: Vec<(usize, String)> = Vec::new();
     let mut notes = Vec::new();
     let (object, cached) = loop {
-        let generated = generate_ebpf_crate(chain, &decisions, &options.nf_std_dir);
+        let generated = generate_ebpf_crate(&placed, &options.nf_std_dir);
         let built =
             options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
         let rejected = match verify_object(&built.object) {
@@ -188,19 +189,18 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         }
         let options =
             PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: rejected_so_far.clone() };
-        decisions = match place(chain, checked.chain_file, &options) {
-            Ok(decisions) => decisions,
+        placed = match place(chain.clone(), checked.chain_file, &options) {
+            Ok(placed) => placed,
             Err(errors) => return Err(invalid_with(checked, errors)),
         };
-        let unsupported = unsupported(chain, &decisions, checked.chain_file);
+        let unsupported = unsupported(&placed, checked.chain_file);
         if !unsupported.is_empty() {
             return Err(invalid_with(checked, unsupported));
         }
     };
-    let decisions = &decisions;
-    let libraries = build_userland(chain, decisions, options)?;
+    let libraries = build_userland(&placed, options)?;
     let maps = map_entries(chain, &object)?;
-    let mut manifest = manifest(chain, decisions);
+    let mut manifest = manifest(&placed);
     manifest.maps = maps;
     let mut artifacts: Vec<(&str, &[u8])> = vec![(XDP_OBJECT, &object)];
     artifacts.extend(libraries.iter().map(|(path, bytes)| (path.as_str(), bytes.as_slice())));
@@ -219,11 +219,10 @@ fn invalid_with(mut checked: Checked, errors: Vec<Diagnostic>) -> CompileError {
     CompileError::Invalid(checked)
 }
 
-fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
-    let instances = chain
-        .instances
-        .iter()
-        .zip(decisions)
+fn manifest(placed: &PlacedChain) -> Manifest {
+    let chain = &placed.chain;
+    let instances = placed
+        .instances()
         .enumerate()
         .map(|(index, (instance, decision))| Instance {
             name: instance.name.clone(),
@@ -276,13 +275,10 @@ fn manifest(chain: &ChainIr, decisions: &[Decision]) -> Manifest {
 
 /// Builds the library of every userland instance: `(path in the bundle,
 /// bytes)`.
-fn build_userland(
-    chain: &ChainIr,
-    decisions: &[Decision],
-    options: &CompileOptions,
-) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
+fn build_userland(placed: &PlacedChain, options: &CompileOptions) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
+    let chain = &placed.chain;
     let mut libraries = Vec::new();
-    for (instance, decision) in chain.instances.iter().zip(decisions) {
+    for (instance, decision) in placed.instances() {
         if decision.placement != Placement::Userland {
             continue;
         }

@@ -5,14 +5,15 @@ use std::fmt::Write;
 
 use galette_bundle::Placement;
 
-use crate::ir::{ChainIr, Target};
-use crate::place::Decision;
+use crate::ir::Target;
+use crate::place::PlacedChain;
 
 /// One line per instance: name, where it runs, why.
-pub fn placement_table(chain: &ChainIr, decisions: &[Decision]) -> String {
+pub fn placement_table(placed: &PlacedChain) -> String {
+    let chain = &placed.chain;
     let width = chain.instances.iter().map(|i| i.name.len()).max().unwrap_or(0).max("instance".len());
     let mut table = format!("{:width$}  {:8}  reason\n", "instance", "runs in");
-    for (instance, decision) in chain.instances.iter().zip(decisions) {
+    for (instance, decision) in placed.instances() {
         let place = match decision.placement {
             Placement::Xdp => "XDP",
             Placement::Userland => "userland",
@@ -24,7 +25,8 @@ pub fn placement_table(chain: &ChainIr, decisions: &[Decision]) -> String {
 
 /// The chain in the DOT language: instances in two clusters (XDP and
 /// userland), one edge per port labelled with the port, upcalls dashed.
-pub fn dot_graph(chain: &ChainIr, decisions: &[Decision]) -> String {
+pub fn dot_graph(placed: &PlacedChain) -> String {
+    let chain = &placed.chain;
     let mut dot = String::new();
     let mut line = |text: String| {
         dot.push_str(&text);
@@ -39,13 +41,8 @@ pub fn dot_graph(chain: &ChainIr, decisions: &[Decision]) -> String {
         ("cluster_xdp", Placement::Xdp, "#e8f4e8", "XDP (kernel fast path)"),
         ("cluster_userland", Placement::Userland, "#e8eef8", "userland (AF_XDP workers)"),
     ] {
-        let members: Vec<&str> = chain
-            .instances
-            .iter()
-            .zip(decisions)
-            .filter(|(_, d)| d.placement == placement)
-            .map(|(i, _)| i.name.as_str())
-            .collect();
+        let members: Vec<&str> =
+            placed.instances().filter(|(_, d)| d.placement == placement).map(|(i, _)| i.name.as_str()).collect();
         if members.is_empty() {
             continue;
         }
@@ -118,7 +115,7 @@ mod tests {
     use crate::place::{PlaceOptions, place};
     use crate::source::{InMemory, SourceFiles};
 
-    fn checked(source: &str) -> (ChainIr, Vec<Decision>) {
+    fn checked(source: &str) -> PlacedChain {
         let nf =
             "#![no_std]\npub enum Action { Ok, Bad }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Ok }";
         let reader =
@@ -134,16 +131,14 @@ mod tests {
             nf_std_dir: "nf-std".into(),
         };
         let chain = check(&ast, &mut files, &cx).chain.unwrap();
-        let decisions = place(&chain, 0, &PlaceOptions::default()).unwrap();
-        (chain, decisions)
+        place(chain, 0, &PlaceOptions::default()).unwrap()
     }
 
     const CHAIN: &str = "chain demo\nnf a = std.f\nnf b = std.f @userland\nrx -> a\na -> { ok: tx, bad: !b }\nb -> { ok: pass, bad: drop }";
 
     #[test]
     fn the_table_gives_every_instance_its_place_and_reason() {
-        let (chain, decisions) = checked(CHAIN);
-        let table = placement_table(&chain, &decisions);
+        let table = placement_table(&checked(CHAIN));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "instance  runs in   reason");
         assert_eq!(lines[1], "a         XDP       nothing requires userland, so it runs in the XDP fast path");
@@ -152,8 +147,7 @@ mod tests {
 
     #[test]
     fn the_graph_marks_both_parts_and_every_port() {
-        let (chain, decisions) = checked(CHAIN);
-        let dot = dot_graph(&chain, &decisions);
+        let dot = dot_graph(&checked(CHAIN));
         assert!(dot.starts_with("digraph \"demo\" {"));
         assert!(dot.contains("subgraph cluster_xdp {\n    label=\"XDP (kernel fast path)\"; style=filled; color=\"#e8f4e8\";\n    \"nf a\" [label=\"a\"];"));
         assert!(dot.contains("subgraph cluster_userland {"));

@@ -261,10 +261,11 @@ impl Resolver<'_> {
         }
         let name = last.ident.to_string();
         let names_nf_std = path.segments.first().is_some_and(|first| first.ident == "nf_std");
-        if scope == Scope::Own && !names_nf_std {
-            if let Some(found) = self.own.get(&name) {
-                return Some((found, Scope::Own));
-            }
+        if scope == Scope::Own
+            && !names_nf_std
+            && let Some(found) = self.own.get(&name)
+        {
+            return Some((found, Scope::Own));
         }
         self.nf_std.get(&name).map(|found| (found, Scope::NfStd))
     }

@@ -138,13 +138,13 @@ fn explain(
     // The front end alone: placement is worth explaining even for chains
     // this version cannot build yet.
     let checked = check_with(file, options, &FileSystem)?;
-    let Some((chain, decisions)) = &checked.chain else {
+    let Some(placed) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
     print_diagnostics(&checked, format);
     let text = match emit {
-        Emit::Table => placement_table(chain, decisions),
-        Emit::Dot => dot_graph(chain, decisions),
+        Emit::Table => placement_table(placed),
+        Emit::Dot => dot_graph(placed),
     };
     let write_error = |path: &Path, source| CompileError::WriteBundle { path: path.to_owned(), source };
     match output {

@@ -7,10 +7,54 @@
 //! Otherwise it runs in XDP. `@xdp` on an instance that cannot run there is
 //! an error that says why.
 
+mod build_limits;
+
 use galette_bundle::Placement;
 use galette_grammar::{Diagnostic, FileId};
 
-use crate::ir::{ChainIr, PlacementConstraint, Target};
+use crate::ir::{ChainIr, InstanceIr, PlacementConstraint, Target};
+
+pub use build_limits::{pass_after_userland, unsupported};
+
+/// A checked chain with the placement of every instance: what code
+/// generation, the manifest and `explain` work from.
+#[derive(Debug, Clone)]
+pub struct PlacedChain {
+    pub chain: ChainIr,
+    /// One per instance of `chain`, in instance order.
+    decisions: Vec<Decision>,
+}
+
+impl PlacedChain {
+    /// Every instance with its decision, in instance order.
+    pub fn instances(&self) -> impl Iterator<Item = (&InstanceIr, &Decision)> {
+        self.chain.instances.iter().zip(&self.decisions)
+    }
+
+    /// The decision for the instance at `index`.
+    pub fn decision(&self, index: usize) -> &Decision {
+        &self.decisions[index]
+    }
+
+    pub fn runs_in_xdp(&self, index: usize) -> bool {
+        self.decisions[index].placement == Placement::Xdp
+    }
+
+    /// The instance whose NF gives `map` its type in the XDP object: the first
+    /// XDP instance that binds it or, when only userland instances do, a
+    /// `#![no_std]` userland instance that does (its crate is then built for
+    /// BPF only for that type: the map must exist in the object, where the
+    /// runtime creates and pins every map). `None` if only NFs that need std
+    /// bind it.
+    pub fn map_owner(&self, map: usize) -> Option<usize> {
+        let binds = |instance: &InstanceIr| instance.bindings.iter().any(|b| b.map == map);
+        let instances = || self.chain.instances.iter().enumerate();
+        instances()
+            .find(|(index, instance)| self.runs_in_xdp(*index) && binds(instance))
+            .or_else(|| instances().find(|(_, instance)| !instance.nf.needs_std && binds(instance)))
+            .map(|(index, _)| index)
+    }
+}
 
 /// Where one instance runs and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,9 +125,14 @@ impl Default for PlaceOptions {
     }
 }
 
-/// One decision per instance of `chain`, in instance order, or the errors of
-/// `@xdp` instances that cannot run in XDP.
-pub fn place(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<Vec<Decision>, Vec<Diagnostic>> {
+/// `chain` with a decision for every instance, or the errors of `@xdp`
+/// instances that cannot run in XDP.
+pub fn place(chain: ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<PlacedChain, Vec<Diagnostic>> {
+    let decisions = decide_all(&chain, chain_file, options)?;
+    Ok(PlacedChain { chain, decisions })
+}
+
+fn decide_all(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<Vec<Decision>, Vec<Diagnostic>> {
     let max_tail_calls = options.max_tail_calls;
     let incoming = incoming_links(chain);
     let mut decisions: Vec<Option<Decision>> = vec![None; chain.instances.len()];

@@ -199,12 +199,9 @@ fn run(chain: &str, fuzzed_lib: Option<&str>, disk: &Disk, options: &CompileOpti
         problem =
             problem.or(Some(format!("errors and IR disagree | errors: {has_errors}, IR: {}", checked.chain.is_some())));
     }
-    let placed = checked.chain.as_ref().map(|(chain, decisions)| {
-        if chain.instances.len() != decisions.len() {
-            problem = problem.clone().or(Some("one decision per instance | counts differ".to_owned()));
-        }
-        chain.instances.iter().zip(decisions).map(|(i, d)| (i.name.clone(), d.placement)).collect()
-    });
+    // One decision per instance holds by construction: `PlacedChain` pairs them.
+    let placed =
+        checked.chain.as_ref().map(|placed| placed.instances().map(|(i, d)| (i.name.clone(), d.placement)).collect());
     Outcome { problem, diagnostics: checked.diagnostics, placed }
 }
 

@@ -24,14 +24,9 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
     };
     let output = check(&ast, &mut files, &cx);
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
-    let decisions = place(&chain, 0, &PlaceOptions::default())
+    let placed = place(chain, 0, &PlaceOptions::default())
         .map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
-    Ok(chain
-        .instances
-        .iter()
-        .zip(decisions)
-        .map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string()))
-        .collect())
+    Ok(placed.instances().map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
 }
 
 fn placements(source: &str) -> Vec<Placement> {
@@ -108,14 +103,14 @@ fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     let chain = check(&ast, &mut files, &cx).chain.unwrap();
     let log = "0: R0 !read_ok\nBPF program is too large\nprocessed 9 insns (limit 1000000)\n";
     let options = PlaceOptions { rejected_by_verifier: vec![(0, log.into())], ..PlaceOptions::default() };
-    let decisions = place(&chain, 0, &options).unwrap();
-    assert_eq!(decisions[0].reason, PlacementReason::VerifierRejected("BPF program is too large".into()));
-    assert_eq!(decisions[1].placement, Placement::Userland, "after userland");
+    let placed = place(chain, 0, &options).unwrap();
+    assert_eq!(placed.decision(0).reason, PlacementReason::VerifierRejected("BPF program is too large".into()));
+    assert_eq!(placed.decision(1).placement, Placement::Userland, "after userland");
 
     let source = source.replace("std.a\nnf y", "std.a @xdp\nnf y");
     let ast = galette_grammar::parse(&source, 0).unwrap();
     let chain = check(&ast, &mut files, &cx).chain.unwrap();
-    let errors = place(&chain, 0, &options).unwrap_err();
+    let errors = place(chain, 0, &options).unwrap_err();
     assert_eq!(errors[0].code, "E0502");
     assert!(errors[0].help.as_deref().unwrap().contains("BPF program is too large"));
 }
