@@ -40,8 +40,8 @@ fn main() {
             let start = Instant::now();
             let checked = check_with(path, &options, &reader).expect("the chain is readable");
             let elapsed = start.elapsed();
-            let (chain, _) = checked.chain.as_ref().expect("the generated chain is valid");
-            assert_eq!(chain.instances.len(), INSTANCES);
+            let placed = checked.chain.as_ref().expect("the generated chain is valid");
+            assert_eq!(placed.chain.instances.len(), INSTANCES);
             elapsed
         })
         .collect();
