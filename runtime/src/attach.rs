@@ -47,13 +47,12 @@ fn plan_for(
     interfaces: &[InterfaceArg],
 ) -> Result<Vec<Attachment>, RunError> {
     let xdp = manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
-    let usage = |reason: String| RunError::Interfaces(reason);
     if manifest.roles.is_empty() {
         return match interfaces {
             [InterfaceArg { role: None, name }] => {
                 Ok(vec![Attachment { interface: name.clone(), program: xdp.entry_program.clone(), role: None }])
             }
-            _ => Err(usage("this chain has no interface roles: give exactly one `--iface IF`".into())),
+            _ => Err(InterfaceUsage::OneInterface.into()),
         };
     }
     let roles = manifest.roles.join(", ");
@@ -61,7 +60,7 @@ fn plan_for(
     for (index, role) in manifest.roles.iter().enumerate() {
         let given: Vec<&InterfaceArg> = interfaces.iter().filter(|arg| arg.role.as_deref() == Some(role)).collect();
         let [arg] = given.as_slice() else {
-            return Err(usage(format!("give `--iface {role}=IF` exactly once (the chain's roles: {roles})")));
+            return Err(InterfaceUsage::RoleOnce { role: role.clone(), roles }.into());
         };
         let program = resolved.role_programs[index].clone();
         plan.push(Attachment { interface: arg.name.clone(), program, role: Some(index as u32) });
@@ -69,10 +68,23 @@ fn plan_for(
     if let Some(stray) =
         interfaces.iter().find(|arg| arg.role.as_ref().is_none_or(|role| !manifest.roles.contains(role)))
     {
-        let shown = stray.role.as_ref().map_or(stray.name.clone(), |role| format!("{role}={}", stray.name));
-        return Err(usage(format!("`--iface {shown}` names no role of the chain (its roles: {roles}; write ROLE=IF)")));
+        let given = stray.role.as_ref().map_or(stray.name.clone(), |role| format!("{role}={}", stray.name));
+        return Err(InterfaceUsage::NoSuchRole { given, roles }.into());
     }
     Ok(plan)
+}
+
+/// `--iface` arguments that do not fit the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterfaceUsage {
+    #[error("this chain has no interface roles: give exactly one `--iface IF`")]
+    OneInterface,
+    #[error("give `--iface {role}=IF` exactly once (the chain's roles: {roles})")]
+    RoleOnce { role: String, roles: String },
+    #[error("`--iface {given}` names no role of the chain (its roles: {roles}; write ROLE=IF)")]
+    NoSuchRole { given: String, roles: String },
+    #[error("no interface to attach to")]
+    NoInterface,
 }
 
 #[cfg(test)]

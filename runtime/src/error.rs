@@ -1,33 +1,49 @@
 //! The runtime's operational errors: each says what is wrong and, when there
-//! is something to do, what to do.
+//! is something to do, what to do. Every variant keeps the error it comes
+//! from as its source; [`RunError::one_line`] shows the whole chain of
+//! causes on one line, for people and for scripts that grep it.
 
-use galette_bundle::BundleError;
+use std::net::SocketAddr;
+
+use aya::programs::ProgramError;
+use galette_bundle::{BundleError, error_chain};
+
+use crate::attach::InterfaceUsage;
+use crate::counters::StatsError;
+use crate::map_command::MapError;
+use crate::pins::PinError;
+use crate::userland::UserlandError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunError {
-    #[error("cannot use bundle: {0}")]
+    #[error("cannot use bundle")]
     #[diagnostic(code(galette::bundle), help("compile the chain again with `galettec CHAIN.gal -o DIR`"))]
-    Bundle(BundleError),
+    Bundle(#[from] BundleError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     #[diagnostic(code(galette::pin))]
-    Pin(String),
+    Pin(#[from] PinError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     #[diagnostic(code(galette::map))]
-    Map(String),
+    Map(#[from] MapError),
 
-    #[error("{0}")]
+    /// A `--load MAP=FILE` that did not load.
+    #[error("loading `{map}`")]
+    #[diagnostic(code(galette::map))]
+    Preload { map: String, source: MapError },
+
+    #[error("cannot serve metrics at {address}")]
     #[diagnostic(code(galette::metrics))]
-    Metrics(String),
+    Metrics { address: SocketAddr, source: std::io::Error },
 
-    #[error("{0}")]
+    #[error(transparent)]
     #[diagnostic(code(galette::interfaces), help("see `galette run --help`"))]
-    Interfaces(String),
+    Interfaces(#[from] InterfaceUsage),
 
-    #[error("cannot start the userland tier: {0}")]
+    #[error("cannot start the userland tier")]
     #[diagnostic(code(galette::userland))]
-    Userland(String),
+    Userland(#[source] Box<UserlandError>),
 
     #[error("the bundle has no XDP part, so there is nothing to attach")]
     #[diagnostic(code(galette::bundle))]
@@ -37,36 +53,133 @@ pub enum RunError {
     #[diagnostic(code(galette::interface), help("list the interfaces with `ip link`"))]
     NoSuchInterface(String),
 
-    #[error("galette needs {missing} to load XDP programs")]
+    #[error("galette needs root privileges ({} missing) to load XDP programs", .missing.join(" and "))]
     #[diagnostic(code(galette::privileges), help("run it as root (e.g. with sudo)"))]
-    Privileges { missing: String },
+    Privileges { missing: Vec<&'static str> },
 
-    #[error("the kernel refused to load the chain's eBPF object: {0}")]
+    #[error("cannot load the chain's eBPF object")]
     #[diagnostic(code(galette::load))]
-    Load(String),
+    Load(#[source] Box<ObjectError>),
 
-    #[error("cannot attach the chain to `{interface}`: {reason}")]
+    #[error("cannot attach the chain to `{interface}`")]
     #[diagnostic(
         code(galette::attach),
         help(
             "another XDP program may be attached already (see `ip link show {interface}`), or the driver lacks the chosen XDP mode; try `--xdp-mode skb`"
         )
     )]
-    Attach { interface: String, reason: String },
+    Attach { interface: String, source: Box<ProgramError> },
 
-    #[error("cannot read the chain's counters: {0}")]
+    #[error("cannot read the chain's counters")]
     #[diagnostic(code(galette::stats))]
-    Stats(String),
+    Stats(#[from] StatsError),
 
-    #[error("cannot install the signal handlers: {0}")]
+    #[error("cannot install the signal handlers")]
     #[diagnostic(code(galette::signals))]
-    Signals(std::io::Error),
+    Signals(#[source] std::io::Error),
 }
 
-impl From<BundleError> for RunError {
-    /// Not `#[from]`: that would also make the bundle error the cause,
-    /// printed a second time under the message that already contains it.
-    fn from(error: BundleError) -> Self {
-        RunError::Bundle(error)
+/// What the chain's eBPF object lacks, or what the kernel refused while
+/// loading and filling it. aya's larger errors are boxed, so that every
+/// `Result` of the loader does not carry their size.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("the kernel refused the object or one of its maps")]
+    Object(#[source] Box<aya::EbpfError>),
+    #[error("the object has no program `{0}`")]
+    NoProgram(String),
+    #[error("`{program}` is not an XDP program")]
+    NotXdp { program: String, source: Box<ProgramError> },
+    #[error("the kernel refused the program `{program}`{}", for_instance(.instance))]
+    Program { program: String, instance: Option<String>, source: Box<ProgramError> },
+    #[error("cannot hold on to the program `{program}`")]
+    ProgramFd { program: String, source: std::io::Error },
+    #[error("the object has no map `{0}`")]
+    NoMap(&'static str),
+    #[error("cannot fill the map `{map}`")]
+    FillMap { map: &'static str, source: aya::maps::MapError },
+    #[error("cannot put the interface of role {role} in the map `{}`", galette_bundle::DEVS_MAP)]
+    FillDevice { role: u32, source: aya::maps::xdp::XdpMapError },
+    #[error("cannot detach `{program}`")]
+    Detach { program: String, source: Box<ProgramError> },
+    #[error("the program `{0}` disappeared")]
+    ProgramGone(String),
+}
+
+// Boxed in `RunError`: they hold aya's errors, which are large, and every
+// `Result` of the runtime would carry their size.
+impl From<UserlandError> for RunError {
+    fn from(error: UserlandError) -> Self {
+        RunError::Userland(Box::new(error))
+    }
+}
+
+impl From<ObjectError> for RunError {
+    fn from(error: ObjectError) -> Self {
+        RunError::Load(Box::new(error))
+    }
+}
+
+fn for_instance(instance: &Option<String>) -> String {
+    instance.as_ref().map_or_else(String::new, |name| format!(" (of `{name}`)"))
+}
+
+impl RunError {
+    /// The error for printing: its message followed by every cause on one
+    /// line, with its code and help.
+    pub fn one_line(&self) -> OneLine {
+        use miette::Diagnostic;
+        OneLine {
+            message: error_chain(self),
+            code: self.code().map(|code| code.to_string()),
+            help: self.help().map(|help| help.to_string()),
+        }
+    }
+}
+
+/// A [`RunError`] flattened to one line, as a diagnostic miette renders.
+#[derive(Debug)]
+pub struct OneLine {
+    message: String,
+    code: Option<String>,
+    help: Option<String>,
+}
+
+impl std::fmt::Display for OneLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OneLine {}
+
+impl miette::Diagnostic for OneLine {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.code.as_ref().map(|code| Box::new(code) as Box<dyn std::fmt::Display>)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_ref().map(|help| Box::new(help) as Box<dyn std::fmt::Display>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_carries_every_cause_the_code_and_the_help() {
+        let error =
+            RunError::Preload { map: "acl_v4".into(), source: MapError::LineShape { line: 3, text: "a b c".into() } };
+        let line = error.one_line();
+        assert_eq!(line.to_string(), "loading `acl_v4`: line 3: expected `KEY VALUE`, found \"a b c\"");
+        use miette::Diagnostic;
+        assert_eq!(line.code().unwrap().to_string(), "galette::map");
+        let privileges = RunError::Privileges { missing: vec!["CAP_BPF", "CAP_NET_ADMIN"] }.one_line();
+        assert_eq!(
+            privileges.to_string(),
+            "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing) to load XDP programs"
+        );
+        assert_eq!(privileges.help().unwrap().to_string(), "run it as root (e.g. with sudo)");
     }
 }

@@ -43,6 +43,21 @@ impl KernelMap {
         KernelMap { fd, key_size, value_size, per_cpu: false }
     }
 
+    /// The map aya loaded as `map`, through a duplicate of its fd (so it
+    /// outlives nothing of aya's), or `None` for a kind galette never reads
+    /// this way.
+    pub fn duplicate(map: &aya::maps::Map, key_size: usize, value_size: usize) -> Option<KernelMap> {
+        use aya::maps::Map;
+        use std::os::fd::AsFd;
+        let (data, per_cpu) = match map {
+            Map::Array(data) | Map::HashMap(data) | Map::LruHashMap(data) | Map::LpmTrie(data) => (data, false),
+            Map::PerCpuArray(data) | Map::PerCpuHashMap(data) => (data, true),
+            _ => return None,
+        };
+        let fd = data.fd().as_fd().try_clone_to_owned().ok()?;
+        Some(KernelMap { fd, key_size, value_size, per_cpu })
+    }
+
     /// The same map, marked per-CPU.
     pub fn per_cpu(mut self) -> KernelMap {
         self.per_cpu = true;

@@ -6,11 +6,13 @@
 //! it when the process ends for any reason, SIGKILL included.
 
 pub mod attach;
+pub mod counters;
 pub mod error;
 pub mod interface;
 pub mod kernel_map;
 pub mod loader;
 pub mod map_command;
+pub mod map_text;
 pub mod metrics;
 pub mod pins;
 pub mod privileges;

@@ -1,19 +1,20 @@
 //! Loading a bundle's eBPF object into the kernel and attaching it.
 
+use std::sync::Arc;
+
 use aya::Ebpf;
-use aya::maps::{Array, DevMap, PerCpuArray, PerCpuValues, ProgramArray};
+use aya::maps::{Array, DevMap, ProgramArray};
 use aya::programs::Xdp;
 use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
-use galette_bundle::{
-    ACTIONS_MAP, Bundle, DEVS_MAP, Manifest, PROGRAMS_MAP, Placement, STATS_MAP, StatsSlot, action_table, error_chain,
-    stats_index,
-};
+use galette_bundle::{ACTIONS_MAP, Bundle, DEVS_MAP, PROGRAMS_MAP, Placement, STATS_MAP, action_table};
 
 use crate::RunError;
-use crate::attach::Attachment;
-use crate::map_command::{self, MapContents};
+use crate::attach::{Attachment, InterfaceUsage};
+use crate::counters::{ChainCounters, StatsError};
+use crate::error::ObjectError;
+use crate::map_command::{MapContents, PinnedMap};
 use crate::pins::MapPins;
-use crate::stats::{InstanceCounters, read_counters};
+use crate::stats::InstanceCounters;
 use crate::userland::{UserlandTier, WorkerMode};
 
 /// How the program is attached to the interface.
@@ -50,11 +51,12 @@ impl XdpMode {
 /// it detaches the chain.
 pub struct RunningChain {
     ebpf: Ebpf,
-    manifest: Manifest,
     /// Each attachment: the program and its link.
     links: Vec<(String, XdpLinkId)>,
     /// The workers, when the chain has userland instances.
     userland: Option<UserlandTier>,
+    /// Both tiers' counters, shared with whoever reads them at any time.
+    counters: Arc<ChainCounters>,
     /// Removed (unless kept) when the chain is dropped, after the detach.
     _pins: MapPins,
 }
@@ -75,8 +77,8 @@ pub struct Workers {
 
 impl RunningChain {
     /// Loads the bundle's XDP object: every instance's program into the
-    /// program array, the action table from the manifest, then attaches the
-    /// entry program to `interface`.
+    /// program array, the action table from the manifest, the maps of
+    /// `preload`, the userland tier, then attaches the entry programs.
     pub fn start(
         bundle: &Bundle,
         attachments: &[Attachment],
@@ -87,30 +89,31 @@ impl RunningChain {
     ) -> Result<RunningChain, RunError> {
         let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         if attachments.is_empty() {
-            return Err(RunError::Interfaces("no interface to attach to".into()));
+            return Err(InterfaceUsage::NoInterface.into());
         }
         let object = bundle.artifact(&xdp.object)?;
-        let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
-        load_instance_programs(&mut ebpf, &bundle.manifest)?;
+        let mut ebpf = Ebpf::load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
+        load_instance_programs(&mut ebpf, bundle)?;
         fill_action_table(&mut ebpf, bundle)?;
         let bpffs = &pins.bpffs;
         let pins = MapPins::pin(&ebpf, &bundle.manifest, bpffs, pins.keep)?;
         for contents in preload {
-            let (entry, map) = map_command::open(bundle, bpffs, &contents.map)?;
-            let loaded = map_command::load(&entry, &map, &contents.text)
-                .map_err(|err| RunError::Map(format!("loading `{}`: {err}", contents.map)))?;
+            let preload_error = |source| RunError::Preload { map: contents.map.clone(), source };
+            let map = PinnedMap::open(bundle, bpffs, &contents.map).map_err(preload_error)?;
+            let loaded = map.load(&contents.text).map_err(preload_error)?;
             println!("galette: loaded {loaded} entries into `{}`", contents.map);
         }
         // The workers are ready before the first upcall can happen.
-        let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
+        let has_userland = bundle.resolved.placements.contains(&Placement::Userland);
         let userland = if has_userland {
             Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?)
         } else {
             None
         };
         fill_devices(&mut ebpf, attachments)?;
-        let mut chain =
-            RunningChain { ebpf, manifest: bundle.manifest.clone(), links: Vec::new(), userland, _pins: pins };
+        let stats = ebpf.map(STATS_MAP).ok_or(StatsError::NoStatsMap)?;
+        let counters = ChainCounters::new(&bundle.manifest, stats, userland.as_ref().map(UserlandTier::counters))?;
+        let mut chain = RunningChain { ebpf, links: Vec::new(), userland, counters: Arc::new(counters), _pins: pins };
         for attachment in attachments {
             // Should one attach fail, dropping `chain` detaches the others.
             chain.attach(attachment, mode)?;
@@ -119,80 +122,42 @@ impl RunningChain {
     }
 
     fn attach(&mut self, attachment: &Attachment, mode: XdpMode) -> Result<(), RunError> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(&attachment.program)
-            .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", attachment.program)))?
-            .try_into()
-            .map_err(|err| RunError::Load(error_chain(&err)))?;
+        let program = xdp_program(&mut self.ebpf, &attachment.program)?;
         if program.fd().is_err() {
-            program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+            program.load().map_err(|source| ObjectError::Program {
+                program: attachment.program.clone(),
+                instance: None,
+                source: Box::new(source),
+            })?;
         }
         let link = program
             .attach(&attachment.interface, mode.aya_mode())
-            .map_err(|err| RunError::Attach { interface: attachment.interface.clone(), reason: error_chain(&err) })?;
+            .map_err(|source| RunError::Attach { interface: attachment.interface.clone(), source: Box::new(source) })?;
         self.links.push((attachment.program.clone(), link));
         Ok(())
     }
 
-    /// The counters of every instance, summed over CPUs: the XDP ones from
-    /// the stats map, the userland ones from the workers.
     /// The userland tier's start-up summary, if the chain has one.
     pub fn userland_summary(&self) -> Option<&str> {
         self.userland.as_ref().map(UserlandTier::summary)
     }
 
-    pub fn counters(&self) -> Result<Vec<InstanceCounters>, RunError> {
-        let map =
-            self.ebpf.map(STATS_MAP).ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
-        let stats: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
-        let mut counters = read_counters(&self.manifest, |index| -> Result<u64, RunError> {
-            let per_cpu = stats.get(&index, 0).map_err(|err| RunError::Stats(error_chain(&err)))?;
-            Ok(per_cpu.iter().sum())
-        })?;
-        if let Some(tier) = &self.userland {
-            for (index, (counter, description)) in counters.iter_mut().zip(&self.manifest.instances).enumerate() {
-                if let Some(userland) = tier.counters(index) {
-                    let port_names: Vec<String> = description.ports.iter().map(|p| p.name.clone()).collect();
-                    *counter = userland.snapshot(&description.name, &port_names);
-                }
-            }
-        }
-        Ok(counters)
+    /// The counters of every instance, now, summed over CPUs: the XDP ones
+    /// from the stats map, the userland ones from the workers.
+    pub fn counters(&self) -> Result<Vec<InstanceCounters>, StatsError> {
+        self.counters.read()
     }
 
-    /// Copies the userland instances' counters into their (otherwise unused)
-    /// slots of the stats map, on the first CPU, so `galette stats` reading
-    /// the pinned map from another process sees both tiers.
-    pub fn publish_userland_counters(&mut self) -> Result<(), RunError> {
-        let Some(tier) = &self.userland else { return Ok(()) };
-        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
-        let cpus = aya::util::nr_cpus().map_err(|(_, err)| RunError::Stats(err.to_string()))?;
-        let map = self
-            .ebpf
-            .map_mut(STATS_MAP)
-            .ok_or_else(|| RunError::Stats(format!("the object has no map `{STATS_MAP}`")))?;
-        let mut stats: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(map).map_err(|err| RunError::Stats(error_chain(&err)))?;
-        for (index, description) in self.manifest.instances.iter().enumerate() {
-            let Some(userland) = tier.counters(index) else { continue };
-            let snapshot = userland.snapshot(&description.name, &[]);
-            let mut values =
-                vec![(StatsSlot::Received, snapshot.received), (StatsSlot::MissedTailCall, snapshot.aborted)];
-            for (port, count) in userland.ports.iter().enumerate() {
-                values.push((StatsSlot::Port(port as u32), count.load(std::sync::atomic::Ordering::Relaxed)));
-            }
-            for (slot, count) in values {
-                let mut per_cpu = vec![0u64; cpus];
-                per_cpu[0] = count;
-                let per_cpu = PerCpuValues::try_from(per_cpu).map_err(|err| RunError::Stats(err.to_string()))?;
-                stats
-                    .set(stats_index(index as u32, slot, max_ports), per_cpu, 0)
-                    .map_err(|err| RunError::Stats(error_chain(&err)))?;
-            }
-        }
-        Ok(())
+    /// The reader of the chain's counters, for another thread (the metrics
+    /// endpoint reads them when it is scraped).
+    pub fn counter_reader(&self) -> Arc<ChainCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Copies the userland instances' counters into the stats map, where
+    /// `galette stats` in another process reads them.
+    pub fn publish_userland_counters(&self) -> Result<(), StatsError> {
+        self.counters.mirror_userland()
     }
 
     /// Detaches the chain from its interface, then stops the workers.
@@ -203,13 +168,15 @@ impl RunningChain {
         Ok(self.userland.take().map(UserlandTier::stop))
     }
 
-    fn detach(&mut self) -> Result<(), RunError> {
+    fn detach(&mut self) -> Result<(), ObjectError> {
         let mut result = Ok(());
         for (name, link) in std::mem::take(&mut self.links) {
             let program: Option<&mut Xdp> = self.ebpf.program_mut(&name).and_then(|program| program.try_into().ok());
             let detached = match program {
-                Some(program) => program.detach(link).map_err(|err| RunError::Load(error_chain(&err))),
-                None => Err(RunError::Load(format!("the program `{name}` disappeared"))),
+                Some(program) => program
+                    .detach(link)
+                    .map_err(|source| ObjectError::Detach { program: name.clone(), source: Box::new(source) }),
+                None => Err(ObjectError::ProgramGone(name)),
             };
             // Detach every interface, reporting the first failure.
             if result.is_ok() {
@@ -228,45 +195,48 @@ impl RunningChain {
 pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
     let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
     let object = bundle.artifact(&xdp.object)?;
-    let mut ebpf = Ebpf::load(&object).map_err(|err| RunError::Load(error_chain(&err)))?;
-    load_instance_programs(&mut ebpf, &bundle.manifest)?;
+    let mut ebpf = Ebpf::load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
+    load_instance_programs(&mut ebpf, bundle)?;
     fill_action_table(&mut ebpf, bundle)?;
-    let program: &mut Xdp = ebpf
-        .program_mut(&xdp.entry_program)
-        .ok_or_else(|| RunError::Load(format!("the object has no program `{}`", xdp.entry_program)))?
-        .try_into()
-        .map_err(|err| RunError::Load(error_chain(&err)))?;
-    program.load().map_err(|err| RunError::Load(error_chain(&err)))?;
+    xdp_program(&mut ebpf, &xdp.entry_program)?.load().map_err(|source| ObjectError::Program {
+        program: xdp.entry_program.clone(),
+        instance: None,
+        source: Box::new(source),
+    })?;
     Ok((ebpf, xdp.entry_program.clone()))
+}
+
+/// The XDP program `name` of the object.
+fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, ObjectError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| ObjectError::NoProgram(name.to_owned()))?
+        .try_into()
+        .map_err(|source| ObjectError::NotXdp { program: name.to_owned(), source: Box::new(source) })
 }
 
 /// Loads each XDP instance's program and puts it in the program array at
 /// the instance's index, where tail calls find it.
-fn load_instance_programs(ebpf: &mut Ebpf, manifest: &Manifest) -> Result<(), RunError> {
+fn load_instance_programs(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError> {
     let mut loaded = Vec::new();
-    for (index, instance) in manifest.instances.iter().enumerate() {
-        if instance.placement != Placement::Xdp {
-            continue;
-        }
-        let name = instance
-            .program
-            .as_deref()
-            .ok_or_else(|| RunError::Load(format!("the manifest gives XDP instance `{}` no program", instance.name)))?;
-        let program: &mut Xdp = ebpf
-            .program_mut(name)
-            .ok_or_else(|| RunError::Load(format!("the object has no program `{name}` for `{}`", instance.name)))?
-            .try_into()
-            .map_err(|err| RunError::Load(error_chain(&err)))?;
-        program.load().map_err(|err| RunError::Load(format!("`{}`: {}", instance.name, error_chain(&err))))?;
-        let fd = program.fd().map_err(|err| RunError::Load(error_chain(&err)))?;
-        let fd = fd.try_clone().map_err(|err| RunError::Load(error_chain(&err)))?;
+    for (index, instance) in bundle.manifest.instances.iter().enumerate() {
+        // An XDP instance has a program: the bundle was resolved.
+        let (Placement::Xdp, Some(name)) = (instance.placement, instance.program.as_deref()) else { continue };
+        let program = xdp_program(ebpf, name)?;
+        let program_error = |source| ObjectError::Program {
+            program: name.to_owned(),
+            instance: Some(instance.name.clone()),
+            source: Box::new(source),
+        };
+        program.load().map_err(program_error)?;
+        let fd = program.fd().map_err(program_error)?;
+        let fd = fd.try_clone().map_err(|source| ObjectError::ProgramFd { program: name.to_owned(), source })?;
         loaded.push((index as u32, fd));
     }
-    let map =
-        ebpf.map_mut(PROGRAMS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{PROGRAMS_MAP}`")))?;
-    let mut programs = ProgramArray::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
+    let map = ebpf.map_mut(PROGRAMS_MAP).ok_or(ObjectError::NoMap(PROGRAMS_MAP))?;
+    let fill_error = |source| ObjectError::FillMap { map: PROGRAMS_MAP, source };
+    let mut programs = ProgramArray::try_from(map).map_err(fill_error)?;
     for (index, fd) in &loaded {
-        programs.set(*index, fd, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+        programs.set(*index, fd, 0).map_err(fill_error)?;
     }
     Ok(())
 }
@@ -277,24 +247,24 @@ fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunEr
     if attachments.iter().all(|attachment| attachment.role.is_none()) {
         return Ok(());
     }
-    let map = ebpf.map_mut(DEVS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{DEVS_MAP}`")))?;
-    let mut devices = DevMap::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
+    let map = ebpf.map_mut(DEVS_MAP).ok_or(ObjectError::NoMap(DEVS_MAP))?;
+    let fill_error = |source| ObjectError::FillMap { map: DEVS_MAP, source };
+    let mut devices = DevMap::try_from(map).map_err(fill_error)?;
     for attachment in attachments {
         let Some(role) = attachment.role else { continue };
         let index = crate::interface::interface_index(&attachment.interface)?;
-        devices.set(role, index, None, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+        devices.set(role, index, None, 0).map_err(|source| ObjectError::FillDevice { role, source })?;
     }
     Ok(())
 }
 
 /// Writes where every port and `rx` lead, as the manifest says.
-fn fill_action_table(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), RunError> {
-    let table = action_table(&bundle.resolved);
-    let map =
-        ebpf.map_mut(ACTIONS_MAP).ok_or_else(|| RunError::Load(format!("the object has no map `{ACTIONS_MAP}`")))?;
-    let mut actions: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Load(error_chain(&err)))?;
-    for (slot, code) in table {
-        actions.set(slot, code, 0).map_err(|err| RunError::Load(error_chain(&err)))?;
+fn fill_action_table(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError> {
+    let map = ebpf.map_mut(ACTIONS_MAP).ok_or(ObjectError::NoMap(ACTIONS_MAP))?;
+    let fill_error = |source| ObjectError::FillMap { map: ACTIONS_MAP, source };
+    let mut actions: Array<_, u32> = Array::try_from(map).map_err(fill_error)?;
+    for (slot, code) in action_table(&bundle.resolved) {
+        actions.set(slot, code, 0).map_err(fill_error)?;
     }
     Ok(())
 }

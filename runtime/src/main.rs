@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use galette::RunError;
 use galette::attach::{self, InterfaceArg};
+use galette::counters::ChainCounters;
 use galette::interface::interface_index;
-use galette::kernel_map::KernelMap;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
-use galette::map_command::{self, MapFile};
+use galette::map_command::{self, MapFile, PinnedMap};
 use galette::metrics::MetricsServer;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
-use galette::stats::{format_counters, prometheus, read_counters};
+use galette::stats::{CountersFormat, prometheus};
 use galette::userland::WorkerMode;
 use galette_bundle::Bundle;
 
@@ -43,6 +43,9 @@ enum Command {
         /// Seconds between two lines.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
         interval: f64,
+        /// Print each reading as one JSON object (see docs/runtime.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Read and write the maps of a running chain (through their pins).
     #[command(subcommand)]
@@ -56,7 +59,7 @@ enum MapCommand {
         /// The bundle the chain runs from.
         bundle: PathBuf,
     },
-    /// Print every entry of a map.
+    /// Print every entry of a map, as `KEY VALUE` lines that `load` reads.
     Dump {
         bundle: PathBuf,
         map: String,
@@ -64,8 +67,8 @@ enum MapCommand {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
-    /// Set one entry: KEY and VALUE as a prefix (198.18.0.0/15), an address,
-    /// a decimal number or 0x-hex bytes.
+    /// Set one entry: KEY and VALUE as their types are written (decimal
+    /// numbers, prefixes such as 198.18.0.0/15, or 0x-hex bytes).
     Set { bundle: PathBuf, map: String, key: String, value: String },
     /// Set the entries of a file of `KEY VALUE` lines (`#` starts a comment).
     Load { bundle: PathBuf, map: String, file: PathBuf },
@@ -104,6 +107,11 @@ struct RunArgs {
     /// Seconds between two lines of counters.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     stats_interval: f64,
+    /// Print the counters as one JSON object per line, as `galette stats
+    /// --json` does; the last one, after the chain is detached, has
+    /// `"final": true`.
+    #[arg(long)]
+    stats_json: bool,
 }
 
 fn main() -> ExitCode {
@@ -114,12 +122,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args, &cli.bpffs),
         Command::Map(command) => map(command, &cli.bpffs),
-        Command::Stats { bundle, once, interval } => stats(&bundle, &cli.bpffs, once, interval),
+        Command::Stats { bundle, once, interval, json } => {
+            stats(&bundle, &cli.bpffs, once, interval, CountersFormat::of(json))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{:?}", miette::Report::new(error));
+            eprintln!("{:?}", miette::Report::new(error.one_line()));
             ExitCode::FAILURE
         }
     }
@@ -127,22 +137,18 @@ fn main() -> ExitCode {
 
 /// Prints the counters of the chain running from `bundle`, read from the
 /// pinned stats map (the runtime mirrors its userland counters there).
-fn stats(bundle: &std::path::Path, bpffs: &std::path::Path, once: bool, interval: f64) -> Result<(), RunError> {
+fn stats(
+    bundle: &std::path::Path,
+    bpffs: &std::path::Path,
+    once: bool,
+    interval: f64,
+    format: CountersFormat,
+) -> Result<(), RunError> {
     let bundle = Bundle::open(bundle)?;
-    let path = galette::pins::pin_path(bpffs, &galette::pins::stats_pin_name(&bundle.manifest.chain));
-    let map = KernelMap::open_pinned(&path, 4, 8)
-        .map_err(|err| RunError::Stats(format!("cannot open {} ({err}); is the chain running?", path.display())))?
-        .per_cpu();
+    let counters = ChainCounters::open_pinned(&bundle, bpffs)?;
     let shutdown = ShutdownFlag::install()?;
     loop {
-        let counters = read_counters(&bundle.manifest, |index| -> Result<u64, RunError> {
-            let mut values = vec![0u8; map.value_buffer_len()];
-            if !map.lookup(&index.to_ne_bytes(), &mut values) {
-                return Err(RunError::Stats(format!("the stats map has no slot {index}; is it this bundle's chain?")));
-            }
-            Ok(values.chunks(8).map(|cpu| u64::from_ne_bytes(cpu.try_into().expect("8-byte chunks"))).sum())
-        })?;
-        println!("{}", format_counters(&counters));
+        println!("{}", format.line(counters.chain(), &counters.read()?, false));
         if once || shutdown.requested() {
             return Ok(());
         }
@@ -157,19 +163,16 @@ fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
     match command {
         MapCommand::List { bundle } => print!("{}", map_command::list(&Bundle::open(&bundle)?, bpffs)),
         MapCommand::Dump { bundle, map, limit } => {
-            let (_, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
-            print!("{}", map_command::dump(&map, limit));
+            print!("{}", PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?.dump(limit));
         }
         MapCommand::Set { bundle, map, key, value } => {
-            let (entry, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
-            map_command::set(&entry, &map, &key, &value)?;
+            PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?.set(&key, &value)?;
         }
         MapCommand::Load { bundle, map, file } => {
-            let (entry, map) = map_command::open(&Bundle::open(&bundle)?, bpffs, &map)?;
-            let text = std::fs::read_to_string(&file)
-                .map_err(|err| RunError::Map(format!("cannot read {}: {err}", file.display())))?;
-            let loaded = map_command::load(&entry, &map, &text)?;
-            println!("loaded {loaded} entries into `{}`", entry.name);
+            let pinned = PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?;
+            let contents = MapFile { map, path: file }.read()?;
+            let loaded = pinned.load(&contents.text)?;
+            println!("loaded {loaded} entries into `{}`", contents.map);
         }
     }
     Ok(())
@@ -200,11 +203,20 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
         println!("galette: userland: {summary}");
     }
 
-    let metrics = args.metrics.map(MetricsServer::start).transpose()?;
+    // Served from another thread, which reads the counters when scraped.
+    let metrics = match args.metrics {
+        Some(address) => {
+            let counters = chain.counter_reader();
+            let render = move || counters.read().map(|now| prometheus(counters.chain(), &now));
+            Some(MetricsServer::start(address, render)?)
+        }
+        None => None,
+    };
     if let Some(server) = &metrics {
         println!("galette: metrics at http://{}/metrics", server.address());
     }
-    let mut chain = chain;
+    let format = CountersFormat::of(args.stats_json);
+    let counters = chain.counter_reader();
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.05));
     let mut next_report = Instant::now() + interval;
     let mut next_publish = Instant::now();
@@ -212,23 +224,21 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
         std::thread::sleep(Duration::from_millis(50));
         if Instant::now() >= next_publish {
             chain.publish_userland_counters()?;
-            if let Some(server) = &metrics {
-                server.publish(prometheus(&bundle.manifest.chain, &chain.counters()?));
-            }
             next_publish += Duration::from_millis(250);
         }
         if Instant::now() >= next_report {
-            println!("{}", format_counters(&chain.counters()?));
+            println!("{}", format.line(counters.chain(), &counters.read()?, false));
             next_report += interval;
         }
     }
-    let last = chain.counters();
-    if let Some((accounted, total)) = chain.stop()? {
+    drop(metrics);
+    // Read after the detach and after the workers stopped, so every packet
+    // the chain took is in them.
+    let accounting = chain.stop()?;
+    if let Some((accounted, total)) = accounting {
         println!("galette: userland frames accounted for: {accounted} of {total}");
     }
-    if let Ok(counters) = last {
-        println!("final: {}", format_counters(&counters));
-    }
+    println!("{}", format.line(counters.chain(), &counters.read()?, true));
     println!("galette: chain `{}` detached from {}", bundle.manifest.chain, interfaces);
     Ok(())
 }

@@ -1,41 +1,139 @@
 //! `galette map`: list, read and write the maps of a running chain through
 //! their pins, for example to load ACL prefixes from a file.
 //!
-//! Keys and values are written as the map's bytes allow: an IPv4 or IPv6
-//! prefix (`198.18.0.0/15`) for a prefix key, an address, a decimal number
-//! (stored little-endian in the key's or value's size), or hex bytes
-//! (`0x0a0b`).
+//! Keys and values are text in the forms of `map_text` (numbers, prefixes,
+//! hex bytes, as the map's declared types say). `dump` prints `KEY VALUE`
+//! lines, the lines `load` reads, so a dump can be loaded again.
 
-use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use galette_bundle::{Bundle, MapEntry};
 
-use crate::RunError;
 use crate::kernel_map::KernelMap;
+use crate::map_text::{TextError, TextForm};
 use crate::pins::pin_path;
 
-/// Opens the pinned map `name` of `bundle`'s chain.
-pub fn open(bundle: &Bundle, bpffs: &std::path::Path, name: &str) -> Result<(MapEntry, KernelMap), RunError> {
-    let entry = bundle.manifest.maps.iter().find(|map| map.name == name).cloned().ok_or_else(|| {
-        let names: Vec<&str> = bundle.manifest.maps.iter().map(|map| map.name.as_str()).collect();
-        RunError::Map(format!(
-            "the chain has no map `{name}` (its maps: {})",
-            if names.is_empty() { "none".into() } else { names.join(", ") }
-        ))
-    })?;
-    let path = pin_path(bpffs, &entry.pin_name);
-    let map = KernelMap::open_pinned(&path, entry.key_size as usize, entry.value_size as usize).map_err(|err| {
-        RunError::Map(format!(
-            "cannot open {} ({err}); is the chain running (or run with --keep-maps)?",
-            path.display()
-        ))
-    })?;
-    let map = if entry.kind.is_per_cpu() { map.per_cpu() } else { map };
-    Ok((entry, map))
+/// What `galette map` can get wrong, in the user's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("the chain has no map `{name}` (its maps: {known})")]
+    NoSuchMap { name: String, known: String },
+    #[error("cannot open {} (is the chain running, or was it run with --keep-maps?)", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("`{0}` is per-CPU; galette map writes only maps with one value per key")]
+    PerCpu(String),
+    #[error("key {text:?}")]
+    Key { text: String, source: TextError },
+    #[error("value {text:?}")]
+    Value { text: String, source: TextError },
+    #[error("cannot write `{map}`")]
+    Write { map: String, source: std::io::Error },
+    #[error("cannot read {} for `{map}`", path.display())]
+    ReadFile { path: PathBuf, map: String, source: std::io::Error },
+    #[error("line {line}: expected `KEY VALUE`, found {text:?}")]
+    LineShape { line: usize, text: String },
+    #[error("line {line}")]
+    Line { line: usize, source: Box<MapError> },
 }
 
-/// One line per map: name, kind, sizes, capacity, pin and whether it is there.
-pub fn list(bundle: &Bundle, bpffs: &std::path::Path) -> String {
+/// A chain map opened through its pin, with the text forms of its keys and
+/// values.
+#[derive(Debug)]
+pub struct PinnedMap {
+    pub entry: MapEntry,
+    map: KernelMap,
+    key: TextForm,
+    value: TextForm,
+}
+
+impl PinnedMap {
+    /// Opens the pinned map `name` of `bundle`'s chain.
+    pub fn open(bundle: &Bundle, bpffs: &Path, name: &str) -> Result<PinnedMap, MapError> {
+        let entry = bundle.manifest.maps.iter().find(|map| map.name == name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = bundle.manifest.maps.iter().map(|map| map.name.as_str()).collect();
+            MapError::NoSuchMap {
+                name: name.to_owned(),
+                known: if names.is_empty() { "none".into() } else { names.join(", ") },
+            }
+        })?;
+        let path = pin_path(bpffs, &entry.pin_name);
+        let map = KernelMap::open_pinned(&path, entry.key_size as usize, entry.value_size as usize)
+            .map_err(|source| MapError::Open { path, source })?;
+        let map = if entry.kind.is_per_cpu() { map.per_cpu() } else { map };
+        let key = TextForm::of(&entry.key_type, entry.key_size as usize);
+        let value = TextForm::of(&entry.value_type, entry.value_size as usize);
+        Ok(PinnedMap { entry, map, key, value })
+    }
+
+    /// Every entry (at most `limit`), one `KEY VALUE` line each. A per-CPU
+    /// map has one value per CPU on each line, after a comment saying so.
+    pub fn dump(&self, limit: usize) -> String {
+        let mut out = String::new();
+        if self.map.is_per_cpu() {
+            out.push_str(&format!(
+                "# {} is per-CPU: KEY, then its value on each of the {} CPUs\n",
+                self.entry.name,
+                crate::kernel_map::possible_cpus()
+            ));
+        }
+        for key in self.map.keys(limit) {
+            let mut value = vec![0u8; self.map.value_buffer_len()];
+            // A key deleted since it was listed is skipped.
+            if !self.map.lookup(&key, &mut value) {
+                continue;
+            }
+            let shown = if self.map.is_per_cpu() {
+                let stride = self.map.value_size().div_ceil(8) * 8;
+                value
+                    .chunks(stride)
+                    .map(|cpu| self.value.format(&cpu[..self.map.value_size()]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                self.value.format(&value)
+            };
+            out.push_str(&format!("{} {shown}\n", self.key.format(&key)));
+        }
+        out
+    }
+
+    /// Sets `key` to `value`, each read in its text form.
+    pub fn set(&self, key: &str, value: &str) -> Result<(), MapError> {
+        if self.map.is_per_cpu() {
+            return Err(MapError::PerCpu(self.entry.name.clone()));
+        }
+        let key_bytes = self.key.parse(key).map_err(|source| MapError::Key { text: key.to_owned(), source })?;
+        let value_bytes =
+            self.value.parse(value).map_err(|source| MapError::Value { text: value.to_owned(), source })?;
+        self.map
+            .update(&key_bytes, &value_bytes)
+            .map_err(|source| MapError::Write { map: self.entry.name.clone(), source })
+    }
+
+    /// Sets the entries of `KEY VALUE` lines (blank lines and `#` comments
+    /// skipped); returns how many.
+    pub fn load(&self, text: &str) -> Result<usize, MapError> {
+        let mut loaded = 0;
+        for (index, line) in text.lines().enumerate() {
+            let number = index + 1;
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
+                return Err(MapError::LineShape { line: number, text: line.to_owned() });
+            };
+            self.set(key, value).map_err(|source| MapError::Line { line: number, source: Box::new(source) })?;
+            loaded += 1;
+        }
+        Ok(loaded)
+    }
+}
+
+/// One line per map: name, kind, types and sizes, capacity, pin and whether
+/// it is there.
+pub fn list(bundle: &Bundle, bpffs: &Path) -> String {
     bundle
         .manifest
         .maps
@@ -44,9 +142,11 @@ pub fn list(bundle: &Bundle, bpffs: &std::path::Path) -> String {
             let path = pin_path(bpffs, &map.pin_name);
             let state = if path.exists() { "pinned" } else { "not pinned" };
             format!(
-                "{}  {}  key {} B, value {} B, {} entries  {} ({state})\n",
+                "{}  {}<{}, {}>  key {} B, value {} B, {} entries  {} ({state})\n",
                 map.name,
                 map.kind,
+                map.key_type,
+                map.value_type,
                 map.key_size,
                 map.value_size,
                 map.capacity,
@@ -56,46 +156,12 @@ pub fn list(bundle: &Bundle, bpffs: &std::path::Path) -> String {
         .collect()
 }
 
-/// Every entry, `key => value` in hex (a per-CPU value as one value per CPU).
-pub fn dump(map: &KernelMap, limit: usize) -> String {
-    let mut out = String::new();
-    for key in map.keys(limit) {
-        let mut value = vec![0u8; map.value_buffer_len()];
-        if !map.lookup(&key, &mut value) {
-            continue;
-        }
-        let shown = if map.is_per_cpu() {
-            let stride = map.value_size().div_ceil(8) * 8;
-            value.chunks(stride).map(|cpu| hex(&cpu[..map.value_size()])).collect::<Vec<_>>().join(" ")
-        } else {
-            hex(&value)
-        };
-        out.push_str(&format!("{} => {shown}\n", hex(&key)));
-    }
-    out
-}
-
-/// Sets `key` to `value`, parsed for the map's sizes.
-pub fn set(entry: &MapEntry, map: &KernelMap, key: &str, value: &str) -> Result<(), RunError> {
-    if map.is_per_cpu() {
-        return Err(RunError::Map(format!(
-            "`{}` is per-CPU; galette map writes only maps with one value per key",
-            entry.name
-        )));
-    }
-    let key = parse(key, entry.key_size as usize, entry.kind.name())
-        .map_err(|reason| RunError::Map(format!("key {key:?}: {reason}")))?;
-    let value = parse(value, entry.value_size as usize, "")
-        .map_err(|reason| RunError::Map(format!("value {value:?}: {reason}")))?;
-    map.update(&key, &value).map_err(|err| RunError::Map(format!("cannot write `{}`: {err}", entry.name)))
-}
-
 /// `galette run --load MAP=FILE`: entries to load into a chain map before
 /// the chain is attached, so that no packet ever meets it empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapFile {
     pub map: String,
-    pub path: std::path::PathBuf,
+    pub path: PathBuf,
 }
 
 impl std::str::FromStr for MapFile {
@@ -121,107 +187,19 @@ pub struct MapContents {
 impl MapFile {
     /// Reads the file (before anything is attached, so that a missing one
     /// costs nothing).
-    pub fn read(&self) -> Result<MapContents, RunError> {
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|err| RunError::Map(format!("cannot read {} for `{}`: {err}", self.path.display(), self.map)))?;
+    pub fn read(&self) -> Result<MapContents, MapError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|source| MapError::ReadFile {
+            path: self.path.clone(),
+            map: self.map.clone(),
+            source,
+        })?;
         Ok(MapContents { map: self.map.clone(), text })
     }
-}
-
-/// Loads `KEY VALUE` lines (blank lines and `#` comments skipped).
-pub fn load(entry: &MapEntry, map: &KernelMap, text: &str) -> Result<usize, RunError> {
-    let mut loaded = 0;
-    for (number, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
-            return Err(RunError::Map(format!("line {}: expected `KEY VALUE`, found {line:?}", number + 1)));
-        };
-        set(entry, map, key, value).map_err(|err| RunError::Map(format!("line {}: {err}", number + 1)))?;
-        loaded += 1;
-    }
-    Ok(loaded)
-}
-
-/// The bytes of `text` for a key or value of `size` bytes.
-fn parse(text: &str, size: usize, kind: &str) -> Result<Vec<u8>, String> {
-    if let Some(hex_digits) = text.strip_prefix("0x") {
-        let bytes = (0..hex_digits.len())
-            .step_by(2)
-            .map(|i| hex_digits.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or("not hex bytes")?;
-        return if bytes.len() == size {
-            Ok(bytes)
-        } else {
-            Err(format!("{} bytes, the map wants {size}", bytes.len()))
-        };
-    }
-    let (address, prefix_len) = match text.split_once('/') {
-        Some((address, len)) => (address, Some(len.parse::<u32>().map_err(|_| "a prefix length is a number")?)),
-        None => (text, None),
-    };
-    if let Ok(address) = address.parse::<IpAddr>() {
-        let octets = match address {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => v6.octets().to_vec(),
-        };
-        let full = octets.len() as u32 * 8;
-        // An LPM key is a host-order prefix length, then the address.
-        let bytes = if kind == "lpm_trie" {
-            let len = prefix_len.unwrap_or(full);
-            if len > full {
-                return Err(format!("a prefix of {len} bits is longer than the address"));
-            }
-            let mut bytes = len.to_ne_bytes().to_vec();
-            bytes.extend(octets);
-            bytes
-        } else {
-            if prefix_len.is_some() {
-                return Err("a prefix only fits an lpm_trie key".into());
-            }
-            octets
-        };
-        return if bytes.len() == size {
-            Ok(bytes)
-        } else {
-            Err(format!("an address of {} bytes, the map wants {size}", bytes.len()))
-        };
-    }
-    let number: u128 = text.parse().map_err(|_| "not a number, an address, a prefix or 0x-hex")?;
-    let bytes = number.to_le_bytes();
-    if size > bytes.len() || bytes[size..].iter().any(|&byte| byte != 0) {
-        return Err(format!("{number} does not fit in {size} bytes"));
-    }
-    Ok(bytes[..size].to_vec())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let digits: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("0x{digits}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_and_values_parse_for_their_sizes() {
-        let prefix = parse("198.18.0.0/15", 8, "lpm_trie").unwrap();
-        assert_eq!(&prefix[..4], &15u32.to_ne_bytes());
-        assert_eq!(&prefix[4..], &[198, 18, 0, 0]);
-        assert_eq!(parse("198.18.0.1", 8, "lpm_trie").unwrap()[..4], 32u32.to_ne_bytes());
-        assert_eq!(parse("7", 8, "").unwrap(), [7, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(parse("0x0a0b", 2, "").unwrap(), [10, 11]);
-        assert!(parse("256", 1, "").is_err());
-        assert!(parse("0x0a", 2, "").is_err());
-        assert!(parse("198.18.0.0/40", 8, "lpm_trie").is_err());
-        assert!(parse("10.0.0.0/8", 4, "hash").is_err());
-        assert!(parse("ten", 4, "").is_err());
-    }
 
     #[test]
     fn map_files_are_map_equals_path() {
@@ -233,7 +211,17 @@ mod tests {
     }
 
     #[test]
-    fn bytes_print_as_hex() {
-        assert_eq!(hex(&[0, 171]), "0x00ab");
+    fn a_bad_line_is_named_with_its_cause() {
+        let error = MapError::Line {
+            line: 2,
+            source: Box::new(MapError::Key {
+                text: "198.18.0.0/40".into(),
+                source: TextError::PrefixTooLong { length: 40 },
+            }),
+        };
+        assert_eq!(
+            galette_bundle::error_chain(&error),
+            "line 2: key \"198.18.0.0/40\": a prefix of 40 bits is longer than the address"
+        );
     }
 }

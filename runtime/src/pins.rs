@@ -1,13 +1,12 @@
 //! Pinning a chain's maps in bpffs, so `galette map` (and any bpf tool) can
 //! reach them while the chain runs, and with `--keep-maps` after it stops.
 
+use std::io;
 use std::path::{Path, PathBuf};
 
 use aya::Ebpf;
 use aya::maps::Map;
 use galette_bundle::Manifest;
-
-use crate::RunError;
 
 /// Where bpffs is usually mounted, and where galette pins by default.
 pub const BPFFS: &str = "/sys/fs/bpf";
@@ -26,12 +25,26 @@ pub fn stats_pin_name(chain: &str) -> String {
     format!("galette/{chain}/{}", galette_bundle::STATS_MAP)
 }
 
+/// Why the chain's maps could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("{} is not a valid path", .0.display())]
+    BadPath(PathBuf),
+    #[error("bpffs is not mounted at {} and cannot be mounted there (try `mount -t bpf bpf {}` as root)", .path.display(), .path.display())]
+    Mount { path: PathBuf, source: io::Error },
+    #[error("cannot create {}", path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("the map `{0}` is of a kind that cannot be pinned")]
+    Unpinnable(String),
+    #[error("cannot pin `{map}` at {}", path.display())]
+    Pin { map: String, path: PathBuf, source: aya::pin::PinError },
+}
+
 /// Mounts bpffs at `bpffs` if it is not a bpffs mount yet (a new machine
 /// has /sys/fs/bpf but nothing mounted there).
-pub fn ensure_bpffs(bpffs: &Path) -> Result<(), RunError> {
-    let shown = bpffs.display();
+pub fn ensure_bpffs(bpffs: &Path) -> Result<(), PinError> {
     let path = std::ffi::CString::new(bpffs.as_os_str().as_encoded_bytes())
-        .map_err(|_| RunError::Pin(format!("{shown} is not a valid path")))?;
+        .map_err(|_| PinError::BadPath(bpffs.to_owned()))?;
     // SAFETY: `stats` is a valid statfs to fill; `path` is NUL-terminated.
     let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(path.as_ptr(), &mut stats) } == 0 && stats.f_type as i64 == BPF_FS_MAGIC {
@@ -41,26 +54,27 @@ pub fn ensure_bpffs(bpffs: &Path) -> Result<(), RunError> {
     // SAFETY: all strings are NUL-terminated; no data argument.
     let mounted = unsafe { libc::mount(fstype.as_ptr(), path.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if mounted != 0 {
-        let error = std::io::Error::last_os_error();
-        return Err(RunError::Pin(format!(
-            "bpffs is not mounted at {shown} and mounting it failed ({error}); run `mount -t bpf bpf {shown}`"
-        )));
+        return Err(PinError::Mount { path: bpffs.to_owned(), source: io::Error::last_os_error() });
     }
     Ok(())
 }
 
-/// The pins of a running chain's maps; removed on drop unless kept.
+/// The pins of a running chain's maps, and the directories made for them;
+/// removed on drop unless kept.
 pub struct MapPins {
     paths: Vec<PathBuf>,
+    directories: CreatedDirectories,
     keep: bool,
 }
 
 impl MapPins {
     /// Pins every chain map of `manifest` at its pin name. A pin left by an
     /// earlier run (`--keep-maps`, or a crash) is replaced.
-    pub fn pin(ebpf: &Ebpf, manifest: &Manifest, bpffs: &Path, keep: bool) -> Result<MapPins, RunError> {
-        let mut pins = MapPins { paths: Vec::new(), keep };
+    pub fn pin(ebpf: &Ebpf, manifest: &Manifest, bpffs: &Path, keep: bool) -> Result<MapPins, PinError> {
         ensure_bpffs(bpffs)?;
+        // Filled as pins are made, so that a failure half way removes what
+        // was made until then (on drop).
+        let mut pins = MapPins { paths: Vec::new(), directories: CreatedDirectories::default(), keep };
         // The chain's maps, and its counters for `galette stats`.
         let stats = (galette_bundle::STATS_MAP.to_owned(), stats_pin_name(&manifest.chain));
         let to_pin = manifest
@@ -72,16 +86,17 @@ impl MapPins {
             let Some(map) = ebpf.map(&name) else { continue };
             let path = pin_path(bpffs, &pin_name);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|err| RunError::Pin(format!("cannot create {}: {err}", parent.display())))?;
+                pins.directories
+                    .create(parent)
+                    .map_err(|source| PinError::CreateDir { path: parent.to_owned(), source })?;
             }
             if path.exists() {
                 let _ = std::fs::remove_file(&path);
             }
             map_data(map)
-                .ok_or_else(|| RunError::Pin(format!("the map `{name}` cannot be pinned")))?
+                .ok_or_else(|| PinError::Unpinnable(name.clone()))?
                 .pin(&path)
-                .map_err(|err| RunError::Pin(format!("cannot pin `{name}` at {}: {err}", path.display())))?;
+                .map_err(|source| PinError::Pin { map: name.clone(), path: path.clone(), source })?;
             pins.paths.push(path);
         }
         Ok(pins)
@@ -95,10 +110,41 @@ impl Drop for MapPins {
         }
         for path in &self.paths {
             let _ = std::fs::remove_file(path);
-            // The chain's directory goes too once it is empty.
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::remove_dir(parent);
+        }
+        self.directories.remove_empty();
+    }
+}
+
+/// The directories galette made (`galette/`, `galette/CHAIN/` under the
+/// bpffs mount), so it removes those and only those: a directory that was
+/// there before, or that holds anything else, stays.
+#[derive(Debug, Default)]
+struct CreatedDirectories {
+    /// Parents before their children.
+    created: Vec<PathBuf>,
+}
+
+impl CreatedDirectories {
+    /// Creates `directory` and whatever of its parents is missing,
+    /// remembering each one this made.
+    fn create(&mut self, directory: &Path) -> io::Result<()> {
+        let missing: Vec<&Path> = directory.ancestors().take_while(|ancestor| !ancestor.exists()).collect();
+        for path in missing.into_iter().rev() {
+            match std::fs::create_dir(path) {
+                Ok(()) => self.created.push(path.to_owned()),
+                // Made by someone else in the meantime: theirs, not ours.
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(error),
             }
+        }
+        Ok(())
+    }
+
+    /// Removes each directory this made, children first, if it is empty
+    /// (`remove_dir` refuses one that is not).
+    fn remove_empty(&self) {
+        for path in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(path);
         }
     }
 }
@@ -112,5 +158,42 @@ fn map_data(map: &Map) -> Option<&aya::maps::MapData> {
         | Map::PerCpuArray(data)
         | Map::PerCpuHashMap(data) => Some(data),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_directories_galette_made_are_removed() {
+        let bpffs = tempfile::tempdir().unwrap();
+        let chain = bpffs.path().join("galette/chain");
+        let mut made = CreatedDirectories::default();
+        made.create(&chain).unwrap();
+        assert!(chain.is_dir());
+        assert_eq!(made.created, [bpffs.path().join("galette"), chain.clone()]);
+        made.remove_empty();
+        assert!(!bpffs.path().join("galette").exists(), "galette/ goes with the chain's directory");
+        assert!(bpffs.path().is_dir(), "the mount itself was there before");
+    }
+
+    #[test]
+    fn a_directory_that_was_there_or_is_not_empty_stays() {
+        let bpffs = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bpffs.path().join("galette")).unwrap();
+        let mut made = CreatedDirectories::default();
+        made.create(&bpffs.path().join("galette/chain")).unwrap();
+        assert_eq!(made.created, [bpffs.path().join("galette/chain")]);
+        made.remove_empty();
+        assert!(bpffs.path().join("galette").is_dir(), "galette/ was there before");
+        assert!(!bpffs.path().join("galette/chain").exists());
+
+        let mut made = CreatedDirectories::default();
+        made.create(&bpffs.path().join("mine/chain")).unwrap();
+        std::fs::write(bpffs.path().join("mine/someone-else's"), "").unwrap();
+        made.remove_empty();
+        assert!(bpffs.path().join("mine").is_dir(), "a directory holding anything else stays");
+        assert!(!bpffs.path().join("mine/chain").exists());
     }
 }

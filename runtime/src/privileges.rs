@@ -20,11 +20,7 @@ pub fn check_privileges() -> Result<(), RunError> {
     if !has(effective, CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::Privileges { missing: format!("root privileges ({} missing)", missing.join(" and ")) })
-    }
+    if missing.is_empty() { Ok(()) } else { Err(RunError::Privileges { missing }) }
 }
 
 fn effective_capabilities(status: &str) -> Option<u64> {

@@ -1,16 +1,58 @@
-//! Per-instance counters as the runtime shows them.
+//! Per-instance counters as the runtime shows them: one line for people,
+//! one JSON object for programs (`--json`), the Prometheus text format for
+//! scrapers.
+
+use serde::{Deserialize, Serialize};
 
 /// The counters of one instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceCounters {
     pub name: String,
     /// Packets that reached the instance.
     pub received: u64,
     /// Packets that left by each port, in port order.
-    pub ports: Vec<(String, u64)>,
+    pub ports: Vec<PortCounter>,
     /// Packets dropped because the NF failed: a panic in userland, a failed
     /// tail call out of it in XDP.
     pub aborted: u64,
+}
+
+/// Packets that left an instance by one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCounter {
+    pub name: String,
+    pub packets: u64,
+}
+
+impl InstanceCounters {
+    /// The packets that left by the port called `name`, if it has one.
+    pub fn port(&self, name: &str) -> Option<u64> {
+        self.ports.iter().find(|port| port.name == name).map(|port| port.packets)
+    }
+}
+
+/// One reading of every instance's counters, as `galette stats --json` and
+/// `galette run --stats-json` print it: one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersReport {
+    pub chain: String,
+    /// Whether this is the last reading of `galette run`, taken after the
+    /// chain was detached.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub instances: Vec<InstanceCounters>,
+}
+
+impl CountersReport {
+    /// The counters of the instance called `name`, if the chain has one.
+    pub fn instance(&self, name: &str) -> Option<&InstanceCounters> {
+        self.instances.iter().find(|instance| instance.name == name)
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("counters always serialize")
+    }
 }
 
 /// The counters of every instance of `manifest`, read from the layout of
@@ -30,7 +72,8 @@ pub fn read_counters<E>(
             let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
             let mut ports = Vec::with_capacity(description.ports.len());
             for (port, p) in description.ports.iter().enumerate() {
-                ports.push((p.name.clone(), read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?));
+                let packets = read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?;
+                ports.push(PortCounter { name: p.name.clone(), packets });
             }
             let aborted = read(stats_index(instance, StatsSlot::MissedTailCall, max_ports))?;
             Ok(InstanceCounters { name: description.name.clone(), received, ports, aborted })
@@ -56,12 +99,13 @@ pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
     }
     out.push_str("# HELP galette_port_packets_total Packets that left an NF instance by a port.\n# TYPE galette_port_packets_total counter\n");
     for instance in counters {
-        for (port, count) in &instance.ports {
+        for port in &instance.ports {
             out.push_str(&format!(
-                "galette_port_packets_total{{chain=\"{}\",instance=\"{}\",port=\"{}\"}} {count}\n",
+                "galette_port_packets_total{{chain=\"{}\",instance=\"{}\",port=\"{}\"}} {}\n",
                 label(chain),
                 label(&instance.name),
-                label(port)
+                label(&port.name),
+                port.packets
             ));
         }
     }
@@ -77,6 +121,33 @@ pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
     out
 }
 
+/// How `galette run` and `galette stats` print a reading of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountersFormat {
+    /// For people: [`format_counters`], the last reading after `final: `.
+    Text,
+    /// For programs: one [`CountersReport`] per line.
+    Json,
+}
+
+impl CountersFormat {
+    /// JSON when `json` is set, else text.
+    pub fn of(json: bool) -> CountersFormat {
+        if json { CountersFormat::Json } else { CountersFormat::Text }
+    }
+
+    /// One reading of `chain`'s counters as a line (no newline).
+    pub fn line(self, chain: &str, counters: &[InstanceCounters], is_final: bool) -> String {
+        match self {
+            CountersFormat::Text if is_final => format!("final: {}", format_counters(counters)),
+            CountersFormat::Text => format_counters(counters),
+            CountersFormat::Json => {
+                CountersReport { chain: chain.to_owned(), is_final, instances: counters.to_vec() }.to_json_line()
+            }
+        }
+    }
+}
+
 /// One line for all instances: `swap: 120 pkts (out 120)`.
 pub fn format_counters(counters: &[InstanceCounters]) -> String {
     if counters.is_empty() {
@@ -85,7 +156,8 @@ pub fn format_counters(counters: &[InstanceCounters]) -> String {
     counters
         .iter()
         .map(|instance| {
-            let mut ports: Vec<String> = instance.ports.iter().map(|(port, count)| format!("{port} {count}")).collect();
+            let mut ports: Vec<String> =
+                instance.ports.iter().map(|port| format!("{} {}", port.name, port.packets)).collect();
             if instance.aborted > 0 {
                 ports.push(format!("aborted {}", instance.aborted));
             }
@@ -99,10 +171,37 @@ pub fn format_counters(counters: &[InstanceCounters]) -> String {
 mod tests {
     use super::*;
 
+    fn ports(counts: &[(&str, u64)]) -> Vec<PortCounter> {
+        counts.iter().map(|(name, packets)| PortCounter { name: (*name).into(), packets: *packets }).collect()
+    }
+
+    #[test]
+    fn a_report_is_one_line_of_json_that_reads_back() {
+        let report = CountersReport {
+            chain: "sec".into(),
+            is_final: true,
+            instances: vec![InstanceCounters {
+                name: "acl".into(),
+                received: 10,
+                ports: ports(&[("allowed", 7), ("denied", 3)]),
+                aborted: 0,
+            }],
+        };
+        let line = report.to_json_line();
+        assert_eq!(
+            line,
+            r#"{"chain":"sec","final":true,"instances":[{"name":"acl","received":10,"ports":[{"name":"allowed","packets":7},{"name":"denied","packets":3}],"aborted":0}]}"#
+        );
+        let back: CountersReport = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.instance("acl").and_then(|acl| acl.port("denied")), Some(3));
+        assert_eq!(back.instance("acl").and_then(|acl| acl.port("nope")), None);
+    }
+
     #[test]
     fn prometheus_text_labels_every_counter() {
         let counters =
-            [InstanceCounters { name: "acl".into(), received: 10, ports: vec![("allowed".into(), 7)], aborted: 1 }];
+            [InstanceCounters { name: "acl".into(), received: 10, ports: ports(&[("allowed", 7)]), aborted: 1 }];
         let text = prometheus("sec\"urity", &counters);
         assert!(text.contains("# TYPE galette_packets_total counter\n"));
         assert!(text.contains("galette_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 10\n"), "{text}");
@@ -118,10 +217,10 @@ mod tests {
             InstanceCounters {
                 name: "acl".into(),
                 received: 10,
-                ports: vec![("allowed".into(), 7), ("denied".into(), 3)],
+                ports: ports(&[("allowed", 7), ("denied", 3)]),
                 aborted: 0,
             },
-            InstanceCounters { name: "swap".into(), received: 9, ports: vec![("out".into(), 7)], aborted: 2 },
+            InstanceCounters { name: "swap".into(), received: 9, ports: ports(&[("out", 7)]), aborted: 2 },
         ];
         assert_eq!(format_counters(&counters), "acl: 10 pkts (allowed 7, denied 3) | swap: 9 pkts (out 7, aborted 2)");
     }

@@ -11,12 +11,12 @@
 //! instances to completion, then sends it out of its socket on the
 //! interface the chain's route names, or frees its frame.
 
+mod error;
 mod library;
 mod pool;
 mod route;
 mod worker;
 
-use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,11 +27,12 @@ use aya::maps::HashMap as KernelHashMap;
 use aya::maps::{Array, XskMap};
 use galette_bundle::{Bundle, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, Placement, XSK_BASES_MAP, XSKS_MAP, xsk_slot};
 
+pub use error::{LibraryError, UserlandError};
 pub use route::UserlandCounters;
 pub use worker::WorkerMode;
 
-use crate::RunError;
 use crate::attach::Attachment;
+use crate::error::ObjectError;
 use crate::kernel_map::KernelMap;
 use library::NfLibrary;
 use pool::{Pool, WorkerSocket};
@@ -54,9 +55,9 @@ impl UserlandTier {
         attachments: &[Attachment],
         workers: u32,
         mode: WorkerMode,
-    ) -> Result<UserlandTier, RunError> {
+    ) -> Result<UserlandTier, UserlandError> {
         if workers == 0 || workers > MAX_WORKERS {
-            return Err(RunError::Userland(format!("--workers must be between 1 and {MAX_WORKERS}")));
+            return Err(UserlandError::WorkerCount(workers));
         }
         let routes = route::routes(&bundle.resolved);
         let (libraries, counters) = load_libraries(bundle, ebpf)?;
@@ -71,10 +72,7 @@ impl UserlandTier {
         for (slot, interface) in interfaces.iter().enumerate() {
             let queues = pool::rx_queue_count(interface);
             if queues * workers > MAX_WORKERS {
-                return Err(RunError::Userland(format!(
-                    "{interface} has {queues} RX queues: {workers} workers need {} sockets there, more than {MAX_WORKERS}; use fewer workers, or fewer queues (`ethtool -L {interface} combined N`)",
-                    queues * workers
-                )));
+                return Err(UserlandError::TooManySockets { interface: (*interface).to_owned(), queues, workers });
             }
             layout.add_interface(queues as usize);
             placed.push(format!("{interface} ({queues} RX queue{})", if queues == 1 { "" } else { "s" }));
@@ -107,7 +105,7 @@ impl UserlandTier {
                 std::thread::Builder::new()
                     .name(format!("galette-worker-{index}"))
                     .spawn(move || worker::run(shared, worker_sockets, mode))
-                    .map_err(|err| RunError::Userland(format!("cannot start a worker thread: {err}")))
+                    .map_err(UserlandError::Thread)
             })
             .collect::<Result<_, _>>()?;
         let summary = format!(
@@ -124,9 +122,10 @@ impl UserlandTier {
         &self.summary
     }
 
-    /// The counters of userland instance `index` (a manifest index).
-    pub fn counters(&self, index: usize) -> Option<&UserlandCounters> {
-        self.shared.counters.get(index)?.as_ref()
+    /// The counters of every userland instance, by manifest index (`None`
+    /// for XDP instances), shared with the workers that count.
+    pub fn counters(&self) -> Arc<Vec<Option<UserlandCounters>>> {
+        Arc::clone(&self.shared.counters)
     }
 
     /// Packets userland dropped after `pass`, `abort` or a panic.
@@ -165,57 +164,54 @@ impl Drop for UserlandTier {
 /// The interfaces sockets are needed on, by interface slot: the role's index
 /// for a chain with roles (where the routes' `Out(role)` finds it), else the
 /// one interface.
-fn interface_slots(attachments: &[Attachment]) -> Result<Vec<&str>, RunError> {
+fn interface_slots(attachments: &[Attachment]) -> Result<Vec<&str>, UserlandError> {
     let mut slots: Vec<Option<&str>> = vec![None; attachments.len()];
     for (index, attachment) in attachments.iter().enumerate() {
         let slot = attachment.role.map_or(index, |role| role as usize);
         match slots.get_mut(slot) {
             Some(entry @ None) => *entry = Some(&attachment.interface),
-            _ => return Err(RunError::Userland(format!("interface role {slot} is attached twice or out of range"))),
+            _ => return Err(UserlandError::InterfaceSlot(slot)),
         }
     }
     Ok(slots.into_iter().flatten().collect())
 }
 
+/// The libraries of the userland instances and their counters, by
+/// manifest index (`None` for XDP instances).
+type Libraries = (Vec<Option<NfLibrary>>, Arc<Vec<Option<UserlandCounters>>>);
+
 /// Loads the library of each userland instance (by manifest index) and
 /// lends it the chain maps it binds; makes its counters.
-fn load_libraries(
-    bundle: &Bundle,
-    ebpf: &Ebpf,
-) -> Result<(Vec<Option<NfLibrary>>, Vec<Option<UserlandCounters>>), RunError> {
+fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<Libraries, UserlandError> {
     let maps = kernel_maps(bundle, ebpf)?;
     let mut libraries = Vec::new();
     let mut counters = Vec::new();
-    for instance in &bundle.manifest.instances {
-        if instance.placement != Placement::Userland {
+    for ((instance, placement), bindings) in
+        bundle.manifest.instances.iter().zip(&bundle.resolved.placements).zip(&bundle.resolved.bindings)
+    {
+        // A userland instance has a library: the bundle was resolved.
+        let (Placement::Userland, Some(path)) = (placement, instance.library.as_deref()) else {
             libraries.push(None);
             counters.push(None);
             continue;
-        }
-        let path = instance
-            .library
-            .as_deref()
-            .ok_or_else(|| RunError::Userland(format!("`{}` has no library in the manifest", instance.name)))?;
-        bundle.artifact(path)?; // Checked again just before loading.
-        let lent: Vec<_> = instance
-            .maps
+        };
+        // Checked again just before loading.
+        bundle.artifact(path).map_err(|source| UserlandError::Artifact { instance: instance.name.clone(), source })?;
+        let lent: Vec<_> = bindings
             .iter()
-            .map(|name| {
-                maps.get(name).map(|map| map.lend()).ok_or_else(|| {
-                    RunError::Userland(format!(
-                        "`{}` binds `{name}`, which the XDP object does not have",
-                        instance.name
-                    ))
+            .map(|&map| {
+                maps[map].map(KernelMap::lend).ok_or_else(|| UserlandError::MissingMap {
+                    instance: instance.name.clone(),
+                    map: bundle.manifest.maps[map].name.clone(),
                 })
             })
             .collect::<Result<_, _>>()?;
-        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent).map_err(|reason| {
-            RunError::Userland(format!("cannot load the library of `{}`: {reason}", instance.name))
-        })?;
+        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent)
+            .map_err(|source| UserlandError::Library { instance: instance.name.clone(), source })?;
         libraries.push(Some(library));
         counters.push(Some(UserlandCounters::new(instance.ports.len())));
     }
-    Ok((libraries, counters))
+    Ok((libraries, Arc::new(counters)))
 }
 
 /// Puts the workers' sockets on one queue of the interface of `slot` in the
@@ -226,16 +222,17 @@ fn register_sockets(
     first: u32,
     interface: &str,
     sockets: &[WorkerSocket],
-) -> Result<(), RunError> {
-    let map =
-        ebpf.map_mut(XSKS_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{XSKS_MAP}`")))?;
-    let mut xsks = XskMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
+) -> Result<(), UserlandError> {
+    let map = ebpf.map_mut(XSKS_MAP).ok_or(ObjectError::NoMap(XSKS_MAP))?;
+    let mut xsks = XskMap::try_from(map).map_err(|source| ObjectError::FillMap { map: XSKS_MAP, source })?;
     for (worker, socket) in sockets.iter().enumerate() {
         // SAFETY: the socket outlives its entry: the workers own the sockets
         // and stop after the chain is detached.
         let fd = unsafe { BorrowedFd::borrow_raw(pool::raw_fd(&socket.rx)) };
-        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0).map_err(|err| {
-            RunError::Userland(format!("cannot register worker {worker}'s socket on {interface}: {err}"))
+        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0).map_err(|source| UserlandError::RegisterSocket {
+            worker,
+            interface: interface.to_owned(),
+            source,
         })?;
     }
     Ok(())
@@ -243,56 +240,42 @@ fn register_sockets(
 
 /// Records where the sockets of the interface of `slot` start in the XSKMAP,
 /// under the interface's index (what an upcall looks its sockets up by).
-fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(), RunError> {
-    let ifindex = crate::interface::interface_index(interface)?;
-    let map = ebpf
-        .map_mut(XSK_BASES_MAP)
-        .ok_or_else(|| RunError::Userland(format!("the object has no map `{XSK_BASES_MAP}`")))?;
+fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(), UserlandError> {
+    let ifindex = crate::interface::interface_index(interface)
+        .map_err(|_| UserlandError::NoSuchInterface(interface.to_owned()))?;
+    let map = ebpf.map_mut(XSK_BASES_MAP).ok_or(ObjectError::NoMap(XSK_BASES_MAP))?;
     let mut bases: KernelHashMap<_, u32, u32> =
-        KernelHashMap::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
+        KernelHashMap::try_from(map).map_err(|source| ObjectError::FillMap { map: XSK_BASES_MAP, source })?;
     bases
         .insert(ifindex, xsk_slot(slot, 0), 0)
-        .map_err(|err| RunError::Userland(format!("cannot register the sockets of {interface}: {err}")))
+        .map_err(|source| UserlandError::RegisterInterface { interface: interface.to_owned(), source })
 }
 
 /// Tells the XDP part how many sockets each queue has.
-fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), RunError> {
-    let map =
-        ebpf.map_mut(CONFIG_MAP).ok_or_else(|| RunError::Userland(format!("the object has no map `{CONFIG_MAP}`")))?;
-    let mut config: Array<_, u32> = Array::try_from(map).map_err(|err| RunError::Userland(err.to_string()))?;
-    config.set(CONFIG_WORKERS, workers, 0).map_err(|err| RunError::Userland(err.to_string()))
+fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), UserlandError> {
+    let map = ebpf.map_mut(CONFIG_MAP).ok_or(ObjectError::NoMap(CONFIG_MAP))?;
+    let mut config: Array<_, u32> =
+        Array::try_from(map).map_err(|source| ObjectError::FillMap { map: CONFIG_MAP, source })?;
+    config.set(CONFIG_WORKERS, workers, 0).map_err(UserlandError::WorkerConfig)
 }
 
-/// Every chain map of the bundle, opened by fd for the libraries. Leaked:
+/// Every chain map of the bundle by manifest index, opened by fd for the
+/// libraries (`None` for those the object lacks, and for per-CPU maps:
+/// galettec refuses those for userland NFs, so none is lent). Leaked:
 /// libraries keep pointers to them for the life of the process.
-fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<HashMap<String, &'static KernelMap>, RunError> {
-    let mut maps = HashMap::new();
+fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<Vec<Option<&'static KernelMap>>, UserlandError> {
+    let mut maps = Vec::new();
     for entry in &bundle.manifest.maps {
-        // galettec refuses per-CPU maps for userland NFs, so none is lent.
-        if entry.kind.is_per_cpu() {
-            continue;
-        }
-        let Some(map) = ebpf.map(&entry.name) else { continue };
-        let fd = map_fd(map).ok_or_else(|| RunError::Userland(format!("cannot reach the map `{}`", entry.name)))?;
-        let kernel: &'static KernelMap =
-            Box::leak(Box::new(KernelMap::new(fd, entry.key_size as usize, entry.value_size as usize)));
-        maps.insert(entry.name.clone(), kernel);
+        let map = match ebpf.map(&entry.name) {
+            Some(map) if !entry.kind.is_per_cpu() => map,
+            _ => {
+                maps.push(None);
+                continue;
+            }
+        };
+        let kernel = KernelMap::duplicate(map, entry.key_size as usize, entry.value_size as usize)
+            .ok_or_else(|| UserlandError::MapFd(entry.name.clone()))?;
+        maps.push(Some(&*Box::leak(Box::new(kernel))));
     }
     Ok(maps)
-}
-
-/// A duplicate of a map's fd.
-fn map_fd(map: &aya::maps::Map) -> Option<std::os::fd::OwnedFd> {
-    use aya::maps::Map;
-    use std::os::fd::AsFd;
-    let data = match map {
-        Map::Array(data)
-        | Map::HashMap(data)
-        | Map::LruHashMap(data)
-        | Map::LpmTrie(data)
-        | Map::PerCpuArray(data)
-        | Map::PerCpuHashMap(data) => data,
-        _ => return None,
-    };
-    data.fd().as_fd().try_clone_to_owned().ok()
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use xsk_rs::config::{Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
-use crate::RunError;
+use super::UserlandError;
 
 /// UMEM frames per pool: twice a ring's size, so the fill ring never
 /// runs dry while the RX and TX rings hold frames.
@@ -65,18 +65,16 @@ struct Rings {
 impl Pool {
     /// Creates the UMEM of RX queue `queue` of `interface` and `workers`
     /// sockets bound to that queue sharing it, one per worker.
-    pub fn create(interface: &str, queue: u32, workers: u32) -> Result<(Pool, Vec<WorkerSocket>), RunError> {
-        let name: Interface = interface.parse().map_err(|_| RunError::NoSuchInterface(interface.to_owned()))?;
+    pub fn create(interface: &str, queue: u32, workers: u32) -> Result<(Pool, Vec<WorkerSocket>), UserlandError> {
+        let name: Interface = interface.parse().map_err(|_| UserlandError::NoSuchInterface(interface.to_owned()))?;
         let ring = QueueSize::new(RING_SIZE).expect("a power of two");
         let umem_config = UmemConfig::builder()
             .fill_queue_size(ring)
             .comp_queue_size(ring)
             .build()
-            .map_err(|err| RunError::Userland(err.to_string()))?;
-        let (umem, free) =
-            Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false).map_err(|err| {
-                RunError::Userland(format!("cannot create the UMEM for {interface} queue {queue}: {err}"))
-            })?;
+            .map_err(UserlandError::UmemConfig)?;
+        let (umem, free) = Umem::new(umem_config, NonZeroU32::new(FRAMES).expect("non-zero"), false)
+            .map_err(|source| UserlandError::Umem { interface: interface.to_owned(), queue, source })?;
         let socket_config = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
@@ -99,9 +97,7 @@ impl Pool {
             }
             sockets.push(WorkerSocket { tx, rx });
         }
-        let mut rings = rings.ok_or_else(|| {
-            RunError::Userland(format!("the first AF_XDP socket on {interface} queue {queue} has no fill ring"))
-        })?;
+        let mut rings = rings.ok_or_else(|| UserlandError::NoFillRing { interface: interface.to_owned(), queue })?;
         rings.free = free;
         Ok((Pool { umem, rings: Mutex::new(rings), kernel_frames: AtomicI64::new(0) }, sockets))
     }
@@ -205,21 +201,20 @@ fn create_socket(
     name: &Interface,
     interface: &str,
     queue: u32,
-) -> Result<SocketParts, RunError> {
-    let mut last_error = String::new();
-    for _ in 0..50 {
+) -> Result<SocketParts, UserlandError> {
+    let mut attempts = 50;
+    loop {
         // SAFETY: every socket on this UMEM is created here, with the
         // prog-load flag inhibited as sharing requires.
         match unsafe { Socket::new(config, umem, name, queue) } {
             Ok(parts) => return Ok(parts),
-            Err(err) => {
-                last_error =
-                    std::error::Error::source(&err).map_or_else(|| err.to_string(), |source| format!("{err}: {source}"))
+            Err(source) if attempts == 1 => {
+                return Err(UserlandError::Socket { interface: interface.to_owned(), queue, source });
             }
+            Err(_) => attempts -= 1,
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(RunError::Userland(format!("cannot create an AF_XDP socket on {interface} queue {queue}: {last_error}")))
 }
 
 /// Lets one TX wakeup send a whole batch, where the kernel allows it (older

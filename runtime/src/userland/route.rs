@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use galette_bundle::{Placement, ResolvedManifest, Target};
 
-use crate::stats::InstanceCounters;
+use crate::stats::{InstanceCounters, PortCounter};
 
 /// What a worker does with a packet after an NF chose a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +65,14 @@ impl UserlandCounters {
         UserlandCounters { ports: (0..ports).map(|_| AtomicU64::new(0)).collect(), ..UserlandCounters::default() }
     }
 
-    pub fn snapshot(&self, name: &str, port_names: &[String]) -> InstanceCounters {
+    pub fn snapshot(&self, name: &str, port_names: &[&str]) -> InstanceCounters {
         InstanceCounters {
             name: name.to_owned(),
             received: self.received.load(Ordering::Relaxed),
             ports: port_names
                 .iter()
-                .cloned()
-                .zip(self.ports.iter().map(|count| count.load(Ordering::Relaxed)))
+                .zip(&self.ports)
+                .map(|(port, count)| PortCounter { name: (*port).to_owned(), packets: count.load(Ordering::Relaxed) })
                 .collect(),
             aborted: self.panicked.load(Ordering::Relaxed),
         }

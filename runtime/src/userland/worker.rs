@@ -82,7 +82,8 @@ pub struct Shared {
     /// By manifest instance: the library of each userland instance.
     pub libraries: Vec<Option<NfLibrary>>,
     pub routes: Vec<Option<Vec<Route>>>,
-    pub counters: Vec<Option<UserlandCounters>>,
+    /// Shared with whoever reads the counters (see `crate::counters`).
+    pub counters: Arc<Vec<Option<UserlandCounters>>>,
     pub stop: AtomicBool,
     /// Frames dropped after `pass` (see `Route::Pass`) or `abort`, or for
     /// want of a free frame on the interface they were to leave by.

@@ -109,4 +109,6 @@ fn a_bad_map_file_line_is_named_and_nothing_stays_attached() {
     );
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
     assert!(!bpffs.path.join("galette/filtered_router").join("acl_v4").exists(), "the maps are unpinned");
+    assert!(!bpffs.path.join("galette").exists(), "the directories galette made for the pins are gone");
+    assert!(bpffs.path.is_dir(), "the mount it did not make stays");
 }

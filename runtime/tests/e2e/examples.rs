@@ -9,7 +9,10 @@ use aya::programs::Xdp;
 use galette_bundle::Bundle;
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector};
 
-use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, example_names, galette};
+use crate::support::{
+    RunningGalette, STATS_JSON, TestBpffs, bundle_of, example_bundle, example_names, final_counters, galette, instance,
+    port,
+};
 
 #[test]
 fn the_verifier_accepts_every_example() {
@@ -63,19 +66,24 @@ fn a_chain_with_a_map_counts_and_reflects() {
     let pair = VethPair::create("e2e-count").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut galette =
-        RunningGalette::start(gateway.namespace(), &example_bundle("counted_reflector"), gateway.interface());
+    let mut galette = RunningGalette::start_with(
+        gateway.namespace(),
+        &example_bundle("counted_reflector"),
+        gateway.interface(),
+        &[STATS_JSON],
+    );
     galette.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
     let output = galette.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(report.swapped, FRAMES, "{report:?}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    let counters = final_counters(&output);
     // Every packet went count -> swap -> tx: both instances saw the same ones.
-    let count: u64 = final_line["final: count: ".len()..].split(' ').next().unwrap().parse().unwrap();
-    assert!(count >= u64::from(FRAMES), "{final_line}");
-    assert!(final_line.contains(&format!("swap: {count} pkts (out {count})")), "{final_line}");
+    let count = instance(&counters, "count").received;
+    assert!(count >= u64::from(FRAMES), "{counters:?}");
+    assert_eq!(instance(&counters, "swap").received, count, "{counters:?}");
+    assert_eq!(port(&counters, "swap", "out"), count, "{counters:?}");
 }
 
 /// The allow list starts empty, so nothing comes back; once `galette map`
@@ -89,8 +97,12 @@ fn an_acl_filled_at_run_time_lets_traffic_through() {
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let bpffs_arg = bpffs.path.to_str().unwrap();
-    let mut running =
-        RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--bpffs", bpffs_arg]);
+    let mut running = RunningGalette::start_with(
+        gateway.namespace(),
+        &bundle,
+        gateway.interface(),
+        &["--bpffs", bpffs_arg, STATS_JSON],
+    );
     running.wait_attached(gateway.namespace(), gateway.interface());
 
     let before = probe_reflector(client, gateway, FRAMES, Duration::from_millis(300)).unwrap();
@@ -108,6 +120,83 @@ fn an_acl_filled_at_run_time_lets_traffic_through() {
     assert!(output.status.success(), "{stdout}");
     assert_eq!((before.swapped, before.lost), (0, FRAMES), "an empty allow list drops: {stdout}");
     assert_eq!(after.swapped, FRAMES, "{after:?}\n{stdout}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    assert!(final_line.contains(&format!("ttl: {FRAMES} pkts (forward {FRAMES}")), "{final_line}");
+    let counters = final_counters(&output);
+    assert_eq!(instance(&counters, "ttl").received, u64::from(FRAMES), "{counters:?}");
+    assert_eq!(port(&counters, "ttl", "forward"), u64::from(FRAMES), "{counters:?}");
+}
+
+/// `galette map` speaks the maps' declared types: prefixes for the ACLs'
+/// `Ipv4Prefix` and `Ipv6Prefix` keys, numbers for `u8`, `u32` and `u64`,
+/// and what `dump` prints, `load` reads back.
+#[test]
+fn galette_map_reads_and_writes_keys_and_values_as_their_types() {
+    let bpffs = TestBpffs::mount("map-text");
+    let bundle = example_bundle("filtered_router");
+    let pair = VethPair::create("e2e-maptext").unwrap();
+    let gateway = pair.a();
+    let bpffs_arg = bpffs.path.to_str().unwrap();
+    let mut running =
+        RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &["--bpffs", bpffs_arg]);
+    running.wait_attached(gateway.namespace(), gateway.interface());
+    let map = |arguments: &[&str]| {
+        let output = galette()
+            .arg("map")
+            .arg(arguments[0])
+            .args(["--bpffs", bpffs_arg])
+            .arg(&bundle)
+            .args(&arguments[1..])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(rules.path(), "# PREFIX FLAGS\n198.18.0.0/15 1\n198.18.4.0/24 9\n").unwrap();
+    let (loaded, stdout, stderr) = map(&["load", "acl_v4", rules.path().to_str().unwrap()]);
+    assert!(loaded && stdout.contains("loaded 2 entries into `acl_v4`"), "{stdout}{stderr}");
+    let (_, v4, _) = map(&["dump", "acl_v4"]);
+    assert_eq!(sorted(&v4), ["198.18.0.0/15 1", "198.18.4.0/24 9"], "{v4}");
+    for (prefix, flags) in [("2001:db8::/32", "3"), ("fe80::/10", "1")] {
+        let (set, _, stderr) = map(&["set", "acl_v6", prefix, flags]);
+        assert!(set, "{stderr}");
+    }
+    let (_, v6, _) = map(&["dump", "acl_v6"]);
+    assert_eq!(sorted(&v6), ["2001:db8::/32 3", "fe80::/10 1"], "{v6}");
+
+    // What dump printed loads back as it is.
+    let dumped = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(dumped.path(), &v6).unwrap();
+    let (reloaded, stdout, stderr) = map(&["load", "acl_v6", dumped.path().to_str().unwrap()]);
+    assert!(reloaded && stdout.contains("loaded 2 entries"), "{stdout}{stderr}");
+    assert_eq!(sorted(&map(&["dump", "acl_v6"]).1), sorted(&v6));
+
+    let (set, _, stderr) = map(&["set", "sampling", "0", "6554"]);
+    assert!(set, "{stderr}");
+    assert_eq!(map(&["dump", "sampling"]).1, "0 6554\n");
+    // A per-CPU map: a value per CPU, after a comment that says so.
+    let (_, sampled, _) = map(&["dump", "sampled"]);
+    let mut lines = sampled.lines();
+    assert!(lines.next().is_some_and(|line| line.starts_with("# sampled is per-CPU")), "{sampled}");
+    assert!(lines.all(|line| line.split(' ').all(|word| word.parse::<u64>().is_ok())), "{sampled}");
+    let (_, listed, _) = map(&["list"]);
+    assert!(listed.contains("acl_v4  lpm_trie<Ipv4Prefix, u8>  key 8 B, value 1 B"), "{listed}");
+
+    // Bad text is refused with what is wrong, and nothing is written.
+    let (refused, _, stderr) = map(&["set", "acl_v4", "2001:db8::/32", "1"]);
+    assert!(!refused && stderr.contains("key \"2001:db8::/32\": not an IPv4 prefix"), "{stderr}");
+    let (refused, _, stderr) = map(&["set", "acl_v4", "198.18.0.0/15", "256"]);
+    assert!(!refused && stderr.contains("value \"256\": 256 does not fit in a `u8`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = running.stop_with(libc::SIGINT);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use galette_testbed::frame::{UdpFrame, ethernet_dst, ethernet_src, udp_payload};
 use galette_testbed::{GatewayTopology, RawSocket, VethSide, attach_xdp_pass, xdp_program_attached};
 
-use crate::support::{RunningGalette, bundle_of, example_bundle, flood};
+use galette::stats::CountersReport;
+
+use crate::support::{RunningGalette, STATS_JSON, bundle_of, example_bundle, final_counters, flood, instance};
 
 const FRAMES: usize = 50;
 
@@ -47,20 +49,20 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
 /// `FRAMES` frames each way through it, then `then(client, server)`, stops
 /// it and checks it forwarded the frames all unchanged, each direction
 /// counted by instance `from_lan` or `from_wan`. Returns galette's standard
-/// output.
+/// output and its final counters.
 fn forwards_both_ways_unchanged(
     tag: &str,
     bundle: &std::path::Path,
     extra: &[&str],
     then: impl FnOnce(&VethSide, &VethSide),
-) -> String {
+) -> (String, CountersReport) {
     let topology = GatewayTopology::create(tag).unwrap();
     let (client, server, gateway) = (topology.client(), topology.server(), topology.gateway_namespace());
     // Frames redirected into a veth only arrive if its peer runs XDP too.
     let _client_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let _server_program = attach_xdp_pass(server.namespace(), server.interface()).unwrap();
     let roles = [format!("lan={}", GatewayTopology::LAN), format!("wan={}", GatewayTopology::WAN)];
-    let mut arguments = vec!["--iface", roles[0].as_str(), "--iface", roles[1].as_str()];
+    let mut arguments = vec!["--iface", roles[0].as_str(), "--iface", roles[1].as_str(), STATS_JSON];
     arguments.extend_from_slice(extra);
     let mut running = RunningGalette::start_without_iface(gateway, bundle, &arguments);
     running.wait_attached(gateway, GatewayTopology::LAN);
@@ -74,20 +76,14 @@ fn forwards_both_ways_unchanged(
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!((to_server, to_client), (FRAMES, FRAMES), "{stdout}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    let counters = final_counters(&output);
     for direction in ["from_lan", "from_wan"] {
-        let count: usize = final_line
-            .split(&format!("{direction}: "))
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap();
-        assert!(count >= FRAMES, "{direction}: {final_line}");
+        assert!(instance(&counters, direction).received >= FRAMES as u64, "{direction}: {counters:?}");
     }
     for interface in [GatewayTopology::LAN, GatewayTopology::WAN] {
         assert!(!xdp_program_attached(gateway, interface).unwrap(), "{interface} left attached");
     }
-    stdout
+    (stdout, counters)
 }
 
 #[test]
@@ -100,17 +96,12 @@ fn a_userland_bump_in_the_wire_sends_out_of_the_other_interface() {
     let bundle = bundle_of("tests/userland/userland_gateway.gal");
     // Far more frames than a UMEM holds cross from the LAN's pool to the
     // WAN's.
-    let stdout = forwards_both_ways_unchanged("e2e-ubump", &bundle, &["--workers", "2"], |client, server| {
-        flood(client, server, 20_000)
-    });
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    let crossed: u64 = final_line
-        .split("from_lan: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    assert!(crossed > 4096, "more frames than a UMEM's 4096 crossed: {final_line}");
+    let (stdout, counters) =
+        forwards_both_ways_unchanged("e2e-ubump", &bundle, &["--workers", "2"], |client, server| {
+            flood(client, server, 20_000)
+        });
+    let crossed = instance(&counters, "from_lan").received;
+    assert!(crossed > 4096, "more frames than a UMEM's 4096 crossed: {counters:?}");
     // Two interfaces, so twice the frames; none may be lost.
     let accounting = stdout.lines().find(|line| line.contains("frames accounted for")).expect("the frame accounting");
     assert!(accounting.ends_with("accounted for: 8192 of 8192"), "{accounting}");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{RunningGalette, example_bundle};
+use crate::support::{RunningGalette, STATS_JSON, example_bundle, final_counters, instance};
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
 const FRAMES: u32 = 200;
@@ -17,7 +17,7 @@ fn every_frame_comes_back_swapped_and_sigint_detaches() {
     // XDP_TX frames only reach a veth peer that has an XDP program itself.
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
 
-    let mut galette = RunningGalette::start(gateway.namespace(), bundle, gateway.interface());
+    let mut galette = RunningGalette::start_with(gateway.namespace(), bundle, gateway.interface(), &[STATS_JSON]);
     galette.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
 
@@ -28,10 +28,10 @@ fn every_frame_comes_back_swapped_and_sigint_detaches() {
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap(), "XDP program left attached");
 
     // The counters saw at least our frames (the kernel adds its own chatter).
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters printed");
-    let received: u64 = final_line["final: swap: ".len()..].split(' ').next().unwrap().parse().unwrap();
-    assert!(received >= u64::from(FRAMES), "{final_line}");
-    assert!(final_line.contains(&format!("(out {received})")), "every packet left by `out`: {final_line}");
+    let counters = final_counters(&output);
+    let swap = instance(&counters, "swap");
+    assert!(swap.received >= u64::from(FRAMES), "{counters:?}");
+    assert_eq!(swap.port("out"), Some(swap.received), "every packet left by `out`: {counters:?}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use galette_testbed::{GatewayTopology, attach_xdp_pass, run_in_netns, xdp_program_attached};
 
-use crate::support::{RunningGalette, example_bundle, project_root};
+use crate::support::{RunningGalette, STATS_JSON, example_bundle, final_counters, port, project_root};
 
 /// A LAN host that only browses: the fast path all the way.
 const BENIGN: Ipv4Addr = GatewayTopology::CLIENT_IP;
@@ -66,7 +66,7 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
         format!("classifier_config={}", thresholds.display()),
     ];
     let roles = [format!("lan={}", GatewayTopology::LAN), format!("wan={}", GatewayTopology::WAN)];
-    let mut arguments = vec!["--iface", &roles[0], "--iface", &roles[1]];
+    let mut arguments = vec!["--iface", &roles[0], "--iface", &roles[1], STATS_JSON];
     for load in &loads {
         arguments.extend(["--load", load.as_str()]);
     }
@@ -140,14 +140,14 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let counters = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    eprintln!("{counters}");
-    let count = |instance: &str, port: &str| port_count(counters, instance, port);
-    assert!(count("acl", "denied") >= 1, "the quarantined SYNs are denied: {counters}");
-    assert!(count("classifier", "benign") > 10_000, "the benign traffic took the fast path: {counters}");
-    assert!(count("classifier", "suspicious") > 0 && count("classifier", "malicious") > 0, "{counters}");
-    assert!(count("dpi", "clean") > 0, "the prober's normal traffic went through DPI: {counters}");
-    assert!(count("dpi", "attack") >= 2, "both attacks were caught by DPI: {counters}");
+    let counters = final_counters(&output);
+    eprintln!("{counters:?}");
+    let count = |instance: &str, port_name: &str| port(&counters, instance, port_name);
+    assert!(count("acl", "denied") >= 1, "the quarantined SYNs are denied: {counters:?}");
+    assert!(count("classifier", "benign") > 10_000, "the benign traffic took the fast path: {counters:?}");
+    assert!(count("classifier", "suspicious") > 0 && count("classifier", "malicious") > 0, "{counters:?}");
+    assert!(count("dpi", "clean") > 0, "the prober's normal traffic went through DPI: {counters:?}");
+    assert!(count("dpi", "attack") >= 2, "both attacks were caught by DPI: {counters:?}");
 
     let log = std::fs::read_to_string(&http_log).unwrap();
     assert!(!log.contains(&QUARANTINED.to_string()), "the quarantined host reached the server:\n{log}");
@@ -197,22 +197,6 @@ fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr),
         String::from_utf8_lossy(&output.stdout).chars().take(500).collect::<String>()
     )
-}
-
-/// The count of `port` of `instance` in a counters line such as
-/// `acl: 9 pkts (allowed 7, denied 2) | dpi: ...`.
-fn port_count(line: &str, instance: &str, port: &str) -> u64 {
-    let section = line
-        .split(&format!("{instance}: "))
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap_or_else(|| panic!("no `{instance}` in {line}"));
-    let ports = section.split('(').nth(1).unwrap_or("");
-    ports
-        .split(", ")
-        .find_map(|entry| entry.strip_prefix(&format!("{port} ")))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no port `{port}` of `{instance}` in {line}"))
 }
 
 /// The first number after `key` that follows `section` in `json`: enough to

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use galette::stats::{CountersReport, InstanceCounters};
 use galette_testbed::frame::UdpFrame;
 use galette_testbed::{RawSocket, VethSide, xdp_program_attached};
 use galettec::{CompileOptions, compile_chain};
@@ -56,6 +57,43 @@ pub fn example_names() -> Vec<String> {
 /// The `galette` binary under test.
 pub fn galette() -> Command {
     Command::new(env!("CARGO_BIN_EXE_galette"))
+}
+
+/// The argument that has `galette run` print its counters as JSON lines,
+/// which [`final_counters`] reads.
+pub const STATS_JSON: &str = "--stats-json";
+
+/// The last counters a `galette run --stats-json` printed (after the chain
+/// was detached), read from its standard output.
+pub fn final_counters(output: &Output) -> CountersReport {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<CountersReport>(line).ok())
+        .find(|report| report.is_final)
+        .unwrap_or_else(|| panic!("no final counters (run with {STATS_JSON}) in:\n{stdout}"))
+}
+
+/// The counters of the chain running from `bundle` now, as `galette stats
+/// --once --json` reads them through the pins under `bpffs`.
+pub fn counters_now(bundle: &Path, bpffs: &Path) -> CountersReport {
+    let output = galette().args(["stats", "--once", "--json", "--bpffs"]).arg(bpffs).arg(bundle).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "galette stats: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|err| panic!("galette stats --json printed {stdout:?}: {err}"))
+}
+
+/// The counters of `instance` in `report`, or a panic that shows the report.
+pub fn instance<'a>(report: &'a CountersReport, instance: &str) -> &'a InstanceCounters {
+    report.instance(instance).unwrap_or_else(|| panic!("no instance `{instance}` in {report:?}"))
+}
+
+/// The packets that left `instance` by `port`, or a panic that shows the
+/// report.
+pub fn port(report: &CountersReport, instance_name: &str, port: &str) -> u64 {
+    instance(report, instance_name)
+        .port(port)
+        .unwrap_or_else(|| panic!("no port `{port}` of `{instance_name}` in {report:?}"))
 }
 
 /// A `galette run` inside a namespace; killed (SIGKILL) if the test ends

@@ -6,7 +6,10 @@ use std::time::Duration;
 use galette_testbed::frame::{UdpFrame, ethernet_dst, udp_payload};
 use galette_testbed::{RawSocket, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
-use crate::support::{RunningGalette, TestBpffs, bundle_of, example_bundle, flood, galette};
+use crate::support::{
+    RunningGalette, STATS_JSON, TestBpffs, bundle_of, counters_now, example_bundle, final_counters, flood, galette,
+    instance, port,
+};
 
 #[test]
 fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
@@ -14,19 +17,22 @@ fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
     let pair = VethPair::create("e2e-upcall").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
-    let mut galette =
-        RunningGalette::start(gateway.namespace(), &example_bundle("upcall_reflector"), gateway.interface());
+    let mut galette = RunningGalette::start_with(
+        gateway.namespace(),
+        &example_bundle("upcall_reflector"),
+        gateway.interface(),
+        &[STATS_JSON],
+    );
     galette.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
     let output = galette.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    assert!(
-        final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")),
-        "the userland instance's counters: {final_line}"
-    );
+    let counters = final_counters(&output);
+    let frames = u64::from(FRAMES);
+    assert_eq!(instance(&counters, "swap").received, frames, "the userland instance's counters: {counters:?}");
+    assert_eq!(port(&counters, "swap", "out"), frames, "the userland instance's counters: {counters:?}");
     assert!(!xdp_program_attached(gateway.namespace(), gateway.interface()).unwrap());
 }
 
@@ -43,7 +49,7 @@ fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let bpffs_arg = bpffs.path.to_str().unwrap();
     let metrics = format!("127.0.0.1:{}", 20_000 + std::process::id() % 10_000);
-    let extra = ["--workers", "2", "--bpffs", bpffs_arg, "--metrics", metrics.as_str()];
+    let extra = ["--workers", "2", "--bpffs", bpffs_arg, "--metrics", metrics.as_str(), STATS_JSON];
     let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &extra);
     running.wait_attached(gateway.namespace(), gateway.interface());
 
@@ -70,25 +76,18 @@ fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     // under its first byte, in the one map `seen`.
     let dump = galette().args(["map", "dump", "--bpffs", bpffs_arg]).arg(&bundle).arg("seen").output().unwrap();
     let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
-    let key = format!("0x{:02x}000000", gateway.mac()[0]);
-    let value = format!("0x{:016x}", u64::from(2 * FRAMES).swap_bytes());
-    assert!(dump.lines().any(|line| line == format!("{key} => {value}")), "expected {key} => {value} in:\n{dump}");
+    // `seen` is a hash<u32, u64>: numbers both.
+    let entry = format!("{} {}", gateway.mac()[0], 2 * FRAMES);
+    assert!(dump.lines().any(|line| line == entry), "expected {entry} in:\n{dump}");
 
     // `galette stats`, from another process, sees both tiers' counters.
-    let stats = galette().args(["stats", "--once", "--bpffs", bpffs_arg]).arg(&bundle).output().unwrap();
-    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
-    assert!(stats.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "userland counters: {stats}");
-    assert!(stats.contains(&format!("tally: {} pkts", FRAMES as usize + BROADCASTS)), "XDP counters: {stats}");
+    let stats = counters_now(&bundle, &bpffs.path);
+    let frames = u64::from(FRAMES);
+    assert_eq!(instance(&stats, "swap").received, frames, "userland counters: {stats:?}");
+    assert_eq!(port(&stats, "swap", "out"), frames, "userland counters: {stats:?}");
+    assert_eq!(instance(&stats, "tally").received, frames + BROADCASTS as u64, "XDP counters: {stats:?}");
     // And so does a Prometheus scrape, inside the gateway's namespace.
-    let scrape = galette_testbed::run_in_netns(gateway.namespace(), || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&metrics).unwrap();
-        stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    })
-    .unwrap();
+    let scrape = scrape(gateway.namespace(), &metrics);
     let expected = format!("galette_port_packets_total{{chain=\"two_tier\",instance=\"swap\",port=\"out\"}} {FRAMES}");
     assert!(scrape.contains(&expected), "{scrape}");
 
@@ -98,10 +97,12 @@ fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    assert!(final_line.contains(&format!("aborted {BROADCASTS}")), "{final_line}");
-    assert!(final_line.contains(&format!("swap: {FRAMES} pkts (out {FRAMES})")), "{final_line}");
+    let counters = final_counters(&output);
+    assert_eq!(instance(&counters, "flaky").aborted, BROADCASTS as u64, "{counters:?}");
+    assert_eq!(instance(&counters, "swap").received, frames, "{counters:?}");
+    assert_eq!(port(&counters, "swap", "out"), frames, "{counters:?}");
     assert!(!pinned.exists(), "the pin is removed when the chain stops");
+    assert!(!bpffs.path.join("galette").exists(), "and so are the directories galette made for it");
 }
 
 /// Far more frames than the UMEM holds go through the userland tier; when
@@ -117,21 +118,16 @@ fn no_umem_frame_is_lost_under_a_flood() {
         gateway.namespace(),
         &example_bundle("upcall_reflector"),
         gateway.interface(),
-        &["--mode", "poll"],
+        &["--mode", "poll", STATS_JSON],
     );
     running.wait_attached(gateway.namespace(), gateway.interface());
     flood(client, gateway, FLOOD);
     let output = running.stop_with(libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
-    let swapped: u64 = final_line
-        .split("swap: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("swap's count");
-    assert!(swapped > 4096, "more frames than the UMEM's 4096 went through userland: {final_line}");
+    let counters = final_counters(&output);
+    let swapped = instance(&counters, "swap").received;
+    assert!(swapped > 4096, "more frames than the UMEM's 4096 went through userland: {counters:?}");
     assert!(stdout.contains("galette: userland frames accounted for: 4096 of 4096"), "{stdout}");
 }
 
@@ -148,7 +144,7 @@ fn a_map_only_userland_binds_is_created_loaded_and_used() {
     let (gateway, client) = (pair.a(), pair.b());
     let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
     let load = format!("work={}", work.path().display());
-    let extra = ["--bpffs", bpffs.path.to_str().unwrap(), "--load", load.as_str()];
+    let extra = ["--bpffs", bpffs.path.to_str().unwrap(), "--load", load.as_str(), STATS_JSON];
     let mut running = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &extra);
     running.wait_attached(gateway.namespace(), gateway.interface());
     let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
@@ -164,21 +160,13 @@ fn a_map_only_userland_binds_is_created_loaded_and_used() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("galette: loaded 1 entries into `work`"), "{stdout}");
     assert_eq!(report.swapped, FRAMES, "{report:?}\n{stdout}");
-    let final_line = stdout.lines().find(|line| line.starts_with("final: ")).expect("final counters");
+    let counters = final_counters(&output);
     // Every frame goes up, the host's own (IPv6 neighbour discovery...) too.
-    let heavy: u32 = final_line
-        .split("heavy: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("heavy's count");
-    assert!(heavy >= FRAMES && final_line.contains(&format!("heavy: {heavy} pkts (out {heavy})")), "{final_line}");
-    assert_eq!(
-        String::from_utf8_lossy(&dump.stdout),
-        "0x00000000 => 0xe8030000\n",
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
+    let heavy = instance(&counters, "heavy").received;
+    assert!(heavy >= u64::from(FRAMES), "{counters:?}");
+    assert_eq!(port(&counters, "heavy", "out"), heavy, "{counters:?}");
+    // `work` is an array<u32, u32>: numbers both.
+    assert_eq!(String::from_utf8_lossy(&dump.stdout), "0 1000\n", "{}", String::from_utf8_lossy(&dump.stderr));
 }
 
 /// On an interface with several RX queues, frames arrive on all of them,
@@ -238,4 +226,60 @@ fn rx_queues_with_packets(namespace: &str, interface: &str) -> usize {
         .filter(|line| line.trim_start().starts_with("rx_queue_") && line.contains("_xdp_packets:"))
         .filter(|line| line.rsplit(':').next().and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
         .count()
+}
+
+/// A Prometheus scrape reads the counters when it comes: right after N
+/// frames came back, it counts N, in the XDP instance and in the userland
+/// one alike (they were once copied for it every so often, and a scrape
+/// then showed an older count).
+#[test]
+fn a_scrape_right_after_the_traffic_counts_every_frame() {
+    const FRAMES: u32 = 20;
+    let pair = VethPair::create("e2e-scrape").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let metrics = format!("127.0.0.1:{}", 30_000 + std::process::id() % 10_000);
+    let mut running = RunningGalette::start_with(
+        gateway.namespace(),
+        &example_bundle("upcall_reflector"),
+        gateway.interface(),
+        &["--metrics", metrics.as_str()],
+    );
+    running.wait_attached(gateway.namespace(), gateway.interface());
+    // Listening before any traffic, so the scrape below comes at once.
+    let before = scrape(gateway.namespace(), &metrics);
+    assert!(before.starts_with("HTTP/1.1 200 OK"), "{before}");
+
+    let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+    let after = scrape(gateway.namespace(), &metrics);
+    let output = running.stop_with(libc::SIGINT);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report.swapped, FRAMES, "{report:?}");
+    for (instance, port) in [("ip", "ipv4"), ("swap", "out")] {
+        let sample = format!(
+            "galette_port_packets_total{{chain=\"upcall_reflector\",instance=\"{instance}\",port=\"{port}\"}} {FRAMES}\n"
+        );
+        assert!(after.contains(&sample), "expected {sample:?} in:\n{after}");
+    }
+}
+
+/// One scrape of the metrics endpoint at `address`, from inside
+/// `namespace`; retried for a few seconds while nothing listens yet.
+fn scrape(namespace: &str, address: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    galette_testbed::run_in_netns(namespace, || {
+        let mut stream = loop {
+            match std::net::TcpStream::connect(address) {
+                Ok(stream) => break stream,
+                Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Err(error) => panic!("cannot reach the metrics at {address}: {error}"),
+            }
+        };
+        stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .unwrap()
 }

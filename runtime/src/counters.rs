@@ -1,0 +1,118 @@
+//! Reading a chain's counters at the moment they are asked for: the XDP
+//! instances' from the per-CPU stats map, the userland instances' from the
+//! workers' atomics. The reader only holds a file descriptor and shared
+//! atomics, so the metrics thread can read at scrape time while the main
+//! thread runs the chain; `galette stats`, in another process, reads the
+//! pinned map, where the running chain mirrors its userland counters.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use galette_bundle::{Bundle, Manifest, Placement, STATS_MAP, StatsSlot, stats_index};
+
+use crate::kernel_map::KernelMap;
+use crate::pins::{pin_path, stats_pin_name};
+use crate::stats::{InstanceCounters, read_counters};
+use crate::userland::UserlandCounters;
+
+/// Why the counters could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("the object has no map `{STATS_MAP}`")]
+    NoStatsMap,
+    #[error("cannot open {} (is the chain running?)", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("the stats map has no slot {0}; is it this bundle's chain?")]
+    NoSlot(u32),
+    #[error("cannot write slot {slot} of the stats map")]
+    Write { slot: u32, source: std::io::Error },
+}
+
+/// Where a chain's counters are, and how to read them.
+#[derive(Debug)]
+pub struct ChainCounters {
+    manifest: Manifest,
+    /// The per-CPU stats map (`u32` slot to one `u64` per CPU).
+    stats: KernelMap,
+    /// By manifest index, the userland instances' counters, when this
+    /// process runs the chain's workers.
+    userland: Option<Arc<Vec<Option<UserlandCounters>>>>,
+}
+
+impl ChainCounters {
+    /// The counters of a chain this process loaded, whose stats map aya
+    /// holds as `stats`.
+    pub fn new(
+        manifest: &Manifest,
+        stats: &aya::maps::Map,
+        userland: Option<Arc<Vec<Option<UserlandCounters>>>>,
+    ) -> Result<ChainCounters, StatsError> {
+        let stats = KernelMap::duplicate(stats, 4, 8).filter(KernelMap::is_per_cpu).ok_or(StatsError::NoStatsMap)?;
+        Ok(ChainCounters { manifest: manifest.clone(), stats, userland })
+    }
+
+    /// The counters of the chain running from `bundle` in another process,
+    /// through the stats map's pin under `bpffs`.
+    pub fn open_pinned(bundle: &Bundle, bpffs: &Path) -> Result<ChainCounters, StatsError> {
+        let path = pin_path(bpffs, &stats_pin_name(&bundle.manifest.chain));
+        let stats = KernelMap::open_pinned(&path, 4, 8).map_err(|source| StatsError::Open { path, source })?.per_cpu();
+        Ok(ChainCounters { manifest: bundle.manifest.clone(), stats, userland: None })
+    }
+
+    /// The chain's name.
+    pub fn chain(&self) -> &str {
+        &self.manifest.chain
+    }
+
+    /// Every instance's counters, now.
+    pub fn read(&self) -> Result<Vec<InstanceCounters>, StatsError> {
+        let mut counters = read_counters(&self.manifest, |index| self.sum(index))?;
+        if let Some(userland) = &self.userland {
+            for ((counter, instance), live) in counters.iter_mut().zip(&self.manifest.instances).zip(userland.iter()) {
+                if let (Placement::Userland, Some(live)) = (instance.placement, live) {
+                    let ports: Vec<&str> = instance.ports.iter().map(|port| port.name.as_str()).collect();
+                    *counter = live.snapshot(&instance.name, &ports);
+                }
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Copies the userland instances' counters into their (otherwise
+    /// unused) slots of the stats map, on the first CPU, so that `galette
+    /// stats` reading the pinned map from another process sees both tiers.
+    pub fn mirror_userland(&self) -> Result<(), StatsError> {
+        let Some(userland) = &self.userland else { return Ok(()) };
+        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        for (index, live) in userland.iter().enumerate() {
+            let Some(live) = live else { continue };
+            let mut values = vec![
+                (StatsSlot::Received, live.received.load(Ordering::Relaxed)),
+                (StatsSlot::MissedTailCall, live.panicked.load(Ordering::Relaxed)),
+            ];
+            for (port, count) in live.ports.iter().enumerate() {
+                values.push((StatsSlot::Port(port as u32), count.load(Ordering::Relaxed)));
+            }
+            for (slot, count) in values {
+                let slot = stats_index(index as u32, slot, max_ports);
+                // One 8-byte value per possible CPU, the count on the first.
+                let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
+                per_cpu[..8].copy_from_slice(&count.to_ne_bytes());
+                self.stats
+                    .update(&slot.to_ne_bytes(), &per_cpu)
+                    .map_err(|source| StatsError::Write { slot, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Slot `index` of the stats map, summed over CPUs.
+    fn sum(&self, index: u32) -> Result<u64, StatsError> {
+        let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
+        if !self.stats.lookup(&index.to_ne_bytes(), &mut per_cpu) {
+            return Err(StatsError::NoSlot(index));
+        }
+        Ok(per_cpu.chunks_exact(8).map(|cpu| u64::from_ne_bytes(cpu.try_into().expect("8-byte chunks"))).sum())
+    }
+}
