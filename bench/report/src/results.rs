@@ -1,5 +1,6 @@
 //! What one benchmark run measured. Everything the report shows comes from
-//! here, and the JSON file is this, serialized.
+//! here, and the JSON file is this, serialized; every `f64` goes through
+//! `json_number`, so a value that is not finite reads back as it was.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,7 @@ pub struct Machine {
     /// `/proc/cpuinfo`'s model name.
     pub cpu: String,
     pub cores: u32,
+    #[serde(with = "crate::json_number")]
     pub memory_gib: f64,
     /// `uname -r`.
     pub kernel: String,
@@ -42,6 +44,7 @@ pub struct Machine {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GeneratorCeiling {
     pub frame_bytes: u32,
+    #[serde(with = "crate::json_number")]
     pub pps: f64,
 }
 
@@ -77,10 +80,15 @@ impl Dut {
 /// writes into each frame and the sink reads when it comes back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Latency {
+    #[serde(with = "crate::json_number")]
     pub p1: f64,
+    #[serde(with = "crate::json_number")]
     pub p25: f64,
+    #[serde(with = "crate::json_number")]
     pub p50: f64,
+    #[serde(with = "crate::json_number")]
     pub p75: f64,
+    #[serde(with = "crate::json_number")]
     pub p99: f64,
     /// How many frames the percentiles are computed from.
     pub samples: u64,
@@ -90,17 +98,22 @@ pub struct Latency {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Measured {
     /// Frames per second the generator sent.
+    #[serde(with = "crate::json_number")]
     pub offered_pps: f64,
     /// Frames per second that came back.
+    #[serde(with = "crate::json_number")]
     pub pps: f64,
     /// Megabits per second that came back (frame bytes, without FCS).
+    #[serde(with = "crate::json_number")]
     pub mbps: f64,
     /// Share of the sent frames that did not come back, 0 to 1.
+    #[serde(with = "crate::json_number")]
     pub loss: f64,
     pub latency: Latency,
     /// CPU time the device under test used per second, in cores (1.0 = one
     /// core busy): softirq time for XDP, plus the process's time for
     /// userland forwarders.
+    #[serde(with = "crate::json_number")]
     pub dut_cpu: f64,
     /// Whether the generator, not the device, set the limit: the offered
     /// rate was at the generator's ceiling and almost all came back.
@@ -114,6 +127,7 @@ pub struct ForwardingPoint {
     /// Frame size on the wire, FCS included (64 to 1518).
     pub frame_bytes: u32,
     /// The rate asked for, or `None` for "as fast as the generator goes".
+    #[serde(with = "crate::json_number::optional")]
     pub target_pps: Option<f64>,
     pub measured: Measured,
 }
@@ -132,6 +146,7 @@ pub struct ExpensivePoint {
     /// Userland workers (1 when the NF runs in XDP).
     pub workers: u32,
     /// The share P of packets that need the expensive NF, 0 to 1.
+    #[serde(with = "crate::json_number")]
     pub share: f64,
     /// Operations the expensive NF does per packet (the paper: 100,000).
     pub operations: u32,
@@ -147,9 +162,11 @@ pub struct ChainCost {
     pub nfs: u32,
     /// Nanoseconds per packet of Galette's generated chain (one program per
     /// NF, joined by tail calls).
+    #[serde(with = "crate::json_number")]
     pub galette_ns: f64,
     /// Nanoseconds per packet of one hand-written program doing the same
     /// work.
+    #[serde(with = "crate::json_number")]
     pub handwritten_ns: f64,
 }
 
@@ -159,6 +176,7 @@ pub struct CompilerTiming {
     /// What was timed, e.g. "check and place a 10,000-instance chain".
     pub what: String,
     /// Median over the runs, in milliseconds.
+    #[serde(with = "crate::json_number")]
     pub median_ms: f64,
     pub runs: u32,
 }

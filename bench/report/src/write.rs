@@ -14,9 +14,9 @@ use crate::results::Results;
 /// for it) into `dir`, creating it if needed, and returns the paths
 /// written.
 ///
-/// The JSON is `results` as is, except that serde_json writes a value that
-/// is not finite as `null`. Fails at the first file that cannot be written,
-/// leaving those before it in place.
+/// The JSON is `results` as is ([`crate::read_results`] reads it back; a
+/// value that is not finite is `"NaN"`, `"inf"` or `"-inf"`). Fails at the
+/// first file that cannot be written, leaving those before it in place.
 pub fn write_report(results: &Results, dir: &Path) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(results).map_err(io::Error::other)?;

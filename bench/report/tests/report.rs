@@ -468,6 +468,51 @@ fn broken_values_neither_panic_nor_leak_into_the_output() {
     }
 }
 
+/// `results.json` reads back to the run that wrote it, whatever its values:
+/// NaN and the infinities included, which JSON has no numbers for.
+#[test]
+fn results_json_reads_back_to_the_same_run() {
+    for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, -1e300, f64::MAX, 5e-324, 0.1] {
+        let results = poisoned(value);
+        let dir = scratch_dir();
+        write_report(&results, &dir).expect("writes the report");
+        let back = read_results(&dir.join("results.json")).expect("reads the JSON back");
+        let _ = std::fs::remove_dir_all(&dir);
+        let json = |results: &Results| serde_json::to_string_pretty(results).unwrap();
+        assert_eq!(json(&back), json(&results), "{value}");
+        let measured = &back.forwarding[0].measured;
+        for read in [measured.pps, measured.latency.p99, back.machine.memory_gib, back.chain_cost[0].galette_ns] {
+            assert_eq!(read.to_bits(), value.to_bits(), "{value} read back as {read}");
+        }
+        let target = back.forwarding.iter().find_map(|point| point.target_pps).expect("a point with a target");
+        assert_eq!(target.to_bits(), value.to_bits(), "{value}");
+        assert!(back.forwarding.iter().any(|point| point.target_pps.is_none()), "`None` stays `None`");
+    }
+}
+
+/// A `results.json` from before NaN was written as `"NaN"` has `null` for
+/// what was not measured: it reads back, with those values as NaN.
+#[test]
+fn an_older_results_json_with_nulls_reads_back() {
+    let dir = scratch_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut json: serde_json::Value = serde_json::to_value(synthetic()).unwrap();
+    json["forwarding"][0]["measured"]["latency"]["p99"] = serde_json::Value::Null;
+    json["chain_cost"][0]["handwritten_ns"] = serde_json::Value::Null;
+    let path = dir.join("results.json");
+    std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+    let back = read_results(&path).expect("reads the older file");
+    assert!(back.forwarding[0].measured.latency.p99.is_nan());
+    assert!(back.chain_cost[0].handwritten_ns.is_nan());
+    assert_eq!(back.forwarding[0].measured.latency.p50, synthetic().forwarding[0].measured.latency.p50);
+
+    std::fs::write(&path, "{ \"machine\": 3 }").unwrap();
+    let error = read_results(&path).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    assert!(error.to_string().contains("is not a run's results"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn one_point_of_each_kind_is_enough() {
     let results = Results {
