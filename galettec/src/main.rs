@@ -253,7 +253,9 @@ fn render_svg(dot: &str, path: &Path) -> std::io::Result<()> {
         .map_err(|err| {
             std::io::Error::new(
                 err.kind(),
-                format!("cannot run Graphviz's `dot` ({err}); install graphviz, or write a .dot file"),
+                format!(
+                    "cannot run Graphviz's `dot` ({err}); install the graphviz package (`apt-get install graphviz`, or `cargo xtask setup`), or write a .dot file"
+                ),
             )
         })?;
     child.stdin.take().expect("piped").write_all(dot.as_bytes())?;

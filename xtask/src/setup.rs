@@ -11,7 +11,8 @@ use crate::{run_command, step};
 /// pkg-config for the AF_XDP libraries, iproute2 and ethtool for test
 /// networks, util-linux for `setpriv` (privilege tests), and the programs
 /// the real-traffic test runs through the security chain: iperf3, curl,
-/// nmap, and python3 for its `http.server`.
+/// nmap, and python3 for its `http.server`; graphviz for the `dot` that
+/// `galettec explain --emit dot -o chain.svg` renders with.
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -27,6 +28,7 @@ const APT_PACKAGES: &[&str] = &[
     "curl",
     "nmap",
     "python3",
+    "graphviz",
 ];
 
 /// The bpf-linker release known to work with this toolchain.
