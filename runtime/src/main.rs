@@ -93,7 +93,7 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = WorkerMode::Irq)]
     mode: WorkerMode,
     /// Serve the counters in the Prometheus text format at this address
-    /// (e.g. 127.0.0.1:9100).
+    /// (e.g. 127.0.0.1:9100), read anew for every scrape.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
     /// Load a map's entries from a file of `KEY VALUE` lines before the
