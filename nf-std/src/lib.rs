@@ -4,18 +4,24 @@
 //!
 //! - `pub enum Action { ... }`: the NF's verdicts. Each variant is a *port* of
 //!   the NF in a `.gal` chain (`Allowed` becomes the port `allowed`).
-//! - optionally a struct marked [`#[maps]`](macro@maps) naming the maps it
-//!   uses, each bound to a chain map by the chain;
+//! - optionally a public struct marked [`#[maps]`](macro@maps) naming the
+//!   maps it uses, each bound to a chain map by the chain;
 //! - `pub fn packet<P: Packet>(pkt: &mut P) -> Action`, or with maps
-//!   `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action`: the
-//!   per-packet entry point, generic over where the packet lives.
+//!   `pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action` (with
+//!   the struct's name): the per-packet entry point, generic over where the
+//!   packet lives.
 //!
 //! The same source runs in the kernel's XDP fast path (through
-//! [`xdp::XdpPacket`], only when compiled for the BPF target) and natively in
-//! userland or in a host unit test (through [`SlicePacket`]). [`headers`]
-//! parses and rewrites Ethernet (with VLANs), IPv4, IPv6, TCP, UDP and ICMP,
-//! keeping checksums valid ([`checksum`]). The `std` feature adds helpers for
-//! host tests: in-memory maps and a packet builder ([`testing`]).
+//! `xdp::XdpPacket`, which exists only when compiled for the BPF target) and
+//! natively in userland or in a host unit test (through [`SlicePacket`]).
+//! [`headers`] parses and rewrites Ethernet (with VLANs), IPv4, IPv6, TCP,
+//! UDP and ICMP, keeping checksums valid ([`checksum`]). The `std` feature
+//! adds helpers for host tests: in-memory maps (`maps::memory_map`) and a
+//! packet builder (`testing`); `cargo doc -p nf-std --features std` documents
+//! them too.
+//!
+//! `docs/writing-nfs.md` in the checkout walks through writing an NF,
+//! testing it on the host and running it in a chain.
 #![no_std]
 
 pub mod abi;

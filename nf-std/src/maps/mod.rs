@@ -1,13 +1,30 @@
 //! Maps: state an NF keeps between packets, shared with the rest of the chain.
 //!
-//! An NF names the maps it uses in a struct marked [`maps`](crate::maps):
+//! An NF names the maps it uses in a struct marked [`maps`](macro@crate::maps)
+//! (`Maps` by convention; any name works):
 //!
-//! ```text
+//! ```
+//! use nf_std::maps::{Array, Ipv4Prefix, LpmTrie};
+//!
 //! #[nf_std::maps]
 //! pub struct Maps {
 //!     allow: LpmTrie<Ipv4Prefix, u8>,
 //!     hits: Array<u64>,
 //! }
+//! # #[cfg(feature = "std")]
+//! # fn main() {
+//! # use nf_std::maps::memory_map;
+//!
+//! // The fields are `&'static` references now: to the chain's maps in the
+//! // generated code, to in-memory maps in a host test (feature `std`).
+//! let maps = Maps { allow: memory_map(16), hits: memory_map(2) };
+//! maps.allow.insert(&Ipv4Prefix::new([198, 18, 0, 0], 15), &1).unwrap();
+//! assert_eq!(maps.allow.get(&Ipv4Prefix::host([198, 19, 0, 7])), Some(1));
+//! assert_eq!(maps.allow.get(&Ipv4Prefix::host([192, 0, 2, 1])), None);
+//! assert_eq!(maps.hits.get(1), Some(0), "an array has every index, zero until written");
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
 //! ```
 //!
 //! and a chain binds each field to one of its maps (`{ allow: allow_list }`).
