@@ -6,6 +6,7 @@ mod cli_errors;
 mod examples;
 mod gateway;
 mod macswap;
+mod neighbour_discovery;
 mod security;
 mod support;
 mod userland;
