@@ -60,6 +60,11 @@ pub enum CompileError {
     Build(#[from] BuildError),
     #[error("cannot write the bundle to {}: {source}", path.display())]
     WriteBundle { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    WriteOutput { path: PathBuf, source: std::io::Error },
+    /// Arguments that do not go together.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// A chain after the front end: every file read, every diagnostic, and the

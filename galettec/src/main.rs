@@ -66,11 +66,12 @@ enum Command {
         /// The `.gal` file.
         file: PathBuf,
         /// What to print: the placement table, or a Graphviz (DOT) graph
-        /// with the XDP and userland parts marked.
-        #[arg(long, value_enum, default_value_t = Emit::Table)]
-        emit: Emit,
+        /// with the XDP and userland parts marked (default: the graph when
+        /// writing a `.svg` or `.dot` file, else the table).
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
         /// Write to this file instead of standard output; a `.svg` file is
-        /// rendered with Graphviz's `dot`, when it is installed.
+        /// the graph rendered with Graphviz's `dot`.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -130,11 +131,23 @@ fn check(file: &Path, options: &CompileOptions, format: MessageFormat) -> Result
 
 fn explain(
     file: &Path,
-    emit: Emit,
+    emit: Option<Emit>,
     output: Option<&Path>,
     options: &CompileOptions,
     format: MessageFormat,
 ) -> Result<(), CompileError> {
+    let extension = output.and_then(Path::extension).and_then(|ext| ext.to_str());
+    let svg = extension == Some("svg");
+    let emit = match (emit, extension) {
+        (Some(Emit::Table), Some("svg")) => {
+            return Err(CompileError::Usage(
+                "a placement table cannot be drawn as SVG: use `--emit dot`, or write a .txt file".to_owned(),
+            ));
+        }
+        (Some(emit), _) => emit,
+        (None, Some("svg" | "dot" | "gv")) => Emit::Dot,
+        (None, _) => Emit::Table,
+    };
     // The front end alone: placement is worth explaining even for chains
     // this version cannot build yet.
     let checked = check_with(file, options, &FileSystem)?;
@@ -146,10 +159,10 @@ fn explain(
         Emit::Table => placement_table(placed),
         Emit::Dot => dot_graph(placed),
     };
-    let write_error = |path: &Path, source| CompileError::WriteBundle { path: path.to_owned(), source };
+    let write_error = |path: &Path, source| CompileError::WriteOutput { path: path.to_owned(), source };
     match output {
         None => print!("{text}"),
-        Some(path) if emit == Emit::Dot && path.extension().is_some_and(|ext| ext == "svg") => {
+        Some(path) if svg => {
             render_svg(&text, path).map_err(|source| write_error(path, source))?;
             eprintln!("wrote {}", path.display());
         }

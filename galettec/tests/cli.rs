@@ -101,6 +101,33 @@ fn explain_prints_the_placement_table_and_the_graph() {
 }
 
 #[test]
+fn explain_draws_an_svg_file_with_graphviz_or_says_how_to_get_it() {
+    let out = tempfile::tempdir().unwrap();
+    let svg = out.path().join("chain.svg");
+    let output = galettec(&["explain", "examples/ipv4_reflector.gal", "-o", svg.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains("<svg") && drawn.contains("nf ip"), "an SVG of the graph, not the table: {drawn}");
+
+    let table_as_svg =
+        galettec(&["explain", "--emit", "table", "examples/ipv4_reflector.gal", "-o", svg.to_str().unwrap()]);
+    assert_eq!(table_as_svg.status.code(), Some(1));
+    assert!(text(&table_as_svg.stderr).contains("cannot be drawn as SVG"), "{}", text(&table_as_svg.stderr));
+
+    // Without `dot` on the PATH, the error says what to install.
+    let without_dot = Command::new(env!("CARGO_BIN_EXE_galettec"))
+        .args(["explain", "examples/ipv4_reflector.gal", "-o", svg.to_str().unwrap()])
+        .current_dir(project_root())
+        .env("PATH", out.path())
+        .output()
+        .unwrap();
+    let stderr = text(&without_dot.stderr);
+    assert_eq!(without_dot.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write") && stderr.contains("apt-get install graphviz"), "{stderr}");
+    assert!(!stderr.contains("bundle"), "{stderr}");
+}
+
+#[test]
 fn an_unchanged_chain_is_rebuilt_from_the_cache() {
     let out = tempfile::tempdir().unwrap();
     let bundle = out.path().join("b");
