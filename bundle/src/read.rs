@@ -12,6 +12,10 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// The manifest's names as indices, resolved once when it was opened.
     pub resolved: ResolvedManifest,
+    /// `sha256:` and the SHA-256 of `manifest.json`, which holds the SHA-256
+    /// of every artifact: the bundle's identity, as shown by `galette
+    /// status` and compared by reloads.
+    pub digest: String,
 }
 
 /// Why a bundle was refused. Each says what is wrong in the user's terms.
@@ -74,7 +78,8 @@ impl Bundle {
             return Err(BundleError::Platform { found: manifest.platform, expected: host_platform() });
         }
         let resolved = ResolvedManifest::resolve(&manifest).map_err(BundleError::Inconsistent)?;
-        let bundle = Bundle { dir: dir.to_owned(), manifest, resolved };
+        let digest = format!("sha256:{}", crate::hash::sha256_hex(&text));
+        let bundle = Bundle { dir: dir.to_owned(), manifest, resolved, digest };
         bundle.verify_artifacts()?;
         Ok(bundle)
     }

@@ -77,6 +77,11 @@ pub enum RunError {
     #[error("cannot install the signal handlers")]
     #[diagnostic(code(galette::signals))]
     Signals(#[source] std::io::Error),
+
+    /// A reload that was refused or failed; the running chain is unchanged.
+    #[error("reload refused; the running chain is unchanged")]
+    #[diagnostic(code(galette::reload))]
+    Reload(#[source] crate::reload::ReloadRefusal),
 }
 
 /// What the chain's eBPF object lacks, or what the kernel refused while

@@ -16,6 +16,7 @@ pub mod map_text;
 pub mod metrics;
 pub mod pins;
 pub mod privileges;
+pub mod reload;
 pub mod shutdown;
 pub mod stats;
 pub mod userland;
