@@ -3,7 +3,8 @@
 //! written out in the guide's own layout, `my-chains/nfs/NAME/`, with the
 //! guide's `Cargo.toml` naming the `nf-std` galettec builds against. Then
 //! cargo builds each crate as an NF author's would be built and runs its
-//! host tests, and galettec checks the guide's chains against the crates.
+//! host tests, and galettec checks the guide's chains against the crates and
+//! builds them (for BPF, with the kernel verifier when run as root).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -216,4 +217,29 @@ fn the_table_of_codes_matches_galettecs_list() {
     {
         assert!(rows.iter().any(|(listed, _)| listed == code), "the guide's table of codes leaves out {code}");
     }
+}
+
+/// The guide's chains build into bundles, their NFs compiled for BPF as in
+/// section 5; run as root, the kernel verifier accepts every XDP instance
+/// (none moves to userland), as the guide's build outputs show.
+#[test]
+fn the_guides_chains_build_and_the_verifier_moves_nothing() {
+    let options = CompileOptions::from_env();
+    let bundles = Path::new(env!("CARGO_TARGET_TMPDIR")).join("writing-nfs-bundles");
+    let mut failures = Vec::new();
+    for chain in &guide().chains {
+        let path = my_chains().join(format!("{}.gal", chain.name));
+        let bundle = bundles.join(format!("{}.bundle", chain.name));
+        match galettec::compile_chain(&path, &bundle, &options) {
+            Err(error) => failures.push(format!("the chain at docs/writing-nfs.md line {}: {error}", chain.line)),
+            Ok(compiled) => {
+                let moved: Vec<&String> =
+                    compiled.notes.iter().filter(|note| note.contains("verifier rejected")).collect();
+                if !moved.is_empty() {
+                    failures.push(format!("the chain at docs/writing-nfs.md line {}: {moved:?}", chain.line));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
