@@ -581,7 +581,13 @@ fn valid_chain(rng: &mut Rng) -> Valid {
         let (kind, key, value) = MAP_TYPES[kind];
         let capacity = rng.pick(&["1", "1024", "65_536", "4_294_967_295", "0_1"]);
         let spacing = rng.pick(&[("", " "), (" ", "")]);
-        statements.push(format!("map m{map}{}: {kind}<{key},{}{value}>[{capacity}]", spacing.0, spacing.1));
+        // An array's key is its index: the chain may leave it out.
+        let types = if kind.ends_with("array") && rng.chance(40) {
+            value.to_owned()
+        } else {
+            format!("{key},{}{value}", spacing.1)
+        };
+        statements.push(format!("map m{map}{}: {kind}<{types}>[{capacity}]", spacing.0));
     }
 
     // Links, in many shapes.

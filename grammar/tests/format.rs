@@ -542,7 +542,14 @@ fn random_chain(rng: &mut Rng) -> String {
             1 => {
                 w.put("map", true);
                 w.name();
-                for text in [":", "hash", "<", "u32", ",", "u64", ">", "["] {
+                // Both forms of a map type: with a key, and an array's
+                // value alone.
+                let map_type: &[&'static str] = if w.rng.chance(25) {
+                    &[":", "array", "<", "u64", ">", "["]
+                } else {
+                    &[":", "hash", "<", "u32", ",", "u64", ">", "["]
+                };
+                for &text in map_type {
                     w.token(text);
                 }
                 let capacity = w.rng.pick(&["1", "65_536", "99999999999999999999"]);

@@ -462,8 +462,12 @@ fn valid_chain(rng: &mut Rng) -> (String, Vec<&'static str>) {
                 w.token(":", Kind::Other);
                 w.name();
                 w.token("<", Kind::Other);
-                w.name();
-                w.token(",", Kind::Other);
+                // The key may be left out, as arrays allow (`array<u64>`);
+                // the grammar takes either form for any kind.
+                if w.rng.chance(75) {
+                    w.name();
+                    w.token(",", Kind::Other);
+                }
                 w.name();
                 w.token(">", Kind::Other);
                 w.token("[", Kind::Other);
