@@ -6,7 +6,7 @@ use crate::{FORMAT_VERSION, MANIFEST_FILE, Manifest, host_platform, sha256_hex};
 
 /// A bundle whose manifest parsed and resolved, and whose every artifact
 /// matched its hash.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Bundle {
     pub dir: PathBuf,
     pub manifest: Manifest,

@@ -27,6 +27,10 @@ pub struct CompileOptions {
     pub build: BuildEnv,
     /// The most tail calls from `rx` to an XDP instance (see `place`).
     pub max_tail_calls: u32,
+    /// Whether the kernel verifier judges the XDP part (when galettec may
+    /// load programs). Off for a bundle meant for another kernel than this
+    /// machine's: the device's runtime then has the last word.
+    pub verify: bool,
 }
 
 impl CompileOptions {
@@ -45,6 +49,7 @@ impl CompileOptions {
             nf_std_dir: dir("GALETTE_NF_STD", "nf-std"),
             build: BuildEnv::from_env(),
             max_tail_calls: DEFAULT_MAX_TAIL_CALLS,
+            verify: true,
         }
     }
 }
@@ -169,6 +174,10 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         let generated = generate_ebpf_crate(&placed, &options.nf_std_dir);
         let built =
             options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
+        if !options.verify {
+            notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
+            break (built.object, built.cached);
+        }
         let rejected = match verify_object(&built.object) {
             VerifierOutcome::Skipped(why) => {
                 notes.push(format!("the kernel verifier did not check the chain: {why}"));

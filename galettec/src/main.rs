@@ -32,6 +32,11 @@ struct Cli {
     /// in userland.
     #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_MAX_TAIL_CALLS)]
     max_tail_calls: u32,
+    /// Do not ask this machine's kernel verifier about the XDP part (for a
+    /// bundle meant for a device with another kernel, whose runtime then
+    /// refuses what its verifier rejects).
+    #[arg(long, global = true)]
+    no_verify: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,7 +103,8 @@ fn main() -> ExitCode {
     // An operational error is one line a script can grep, whatever the
     // terminal's width.
     let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
-    let mut options = CompileOptions { max_tail_calls: cli.max_tail_calls, ..CompileOptions::from_env() };
+    let mut options =
+        CompileOptions { max_tail_calls: cli.max_tail_calls, verify: !cli.no_verify, ..CompileOptions::from_env() };
     options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let format = cli.message_format;
     let result = match cli.command {

@@ -6,8 +6,8 @@
 //! pinned map, where the running chain mirrors its userland counters.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use galette_bundle::{Bundle, Manifest, Placement, STATS_MAP, StatsSlot, stats_index};
 
@@ -107,6 +107,39 @@ impl ChainCounters {
         Ok(())
     }
 
+    /// Copies into this (new, not yet attached) chain's stats map the
+    /// counters of each instance that `old` has too, by name, when their
+    /// ports are the same: a reload to a chain whose instances moved keeps
+    /// their counts. What the old chain counts after the copy, until the
+    /// switch a moment later, is not carried over.
+    pub fn carry_over(&self, old: &ChainCounters) -> Result<(), StatsError> {
+        let max_ports = |manifest: &Manifest| manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        let (old_max, new_max) = (max_ports(&old.manifest), max_ports(&self.manifest));
+        for (new_index, instance) in self.manifest.instances.iter().enumerate() {
+            let Some(old_index) = old.manifest.instances.iter().position(|before| {
+                before.name == instance.name
+                    && before.ports.iter().map(|p| &p.name).eq(instance.ports.iter().map(|p| &p.name))
+            }) else {
+                continue;
+            };
+            let slots = [StatsSlot::Received, StatsSlot::MissedTailCall]
+                .into_iter()
+                .chain((0..instance.ports.len() as u32).map(StatsSlot::Port));
+            for slot in slots {
+                let from = stats_index(old_index as u32, slot, old_max);
+                let to = stats_index(new_index as u32, slot, new_max);
+                let mut per_cpu = vec![0u8; old.stats.value_buffer_len()];
+                if !old.stats.lookup(&from.to_ne_bytes(), &mut per_cpu) {
+                    return Err(StatsError::NoSlot(from));
+                }
+                self.stats
+                    .update(&to.to_ne_bytes(), &per_cpu)
+                    .map_err(|source| StatsError::Write { slot: to, source })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Slot `index` of the stats map, summed over CPUs.
     fn sum(&self, index: u32) -> Result<u64, StatsError> {
         let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
@@ -114,5 +147,45 @@ impl ChainCounters {
             return Err(StatsError::NoSlot(index));
         }
         Ok(per_cpu.chunks_exact(8).map(|cpu| u64::from_ne_bytes(cpu.try_into().expect("8-byte chunks"))).sum())
+    }
+}
+
+/// The counters of the chain this process runs, across reloads: readers
+/// (the metrics thread) hold this, and a reload swaps what is behind it.
+#[derive(Debug)]
+pub struct LiveCounters {
+    /// A reload never changes the chain's name.
+    chain: String,
+    current: RwLock<Arc<ChainCounters>>,
+}
+
+impl LiveCounters {
+    pub fn new(counters: ChainCounters) -> LiveCounters {
+        LiveCounters { chain: counters.manifest.chain.clone(), current: RwLock::new(Arc::new(counters)) }
+    }
+
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// The counters of the chain running now.
+    pub fn current(&self) -> Arc<ChainCounters> {
+        // A reader that panicked cannot leave the Arc half-written.
+        Arc::clone(&self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Every instance's counters, now.
+    pub fn read(&self) -> Result<Vec<InstanceCounters>, StatsError> {
+        self.current().read()
+    }
+
+    /// See [`ChainCounters::mirror_userland`].
+    pub fn mirror_userland(&self) -> Result<(), StatsError> {
+        self.current().mirror_userland()
+    }
+
+    /// From now on, the counters of the chain a reload switched to.
+    pub(crate) fn replace(&self, counters: ChainCounters) {
+        *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(counters);
     }
 }

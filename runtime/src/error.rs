@@ -68,7 +68,7 @@ pub enum RunError {
             "another XDP program may be attached already (see `ip link show {interface}`), or the driver lacks the chosen XDP mode; try `--xdp-mode skb`"
         )
     )]
-    Attach { interface: String, source: Box<ProgramError> },
+    Attach { interface: String, source: std::io::Error },
 
     #[error("cannot read the chain's counters")]
     #[diagnostic(code(galette::stats))]
@@ -105,10 +105,6 @@ pub enum ObjectError {
     FillMap { map: &'static str, source: aya::maps::MapError },
     #[error("cannot put the interface of role {role} in the map `{}`", galette_bundle::DEVS_MAP)]
     FillDevice { role: u32, source: aya::maps::xdp::XdpMapError },
-    #[error("cannot detach `{program}`")]
-    Detach { program: String, source: Box<ProgramError> },
-    #[error("the program `{0}` disappeared")]
-    ProgramGone(String),
 }
 
 // Boxed in `RunError`: they hold aya's errors, which are large, and every

@@ -20,5 +20,6 @@ pub mod reload;
 pub mod shutdown;
 pub mod stats;
 pub mod userland;
+pub mod xdp_link;
 
 pub use error::RunError;

@@ -2,20 +2,22 @@
 
 use std::sync::Arc;
 
-use aya::Ebpf;
+use std::os::fd::{AsFd, BorrowedFd};
+
 use aya::maps::{Array, DevMap, ProgramArray};
 use aya::programs::Xdp;
-use aya::programs::xdp::{XdpLinkId, XdpMode as AyaXdpMode};
+use aya::{Ebpf, EbpfLoader};
 use galette_bundle::{ACTIONS_MAP, Bundle, DEVS_MAP, PROGRAMS_MAP, Placement, STATS_MAP, action_table};
 
 use crate::RunError;
 use crate::attach::{Attachment, InterfaceUsage};
-use crate::counters::{ChainCounters, StatsError};
+use crate::counters::{ChainCounters, LiveCounters, StatsError};
 use crate::error::ObjectError;
 use crate::map_command::{MapContents, PinnedMap};
 use crate::pins::MapPins;
 use crate::stats::InstanceCounters;
 use crate::userland::{UserlandTier, WorkerMode};
+use crate::xdp_link::XdpLink;
 
 /// How the program is attached to the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,11 +40,12 @@ impl XdpMode {
         }
     }
 
-    fn aya_mode(self) -> AyaXdpMode {
+    /// The `XDP_FLAGS_*` of the mode, as bpf_link takes them.
+    fn flags(self) -> u32 {
         match self {
-            XdpMode::Auto => AyaXdpMode::Default,
-            XdpMode::Drv => AyaXdpMode::Driver,
-            XdpMode::Skb => AyaXdpMode::Skb,
+            XdpMode::Auto => 0,
+            XdpMode::Skb => 1 << 1,
+            XdpMode::Drv => 1 << 2,
         }
     }
 }
@@ -50,15 +53,20 @@ impl XdpMode {
 /// A chain loaded into the kernel and attached to its interfaces. Dropping
 /// it detaches the chain.
 pub struct RunningChain {
-    ebpf: Ebpf,
-    /// Each attachment: the program and its link.
-    links: Vec<(String, XdpLinkId)>,
+    pub(crate) ebpf: Ebpf,
+    /// The bundle it runs, verified.
+    pub(crate) bundle: Bundle,
+    pub(crate) attachments: Vec<Attachment>,
+    /// One per attachment, in the same order: the link and the program
+    /// behind it.
+    pub(crate) links: Vec<XdpLink>,
     /// The workers, when the chain has userland instances.
-    userland: Option<UserlandTier>,
+    pub(crate) userland: Option<UserlandTier>,
     /// Both tiers' counters, shared with whoever reads them at any time.
-    counters: Arc<ChainCounters>,
+    pub(crate) counters: Arc<LiveCounters>,
     /// Removed (unless kept) when the chain is dropped, after the detach.
-    _pins: MapPins,
+    pub(crate) pins: MapPins,
+    pub(crate) bpffs: std::path::PathBuf,
 }
 
 /// Where to pin the chain's maps, and whether to leave them pinned.
@@ -87,14 +95,10 @@ impl RunningChain {
         pins: &PinOptions,
         preload: &[MapContents],
     ) -> Result<RunningChain, RunError> {
-        let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
         if attachments.is_empty() {
             return Err(InterfaceUsage::NoInterface.into());
         }
-        let object = bundle.artifact(&xdp.object)?;
-        let mut ebpf = Ebpf::load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
-        load_instance_programs(&mut ebpf, bundle)?;
-        fill_action_table(&mut ebpf, bundle)?;
+        let mut ebpf = load_object(bundle, &[])?;
         let bpffs = &pins.bpffs;
         let pins = MapPins::pin(&ebpf, &bundle.manifest, bpffs, pins.keep)?;
         for contents in preload {
@@ -111,30 +115,30 @@ impl RunningChain {
             None
         };
         fill_devices(&mut ebpf, attachments)?;
+        load_entry_programs(&mut ebpf, attachments)?;
         let stats = ebpf.map(STATS_MAP).ok_or(StatsError::NoStatsMap)?;
         let counters = ChainCounters::new(&bundle.manifest, stats, userland.as_ref().map(UserlandTier::counters))?;
-        let mut chain = RunningChain { ebpf, links: Vec::new(), userland, counters: Arc::new(counters), _pins: pins };
+        let mut chain = RunningChain {
+            ebpf,
+            bundle: bundle.clone(),
+            attachments: attachments.to_vec(),
+            links: Vec::new(),
+            userland,
+            counters: Arc::new(LiveCounters::new(counters)),
+            pins,
+            bpffs: bpffs.clone(),
+        };
         for attachment in attachments {
             // Should one attach fail, dropping `chain` detaches the others.
-            chain.attach(attachment, mode)?;
+            let link = attach(&chain.ebpf, attachment, mode)?;
+            chain.links.push(link);
         }
         Ok(chain)
     }
 
-    fn attach(&mut self, attachment: &Attachment, mode: XdpMode) -> Result<(), RunError> {
-        let program = xdp_program(&mut self.ebpf, &attachment.program)?;
-        if program.fd().is_err() {
-            program.load().map_err(|source| ObjectError::Program {
-                program: attachment.program.clone(),
-                instance: None,
-                source: Box::new(source),
-            })?;
-        }
-        let link = program
-            .attach(&attachment.interface, mode.aya_mode())
-            .map_err(|source| RunError::Attach { interface: attachment.interface.clone(), source: Box::new(source) })?;
-        self.links.push((attachment.program.clone(), link));
-        Ok(())
+    /// The bundle the chain runs now.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
     }
 
     /// The userland tier's start-up summary, if the chain has one.
@@ -149,8 +153,8 @@ impl RunningChain {
     }
 
     /// The reader of the chain's counters, for another thread (the metrics
-    /// endpoint reads them when it is scraped).
-    pub fn counter_reader(&self) -> Arc<ChainCounters> {
+    /// endpoint reads them when it is scraped). It follows reloads.
+    pub fn counter_reader(&self) -> Arc<LiveCounters> {
         Arc::clone(&self.counters)
     }
 
@@ -160,31 +164,68 @@ impl RunningChain {
         self.counters.mirror_userland()
     }
 
-    /// Detaches the chain from its interface, then stops the workers.
+    /// Detaches the chain from its interfaces, then stops the workers.
     /// Returns the userland tier's frame accounting (see
     /// `UserlandTier::stop`), when it has one.
     pub fn stop(mut self) -> Result<Option<(u64, u64)>, RunError> {
-        self.detach()?;
+        self.links.clear();
         Ok(self.userland.take().map(UserlandTier::stop))
     }
+}
 
-    fn detach(&mut self) -> Result<(), ObjectError> {
-        let mut result = Ok(());
-        for (name, link) in std::mem::take(&mut self.links) {
-            let program: Option<&mut Xdp> = self.ebpf.program_mut(&name).and_then(|program| program.try_into().ok());
-            let detached = match program {
-                Some(program) => program
-                    .detach(link)
-                    .map_err(|source| ObjectError::Detach { program: name.clone(), source: Box::new(source) }),
-                None => Err(ObjectError::ProgramGone(name)),
-            };
-            // Detach every interface, reporting the first failure.
-            if result.is_ok() {
-                result = detached;
-            }
-        }
-        result
+/// Loads `bundle`'s XDP object, its chain maps named in `reuse` opened from
+/// their pins (the maps a reload keeps) and the others created, then loads
+/// every instance's program into the program array and fills the action
+/// table. Nothing is attached.
+pub(crate) fn load_object(bundle: &Bundle, reuse: &[(String, std::path::PathBuf)]) -> Result<Ebpf, RunError> {
+    let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
+    let object = bundle.artifact(&xdp.object)?;
+    let mut loader = EbpfLoader::new();
+    for (name, path) in reuse {
+        loader.map_pin_path(name.as_str(), path.as_path());
     }
+    let mut ebpf = loader.load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
+    load_instance_programs(&mut ebpf, bundle)?;
+    fill_action_table(&mut ebpf, bundle)?;
+    Ok(ebpf)
+}
+
+/// Loads the program each attachment attaches (the entry program, or a
+/// role's), once each.
+pub(crate) fn load_entry_programs(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), ObjectError> {
+    for attachment in attachments {
+        let program = xdp_program(ebpf, &attachment.program)?;
+        if program.fd().is_err() {
+            program.load().map_err(|source| ObjectError::Program {
+                program: attachment.program.clone(),
+                instance: None,
+                source: Box::new(source),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The file descriptor of the loaded program `name`.
+pub(crate) fn program_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, ObjectError> {
+    let program: &Xdp = ebpf
+        .program(name)
+        .ok_or_else(|| ObjectError::NoProgram(name.to_owned()))?
+        .try_into()
+        .map_err(|source| ObjectError::NotXdp { program: name.to_owned(), source: Box::new(source) })?;
+    program.fd().map(|fd| fd.as_fd()).map_err(|source| ObjectError::Program {
+        program: name.to_owned(),
+        instance: None,
+        source: Box::new(source),
+    })
+}
+
+/// Attaches the attachment's (loaded) program to its interface.
+fn attach(ebpf: &Ebpf, attachment: &Attachment, mode: XdpMode) -> Result<XdpLink, RunError> {
+    let if_index = crate::interface::interface_index(&attachment.interface)?;
+    let program = program_fd(ebpf, &attachment.program)?;
+    XdpLink::attach(program, if_index, mode.flags())
+        .map_err(|source| RunError::Attach { interface: attachment.interface.clone(), source })
 }
 
 /// Loads the bundle's XDP part as `galette run` does (every instance's
@@ -194,10 +235,7 @@ impl RunningChain {
 /// program's name.
 pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
     let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
-    let object = bundle.artifact(&xdp.object)?;
-    let mut ebpf = Ebpf::load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
-    load_instance_programs(&mut ebpf, bundle)?;
-    fill_action_table(&mut ebpf, bundle)?;
+    let mut ebpf = load_object(bundle, &[])?;
     xdp_program(&mut ebpf, &xdp.entry_program)?.load().map_err(|source| ObjectError::Program {
         program: xdp.entry_program.clone(),
         instance: None,
@@ -243,7 +281,7 @@ fn load_instance_programs(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), Object
 
 /// Writes each interface role's interface into the DEVMAP, where redirects
 /// out of that role look it up.
-fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunError> {
+pub(crate) fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Result<(), RunError> {
     if attachments.iter().all(|attachment| attachment.role.is_none()) {
         return Ok(());
     }
@@ -267,11 +305,4 @@ fn fill_action_table(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError
         actions.set(slot, code, 0).map_err(fill_error)?;
     }
     Ok(())
-}
-
-impl Drop for RunningChain {
-    fn drop(&mut self) {
-        // Best effort: the link would also go when its fd closes with `ebpf`.
-        let _ = self.detach();
-    }
 }

@@ -103,6 +103,54 @@ impl MapPins {
     }
 }
 
+impl MapPins {
+    /// After a reload switched to the chain in `ebpf`: removes the pins in
+    /// `stale` (maps the new chain dropped or made anew), then pins each of
+    /// the new chain's maps that is not pinned yet (those it created), and
+    /// its counters when `counters_are_new`. Best effort: the new chain
+    /// runs already, and a map that cannot be pinned is only unreachable by
+    /// `galette map`, so what failed is returned for the report.
+    pub fn after_reload(
+        &mut self,
+        ebpf: &Ebpf,
+        manifest: &Manifest,
+        bpffs: &Path,
+        stale: &[String],
+        counters_are_new: bool,
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        for pin_name in stale {
+            let path = pin_path(bpffs, pin_name);
+            let _ = std::fs::remove_file(&path);
+            self.paths.retain(|pinned| pinned != &path);
+        }
+        let stats_pin = stats_pin_name(&manifest.chain);
+        let to_pin = manifest
+            .maps
+            .iter()
+            .map(|entry| (entry.name.as_str(), entry.pin_name.clone()))
+            .chain(counters_are_new.then_some((galette_bundle::STATS_MAP, stats_pin.clone())));
+        for (name, pin_name) in to_pin {
+            let path = pin_path(bpffs, &pin_name);
+            let is_stats = pin_name == stats_pin;
+            if path.exists() && !is_stats {
+                continue;
+            }
+            let _ = std::fs::remove_file(&path);
+            let pinned = ebpf.map(name).and_then(map_data).map(|map| map.pin(&path));
+            match pinned {
+                Some(Ok(())) => {
+                    if !self.paths.contains(&path) {
+                        self.paths.push(path);
+                    }
+                }
+                _ => failures.push(format!("cannot pin `{name}` at {}", path.display())),
+            }
+        }
+        failures
+    }
+}
+
 impl Drop for MapPins {
     fn drop(&mut self) {
         if self.keep {

@@ -1,14 +1,23 @@
-//! Replacing a running chain with a new bundle, live: the new chain is
-//! loaded and wired beside the old one, then one atomic switch per attached
-//! link moves every interface to it (see docs/architecture.md, "Live
-//! reload").
+//! Replacing a running chain with a new bundle, live.
+//!
+//! The new chain is loaded and completely wired beside the old one (its
+//! instance programs, program array, action table, device map, entry
+//! programs and counters), with the maps it shares with the old chain opened
+//! from their pins rather than created. Only then is the program behind each
+//! attached link swapped, one atomic `BPF_LINK_UPDATE` per link: every packet
+//! runs wholly in the old chain or wholly in the new one. Anything that fails
+//! before the switch leaves the old chain exactly as it was, still attached
+//! and still forwarding; the new object is simply dropped.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use galette_bundle::Bundle;
+use galette_bundle::{Bundle, Manifest, MapEntry, Placement, STATS_MAP};
 
 use crate::RunError;
-use crate::loader::RunningChain;
+use crate::counters::{ChainCounters, StatsError};
+use crate::loader::{RunningChain, fill_devices, load_entry_programs, load_object, program_fd};
+use crate::pins::{pin_path, stats_pin_name};
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,22 +32,274 @@ pub struct ReloadReport {
     pub kept: Vec<String>,
     pub created: Vec<String>,
     pub removed: Vec<String>,
+    /// Whether the instances' counters are the same kernel map as before
+    /// (the new chain has the same instances and ports in the same order),
+    /// or were copied by instance name into a new one.
+    pub counters_kept: bool,
     /// From the start of the reload to the last link switched.
     pub switch_after: Duration,
+    /// What went wrong after the switch, when the new chain already ran (a
+    /// map that could not be pinned, so `galette map` cannot reach it).
+    pub warnings: Vec<String>,
+}
+
+/// Why a reload was refused; the running chain is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadRefusal {
+    #[error("the bundle is the chain `{new}`, but this process runs `{running}`")]
+    OtherChain { running: String, new: String },
+    #[error("the bundle's chain has the interface roles [{}], the running one [{}]", .new.join(", "), .running.join(", "))]
+    OtherRoles { running: Vec<String>, new: Vec<String> },
+    #[error("the bundle has no XDP part")]
+    NoXdpPart,
+    #[error(
+        "reloading a chain with userland NFs is not built yet (the {} bundle has some)",
+        if *.running { "running" } else { "new" }
+    )]
+    Userland { running: bool },
+    #[error("the new chain could not be loaded")]
+    Load(#[source] Box<RunError>),
+    #[error("the kernel refused to switch `{interface}` to the new chain")]
+    Switch { interface: String, source: std::io::Error },
 }
 
 impl RunningChain {
     /// Replaces the running chain with `bundle`. On any error the running
     /// chain is exactly as it was and traffic never stopped.
     pub fn reload(&mut self, bundle: Bundle) -> Result<ReloadReport, RunError> {
-        let _ = bundle;
-        Err(RunError::Reload(ReloadRefusal::NotYet))
+        let started = Instant::now();
+        self.check_reloadable(&bundle).map_err(RunError::Reload)?;
+        let plan = MapPlan::between(&self.bundle.manifest, &bundle.manifest);
+        let loaded = self.load_beside(&bundle, &plan).map_err(|error| RunError::Reload(error.into_refusal()))?;
+        self.switch(&loaded).map_err(RunError::Reload)?;
+        let switch_after = started.elapsed();
+
+        // The new chain runs. What follows only tidies up after the old one.
+        let Loaded { ebpf, counters } = loaded;
+        let old = std::mem::replace(&mut self.ebpf, ebpf);
+        self.counters.replace(counters);
+        let warnings =
+            self.pins.after_reload(&self.ebpf, &bundle.manifest, &self.bpffs, &plan.removed_pins, !plan.counters_kept);
+        // Its programs are unloaded; the maps the new chain kept live on in it.
+        drop(old);
+        let report = ReloadReport {
+            from_digest: std::mem::take(&mut self.bundle.digest),
+            to_digest: bundle.digest.clone(),
+            kept: plan.kept,
+            created: plan.created,
+            removed: plan.removed,
+            counters_kept: plan.counters_kept,
+            switch_after,
+            warnings,
+        };
+        self.bundle = bundle;
+        Ok(report)
+    }
+
+    /// The refusals that need no loading: the bundle must be this chain, on
+    /// the same interface roles.
+    fn check_reloadable(&self, bundle: &Bundle) -> Result<(), ReloadRefusal> {
+        let (running, new) = (&self.bundle.manifest, &bundle.manifest);
+        if running.chain != new.chain {
+            return Err(ReloadRefusal::OtherChain { running: running.chain.clone(), new: new.chain.clone() });
+        }
+        if running.roles != new.roles {
+            return Err(ReloadRefusal::OtherRoles { running: running.roles.clone(), new: new.roles.clone() });
+        }
+        if new.xdp.is_none() {
+            return Err(ReloadRefusal::NoXdpPart);
+        }
+        let has_userland = |bundle: &Bundle| bundle.resolved.placements.contains(&Placement::Userland);
+        if has_userland(&self.bundle) || has_userland(bundle) {
+            return Err(ReloadRefusal::Userland { running: has_userland(&self.bundle) });
+        }
+        Ok(())
+    }
+
+    /// Loads and wires `bundle` beside the running chain, attached nowhere.
+    fn load_beside(&self, bundle: &Bundle, plan: &MapPlan) -> Result<Loaded, RunError> {
+        let mut reuse: Vec<(String, PathBuf)> = plan
+            .kept
+            .iter()
+            .filter_map(|name| self.bundle.manifest.maps.iter().find(|map| &map.name == name))
+            .map(|map| (map.name.clone(), pin_path(&self.bpffs, &map.pin_name)))
+            .collect();
+        if plan.counters_kept {
+            reuse.push((STATS_MAP.to_owned(), pin_path(&self.bpffs, &stats_pin_name(&bundle.manifest.chain))));
+        }
+        let mut ebpf = load_object(bundle, &reuse)?;
+        fill_devices(&mut ebpf, &self.attachments)?;
+        load_entry_programs(&mut ebpf, &self.attachments)?;
+        let stats = ebpf.map(STATS_MAP).ok_or(StatsError::NoStatsMap)?;
+        let counters = ChainCounters::new(&bundle.manifest, stats, None)?;
+        if !plan.counters_kept {
+            counters.carry_over(&self.counters.current())?;
+        }
+        Ok(Loaded { ebpf, counters })
+    }
+
+    /// Moves every link to the new chain's program. Should the kernel refuse
+    /// one, the links already moved are moved back: all run the old chain.
+    fn switch(&self, loaded: &Loaded) -> Result<(), ReloadRefusal> {
+        let program = |ebpf, attachment: &crate::attach::Attachment| {
+            program_fd(ebpf, &attachment.program).expect("the entry programs of both chains are loaded")
+        };
+        for (index, (link, attachment)) in self.links.iter().zip(&self.attachments).enumerate() {
+            let (old, new) = (program(&self.ebpf, attachment), program(&loaded.ebpf, attachment));
+            if let Err(source) = link.replace(old, new) {
+                for (moved, attachment) in self.links[..index].iter().zip(&self.attachments) {
+                    // Back to a program the link ran a moment ago: the kernel
+                    // has no reason to refuse it.
+                    let _ = moved.replace(program(&loaded.ebpf, attachment), program(&self.ebpf, attachment));
+                }
+                return Err(ReloadRefusal::Switch { interface: attachment.interface.clone(), source });
+            }
+        }
+        Ok(())
     }
 }
 
-/// Why a reload was refused; the running chain is unchanged.
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadRefusal {
-    #[error("reloading is not built yet")]
-    NotYet,
+impl RunError {
+    /// A loading error during a reload, as the refusal it is.
+    fn into_refusal(self) -> ReloadRefusal {
+        match self {
+            RunError::Reload(refusal) => refusal,
+            other => ReloadRefusal::Load(Box::new(other)),
+        }
+    }
+}
+
+/// The new chain, loaded and wired, not attached.
+struct Loaded {
+    ebpf: aya::Ebpf,
+    counters: ChainCounters,
+}
+
+/// Which of the chain's maps a reload keeps, creates and removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MapPlan {
+    kept: Vec<String>,
+    created: Vec<String>,
+    removed: Vec<String>,
+    /// The pins of the old chain's maps that the new chain does not keep:
+    /// removed ones, and changed ones (the new map takes the pin).
+    removed_pins: Vec<String>,
+    counters_kept: bool,
+}
+
+impl MapPlan {
+    fn between(running: &Manifest, new: &Manifest) -> MapPlan {
+        let mut plan = MapPlan {
+            kept: Vec::new(),
+            created: Vec::new(),
+            removed: Vec::new(),
+            removed_pins: Vec::new(),
+            counters_kept: same_counter_layout(running, new),
+        };
+        for map in &new.maps {
+            match running.maps.iter().find(|old| old.name == map.name) {
+                Some(old) if same_shape(old, map) => plan.kept.push(map.name.clone()),
+                Some(old) => {
+                    plan.created.push(map.name.clone());
+                    plan.removed_pins.push(old.pin_name.clone());
+                }
+                None => plan.created.push(map.name.clone()),
+            }
+        }
+        for old in running.maps.iter().filter(|old| !new.maps.iter().any(|map| map.name == old.name)) {
+            plan.removed.push(old.name.clone());
+            plan.removed_pins.push(old.pin_name.clone());
+        }
+        plan
+    }
+}
+
+/// Whether two maps of the same name hold the same things: then the new chain
+/// uses the kernel map the old one filled.
+fn same_shape(old: &MapEntry, new: &MapEntry) -> bool {
+    old.kind == new.kind
+        && old.key_type == new.key_type
+        && old.value_type == new.value_type
+        && old.key_size == new.key_size
+        && old.value_size == new.value_size
+        && old.capacity == new.capacity
+        && old.pin_name == new.pin_name
+}
+
+/// Whether the stats map means the same in both chains: the same instances,
+/// with the same ports, at the same indices, and the same slots per instance.
+fn same_counter_layout(running: &Manifest, new: &Manifest) -> bool {
+    let max_ports = |manifest: &Manifest| manifest.xdp.as_ref().map(|xdp| xdp.max_ports);
+    let shape = |manifest: &Manifest| -> Vec<(String, Vec<String>)> {
+        manifest
+            .instances
+            .iter()
+            .map(|instance| (instance.name.clone(), instance.ports.iter().map(|port| port.name.clone()).collect()))
+            .collect()
+    };
+    max_ports(running) == max_ports(new) && shape(running) == shape(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use galette_bundle::MapKind;
+
+    fn map(name: &str, kind: MapKind, value_type: &str, capacity: u32) -> MapEntry {
+        MapEntry {
+            name: name.into(),
+            kind,
+            key_type: "u32".into(),
+            value_type: value_type.into(),
+            key_size: 4,
+            value_size: if value_type == "u64" { 8 } else { 4 },
+            capacity,
+            pin_name: format!("galette/c/{name}"),
+        }
+    }
+
+    fn plan(running: Vec<MapEntry>, new: Vec<MapEntry>) -> MapPlan {
+        let manifest = |maps| Manifest {
+            format_version: galette_bundle::FORMAT_VERSION,
+            chain: "c".into(),
+            compiler_version: "0".into(),
+            platform: galette_bundle::host_platform(),
+            xdp: None,
+            roles: Vec::new(),
+            instances: Vec::new(),
+            maps,
+            artifacts: Vec::new(),
+        };
+        MapPlan::between(&manifest(running), &manifest(new))
+    }
+
+    #[test]
+    fn maps_of_the_same_shape_are_kept_and_the_others_created_or_removed() {
+        let plan = plan(
+            vec![
+                map("acl", MapKind::Hash, "u32", 16),
+                map("hits", MapKind::Array, "u64", 4),
+                map("old", MapKind::Hash, "u32", 16),
+            ],
+            vec![
+                map("acl", MapKind::Hash, "u32", 16),
+                map("hits", MapKind::Array, "u64", 8),
+                map("new", MapKind::Hash, "u32", 1),
+            ],
+        );
+        assert_eq!(plan.kept, ["acl"]);
+        assert_eq!(plan.created, ["hits", "new"], "a changed capacity is a new map");
+        assert_eq!(plan.removed, ["old"]);
+        assert_eq!(plan.removed_pins, ["galette/c/hits", "galette/c/old"]);
+    }
+
+    #[test]
+    fn a_change_of_kind_or_type_is_a_new_map() {
+        let kind = plan(vec![map("m", MapKind::Hash, "u32", 16)], vec![map("m", MapKind::LruHash, "u32", 16)]);
+        assert_eq!((kind.kept.len(), kind.created.as_slice()), (0, ["m".to_owned()].as_slice()));
+        let mut renamed_type = map("m", MapKind::Hash, "u32", 16);
+        renamed_type.value_type = "Ipv4Addr".into();
+        let value = plan(vec![map("m", MapKind::Hash, "u32", 16)], vec![renamed_type]);
+        assert_eq!(value.created, ["m"]);
+    }
 }
