@@ -14,6 +14,7 @@ mod link;
 mod netns;
 mod raw_socket;
 mod reflect;
+mod stream;
 mod veth;
 mod xdp_pass;
 
@@ -22,5 +23,6 @@ pub use link::{LinkInfo, link_info, xdp_program_attached};
 pub use netns::{NetworkNamespace, run_in_netns, unique_namespace_prefix};
 pub use raw_socket::RawSocket;
 pub use reflect::{ReflectReport, probe_reflector};
+pub use stream::{SequencedStream, StreamPlan, StreamReport};
 pub use veth::{VethPair, VethSide};
 pub use xdp_pass::{XdpPassProgram, attach_xdp_pass};

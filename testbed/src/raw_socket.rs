@@ -39,6 +39,24 @@ impl RawSocket {
         Ok(())
     }
 
+    /// Lets the kernel queue up to `bytes` of received frames for this
+    /// socket (as root, past `net.core.rmem_max`): a reader that falls
+    /// behind for a moment under a steady stream then loses nothing.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the option value is one c_int, as its length says.
+        let set = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const value).cast(),
+                mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
     /// Waits up to `timeout` for a frame that arrived on the interface,
     /// copies it into `buf` and returns its length, or `None` if none came.
     ///
