@@ -33,9 +33,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// The whole test suite: unit tests, diagnostics snapshots, end-to-end tests
-/// on real namespaces (they need root), then the editor grammar's tests.
+/// The whole test suite: the layout (rustfmt) and the lints (clippy, every
+/// warning an error), unit tests, diagnostics snapshots, end-to-end tests on
+/// real namespaces (they need root), then the editor grammar's tests.
 fn test(extra_args: &[String]) -> Result<(), String> {
+    step("Checking the layout (cargo fmt --check)");
+    run_command(Command::new(cargo()).args(["fmt", "--all", "--check"]))?;
+    step("Linting (cargo clippy, warnings are errors)");
+    run_command(Command::new(cargo()).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("Running the test suite");
     run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))?;
     step("Running the VS Code grammar's tests (editors/vscode)");

@@ -1,5 +1,5 @@
 //! Brings a new machine to a working state, and does nothing (quickly) when
-//! it is there already: Debian packages, the rust-src component, and
+//! it is there already: Debian packages, the rust-src, rustfmt and clippy components, and
 //! bpf-linker built against rustc's own LLVM (see shared/TOOLCHAIN.md).
 
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 pub fn run() -> Result<(), String> {
     install_apt_packages()?;
     install_rust_src()?;
+    install_lint_tools()?;
     install_bpf_linker()?;
     Ok(())
 }
@@ -75,6 +76,19 @@ fn install_rust_src() -> Result<(), String> {
     }
     step("Adding the rust-src component (eBPF builds compile `core` from source)");
     run_command(Command::new("rustup").args(["component", "add", "rust-src"]))
+}
+
+/// rustfmt and clippy, which `cargo xtask test` runs before the tests (a
+/// minimal rustup profile has neither).
+fn install_lint_tools() -> Result<(), String> {
+    let works = |tool: &str| {
+        Command::new(crate::cargo()).args([tool, "--version"]).output().is_ok_and(|output| output.status.success())
+    };
+    if works("fmt") && works("clippy") {
+        return Ok(());
+    }
+    step("Adding the rustfmt and clippy components (the test command checks both)");
+    run_command(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))
 }
 
 fn install_bpf_linker() -> Result<(), String> {
