@@ -78,6 +78,17 @@ pub enum RunError {
     #[diagnostic(code(galette::signals))]
     Signals(#[source] std::io::Error),
 
+    /// Finding, claiming or talking to a running chain's control socket.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Control(#[from] crate::control::ControlError),
+
+    /// The error a running chain answered with over its control socket (a
+    /// refused reload, say), as it showed it.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Remote(OneLine),
+
     /// A reload that was refused or failed; the running chain is unchanged.
     #[error("reload refused; the running chain is unchanged")]
     #[diagnostic(code(galette::reload))]
@@ -138,8 +149,9 @@ impl RunError {
     }
 }
 
-/// A [`RunError`] flattened to one line, as a diagnostic miette renders.
-#[derive(Debug)]
+/// A [`RunError`] flattened to one line, as a diagnostic miette renders;
+/// also how the control socket carries an error to the client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OneLine {
     message: String,
     code: Option<String>,

@@ -6,6 +6,7 @@
 //! it when the process ends for any reason, SIGKILL included.
 
 pub mod attach;
+pub mod control;
 pub mod counters;
 pub mod error;
 pub mod interface;

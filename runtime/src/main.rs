@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use galette::RunError;
 use galette::attach::{self, InterfaceArg};
+use galette::control::session::attached_interfaces;
+use galette::control::{ChainEntry, ChainName, ChainSession, ChainTarget, ControlServer, RunDir, client, text};
 use galette::counters::ChainCounters;
 use galette::interface::interface_index;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
@@ -27,6 +29,9 @@ struct Cli {
     /// The bpffs mount to pin maps under (mounted there if it is not one).
     #[arg(long, global = true, value_name = "DIR", env = "GALETTE_BPFFS", default_value = galette::pins::BPFFS)]
     bpffs: PathBuf,
+    /// The directory of the running chains' control sockets and state files.
+    #[arg(long, global = true, value_name = "DIR", env = "GALETTE_RUN_DIR", default_value = galette::control::RUN_DIR)]
+    run_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -50,6 +55,46 @@ enum Command {
     /// Read and write the maps of a running chain (through their pins).
     #[command(subcommand)]
     Map(MapCommand),
+    /// Replace a running chain's bundle, live: its traffic never stops, and
+    /// the maps of the same shape keep their contents.
+    Reload {
+        /// The new bundle; verified here before the running chain is asked.
+        bundle: PathBuf,
+        #[command(flatten)]
+        which: WhichChain,
+    },
+    /// Show a running chain: its interfaces, the bundle it runs and since
+    /// when, and its last reloads.
+    Status {
+        #[command(flatten)]
+        which: WhichChain,
+        /// Print it as one JSON object (see docs/runtime.md).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which running chain `reload` and `status` talk to: by default the new
+/// bundle's chain (`reload`), or the only chain running (`status`).
+#[derive(clap::Args)]
+#[group(multiple = false)]
+struct WhichChain {
+    /// The running chain of this name.
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
+    /// The running chain attached to this interface.
+    #[arg(long, value_name = "IF")]
+    iface: Option<String>,
+}
+
+impl WhichChain {
+    fn target(self) -> Result<Option<ChainTarget>, RunError> {
+        Ok(match (self.chain, self.iface) {
+            (Some(name), _) => Some(ChainTarget::Chain(ChainName::new(&name)?)),
+            (None, Some(interface)) => Some(ChainTarget::Interface(interface)),
+            (None, None) => None,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -119,8 +164,11 @@ fn main() -> ExitCode {
     // An operational error is one line a script can grep, whatever the
     // terminal's width.
     let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
+    let run_dir = RunDir::new(cli.run_dir);
     let result = match cli.command {
-        Command::Run(args) => run(args, &cli.bpffs),
+        Command::Run(args) => run(args, &cli.bpffs, &run_dir),
+        Command::Reload { bundle, which } => reload(&run_dir, which, &bundle),
+        Command::Status { which, json } => status(&run_dir, which, json),
         Command::Map(command) => map(command, &cli.bpffs),
         Command::Stats { bundle, once, interval, json } => {
             stats(&bundle, &cli.bpffs, once, interval, CountersFormat::of(json))
@@ -178,7 +226,26 @@ fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
     Ok(())
 }
 
-fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
+/// Has the running chain replace its bundle with `bundle`, and prints what
+/// it did.
+fn reload(run_dir: &RunDir, which: WhichChain, bundle: &std::path::Path) -> Result<(), RunError> {
+    let reloaded = client::reload(run_dir, which.target()?, bundle)?;
+    println!("{}", text::reloaded(reloaded.chain.as_str(), &reloaded.bundle, &reloaded.report));
+    Ok(())
+}
+
+/// Prints what the running chain says of itself.
+fn status(run_dir: &RunDir, which: WhichChain, json: bool) -> Result<(), RunError> {
+    let status = client::status(run_dir, &which.target()?.unwrap_or(ChainTarget::Any))?;
+    if json {
+        println!("{}", status.to_json_line());
+    } else {
+        print!("{}", text::status(&status));
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), RunError> {
     let bundle = Bundle::open(&args.bundle)?;
     let attachments = attach::plan(&bundle, &args.iface)?;
     let interfaces = attachments.iter().map(|attachment| attachment.interface.as_str()).collect::<Vec<_>>().join(", ");
@@ -190,9 +257,15 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     // Installed before attaching, so a signal at any moment after the attach
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;
+    // Taken before anything is loaded, so a second run of a running chain
+    // stops here; its socket and state file go when `control` is dropped,
+    // however this function returns.
+    let attached = attached_interfaces(&bundle, &attachments);
+    let control = ControlServer::start(run_dir, &ChainEntry::new(&bundle, attached.clone()))?;
     let workers = Workers { count: args.workers, mode: args.mode };
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
-    let chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
+    let mut chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
+    let mut session = ChainSession::new(&args.bundle, &bundle, attached);
     println!(
         "galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop",
         bundle.manifest.chain,
@@ -202,6 +275,7 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     if let Some(summary) = chain.userland_summary() {
         println!("galette: userland: {summary}");
     }
+    println!("galette: control socket {} (galette reload, galette status)", control.socket().display());
 
     // Served from another thread, which reads the counters when scraped.
     let metrics = match args.metrics {
@@ -221,7 +295,15 @@ fn run(args: RunArgs, bpffs: &std::path::Path) -> Result<(), RunError> {
     let mut next_report = Instant::now() + interval;
     let mut next_publish = Instant::now();
     while !shutdown.requested() {
-        std::thread::sleep(Duration::from_millis(50));
+        // Requests are answered one at a time, between two counter
+        // readings: two reloads at once are done one after the other.
+        if let Some(pending) = control.next_request(Duration::from_millis(50)) {
+            let answer = session.answer(pending.request(), &mut chain);
+            if let Some(line) = &answer.log_line {
+                println!("{line}");
+            }
+            pending.answer(answer.response);
+        }
         if Instant::now() >= next_publish {
             chain.publish_userland_counters()?;
             next_publish += Duration::from_millis(250);

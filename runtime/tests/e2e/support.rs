@@ -100,6 +100,10 @@ pub fn port(report: &CountersReport, instance_name: &str, port: &str) -> u64 {
 /// without stopping it, so a failing test leaves no process behind.
 pub struct RunningGalette {
     child: Option<Child>,
+    /// Its own control directory (`GALETTE_RUN_DIR`), so that tests running
+    /// the same chain at once in their own namespaces do not meet in
+    /// /run/galette; a `--run-dir` among the arguments wins.
+    run_dir: tempfile::TempDir,
 }
 
 impl RunningGalette {
@@ -122,7 +126,9 @@ impl RunningGalette {
     /// `galette run` with the interfaces among `arguments` and these
     /// environment variables set.
     pub fn start_with_env(namespace: &str, bundle: &Path, arguments: &[&str], env: &[(&str, &Path)]) -> RunningGalette {
+        let run_dir = tempfile::tempdir().unwrap();
         let child = Command::new("ip")
+            .env("GALETTE_RUN_DIR", run_dir.path())
             .envs(env.iter().copied())
             .args(["netns", "exec", namespace])
             .arg(env!("CARGO_BIN_EXE_galette"))
@@ -134,7 +140,17 @@ impl RunningGalette {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn galette");
-        RunningGalette { child: Some(child) }
+        RunningGalette { child: Some(child), run_dir }
+    }
+
+    /// The control directory it was given, unless `--run-dir` named another.
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.path()
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| child.try_wait().unwrap().is_none())
     }
 
     /// Waits until an XDP program is attached to the interface, or panics
