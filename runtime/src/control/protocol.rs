@@ -213,19 +213,8 @@ pub fn read_line<T: DeserializeOwned>(stream: impl Read) -> Result<T, LineError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
     fn report() -> ReloadReport {
-        ReloadReport {
-            from_digest: "sha256:aa".into(),
-            to_digest: "sha256:bb".into(),
-            kept: vec!["acl_v4".into()],
-            created: vec!["flows".into()],
-            removed: vec![],
-            counters_kept: true,
-            switch_after: Duration::from_micros(1234),
-            warnings: vec![],
-        }
+        crate::control::test_support::report("sha256:aa", "sha256:bb")
     }
 
     fn refusal() -> OneLine {

@@ -141,7 +141,6 @@ mod tests {
     use crate::control::protocol::AbsolutePath;
     use crate::reload::ReloadRefusal;
     use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, XDP_OBJECT, XdpPart, host_platform};
-    use std::time::Duration;
 
     /// Reloads as the kernel side would, or refuses every one.
     struct StandIn {
@@ -155,16 +154,7 @@ mod tests {
                 return Err(RunError::Reload(ReloadRefusal::NoXdpPart));
             }
             let from_digest = std::mem::replace(&mut self.running, bundle.digest.clone());
-            Ok(ReloadReport {
-                from_digest,
-                to_digest: bundle.digest,
-                kept: vec!["acl".into()],
-                created: vec![],
-                removed: vec!["old".into()],
-                counters_kept: true,
-                switch_after: Duration::from_micros(1500),
-                warnings: vec![],
-            })
+            Ok(crate::control::test_support::report(&from_digest, &bundle.digest))
         }
     }
 
@@ -226,7 +216,7 @@ mod tests {
         let line = answer.log_line.unwrap();
         assert!(line.starts_with("galette: reloaded chain `sample` from "), "{line}");
         assert!(
-            line.ends_with("kept maps acl; created none; removed old; counters kept (switch after 1.5 ms)"),
+            line.ends_with("kept maps acl_v4, flows; created seen; removed none; counters kept (switch after 1.2 ms)"),
             "{line}"
         );
         let after = session.status();

@@ -77,19 +77,9 @@ mod tests {
     use super::*;
     use crate::control::protocol::AttachedInterface;
     use crate::control::timestamp::UnixSeconds;
-    use std::time::Duration;
 
     fn report() -> ReloadReport {
-        ReloadReport {
-            from_digest: "sha256:aa".into(),
-            to_digest: "sha256:bb".into(),
-            kept: vec!["acl_v4".into(), "flows".into()],
-            created: vec!["seen".into()],
-            removed: vec![],
-            counters_kept: true,
-            switch_after: Duration::from_micros(1234),
-            warnings: vec![],
-        }
+        crate::control::test_support::report("sha256:aa", "sha256:bb")
     }
 
     #[test]

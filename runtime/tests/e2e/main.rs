@@ -3,6 +3,7 @@
 //! pairs and load XDP programs.
 
 mod cli_errors;
+mod control;
 mod examples;
 mod gateway;
 mod macswap;

@@ -103,7 +103,7 @@ pub struct RunningGalette {
     /// Its own control directory (`GALETTE_RUN_DIR`), so that tests running
     /// the same chain at once in their own namespaces do not meet in
     /// /run/galette; a `--run-dir` among the arguments wins.
-    run_dir: tempfile::TempDir,
+    _run_dir: tempfile::TempDir,
 }
 
 impl RunningGalette {
@@ -140,17 +140,7 @@ impl RunningGalette {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn galette");
-        RunningGalette { child: Some(child), run_dir }
-    }
-
-    /// The control directory it was given, unless `--run-dir` named another.
-    pub fn run_dir(&self) -> &Path {
-        self.run_dir.path()
-    }
-
-    /// Whether it is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|child| child.try_wait().unwrap().is_none())
+        RunningGalette { child: Some(child), _run_dir: run_dir }
     }
 
     /// Waits until an XDP program is attached to the interface, or panics
