@@ -188,13 +188,24 @@ impl RunDir {
             .filter(|path| is_state_file(path))
             .collect();
         paths.sort();
-        // Anything else in the directory, or a file that is not a state
-        // file (written by another version, say), is not a chain.
-        Ok(paths
-            .iter()
-            .filter_map(|path| std::fs::read(path).ok())
-            .filter_map(|bytes| serde_json::from_slice::<ChainEntry>(&bytes).ok())
-            .collect())
+        let mut entries = Vec::new();
+        for path in paths {
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                // State files are root's, as the sockets are.
+                Err(error) if error.kind() == ErrorKind::PermissionDenied => {
+                    return Err(ControlError::NeedsRoot { path });
+                }
+                // Gone since the listing: that chain has stopped.
+                Err(_) => continue,
+            };
+            // A file that is not a state file (written by another version,
+            // say) is not a chain.
+            if let Ok(entry) = serde_json::from_slice::<ChainEntry>(&bytes) {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
     }
 }
 

@@ -278,3 +278,55 @@ fn reloads_are_answered_one_at_a_time_and_kept_in_the_status_with_refusals() {
     assert_eq!(stdout.matches("galette: reload of chain `macswap` from ").count(), 1, "{stdout}");
     assert!(stdout.contains("refused: reload refused; the running chain is unchanged: the bundle is the chain"));
 }
+
+#[test]
+fn as_another_user_reload_and_status_say_they_need_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let bundle = example_bundle("macswap");
+    let pair = VethPair::create("e2e-croot").unwrap();
+    let side = pair.a();
+    let run_dir = tempfile::Builder::new().prefix("galette-run-").tempdir_in("/tmp").unwrap();
+    let running = run_on(side, &bundle, run_dir.path());
+    // `nobody` must reach the binary: a copy in a readable place.
+    let readable = tempfile::Builder::new().prefix("galette-nobody-").tempdir_in("/tmp").unwrap();
+    let open = |path: &Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    open(readable.path(), 0o755);
+    let binary = readable.path().join("galette");
+    std::fs::copy(env!("CARGO_BIN_EXE_galette"), &binary).unwrap();
+    open(&binary, 0o755);
+    let as_nobody = |arguments: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .arg(&binary)
+            .args(arguments)
+            .arg("--run-dir")
+            .arg(run_dir.path())
+            .output()
+            .unwrap()
+    };
+    let socket = run_dir.path().join("macswap.sock");
+    open(run_dir.path(), 0o700);
+    let needs_root = |path: &Path| format!("permission denied on {}: the control socket is root's", path.display());
+    // The directory is root's alone (0700, as `galette run` makes it) ...
+    assert_fails_with(&as_nobody(&["status", "--chain", "macswap"]), &needs_root(&socket));
+    assert_fails_with(&as_nobody(&["status", "--iface", side.interface()]), &needs_root(run_dir.path()));
+    // ... and so is the socket (0600), in a directory anyone may enter.
+    open(run_dir.path(), 0o755);
+    assert_fails_with(&as_nobody(&["status"]), &needs_root(&run_dir.path().join("macswap.json")));
+    assert_fails_with(&as_nobody(&["status", "--chain", "macswap"]), &needs_root(&socket));
+    let output = as_nobody(&["status", "--chain", "macswap"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run it as root"), "{output:?}");
+    // A bundle `nobody` can read and verify, so that the refusal is the
+    // socket's.
+    let readable_bundle = readable.path().join("macswap.bundle");
+    std::fs::create_dir_all(readable_bundle.join("xdp")).unwrap();
+    for file in ["manifest.json", "xdp/chain.o"] {
+        std::fs::copy(bundle.join(file), readable_bundle.join(file)).unwrap();
+        open(&readable_bundle.join(file), 0o644);
+    }
+    open(&readable_bundle, 0o755);
+    open(&readable_bundle.join("xdp"), 0o755);
+    assert_fails_with(&as_nobody(&["reload", readable_bundle.to_str().unwrap()]), &needs_root(&socket));
+    assert!(status_in(run_dir.path(), &[]).reloads.is_empty(), "the running chain was never asked");
+    assert_stops_cleanly(running);
+}
