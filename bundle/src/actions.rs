@@ -82,13 +82,25 @@ pub const CONFIG_MAP: &str = "GALETTE_CONFIG";
 /// has in [`XSKS_MAP`] (upcalls pick one of that many at random).
 pub const CONFIG_WORKERS: u32 = 0;
 
+/// Slot of [`CONFIG_MAP`] holding the object's generation: which load of the
+/// chain it is in this runtime, 0 for the first and one more per live
+/// reload. Upcalls carry it ([`UpcallMetadata::generation`]), so a worker
+/// runs each frame through the userland part of the chain that sent it up.
+pub const CONFIG_GENERATION: u32 = 1;
+
+/// How many slots [`CONFIG_MAP`] has.
+pub const CONFIG_SLOTS: u32 = 2;
+
 /// The 8 bytes an upcall writes just in front of the frame (XDP metadata),
 /// which the userland worker reads to know where the packet goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct UpcallMetadata {
     /// The instance to run next, in userland.
-    pub instance: u32,
+    pub instance: u16,
+    /// The generation of the XDP object that sent the packet up (see
+    /// [`CONFIG_GENERATION`]).
+    pub generation: u16,
     /// The action-table slot that sent the packet up (which port of which
     /// XDP instance, or the entry), for counters and debugging.
     pub slot: u32,

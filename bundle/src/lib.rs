@@ -17,9 +17,9 @@ mod stats;
 mod write;
 
 pub use actions::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS,
-    PROGRAMS_MAP, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_code, action_slot, action_slots,
-    action_table, decode_action, entry_slot, role_entry_slot, xsk_slot,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP,
+    MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_code,
+    action_slot, action_slots, action_table, decode_action, entry_slot, role_entry_slot, xsk_slot,
 };
 pub use error_chain::error_chain;
 pub use hash::sha256_hex;

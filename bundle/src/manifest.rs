@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// The bundle format this build writes and accepts. Bump it whenever a change
 /// to [`Manifest`] or to the artifacts would make an old runtime misread a new
 /// bundle, or the reverse.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_MAP, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, PROGRAMS_MAP,
-    STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot, action_slots,
-    entry_slot, role_entry_slot, slots_per_instance, stats_index,
+    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP,
+    MAX_ROLES, PROGRAMS_MAP, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot,
+    action_slots, entry_slot, role_entry_slot, slots_per_instance, stats_index,
 };
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -144,6 +144,7 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
     let xsks_capacity = XSKS_CAPACITY;
     let config_map = Ident::new(CONFIG_MAP, Span::call_site());
     let (config_workers, metadata_len) = (CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
+    let (config_generation, config_slots) = (CONFIG_GENERATION, CONFIG_SLOTS);
     let map_statics = map_statics(placed, crates);
     let instance_programs =
         chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
@@ -241,9 +242,10 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
         static #devs_map: DevMap = DevMap::with_max_entries(#max_roles, 0);
 
         /// Run-time settings (`galette_bundle::CONFIG_WORKERS`: how many
-        /// worker sockets there are).
+        /// worker sockets there are; `CONFIG_GENERATION`: which load of the
+        /// chain this object is).
         #[map]
-        static #config_map: Array<u32> = Array::with_max_entries(1, 0);
+        static #config_map: Array<u32> = Array::with_max_entries(#config_slots, 0);
 
         #(#map_statics)*
 
@@ -296,7 +298,8 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
         }
 
         /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
-        /// (the instance to run next, the slot that sent it) in front of the
+        /// (the instance to run next, this object's generation, the slot that
+        /// sent it) in front of the
         /// frame and redirects it into one of the AF_XDP sockets of the
         /// interface and RX queue it came in on, chosen at random. Without
         /// workers, the packet is dropped.
@@ -306,6 +309,7 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
                 Some(&workers) if workers > 0 => workers,
                 _ => return xdp_action::XDP_DROP,
             };
+            let generation = #config_map.get(#config_generation).copied().unwrap_or(0);
             // SAFETY: a helper given the program's own context.
             if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -#metadata_len) } != 0 {
                 return xdp_action::XDP_ABORTED;
@@ -314,10 +318,11 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
             if meta + #metadata_len as usize > data {
                 return xdp_action::XDP_ABORTED;
             }
-            // SAFETY: the check above proves both words lie between the
-            // metadata's start and the frame's start.
+            // SAFETY: the check above proves all three fields lie between
+            // the metadata's start and the frame's start.
             unsafe {
-                *(meta as *mut u32) = instance;
+                *(meta as *mut u16) = instance as u16;
+                *((meta + 2) as *mut u16) = generation as u16;
                 *((meta + 4) as *mut u32) = slot;
             }
             // SAFETY: the context is the program's own, valid for its run.

@@ -107,34 +107,46 @@ impl ChainCounters {
         Ok(())
     }
 
-    /// Copies into this (new, not yet attached) chain's stats map the
-    /// counters of each instance that `old` has too, by name, when their
-    /// ports are the same: a reload to a chain whose instances moved keeps
-    /// their counts. What the old chain counts after the copy, until the
-    /// switch a moment later, is not carried over.
-    pub fn carry_over(&self, old: &ChainCounters) -> Result<(), StatsError> {
-        let max_ports = |manifest: &Manifest| manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
-        let (old_max, new_max) = (max_ports(&old.manifest), max_ports(&self.manifest));
-        for (new_index, instance) in self.manifest.instances.iter().enumerate() {
-            let Some(old_index) = old.manifest.instances.iter().position(|before| {
-                before.name == instance.name
-                    && before.ports.iter().map(|p| &p.name).eq(instance.ports.iter().map(|p| &p.name))
+    /// Starts this (new, not yet attached) chain's counters at those of
+    /// each instance that `old` has too, by name, when their ports are the
+    /// same, whichever tier either runs it in: a reload to a chain whose
+    /// instances moved keeps their counts. What the old chain counts after
+    /// this, until the switch a moment later, is not carried over. With
+    /// `stats_map_kept` (the new chain counts in the old one's stats map),
+    /// only the userland instances need it.
+    pub fn carry_over(&self, old: &ChainCounters, stats_map_kept: bool) -> Result<(), StatsError> {
+        let before = old.read()?;
+        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        for (index, instance) in self.manifest.instances.iter().enumerate() {
+            let ports: Vec<&str> = instance.ports.iter().map(|port| port.name.as_str()).collect();
+            let Some(counted) = before.iter().find(|counted| {
+                counted.name == instance.name && counted.ports.iter().map(|p| p.name.as_str()).eq(ports.iter().copied())
             }) else {
                 continue;
             };
-            let slots = [StatsSlot::Received, StatsSlot::MissedTailCall]
-                .into_iter()
-                .chain((0..instance.ports.len() as u32).map(StatsSlot::Port));
-            for slot in slots {
-                let from = stats_index(old_index as u32, slot, old_max);
-                let to = stats_index(new_index as u32, slot, new_max);
-                let mut per_cpu = vec![0u8; old.stats.value_buffer_len()];
-                if !old.stats.lookup(&from.to_ne_bytes(), &mut per_cpu) {
-                    return Err(StatsError::NoSlot(from));
+            let live = self.userland.as_ref().and_then(|userland| userland.get(index)).and_then(Option::as_ref);
+            if let (Placement::Userland, Some(live)) = (instance.placement, live) {
+                live.received.store(counted.received, Ordering::Relaxed);
+                live.panicked.store(counted.aborted, Ordering::Relaxed);
+                for (count, port) in live.ports.iter().zip(&counted.ports) {
+                    count.store(port.packets, Ordering::Relaxed);
                 }
+                continue;
+            }
+            if stats_map_kept {
+                continue;
+            }
+            let mut values =
+                vec![(StatsSlot::Received, counted.received), (StatsSlot::MissedTailCall, counted.aborted)];
+            values.extend(counted.ports.iter().enumerate().map(|(port, p)| (StatsSlot::Port(port as u32), p.packets)));
+            for (slot, count) in values {
+                let slot = stats_index(index as u32, slot, max_ports);
+                // The sum is what is read: all of it on the first CPU.
+                let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
+                per_cpu[..8].copy_from_slice(&count.to_ne_bytes());
                 self.stats
-                    .update(&to.to_ne_bytes(), &per_cpu)
-                    .map_err(|source| StatsError::Write { slot: to, source })?;
+                    .update(&slot.to_ne_bytes(), &per_cpu)
+                    .map_err(|source| StatsError::Write { slot, source })?;
             }
         }
         Ok(())

@@ -108,6 +108,10 @@ pub enum ObjectError {
     NotXdp { program: String, source: Box<ProgramError> },
     #[error("the kernel refused the program `{program}`{}", for_instance(.instance))]
     Program { program: String, instance: Option<String>, source: Box<ProgramError> },
+    /// The verifier's verdict, with the end of its log (the whole log can
+    /// run to megabytes).
+    #[error("the kernel verifier rejected the program `{program}`{} ({reason}); the end of its log:\n{log_tail}", for_instance(.instance))]
+    VerifierRejected { program: String, instance: Option<String>, reason: std::io::Error, log_tail: String },
     #[error("cannot hold on to the program `{program}`")]
     ProgramFd { program: String, source: std::io::Error },
     #[error("the object has no map `{0}`")]
@@ -116,6 +120,26 @@ pub enum ObjectError {
     FillMap { map: &'static str, source: aya::maps::MapError },
     #[error("cannot put the interface of role {role} in the map `{}`", galette_bundle::DEVS_MAP)]
     FillDevice { role: u32, source: aya::maps::xdp::XdpMapError },
+}
+
+/// How many lines of the verifier's log an error keeps: its end says what
+/// failed.
+const VERIFIER_LOG_LINES: usize = 12;
+
+impl ObjectError {
+    /// The kernel's refusal to load (or hand out) the program `program`.
+    pub fn program(program: &str, instance: Option<&str>, source: ProgramError) -> ObjectError {
+        let instance = instance.map(str::to_owned);
+        match source {
+            ProgramError::LoadError { io_error, verifier_log } => {
+                let log = verifier_log.to_string();
+                let lines: Vec<&str> = log.lines().filter(|line| !line.trim().is_empty()).collect();
+                let log_tail = lines[lines.len().saturating_sub(VERIFIER_LOG_LINES)..].join("\n");
+                ObjectError::VerifierRejected { program: program.to_owned(), instance, reason: io_error, log_tail }
+            }
+            other => ObjectError::Program { program: program.to_owned(), instance, source: Box::new(other) },
+        }
+    }
 }
 
 // Boxed in `RunError`: they hold aya's errors, which are large, and every

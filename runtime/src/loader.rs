@@ -67,6 +67,13 @@ pub struct RunningChain {
     /// Removed (unless kept) when the chain is dropped, after the detach.
     pub(crate) pins: MapPins,
     pub(crate) bpffs: std::path::PathBuf,
+    /// How many workers a userland tier has, or gets when a reload adds one.
+    pub(crate) workers: Workers,
+    /// Which load of the chain runs: 0, then one more per reload (see
+    /// `galette_bundle::CONFIG_GENERATION`).
+    pub(crate) generation: u16,
+    /// The frame accounting of userland tiers that reloads stopped.
+    pub(crate) retired_frames: Vec<(u64, u64)>,
 }
 
 /// Where to pin the chain's maps, and whether to leave them pinned.
@@ -110,7 +117,7 @@ impl RunningChain {
         // The workers are ready before the first upcall can happen.
         let has_userland = bundle.resolved.placements.contains(&Placement::Userland);
         let userland = if has_userland {
-            Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode)?)
+            Some(UserlandTier::start(bundle, &mut ebpf, attachments, workers.count, workers.mode, 0)?)
         } else {
             None
         };
@@ -127,6 +134,9 @@ impl RunningChain {
             counters: Arc::new(LiveCounters::new(counters)),
             pins,
             bpffs: bpffs.clone(),
+            workers,
+            generation: 0,
+            retired_frames: Vec::new(),
         };
         for attachment in attachments {
             // Should one attach fail, dropping `chain` detaches the others.
@@ -169,7 +179,9 @@ impl RunningChain {
     /// `UserlandTier::stop`), when it has one.
     pub fn stop(mut self) -> Result<Option<(u64, u64)>, RunError> {
         self.links.clear();
-        Ok(self.userland.take().map(UserlandTier::stop))
+        let running = self.userland.take().map(UserlandTier::stop);
+        let all = running.into_iter().chain(self.retired_frames.iter().copied());
+        Ok(all.reduce(|(accounted, total), (a, t)| (accounted + a, total + t)))
     }
 }
 
@@ -196,11 +208,7 @@ pub(crate) fn load_entry_programs(ebpf: &mut Ebpf, attachments: &[Attachment]) -
     for attachment in attachments {
         let program = xdp_program(ebpf, &attachment.program)?;
         if program.fd().is_err() {
-            program.load().map_err(|source| ObjectError::Program {
-                program: attachment.program.clone(),
-                instance: None,
-                source: Box::new(source),
-            })?;
+            program.load().map_err(|source| ObjectError::program(&attachment.program, None, source))?;
         }
     }
     Ok(())
@@ -213,11 +221,7 @@ pub(crate) fn program_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a
         .ok_or_else(|| ObjectError::NoProgram(name.to_owned()))?
         .try_into()
         .map_err(|source| ObjectError::NotXdp { program: name.to_owned(), source: Box::new(source) })?;
-    program.fd().map(|fd| fd.as_fd()).map_err(|source| ObjectError::Program {
-        program: name.to_owned(),
-        instance: None,
-        source: Box::new(source),
-    })
+    program.fd().map(|fd| fd.as_fd()).map_err(|source| ObjectError::program(name, None, source))
 }
 
 /// Attaches the attachment's (loaded) program to its interface.
@@ -236,11 +240,9 @@ fn attach(ebpf: &Ebpf, attachment: &Attachment, mode: XdpMode) -> Result<XdpLink
 pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
     let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
     let mut ebpf = load_object(bundle, &[])?;
-    xdp_program(&mut ebpf, &xdp.entry_program)?.load().map_err(|source| ObjectError::Program {
-        program: xdp.entry_program.clone(),
-        instance: None,
-        source: Box::new(source),
-    })?;
+    xdp_program(&mut ebpf, &xdp.entry_program)?
+        .load()
+        .map_err(|source| ObjectError::program(&xdp.entry_program, None, source))?;
     Ok((ebpf, xdp.entry_program.clone()))
 }
 
@@ -260,11 +262,7 @@ fn load_instance_programs(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), Object
         // An XDP instance has a program: the bundle was resolved.
         let (Placement::Xdp, Some(name)) = (instance.placement, instance.program.as_deref()) else { continue };
         let program = xdp_program(ebpf, name)?;
-        let program_error = |source| ObjectError::Program {
-            program: name.to_owned(),
-            instance: Some(instance.name.clone()),
-            source: Box::new(source),
-        };
+        let program_error = |source| ObjectError::program(name, Some(&instance.name), source);
         program.load().map_err(program_error)?;
         let fd = program.fd().map_err(program_error)?;
         let fd = fd.try_clone().map_err(|source| ObjectError::ProgramFd { program: name.to_owned(), source })?;

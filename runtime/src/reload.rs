@@ -18,6 +18,7 @@ use crate::RunError;
 use crate::counters::{ChainCounters, StatsError};
 use crate::loader::{RunningChain, fill_devices, load_entry_programs, load_object, program_fd};
 use crate::pins::{pin_path, stats_pin_name};
+use crate::userland::UserlandTier;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +39,8 @@ pub struct ReloadReport {
     pub counters_kept: bool,
     /// From the start of the reload to the last link switched.
     pub switch_after: Duration,
+    /// Whether the userland tier was started or stopped.
+    pub userland: UserlandChange,
     /// What went wrong after the switch, when the new chain already ran (a
     /// map that could not be pinned, so `galette map` cannot reach it).
     pub warnings: Vec<String>,
@@ -52,11 +55,6 @@ pub enum ReloadRefusal {
     OtherRoles { running: Vec<String>, new: Vec<String> },
     #[error("the bundle has no XDP part")]
     NoXdpPart,
-    #[error(
-        "reloading a chain with userland NFs is not built yet (the {} bundle has some)",
-        if *.running { "running" } else { "new" }
-    )]
-    Userland { running: bool },
     #[error("the new chain could not be loaded")]
     Load(#[source] Box<RunError>),
     #[error("the kernel refused to switch `{interface}` to the new chain")]
@@ -70,14 +68,40 @@ impl RunningChain {
         let started = Instant::now();
         self.check_reloadable(&bundle).map_err(RunError::Reload)?;
         let plan = MapPlan::between(&self.bundle.manifest, &bundle.manifest);
-        let loaded = self.load_beside(&bundle, &plan).map_err(|error| RunError::Reload(error.into_refusal()))?;
-        self.switch(&loaded).map_err(RunError::Reload)?;
+        let generation = self.generation.wrapping_add(1);
+        let loaded = match self.load_beside(&bundle, &plan, generation) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                self.abandon(generation);
+                return Err(RunError::Reload(error.into_refusal()));
+            }
+        };
+        if let Err(refusal) = self.switch(&loaded) {
+            self.abandon(generation);
+            return Err(RunError::Reload(refusal));
+        }
         let switch_after = started.elapsed();
 
         // The new chain runs. What follows only tidies up after the old one.
-        let Loaded { ebpf, counters } = loaded;
+        let Loaded { ebpf, counters, tier } = loaded;
         let old = std::mem::replace(&mut self.ebpf, ebpf);
+        self.generation = generation;
         self.counters.replace(counters);
+        let userland = match tier {
+            TierChange::Kept | TierChange::NoTier => UserlandChange::Unchanged,
+            TierChange::Started(tier) => {
+                self.userland = Some(tier);
+                UserlandChange::Started
+            }
+            TierChange::Stopped => {
+                // Frames the old chain sent up a moment ago are still on the
+                // rings: they finish before the workers go.
+                std::thread::sleep(STOP_GRACE);
+                let accounting = self.userland.take().map(UserlandTier::stop).unwrap_or_default();
+                self.retired_frames.push(accounting);
+                UserlandChange::Stopped { accounted: accounting.0, total: accounting.1 }
+            }
+        };
         let warnings =
             self.pins.after_reload(&self.ebpf, &bundle.manifest, &self.bpffs, &plan.removed_pins, !plan.counters_kept);
         // Its programs are unloaded; the maps the new chain kept live on in it.
@@ -90,6 +114,7 @@ impl RunningChain {
             removed: plan.removed,
             counters_kept: plan.counters_kept,
             switch_after,
+            userland,
             warnings,
         };
         self.bundle = bundle;
@@ -109,15 +134,13 @@ impl RunningChain {
         if new.xdp.is_none() {
             return Err(ReloadRefusal::NoXdpPart);
         }
-        let has_userland = |bundle: &Bundle| bundle.resolved.placements.contains(&Placement::Userland);
-        if has_userland(&self.bundle) || has_userland(bundle) {
-            return Err(ReloadRefusal::Userland { running: has_userland(&self.bundle) });
-        }
         Ok(())
     }
 
-    /// Loads and wires `bundle` beside the running chain, attached nowhere.
-    fn load_beside(&self, bundle: &Bundle, plan: &MapPlan) -> Result<Loaded, RunError> {
+    /// Loads and wires `bundle` beside the running chain as generation
+    /// `generation`, attached nowhere. Its userland part, if it has one, is
+    /// ready in the workers (started, if the running chain has none).
+    fn load_beside(&self, bundle: &Bundle, plan: &MapPlan, generation: u16) -> Result<Loaded, RunError> {
         let mut reuse: Vec<(String, PathBuf)> = plan
             .kept
             .iter()
@@ -129,13 +152,33 @@ impl RunningChain {
         }
         let mut ebpf = load_object(bundle, &reuse)?;
         fill_devices(&mut ebpf, &self.attachments)?;
+        let has_userland = bundle.resolved.placements.contains(&Placement::Userland);
+        let (tier, userland_counters) = match (&self.userland, has_userland) {
+            (Some(tier), true) => {
+                (TierChange::Kept, Some(tier.prepare_reload(bundle, &mut ebpf, generation, &plan.kept)?))
+            }
+            (None, true) => {
+                let (workers, mode) = (self.workers.count, self.workers.mode);
+                let tier = UserlandTier::start(bundle, &mut ebpf, &self.attachments, workers, mode, generation)?;
+                let counters = tier.counters();
+                (TierChange::Started(tier), Some(counters))
+            }
+            (Some(_), false) => (TierChange::Stopped, None),
+            (None, false) => (TierChange::NoTier, None),
+        };
         load_entry_programs(&mut ebpf, &self.attachments)?;
         let stats = ebpf.map(STATS_MAP).ok_or(StatsError::NoStatsMap)?;
-        let counters = ChainCounters::new(&bundle.manifest, stats, None)?;
-        if !plan.counters_kept {
-            counters.carry_over(&self.counters.current())?;
+        let counters = ChainCounters::new(&bundle.manifest, stats, userland_counters)?;
+        counters.carry_over(&self.counters.current(), plan.counters_kept)?;
+        Ok(Loaded { ebpf, counters, tier })
+    }
+
+    /// Forgets what a reload that did not switch prepared in the workers.
+    /// (A tier it started stops with the `Loaded` that held it.)
+    fn abandon(&self, generation: u16) {
+        if let Some(tier) = &self.userland {
+            tier.abandon_reload(generation);
         }
-        Ok(Loaded { ebpf, counters })
     }
 
     /// Moves every link to the new chain's program. Should the kernel refuse
@@ -173,6 +216,38 @@ impl RunError {
 struct Loaded {
     ebpf: aya::Ebpf,
     counters: ChainCounters,
+    tier: TierChange,
+}
+
+/// What a reload does to the userland tier.
+enum TierChange {
+    /// Neither chain has one.
+    NoTier,
+    /// Both have one: the workers and their sockets stay, and know the new
+    /// chain's userland part already.
+    Kept,
+    /// Only the new chain has one: started for it, before the switch.
+    Started(UserlandTier),
+    /// Only the old chain had one: stopped after the switch.
+    Stopped,
+}
+
+/// How long the workers of a tier a reload removes go on after the switch,
+/// for the frames the old chain sent up just before it.
+const STOP_GRACE: Duration = Duration::from_millis(50);
+
+/// What a reload did to the userland tier, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "tier")]
+pub enum UserlandChange {
+    Unchanged,
+    Started,
+    /// Stopped, with the frame accounting of its UMEMs (see
+    /// `UserlandTier::stop`).
+    Stopped {
+        accounted: u64,
+        total: u64,
+    },
 }
 
 /// Which of the chain's maps a reload keeps, creates and removes.

@@ -49,6 +49,14 @@ pub fn unsupported(placed: &PlacedChain, chain_file: FileId) -> Vec<Diagnostic> 
             }
         }
     }
+    // Upcall metadata names the next instance in 16 bits.
+    if chain.instances.len() > usize::from(u16::MAX) {
+        found.push(not_yet(
+            &format!("chains with more than {} NF instances", u16::MAX),
+            chain.instances[usize::from(u16::MAX)].span,
+            "one instance too many",
+        ));
+    }
     if chain.roles.len() as u32 > MAX_ROLES {
         found.push(not_yet(
             &format!("chains with more than {MAX_ROLES} interface roles"),

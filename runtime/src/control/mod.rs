@@ -39,7 +39,7 @@ pub use timestamp::UnixSeconds;
 pub(crate) mod test_support {
     use std::time::Duration;
 
-    use crate::reload::ReloadReport;
+    use crate::reload::{ReloadReport, UserlandChange};
 
     /// A reload from `from` to `to` that kept `acl_v4` and `flows`, created
     /// `seen` and removed nothing, in 1.234 ms. The one place the tests
@@ -53,6 +53,7 @@ pub(crate) mod test_support {
             removed: vec![],
             counters_kept: true,
             switch_after: Duration::from_micros(1234),
+            userland: UserlandChange::Unchanged,
             warnings: vec![],
         }
     }

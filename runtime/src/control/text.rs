@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::protocol::{ReloadOutcome, ReloadRecord, StatusReport};
 use crate::error::OneLine;
-use crate::reload::ReloadReport;
+use crate::reload::{ReloadReport, UserlandChange};
 
 /// `reloaded chain `x` from /srv/new.bundle: sha256:… -> sha256:…, kept maps
 /// a, b; created c; removed none; counters kept (switch after 1.2 ms)`.
@@ -42,6 +42,13 @@ fn report_summary(report: &ReloadReport) -> String {
         if report.counters_kept { "kept" } else { "copied by instance" },
         report.switch_after.as_secs_f64() * 1000.0
     );
+    match report.userland {
+        UserlandChange::Unchanged => {}
+        UserlandChange::Started => summary.push_str("; userland tier started"),
+        UserlandChange::Stopped { accounted, total } => {
+            let _ = write!(summary, "; userland tier stopped, frames accounted for: {accounted} of {total}");
+        }
+    }
     for warning in &report.warnings {
         let _ = write!(summary, "; warning: {warning}");
     }

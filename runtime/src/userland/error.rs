@@ -50,6 +50,8 @@ pub enum UserlandError {
 pub enum LibraryError {
     #[error("cannot open it")]
     Open(#[source] libloading::Error),
+    #[error("cannot make the private copy it is loaded from")]
+    Copy(#[source] std::io::Error),
     #[error("it has no `{symbol}`")]
     Symbol { symbol: &'static str, source: libloading::Error },
     #[error("it has ABI version {found}, this runtime speaks {expected}")]

@@ -14,10 +14,11 @@
 mod error;
 mod library;
 mod pool;
+mod program;
 mod route;
 mod worker;
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -25,7 +26,9 @@ use std::thread::JoinHandle;
 use aya::Ebpf;
 use aya::maps::HashMap as KernelHashMap;
 use aya::maps::{Array, XskMap};
-use galette_bundle::{Bundle, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, Placement, XSK_BASES_MAP, XSKS_MAP, xsk_slot};
+use galette_bundle::{
+    Bundle, CONFIG_GENERATION, CONFIG_MAP, CONFIG_WORKERS, MAX_WORKERS, XSK_BASES_MAP, XSKS_MAP, xsk_slot,
+};
 
 pub use error::{LibraryError, UserlandError};
 pub use route::UserlandCounters;
@@ -33,39 +36,56 @@ pub use worker::WorkerMode;
 
 use crate::attach::Attachment;
 use crate::error::ObjectError;
-use crate::kernel_map::KernelMap;
-use library::NfLibrary;
 use pool::{Pool, WorkerSocket};
+use program::{Programs, UserlandProgram};
 
 /// The running workers of a chain.
 pub struct UserlandTier {
     shared: Arc<worker::Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// Every worker socket, with where it goes in an XSKMAP, so that a
+    /// reload can register the same sockets in the new object's.
+    sockets: Vec<RegisteredSocket>,
+    /// The interfaces, by interface slot.
+    interfaces: Vec<String>,
+    workers: u32,
     /// What was started, for the start-up message.
     summary: String,
 }
 
+/// A worker's socket on one queue of one interface.
+#[derive(Debug, Clone, Copy)]
+struct RegisteredSocket {
+    /// The interface's slot, and the socket's index among its slots.
+    slot: u32,
+    index: u32,
+    /// Valid as long as the workers run: they own the sockets.
+    fd: RawFd,
+}
+
 impl UserlandTier {
-    /// Loads the bundle's userland libraries, lends them the chain's maps,
-    /// creates the sockets on every attached interface, registers them in
-    /// the XSKMAP and starts one thread per worker.
+    /// Loads the bundle's userland libraries as generation `generation`,
+    /// lends them the chain's maps, creates the sockets on every attached
+    /// interface, registers them in the XSKMAP and starts one thread per
+    /// worker.
     pub fn start(
         bundle: &Bundle,
         ebpf: &mut Ebpf,
         attachments: &[Attachment],
         workers: u32,
         mode: WorkerMode,
+        generation: u16,
     ) -> Result<UserlandTier, UserlandError> {
         if workers == 0 || workers > MAX_WORKERS {
             return Err(UserlandError::WorkerCount(workers));
         }
-        let routes = route::routes(&bundle.resolved);
-        let (libraries, counters) = load_libraries(bundle, ebpf)?;
+        let program = UserlandProgram::load(bundle, ebpf, generation, None, &[])?;
         let interfaces = interface_slots(attachments)?;
 
         // By worker, its socket on each pool (each queue of each interface,
         // by pool index).
         let mut sockets: Vec<Vec<WorkerSocket>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut registered = Vec::new();
         let mut pools = Vec::new();
         let mut layout = worker::PoolLayout::default();
         let mut placed = Vec::new();
@@ -78,22 +98,23 @@ impl UserlandTier {
             placed.push(format!("{interface} ({queues} RX queue{})", if queues == 1 { "" } else { "s" }));
             for queue in 0..queues {
                 let (pool, queue_sockets) = Pool::create(interface, queue, workers)?;
-                register_sockets(ebpf, slot as u32, queue * workers, interface, &queue_sockets)?;
+                for (worker, socket) in queue_sockets.iter().enumerate() {
+                    let index = queue * workers + worker as u32;
+                    registered.push(RegisteredSocket { slot: slot as u32, index, fd: pool::raw_fd(&socket.rx) });
+                }
                 for (worker_sockets, socket) in sockets.iter_mut().zip(queue_sockets) {
                     worker_sockets.push(socket);
                 }
                 pools.push(pool);
             }
-            register_interface(ebpf, slot as u32, interface)?;
         }
-        set_workers(ebpf, workers)?;
+        let interfaces: Vec<String> = interfaces.into_iter().map(str::to_owned).collect();
+        register(ebpf, &registered, &interfaces, workers, generation)?;
 
         let shared = Arc::new(worker::Shared {
             pools,
             layout,
-            libraries,
-            routes,
-            counters,
+            programs: Programs::new(program),
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
         });
@@ -114,7 +135,32 @@ impl UserlandTier {
             mode.name(),
             placed.join(", ")
         );
-        Ok(UserlandTier { shared, threads, summary })
+        Ok(UserlandTier { shared, threads, sockets: registered, interfaces, workers, summary })
+    }
+
+    /// For a live reload to `bundle`, whose object `ebpf` is loaded beside
+    /// the running one as generation `generation`: registers the same
+    /// sockets in its XSKMAP, loads its userland libraries (reusing those
+    /// that did not change, see [`UserlandProgram::load`]) and adds it as
+    /// the newest version the workers know, before the switch, so that the
+    /// first upcall of the new chain finds it. Returns its counters.
+    pub fn prepare_reload(
+        &self,
+        bundle: &Bundle,
+        ebpf: &mut Ebpf,
+        generation: u16,
+        kept_maps: &[String],
+    ) -> Result<Arc<Vec<Option<UserlandCounters>>>, UserlandError> {
+        register(ebpf, &self.sockets, &self.interfaces, self.workers, generation)?;
+        let program = UserlandProgram::load(bundle, ebpf, generation, Some(&self.shared.programs.newest()), kept_maps)?;
+        let counters = Arc::clone(&program.counters);
+        self.shared.programs.add(program);
+        Ok(counters)
+    }
+
+    /// Forgets the version of `generation`: its reload did not switch.
+    pub fn abandon_reload(&self, generation: u16) {
+        self.shared.programs.remove(generation);
     }
 
     /// What runs: workers, mode, interfaces and their queues.
@@ -122,10 +168,11 @@ impl UserlandTier {
         &self.summary
     }
 
-    /// The counters of every userland instance, by manifest index (`None`
-    /// for XDP instances), shared with the workers that count.
+    /// The counters of every userland instance of the newest version, by
+    /// manifest index (`None` for XDP instances), shared with the workers
+    /// that count.
     pub fn counters(&self) -> Arc<Vec<Option<UserlandCounters>>> {
-        Arc::clone(&self.shared.counters)
+        Arc::clone(&self.shared.programs.newest().counters)
     }
 
     /// Packets userland dropped after `pass`, `abort` or a panic.
@@ -161,6 +208,34 @@ impl Drop for UserlandTier {
     }
 }
 
+/// Tells the XDP object `ebpf` about the workers: their sockets in its
+/// XSKMAP, where each interface's sockets start, how many there are per
+/// queue, and the object's generation.
+fn register(
+    ebpf: &mut Ebpf,
+    sockets: &[RegisteredSocket],
+    interfaces: &[String],
+    workers: u32,
+    generation: u16,
+) -> Result<(), UserlandError> {
+    let map = ebpf.map_mut(XSKS_MAP).ok_or(ObjectError::NoMap(XSKS_MAP))?;
+    let mut xsks = XskMap::try_from(map).map_err(|source| ObjectError::FillMap { map: XSKS_MAP, source })?;
+    for socket in sockets {
+        // SAFETY: the socket outlives its entry: the workers own the sockets
+        // and stop after the chain is detached.
+        let fd = unsafe { BorrowedFd::borrow_raw(socket.fd) };
+        xsks.set(xsk_slot(socket.slot, socket.index), fd, 0).map_err(|source| UserlandError::RegisterSocket {
+            worker: (socket.index % workers) as usize,
+            interface: interfaces[socket.slot as usize].clone(),
+            source,
+        })?;
+    }
+    for (slot, interface) in interfaces.iter().enumerate() {
+        register_interface(ebpf, slot as u32, interface)?;
+    }
+    set_config(ebpf, workers, generation)
+}
+
 /// The interfaces sockets are needed on, by interface slot: the role's index
 /// for a chain with roles (where the routes' `Out(role)` finds it), else the
 /// one interface.
@@ -176,68 +251,6 @@ fn interface_slots(attachments: &[Attachment]) -> Result<Vec<&str>, UserlandErro
     Ok(slots.into_iter().flatten().collect())
 }
 
-/// The libraries of the userland instances and their counters, by
-/// manifest index (`None` for XDP instances).
-type Libraries = (Vec<Option<NfLibrary>>, Arc<Vec<Option<UserlandCounters>>>);
-
-/// Loads the library of each userland instance (by manifest index) and
-/// lends it the chain maps it binds; makes its counters.
-fn load_libraries(bundle: &Bundle, ebpf: &Ebpf) -> Result<Libraries, UserlandError> {
-    let maps = kernel_maps(bundle, ebpf)?;
-    let mut libraries = Vec::new();
-    let mut counters = Vec::new();
-    for ((instance, placement), bindings) in
-        bundle.manifest.instances.iter().zip(&bundle.resolved.placements).zip(&bundle.resolved.bindings)
-    {
-        // A userland instance has a library: the bundle was resolved.
-        let (Placement::Userland, Some(path)) = (placement, instance.library.as_deref()) else {
-            libraries.push(None);
-            counters.push(None);
-            continue;
-        };
-        // Checked again just before loading.
-        bundle.artifact(path).map_err(|source| UserlandError::Artifact { instance: instance.name.clone(), source })?;
-        let lent: Vec<_> = bindings
-            .iter()
-            .map(|&map| {
-                maps[map].map(KernelMap::lend).ok_or_else(|| UserlandError::MissingMap {
-                    instance: instance.name.clone(),
-                    map: bundle.manifest.maps[map].name.clone(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let library = NfLibrary::load(&bundle.dir.join(path), instance.ports.len(), &lent)
-            .map_err(|source| UserlandError::Library { instance: instance.name.clone(), source })?;
-        libraries.push(Some(library));
-        counters.push(Some(UserlandCounters::new(instance.ports.len())));
-    }
-    Ok((libraries, Arc::new(counters)))
-}
-
-/// Puts the workers' sockets on one queue of the interface of `slot` in the
-/// chain's XSKMAP, from `first` on within the interface's slots.
-fn register_sockets(
-    ebpf: &mut Ebpf,
-    slot: u32,
-    first: u32,
-    interface: &str,
-    sockets: &[WorkerSocket],
-) -> Result<(), UserlandError> {
-    let map = ebpf.map_mut(XSKS_MAP).ok_or(ObjectError::NoMap(XSKS_MAP))?;
-    let mut xsks = XskMap::try_from(map).map_err(|source| ObjectError::FillMap { map: XSKS_MAP, source })?;
-    for (worker, socket) in sockets.iter().enumerate() {
-        // SAFETY: the socket outlives its entry: the workers own the sockets
-        // and stop after the chain is detached.
-        let fd = unsafe { BorrowedFd::borrow_raw(pool::raw_fd(&socket.rx)) };
-        xsks.set(xsk_slot(slot, first + worker as u32), fd, 0).map_err(|source| UserlandError::RegisterSocket {
-            worker,
-            interface: interface.to_owned(),
-            source,
-        })?;
-    }
-    Ok(())
-}
-
 /// Records where the sockets of the interface of `slot` start in the XSKMAP,
 /// under the interface's index (what an upcall looks its sockets up by).
 fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(), UserlandError> {
@@ -251,31 +264,11 @@ fn register_interface(ebpf: &mut Ebpf, slot: u32, interface: &str) -> Result<(),
         .map_err(|source| UserlandError::RegisterInterface { interface: interface.to_owned(), source })
 }
 
-/// Tells the XDP part how many sockets each queue has.
-fn set_workers(ebpf: &mut Ebpf, workers: u32) -> Result<(), UserlandError> {
+/// Tells the XDP part how many sockets each queue has, and its generation.
+fn set_config(ebpf: &mut Ebpf, workers: u32, generation: u16) -> Result<(), UserlandError> {
     let map = ebpf.map_mut(CONFIG_MAP).ok_or(ObjectError::NoMap(CONFIG_MAP))?;
     let mut config: Array<_, u32> =
         Array::try_from(map).map_err(|source| ObjectError::FillMap { map: CONFIG_MAP, source })?;
-    config.set(CONFIG_WORKERS, workers, 0).map_err(UserlandError::WorkerConfig)
-}
-
-/// Every chain map of the bundle by manifest index, opened by fd for the
-/// libraries (`None` for those the object lacks, and for per-CPU maps:
-/// galettec refuses those for userland NFs, so none is lent). Leaked:
-/// libraries keep pointers to them for the life of the process.
-fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<Vec<Option<&'static KernelMap>>, UserlandError> {
-    let mut maps = Vec::new();
-    for entry in &bundle.manifest.maps {
-        let map = match ebpf.map(&entry.name) {
-            Some(map) if !entry.kind.is_per_cpu() => map,
-            _ => {
-                maps.push(None);
-                continue;
-            }
-        };
-        let kernel = KernelMap::duplicate(map, entry.key_size as usize, entry.value_size as usize)
-            .ok_or_else(|| UserlandError::MapFd(entry.name.clone()))?;
-        maps.push(Some(&*Box::leak(Box::new(kernel))));
-    }
-    Ok(maps)
+    config.set(CONFIG_WORKERS, workers, 0).map_err(UserlandError::WorkerConfig)?;
+    config.set(CONFIG_GENERATION, u32::from(generation), 0).map_err(UserlandError::WorkerConfig)
 }

@@ -15,9 +15,9 @@ use galette_bundle::UpcallMetadata;
 use nf_std::abi::GaletteFrame;
 use xsk_rs::{FrameDesc, TxQueue, Umem};
 
-use super::library::NfLibrary;
 use super::pool::{Pool, RING_SIZE, WorkerSocket, raw_fd};
-use super::route::{Route, UserlandCounters};
+use super::program::{self, Programs, UserlandProgram};
+use super::route::Route;
 
 /// How a worker waits for packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,11 +79,8 @@ pub struct Shared {
     /// The frames of each queue of each interface (see [`PoolLayout`]).
     pub pools: Vec<Pool>,
     pub layout: PoolLayout,
-    /// By manifest instance: the library of each userland instance.
-    pub libraries: Vec<Option<NfLibrary>>,
-    pub routes: Vec<Option<Vec<Route>>>,
-    /// Shared with whoever reads the counters (see `crate::counters`).
-    pub counters: Arc<Vec<Option<UserlandCounters>>>,
+    /// The versions of the chain's userland part (see `program`).
+    pub programs: Programs,
     pub stop: AtomicBool,
     /// Frames dropped after `pass` (see `Route::Pass`) or `abort`, or for
     /// want of a free frame on the interface they were to leave by.
@@ -146,13 +143,16 @@ pub fn run(shared: Arc<Shared>, mut sockets: Vec<WorkerSocket>, mode: WorkerMode
             // SAFETY: `poll_fds` is a live array of `poll_fds.len()` entries.
             unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as libc::nfds_t, timeout) };
         }
+        // The versions of the userland part for this round: a reload adds
+        // one between rounds, never in the middle of a frame.
+        let versions = shared.programs.snapshot();
         for (ingress, socket) in sockets.iter_mut().enumerate() {
             // SAFETY: the RX ring only returns this UMEM's frames.
             let count = unsafe { socket.rx.consume(&mut received) };
             shared.pools[ingress].received(count);
             busy |= count > 0;
             for desc in &mut received[..count] {
-                let verdict = match process(&shared, &shared.pools[ingress].umem, desc) {
+                let verdict = match process(&shared, &versions, &shared.pools[ingress].umem, desc) {
                     Verdict::Back => Some(ingress),
                     Verdict::Out(slot) => shared.layout.egress(ingress, slot).or_else(|| {
                         // A role without sockets: only a manifest the runtime
@@ -255,9 +255,9 @@ enum Verdict {
     Free,
 }
 
-/// Runs one packet through the userland instances, starting where its upcall
-/// metadata says.
-fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc) -> Verdict {
+/// Runs one packet through the userland instances of the version that sent
+/// it up, starting where its upcall metadata says.
+fn process(shared: &Shared, versions: &[Arc<UserlandProgram>], umem: &Umem, desc: &mut FrameDesc) -> Verdict {
     // SAFETY: the frame is ours (just taken off the RX ring) and nothing else
     // touches it until we put it on a ring again.
     let mut data = unsafe { umem.data_mut(desc) };
@@ -269,17 +269,23 @@ fn process(shared: &Shared, umem: &Umem, desc: &mut FrameDesc) -> Verdict {
     // SAFETY: those bytes lie in this frame, which we own; read unaligned.
     let metadata =
         unsafe { std::ptr::read_unaligned(base.sub(std::mem::size_of::<UpcallMetadata>()) as *const UpcallMetadata) };
-    let mut instance = metadata.instance as usize;
+    let mut instance = usize::from(metadata.instance);
+    // A version older than those kept (two reloads in less time than a frame
+    // waited on its ring): nothing is left to run it with.
+    let Some(program) = program::of_generation(versions, metadata.generation) else {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return Verdict::Free;
+    };
     let mut frame = GaletteFrame { buffer: base, buffer_len: len, start: 0, len };
     let egress = loop {
-        let (Some(Some(library)), Some(Some(routes)), Some(Some(counters))) =
-            (shared.libraries.get(instance), shared.routes.get(instance), shared.counters.get(instance))
+        let (Some(Some(loaded)), Some(Some(routes)), Some(Some(counters))) =
+            (program.libraries.get(instance), program.routes.get(instance), program.counters.get(instance))
         else {
             shared.dropped.fetch_add(1, Ordering::Relaxed);
             return Verdict::Free;
         };
         counters.received.fetch_add(1, Ordering::Relaxed);
-        let port = library.packet(&mut frame);
+        let port = loaded.library.packet(&mut frame);
         let Some(route) = usize::try_from(port).ok().and_then(|port| routes.get(port)) else {
             counters.panicked.fetch_add(1, Ordering::Relaxed);
             shared.dropped.fetch_add(1, Ordering::Relaxed);
