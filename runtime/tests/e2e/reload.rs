@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use galette_testbed::{SequencedStream, StreamPlan, StreamReport, VethPair, VethSide, XdpPassProgram, attach_xdp_pass};
+use galette_testbed::{
+    SequencedStream, StreamPlan, StreamReport, VethPair, VethSide, XdpPassProgram, attach_xdp_pass, probe_reflector,
+};
 use galettec::{CompileOptions, compile_chain};
 
 use crate::support::{RunningGalette, TestBpffs, bundle_of, galette, project_root};
@@ -270,6 +272,39 @@ fn reloads_add_and_remove_the_userland_tier_under_traffic() {
         }
     }
     assert!(!log.contains("frames accounted for") || frame_accounting(&log).0 == frame_accounting(&log).1, "{log}");
+}
+
+#[test]
+fn a_reload_creates_the_maps_that_are_new_or_changed_and_unpins_the_removed() {
+    let chain = MarksChain::start("maps", &marks_once());
+    let counted = bundle_of("tests/reload/marks_counted.gal");
+    let pin = |map: &str| chain.bpffs.path.join("galette/marks").join(map);
+    let stdout = |output: Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let there = stdout(chain.reload(&counted));
+    assert!(there.contains("kept maps acl_v4; created acl_v6, seen; removed none"), "{there}");
+    assert!(pin("seen").exists(), "the new map is pinned");
+    let probe = probe_reflector(chain.client(), chain.gateway(), 20, Duration::from_secs(2)).unwrap();
+    assert_eq!(probe.swapped, 20, "the kept ACL still lets the test network through: {probe:?}");
+    let seen = stdout(chain.galette_command(&["map", "dump"], &[&counted, Path::new("seen")]));
+    // Key 0 is std.counter's packet count, one value per CPU.
+    let packets: u64 = seen
+        .lines()
+        .find_map(|line| line.strip_prefix("0 "))
+        .map(|values| values.split_whitespace().map(|value| value.parse::<u64>().unwrap()).sum())
+        .unwrap_or_else(|| panic!("no packet count in {seen}"));
+    assert_eq!(packets, 20, "the new map counts the probe's frames: {seen}");
+
+    let back = stdout(chain.reload(&marks_once()));
+    assert!(back.contains("kept maps acl_v4; created acl_v6; removed seen"), "{back}");
+    assert!(!pin("seen").exists(), "the removed map is unpinned");
+    assert!(pin("acl_v4").exists() && pin("acl_v6").exists());
+    let acl_pin = pin("acl_v4");
+    chain.stop();
+    assert!(!acl_pin.exists(), "the pins go when the chain stops");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
