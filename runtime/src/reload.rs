@@ -41,6 +41,9 @@ pub struct ReloadReport {
     pub switch_after: Duration,
     /// Whether the userland tier was started or stopped.
     pub userland: UserlandChange,
+    /// The userland instances whose library (the same file, bound to kept
+    /// maps) was not loaded again.
+    pub reused_libraries: Vec<String>,
     /// What went wrong after the switch, when the new chain already ran (a
     /// map that could not be pinned, so `galette map` cannot reach it).
     pub warnings: Vec<String>,
@@ -87,8 +90,13 @@ impl RunningChain {
         let old = std::mem::replace(&mut self.ebpf, ebpf);
         self.generation = generation;
         self.counters.replace(counters);
+        let mut reused_libraries = Vec::new();
         let userland = match tier {
-            TierChange::Kept | TierChange::NoTier => UserlandChange::Unchanged,
+            TierChange::NoTier => UserlandChange::Unchanged,
+            TierChange::Kept { reused } => {
+                reused_libraries = reused;
+                UserlandChange::Unchanged
+            }
             TierChange::Started(tier) => {
                 self.userland = Some(tier);
                 UserlandChange::Started
@@ -115,6 +123,7 @@ impl RunningChain {
             counters_kept: plan.counters_kept,
             switch_after,
             userland,
+            reused_libraries,
             warnings,
         };
         self.bundle = bundle;
@@ -155,7 +164,8 @@ impl RunningChain {
         let has_userland = bundle.resolved.placements.contains(&Placement::Userland);
         let (tier, userland_counters) = match (&self.userland, has_userland) {
             (Some(tier), true) => {
-                (TierChange::Kept, Some(tier.prepare_reload(bundle, &mut ebpf, generation, &plan.kept)?))
+                let prepared = tier.prepare_reload(bundle, &mut ebpf, generation, &plan.kept)?;
+                (TierChange::Kept { reused: prepared.reused }, Some(prepared.counters))
             }
             (None, true) => {
                 let (workers, mode) = (self.workers.count, self.workers.mode);
@@ -224,8 +234,8 @@ enum TierChange {
     /// Neither chain has one.
     NoTier,
     /// Both have one: the workers and their sockets stay, and know the new
-    /// chain's userland part already.
-    Kept,
+    /// chain's userland part already; these instances' libraries were reused.
+    Kept { reused: Vec<String> },
     /// Only the new chain has one: started for it, before the switch.
     Started(UserlandTier),
     /// Only the old chain had one: stopped after the switch.

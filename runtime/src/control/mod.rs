@@ -54,6 +54,7 @@ pub(crate) mod test_support {
             counters_kept: true,
             switch_after: Duration::from_micros(1234),
             userland: UserlandChange::Unchanged,
+            reused_libraries: vec![],
             warnings: vec![],
         }
     }

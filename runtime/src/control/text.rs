@@ -49,6 +49,9 @@ fn report_summary(report: &ReloadReport) -> String {
             let _ = write!(summary, "; userland tier stopped, frames accounted for: {accounted} of {total}");
         }
     }
+    if !report.reused_libraries.is_empty() {
+        let _ = write!(summary, "; userland libraries reused: {}", report.reused_libraries.join(", "));
+    }
     for warning in &report.warnings {
         let _ = write!(summary, "; warning: {warning}");
     }

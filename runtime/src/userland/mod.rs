@@ -53,6 +53,13 @@ pub struct UserlandTier {
     summary: String,
 }
 
+/// The new generation's userland part, ready in the workers.
+pub struct PreparedReload {
+    pub counters: Arc<Vec<Option<UserlandCounters>>>,
+    /// The instances whose library was the running generation's, reused.
+    pub reused: Vec<String>,
+}
+
 /// A worker's socket on one queue of one interface.
 #[derive(Debug, Clone, Copy)]
 struct RegisteredSocket {
@@ -143,19 +150,20 @@ impl UserlandTier {
     /// sockets in its XSKMAP, loads its userland libraries (reusing those
     /// that did not change, see [`UserlandProgram::load`]) and adds it as
     /// the newest version the workers know, before the switch, so that the
-    /// first upcall of the new chain finds it. Returns its counters.
+    /// first upcall of the new chain finds it. Returns its counters and
+    /// the instances whose library was reused.
     pub fn prepare_reload(
         &self,
         bundle: &Bundle,
         ebpf: &mut Ebpf,
         generation: u16,
         kept_maps: &[String],
-    ) -> Result<Arc<Vec<Option<UserlandCounters>>>, UserlandError> {
+    ) -> Result<PreparedReload, UserlandError> {
         register(ebpf, &self.sockets, &self.interfaces, self.workers, generation)?;
         let program = UserlandProgram::load(bundle, ebpf, generation, Some(&self.shared.programs.newest()), kept_maps)?;
-        let counters = Arc::clone(&program.counters);
+        let prepared = PreparedReload { counters: Arc::clone(&program.counters), reused: program.reused.clone() };
         self.shared.programs.add(program);
-        Ok(counters)
+        Ok(prepared)
     }
 
     /// Forgets the version of `generation`: its reload did not switch.

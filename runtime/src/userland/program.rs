@@ -23,6 +23,8 @@ use crate::kernel_map::KernelMap;
 /// The userland instances of one generation of the chain.
 pub struct UserlandProgram {
     pub generation: u16,
+    /// The instances whose library was the previous version's, reused.
+    pub reused: Vec<String>,
     /// By manifest instance: the library of each userland instance.
     pub libraries: Vec<Option<LoadedLibrary>>,
     pub routes: Vec<Option<Vec<Route>>>,
@@ -56,6 +58,7 @@ impl UserlandProgram {
         let maps = kernel_maps(bundle, ebpf)?;
         let mut libraries = Vec::new();
         let mut counters = Vec::new();
+        let mut reused = Vec::new();
         for ((instance, placement), bindings) in
             bundle.manifest.instances.iter().zip(&bundle.resolved.placements).zip(&bundle.resolved.bindings)
         {
@@ -79,7 +82,10 @@ impl UserlandProgram {
                     && map_names.iter().all(|map| kept_maps.contains(map))
             });
             let library = match reusable {
-                Some(loaded) => Arc::clone(&loaded.library),
+                Some(loaded) => {
+                    reused.push(instance.name.clone());
+                    Arc::clone(&loaded.library)
+                }
                 None => {
                     // Checked again just before loading.
                     let bytes = bundle
@@ -104,6 +110,7 @@ impl UserlandProgram {
         }
         Ok(UserlandProgram {
             generation,
+            reused,
             libraries,
             routes: route::routes(&bundle.resolved),
             counters: Arc::new(counters),

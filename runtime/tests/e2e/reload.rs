@@ -235,6 +235,9 @@ fn a_hundred_reloads_of_a_two_tier_chain_lose_no_frame_and_keep_every_umem_frame
         let bundle = if round % 2 == 0 { two_tier_twice() } else { two_tier() };
         let output = chain.reload(&bundle);
         assert!(output.status.success(), "reload {round}: {}", String::from_utf8_lossy(&output.stderr));
+        // `late` and `swap` are the same libraries in both chains: loaded once.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("userland libraries reused: late, swap"), "reload {round}: {stdout}");
     }
     let report = stream.finish().unwrap();
     let log = chain.stop();
