@@ -170,9 +170,12 @@ impl KernelMap {
         self.call(DELETE, key, 0)
     }
 
-    /// This map as a library sees it. The map must outlive every library
-    /// it is lent to, hence `'static`.
-    pub fn lend(&'static self) -> GaletteRawMap {
+    /// This map as a library sees it.
+    ///
+    /// # Safety
+    /// The map must stay where it is and outlive every library it is lent
+    /// to: the library keeps the pointer.
+    pub unsafe fn lend(&self) -> GaletteRawMap {
         GaletteRawMap { context: self as *const KernelMap as *const c_void, lookup, update, delete }
     }
 }

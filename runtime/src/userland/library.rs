@@ -51,7 +51,7 @@ impl NfLibrary {
             (init, packet)
         };
         // SAFETY: `maps` is valid for its length, and each map it describes
-        // lives for the rest of the process (KernelMap::lend).
+        // outlives the library (see `program::LibraryInstance`).
         let status = unsafe { init(maps.as_ptr(), maps.len()) };
         if status != 0 {
             return Err(LibraryError::Init(std::io::Error::from_raw_os_error(status)));

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use aya::Ebpf;
-use galette_bundle::{Bundle, Placement};
+use galette_bundle::{Bundle, MapEntry, Placement};
 
 use super::error::UserlandError;
 use super::library::NfLibrary;
@@ -39,7 +39,21 @@ pub struct LoadedLibrary {
     pub sha256: String,
     /// The chain maps it was lent, by name.
     pub maps: Vec<String>,
-    pub library: Arc<NfLibrary>,
+    pub library: Arc<LibraryInstance>,
+}
+
+/// A library and the maps lent to it, which live exactly as long: when the
+/// last generation using it goes, both go (the library first).
+pub struct LibraryInstance {
+    library: NfLibrary,
+    _maps: Vec<Box<KernelMap>>,
+}
+
+impl LibraryInstance {
+    /// See [`NfLibrary::packet`].
+    pub fn packet(&self, frame: &mut nf_std::abi::GaletteFrame) -> i32 {
+        self.library.packet(frame)
+    }
 }
 
 impl UserlandProgram {
@@ -55,7 +69,6 @@ impl UserlandProgram {
         previous: Option<&UserlandProgram>,
         kept_maps: &[String],
     ) -> Result<UserlandProgram, UserlandError> {
-        let maps = kernel_maps(bundle, ebpf)?;
         let mut libraries = Vec::new();
         let mut counters = Vec::new();
         let mut reused = Vec::new();
@@ -91,18 +104,16 @@ impl UserlandProgram {
                     let bytes = bundle
                         .artifact(path)
                         .map_err(|source| UserlandError::Artifact { instance: instance.name.clone(), source })?;
-                    let lent: Vec<_> = bindings
+                    let maps = bindings
                         .iter()
-                        .map(|&map| {
-                            maps[map].map(KernelMap::lend).ok_or_else(|| UserlandError::MissingMap {
-                                instance: instance.name.clone(),
-                                map: bundle.manifest.maps[map].name.clone(),
-                            })
-                        })
-                        .collect::<Result<_, _>>()?;
+                        .map(|&map| lendable_map(&bundle.manifest.maps[map], ebpf, &instance.name))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // SAFETY: the maps are boxed, and the instance holds them
+                    // until after its library is gone.
+                    let lent: Vec<_> = maps.iter().map(|map| unsafe { map.lend() }).collect();
                     let library = load_private_copy(&bytes, instance.ports.len(), &lent)
                         .map_err(|source| UserlandError::Library { instance: instance.name.clone(), source })?;
-                    Arc::new(library)
+                    Arc::new(LibraryInstance { library, _maps: maps })
                 }
             };
             libraries.push(Some(LoadedLibrary { sha256, maps: map_names, library }));
@@ -140,25 +151,15 @@ fn load_private_copy(
     NfLibrary::load(Path::new(copy.path()), ports, maps)
 }
 
-/// Every chain map of the bundle by manifest index, opened by fd for the
-/// libraries (`None` for those the object lacks, and for per-CPU maps:
-/// galettec refuses those for userland NFs, so none is lent). Leaked:
-/// libraries keep pointers to them for the life of the process.
-fn kernel_maps(bundle: &Bundle, ebpf: &Ebpf) -> Result<Vec<Option<&'static KernelMap>>, UserlandError> {
-    let mut maps = Vec::new();
-    for entry in &bundle.manifest.maps {
-        let map = match ebpf.map(&entry.name) {
-            Some(map) if !entry.kind.is_per_cpu() => map,
-            _ => {
-                maps.push(None);
-                continue;
-            }
-        };
-        let kernel = KernelMap::duplicate(map, entry.key_size as usize, entry.value_size as usize)
-            .ok_or_else(|| UserlandError::MapFd(entry.name.clone()))?;
-        maps.push(Some(&*Box::leak(Box::new(kernel))));
-    }
-    Ok(maps)
+/// The chain map `entry`, opened by a file descriptor of its own, to lend
+/// to `instance`'s library. Per-CPU maps are never lent: galettec refuses
+/// them for userland NFs.
+fn lendable_map(entry: &MapEntry, ebpf: &Ebpf, instance: &str) -> Result<Box<KernelMap>, UserlandError> {
+    let missing = || UserlandError::MissingMap { instance: instance.to_owned(), map: entry.name.clone() };
+    let map = ebpf.map(&entry.name).filter(|_| !entry.kind.is_per_cpu()).ok_or_else(missing)?;
+    let kernel = KernelMap::duplicate(map, entry.key_size as usize, entry.value_size as usize)
+        .ok_or_else(|| UserlandError::MapFd(entry.name.clone()))?;
+    Ok(Box::new(kernel))
 }
 
 /// The versions of the userland part workers may meet, newest last.

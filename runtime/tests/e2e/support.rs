@@ -31,7 +31,9 @@ pub fn bundle_of(relative_path: &str) -> PathBuf {
     if let Some(bundle) = bundles.get_or_insert_with(HashMap::new).get(relative_path) {
         return bundle.clone();
     }
-    let name = Path::new(relative_path).file_stem().unwrap().to_string_lossy().into_owned();
+    // Named after the whole path: two chains may share a file name
+    // (tests/userland/two_tier.gal, tests/reload/two_tier.gal).
+    let name = relative_path.trim_end_matches(".gal").replace(['/', '.'], "-");
     let bundle = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}-{name}.bundle", std::process::id()));
     let chain = project_root().join(relative_path);
     if let Err(error) = compile_chain(&chain, &bundle, &CompileOptions::from_env()) {
