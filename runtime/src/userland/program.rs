@@ -46,7 +46,9 @@ pub struct LoadedLibrary {
 /// last generation using it goes, both go (the library first).
 pub struct LibraryInstance {
     library: NfLibrary,
-    _maps: Vec<Box<KernelMap>>,
+    /// Never changed after the library got pointers to its elements: the
+    /// vector's buffer does not move, even when the vector does.
+    _maps: Vec<KernelMap>,
 }
 
 impl LibraryInstance {
@@ -108,8 +110,8 @@ impl UserlandProgram {
                         .iter()
                         .map(|&map| lendable_map(&bundle.manifest.maps[map], ebpf, &instance.name))
                         .collect::<Result<Vec<_>, _>>()?;
-                    // SAFETY: the maps are boxed, and the instance holds them
-                    // until after its library is gone.
+                    // SAFETY: the vector is not changed again, and the instance
+                    // holds it until after its library is gone.
                     let lent: Vec<_> = maps.iter().map(|map| unsafe { map.lend() }).collect();
                     let library = load_private_copy(&bytes, instance.ports.len(), &lent)
                         .map_err(|source| UserlandError::Library { instance: instance.name.clone(), source })?;
@@ -154,12 +156,12 @@ fn load_private_copy(
 /// The chain map `entry`, opened by a file descriptor of its own, to lend
 /// to `instance`'s library. Per-CPU maps are never lent: galettec refuses
 /// them for userland NFs.
-fn lendable_map(entry: &MapEntry, ebpf: &Ebpf, instance: &str) -> Result<Box<KernelMap>, UserlandError> {
+fn lendable_map(entry: &MapEntry, ebpf: &Ebpf, instance: &str) -> Result<KernelMap, UserlandError> {
     let missing = || UserlandError::MissingMap { instance: instance.to_owned(), map: entry.name.clone() };
     let map = ebpf.map(&entry.name).filter(|_| !entry.kind.is_per_cpu()).ok_or_else(missing)?;
     let kernel = KernelMap::duplicate(map, entry.key_size as usize, entry.value_size as usize)
         .ok_or_else(|| UserlandError::MapFd(entry.name.clone()))?;
-    Ok(Box::new(kernel))
+    Ok(kernel)
 }
 
 /// The versions of the userland part workers may meet, newest last.
