@@ -8,7 +8,8 @@ use std::path::Path;
 use proc_macro2::{Ident, Span};
 use quote::quote;
 
-use crate::codegen::{GeneratedCrate, content_hash};
+use crate::cargo_manifest::{CrateTarget, Dependency, cdylib_manifest};
+use crate::codegen::{GeneratedCrate, PACKAGE_PLACEHOLDER, content_hash};
 use crate::ir::{ChainIr, InstanceIr};
 
 /// The library of userland instance `instance` in a bundle.
@@ -166,21 +167,18 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
         }
     };
     let lib_rs = prettyplease::unparse(&syn::parse2::<syn::File>(tokens).expect("generated code is valid Rust"));
-    let dependencies = format!(
-        "nf-std = {{ path = {:?} }}\nnf = {{ package = {:?}, path = {:?} }}\n",
-        nf_std_dir.display().to_string(),
-        instance.nf.package,
-        instance.nf.crate_dir.display().to_string()
-    );
+    let dependencies = [
+        Dependency::path("nf-std", nf_std_dir),
+        Dependency::renamed("nf", &instance.nf.package, &instance.nf.crate_dir),
+    ];
     // Panics unwind to galette_packet, which turns them into aborted packets.
-    let mut cargo_toml =
-        crate::codegen::cdylib_manifest("@PACKAGE@", &dependencies, "panic = \"unwind\"\nopt-level = 3\n");
+    let mut cargo_toml = cdylib_manifest(PACKAGE_PLACEHOLDER, &dependencies, CrateTarget::Host);
     let package = format!(
         "galette-user-{}-{}-{:016x}",
         chain.name.replace('_', "-"),
         instance.name.replace('_', "-"),
         content_hash(&[&lib_rs, &cargo_toml])
     );
-    cargo_toml = cargo_toml.replace("@PACKAGE@", &package);
+    cargo_toml = cargo_toml.replace(PACKAGE_PLACEHOLDER, &package);
     GeneratedCrate { package, cargo_toml, lib_rs }
 }

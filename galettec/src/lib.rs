@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 mod build_cache;
+pub mod cargo_manifest;
 pub mod check;
 pub mod codegen;
 pub mod codegen_userland;
