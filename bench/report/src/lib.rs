@@ -3,6 +3,7 @@
 //! against the baselines, and SVG plots.
 //!
 //! `results` is the data; `select` picks which points stand for what;
+//! `reload` sums up the reload experiment's timelines and reload times;
 //! `numbers` shows values to people; `svg` is a small plotting toolkit that
 //! knows nothing of benchmarks; `plots`, `markdown` and `ratios` turn the
 //! data into each output; `write` puts the files on disk and `read` reads
@@ -16,6 +17,7 @@ mod numbers;
 mod plots;
 mod ratios;
 mod read;
+mod reload;
 pub mod results;
 mod select;
 mod svg;
@@ -25,5 +27,6 @@ pub use markdown::markdown;
 pub use plots::{Plot, plots};
 pub use ratios::ratios;
 pub use read::read_results;
+pub use reload::{BucketSummary, percentile};
 pub use results::*;
 pub use write::write_report;

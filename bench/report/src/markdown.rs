@@ -4,11 +4,13 @@
 
 use std::fmt::Write;
 
-use crate::numbers::{MISSING, fixed, percent, pps, quotient, ratio, share, time};
+use crate::numbers::{MISSING, fixed, percent, pps, quotient, ratio, share, short, time};
 use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
+use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured, Results,
+    ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured,
+    ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
 
@@ -24,6 +26,7 @@ pub fn markdown(results: &Results) -> String {
     expensive(&mut out, &results.expensive);
     chain_cost(&mut out, &results.chain_cost);
     compiler(&mut out, &results.compiler);
+    reload(&mut out, &results.reload);
     plot_links(&mut out, results);
     out
 }
@@ -261,6 +264,98 @@ fn compiler(out: &mut String, timings: &[CompilerTiming]) {
         .map(|timing| vec![timing.what.clone(), time(timing.median_ms), timing.runs.to_string()])
         .collect();
     table(out, &["What", "Median (ms)", "Runs"], rows);
+}
+
+fn reload(out: &mut String, runs: &[ReloadRun]) {
+    out.push_str("## Live reload\n\n");
+    let Some(first) = runs.first() else {
+        out.push_str(NOT_MEASURED);
+        return;
+    };
+    let _ = write!(
+        out,
+        "`galette reload` again and again, alternating between two chains that mark frames differently, while the generator offers \
+         {} B frames at a fixed rate; then the same rate without reloads, just before, in the same `galette run`. \
+         Switch: the runtime's own time, from the start of the reload to the last link switched; command: `galette reload`'s \
+         wall time, from its start to its exit. Times in ms.\n\n",
+        first.frame_bytes
+    );
+    let mut tiers = Vec::new();
+    for run in runs {
+        if !tiers.contains(&run.tier) {
+            tiers.push(run.tier);
+            let _ = writeln!(out, "- {}: {}", run.tier.label(), text(&run.chains.join(" ↔ ")));
+        }
+    }
+    out.push('\n');
+    let rows = runs
+        .iter()
+        .map(|run| {
+            let (switch, command) = (run.switch_ms(), run.command_ms());
+            vec![
+                run.label(),
+                run.reloads.len().to_string(),
+                time(percentile(&switch, 50.0)),
+                time(percentile(&switch, 99.0)),
+                time(percentile(&command, 50.0)),
+                time(percentile(&command, 99.0)),
+            ]
+        })
+        .collect();
+    table(out, &["Chain", "Reloads", "Switch p50", "Switch p99", "Command p50", "Command p99"], rows);
+    let _ = write!(
+        out,
+        "Delivered per {} ms bucket: for the phase with reloads, over the buckets a `galette reload` command overlaps; \
+         in both, without the buckets where the generator sent less than half the rate asked for (paused: it stops for \
+         tens of ms between two of its test-run calls, once a second). Lowest share: the least of a bucket's sent \
+         frames that came back in it. Lost: over the whole phase; other marks: frames that came back marked by neither \
+         chain.\n\n",
+        short(first.bucket_seconds() * 1000.0)
+    );
+    let mut rows = Vec::new();
+    for run in runs {
+        let reloads = format!("with {} reloads", run.reloads.len());
+        let phases =
+            [("without reloads", &run.steady, run.steady_buckets()), (&*reloads, &run.reloading, run.reload_buckets())];
+        for (name, phase, buckets) in phases {
+            rows.push(phase_row(run, name, phase, &buckets));
+        }
+    }
+    table(
+        out,
+        &[
+            "Chain",
+            "Phase",
+            "Offered",
+            "Sent",
+            "Lost",
+            "Other marks",
+            "Buckets",
+            "Paused",
+            "Delivered, mean",
+            "Lowest 1 %",
+            "Lowest",
+            "Lowest share",
+        ],
+        rows,
+    );
+}
+
+fn phase_row(run: &ReloadRun, name: &str, phase: &ReloadPhase, buckets: &BucketSummary) -> Vec<String> {
+    vec![
+        run.label(),
+        name.to_string(),
+        pps(phase.sent as f64 / (phase.sending_ns as f64 / 1e9)),
+        phase.sent.to_string(),
+        phase.lost().to_string(),
+        phase.unmarked(&run.marks).to_string(),
+        buckets.buckets.to_string(),
+        buckets.paused.to_string(),
+        pps(buckets.mean_pps),
+        pps(buckets.p1_pps),
+        pps(buckets.min_pps),
+        percent(buckets.lowest_share),
+    ]
 }
 
 fn plot_links(out: &mut String, results: &Results) {

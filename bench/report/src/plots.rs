@@ -3,9 +3,11 @@
 //! with no data is not made.
 
 use crate::numbers::{PpsUnit, finite, share, short};
-use crate::results::{ChainCost, Dut, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Measured, Results};
+use crate::results::{
+    ChainCost, Dut, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Measured, ReloadPhase, ReloadRun, Results,
+};
 use crate::select;
-use crate::svg::{Axis, BoxPlace, Chart, Spread, Style};
+use crate::svg::{Axis, BoxPlace, Chart, Marker, Spread, Style};
 
 /// One plot: the file it is written to, what it shows, and the SVG.
 #[derive(Debug, Clone)]
@@ -29,6 +31,7 @@ pub fn plots(results: &Results) -> Vec<Plot> {
     plots.extend(expensive_by_share(&results.expensive, ByShare::P99));
     plots.extend(expensive_workers(&results.expensive));
     plots.extend(chain_cost(&results.chain_cost));
+    plots.extend(results.reload.iter().map(reload_timeline));
     plots
 }
 
@@ -269,4 +272,45 @@ fn chain_cost(costs: &[ChainCost]) -> Option<Plot> {
     chart.line("galette (tail calls)", Style::series(0), &galette);
     chart.line("hand-written", Style::series(1), &handwritten);
     Some(plot("chain-cost.svg".into(), &chart, title.into()))
+}
+
+/// The delivered rate per timeline bucket over time, with and without
+/// reloads, against the rate asked for.
+fn reload_timeline(run: &ReloadRun) -> Plot {
+    let seconds = run.bucket_seconds();
+    let unit = PpsUnit::for_largest(run.target_pps);
+    // Where the generator paused (see `BucketSummary::paused`), the line
+    // breaks: a NaN cannot be placed.
+    let half = run.target_pps * seconds / 2.0;
+    let rates = |phase: &ReloadPhase| -> Vec<(f64, f64)> {
+        phase
+            .received_per_bucket
+            .iter()
+            .zip(&phase.sent_per_bucket)
+            .enumerate()
+            .map(|(bucket, (&received, &sent))| {
+                let rate = if (sent as f64) < half { f64::NAN } else { received as f64 / seconds / unit.divisor };
+                (bucket as f64 * seconds, rate)
+            })
+            .collect()
+    };
+    let (steady, reloading) = (rates(&run.steady), rates(&run.reloading));
+    let x = Axis::linear(steady.iter().chain(&reloading).map(|&(time, _)| time), true);
+    let target = run.target_pps / unit.divisor;
+    let y = Axis::linear(steady.iter().chain(&reloading).map(|&(_, rate)| rate).chain([target]), true);
+    let title = format!("Live reload, {}: delivered per bucket", run.label());
+    let mut chart = Chart::new(&title, x.clone(), y)
+        .with_labels("time since the phase started (s)", &format!("delivered ({})", unit.name))
+        .with_note(&format!(
+            "{} ms buckets, {} B frames; gaps: the generator paused (between two of its calls)",
+            short(seconds * 1000.0),
+            run.frame_bytes
+        ));
+    if let Some((min, max)) = x.range() {
+        chart.line("asked for", Style::reference(), &[(min, target), (max, target)]);
+    }
+    let plain = |index| Style { marker: Marker::Nothing, ..Style::series(index) };
+    chart.line("without reloads", plain(0), &steady);
+    chart.line(&format!("with {} reloads", run.reloads.len()), plain(1), &reloading);
+    plot(run.plot_file(), &chart, title)
 }

@@ -23,6 +23,10 @@ pub struct Results {
     pub chain_cost: Vec<ChainCost>,
     /// How fast galettec works.
     pub compiler: Vec<CompilerTiming>,
+    /// Live reload under traffic. Absent from files written before the
+    /// experiment existed, which read back with none.
+    #[serde(default)]
+    pub reload: Vec<ReloadRun>,
 }
 
 /// The machine the run happened on.
@@ -179,4 +183,91 @@ pub struct CompilerTiming {
     #[serde(with = "crate::json_number")]
     pub median_ms: f64,
     pub runs: u32,
+}
+
+/// Which kind of chain the reload experiment replaced, live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReloadTier {
+    /// Every NF in XDP.
+    Xdp,
+    /// NFs in XDP and NFs upcalled to a userland worker (AF_XDP).
+    TwoTier,
+}
+
+impl ReloadTier {
+    /// `XDP only`, `two-tier`: for tables and plots.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReloadTier::Xdp => "XDP only",
+            ReloadTier::TwoTier => "two-tier",
+        }
+    }
+
+    /// `xdp`, `two-tier`: for file names.
+    pub fn slug(self) -> &'static str {
+        match self {
+            ReloadTier::Xdp => "xdp",
+            ReloadTier::TwoTier => "two-tier",
+        }
+    }
+}
+
+/// One chain reloaded again and again under a fixed offered rate, and the
+/// same rate without reloads just before, in the same `galette run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadRun {
+    pub tier: ReloadTier,
+    /// The two chains reloaded in turn (the first runs without reloads).
+    pub chains: Vec<String>,
+    /// The TTLs a frame may come back with: one per chain, each leaving its
+    /// own mark. Any other is a frame that ran in neither chain alone.
+    pub marks: Vec<u8>,
+    pub frame_bytes: u32,
+    /// The rate the generator was asked for, in both phases.
+    #[serde(with = "crate::json_number")]
+    pub target_pps: f64,
+    /// How long each timeline bucket lasts, in nanoseconds.
+    pub bucket_ns: u64,
+    /// The phase without reloads.
+    pub steady: ReloadPhase,
+    /// The phase with the reloads.
+    pub reloading: ReloadPhase,
+    /// Every reload of the second phase, in order.
+    pub reloads: Vec<ReloadTiming>,
+}
+
+/// What the generator sent and what came back during one phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReloadPhase {
+    /// Frames sent and frames that came back, in all.
+    pub sent: u64,
+    pub received: u64,
+    /// How long the generator sent, in nanoseconds.
+    pub sending_ns: u64,
+    /// Per timeline bucket from the phase's start: frames sent (by send
+    /// time) and frames that came back (by arrival time).
+    pub sent_per_bucket: Vec<u64>,
+    pub received_per_bucket: Vec<u64>,
+    /// The frames that came back, by TTL (only the TTLs seen).
+    pub by_ttl: Vec<TtlCount>,
+}
+
+/// How many frames came back with one TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlCount {
+    pub ttl: u8,
+    pub frames: u64,
+}
+
+/// One `galette reload`: when the command ran (nanoseconds from its
+/// phase's start, on the timeline's clock) and the switch time the running
+/// chain reported for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadTiming {
+    /// The command started and ended (it was spawned, and it exited).
+    pub started_ns: u64,
+    pub ended_ns: u64,
+    /// The runtime's own figure: from the start of the reload to the last
+    /// link switched.
+    pub switch_ns: u64,
 }

@@ -34,6 +34,48 @@ fn expensive(placement: ExpensivePlacement, workers: u32, share: f64, pps: f64) 
     }
 }
 
+/// 50 reloads, 4 ms apart from start to start, each command 3 ms (the
+/// switch 1 + round / 10 ms), in a phase of 100 buckets of 10 ms at 100
+/// kpps (1000 frames a bucket); the generator pauses in bucket 60. While
+/// the reloads run (buckets 2 to 21), half a bucket's frames come back late,
+/// in the next one.
+fn reload_run(tier: ReloadTier, target_pps: f64) -> ReloadRun {
+    let mut sent = vec![1000u64; 100];
+    sent[0] = 400;
+    sent[60] = 100;
+    let mut received = sent.clone();
+    received[10] = 500;
+    received[11] = 1500;
+    let phase = |sent: &[u64], received: &[u64]| ReloadPhase {
+        sent: sent.iter().sum(),
+        received: received.iter().sum(),
+        sending_ns: 1_000_000_000,
+        sent_per_bucket: sent.to_vec(),
+        received_per_bucket: received.to_vec(),
+        by_ttl: vec![TtlCount { ttl: 63, frames: received.iter().sum::<u64>() - 7 }, TtlCount { ttl: 61, frames: 7 }],
+    };
+    let steady_sent = vec![1000u64; 100];
+    let mut steady_received = steady_sent.clone();
+    steady_received[99] = 990;
+    ReloadRun {
+        tier,
+        chains: vec!["tests/reload/marks_once.gal".into(), "tests/reload/marks_twice.gal".into()],
+        marks: vec![63, 62],
+        frame_bytes: 64,
+        target_pps,
+        bucket_ns: 10_000_000,
+        steady: phase(&steady_sent, &steady_received),
+        reloading: phase(&sent, &received),
+        reloads: (0..50u64)
+            .map(|round| ReloadTiming {
+                started_ns: 20_000_000 + round * 4_000_000,
+                ended_ns: 23_000_000 + round * 4_000_000,
+                switch_ns: 1_000_000 + round * 100_000,
+            })
+            .collect(),
+    }
+}
+
 /// A small run with a few points of every kind.
 fn synthetic() -> Results {
     let afxdp = Dut::GaletteAfXdp { workers: 1, poll: false };
@@ -95,6 +137,7 @@ fn synthetic() -> Results {
             median_ms: 12.345,
             runs: 5,
         }],
+        reload: vec![reload_run(ReloadTier::Xdp, 100e3), reload_run(ReloadTier::TwoTier, 100e3)],
     }
 }
 
@@ -258,6 +301,8 @@ fn write_report_writes_json_markdown_and_plots() {
             "expensive-workers.svg",
             "latency-1518B.svg",
             "latency-64B.svg",
+            "reload-two-tier-100kpps.svg",
+            "reload-xdp-100kpps.svg",
             "results.json",
             "results.md",
             "throughput-1518B.svg",
@@ -300,6 +345,12 @@ fn plots_are_well_formed_and_show_every_series() {
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">XDP, P=0.5</text>"));
     assert!(svg_of(&plots, "chain-cost.svg").contains(">galette (tail calls)</text>"));
     assert!(svg_of(&plots, "chain-cost.svg").contains(">hand-written</text>"));
+    let reload = svg_of(&plots, "reload-xdp-100kpps.svg");
+    for label in ["asked for", "without reloads", "with 50 reloads"] {
+        assert!(reload.contains(&format!(">{label}</text>")), "the reload plot shows {label}");
+    }
+    // The generator's pause in bucket 60 breaks the line with reloads in two.
+    assert_eq!(reload.matches("<polyline").count(), 1 + 1 + 1 + 2, "the axes, asked for, without, with: {reload}");
 }
 
 #[test]
@@ -338,6 +389,15 @@ fn markdown_has_every_section_and_the_numbers() {
         "## Plots",
         "![Latency, 64 B frames](latency-64B.svg)",
         "![Chain cost under BPF_PROG_TEST_RUN](chain-cost.svg)",
+        "## Live reload",
+        "- XDP only: tests/reload/marks_once.gal ↔ tests/reload/marks_twice.gal",
+        "| Chain | Reloads | Switch p50 | Switch p99 | Command p50 | Command p99 |",
+        "| XDP only at 100.0 kpps | 50 | 3.45 | 5.85 | 3.00 | 3.00 |",
+        "| two-tier at 100.0 kpps | 50 |",
+        "Delivered per 10 ms bucket",
+        "| XDP only at 100.0 kpps | without reloads | 100.0 kpps | 100000 | 10 | 7 | 98 | 0 | 100.0 kpps | 100.0 kpps | 100.0 kpps | 100.00 % |",
+        "| XDP only at 100.0 kpps | with 50 reloads | 98.5 kpps | 98500 | 0 | 7 | 20 | 0 | 100.0 kpps | 59.5 kpps | 50.0 kpps | 50.00 % |",
+        "![Live reload, XDP only at 100.0 kpps: delivered per bucket](reload-xdp-100kpps.svg)",
     ] {
         assert!(markdown.contains(expected), "the Markdown lacks {expected:?}:\n{markdown}");
     }
@@ -386,10 +446,11 @@ fn an_empty_run_gives_an_outline_and_no_plots() {
         "## Expensive NF",
         "## Chain cost",
         "## Compiler",
+        "## Live reload",
     ] {
         assert!(markdown.contains(section), "no {section}");
     }
-    assert_eq!(markdown.matches("Not measured in this run.").count(), 5);
+    assert_eq!(markdown.matches("Not measured in this run.").count(), 6);
     assert!(markdown.contains("- **CPU:** unknown, 0 cores"));
     assert!(!markdown.contains("## Ratios") && !markdown.contains("## Plots"));
     assert!(ratios(&results).is_empty());
@@ -429,6 +490,7 @@ fn poisoned(value: f64) -> Results {
         cost.handwritten_ns = value;
     }
     results.compiler.iter_mut().for_each(|timing| timing.median_ms = value);
+    results.reload.iter_mut().for_each(|run| run.target_pps = value);
     results
 }
 
@@ -487,6 +549,8 @@ fn results_json_reads_back_to_the_same_run() {
         let target = back.forwarding.iter().find_map(|point| point.target_pps).expect("a point with a target");
         assert_eq!(target.to_bits(), value.to_bits(), "{value}");
         assert!(back.forwarding.iter().any(|point| point.target_pps.is_none()), "`None` stays `None`");
+        assert_eq!(back.reload[0].target_pps.to_bits(), value.to_bits(), "{value}");
+        assert_eq!(back.reload[0].reloads, results.reload[0].reloads);
     }
 }
 
@@ -499,12 +563,15 @@ fn an_older_results_json_with_nulls_reads_back() {
     let mut json: serde_json::Value = serde_json::to_value(synthetic()).unwrap();
     json["forwarding"][0]["measured"]["latency"]["p99"] = serde_json::Value::Null;
     json["chain_cost"][0]["handwritten_ns"] = serde_json::Value::Null;
+    // Nor did it have the reload experiment.
+    json.as_object_mut().unwrap().remove("reload");
     let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
     let back = read_results(&path).expect("reads the older file");
     assert!(back.forwarding[0].measured.latency.p99.is_nan());
     assert!(back.chain_cost[0].handwritten_ns.is_nan());
     assert_eq!(back.forwarding[0].measured.latency.p50, synthetic().forwarding[0].measured.latency.p50);
+    assert!(back.reload.is_empty());
 
     std::fs::write(&path, "{ \"machine\": 3 }").unwrap();
     let error = read_results(&path).unwrap_err();
