@@ -37,7 +37,9 @@ pub struct GaletteRun<'a> {
     pub poll: bool,
     /// `--load MAP=FILE` arguments.
     pub loads: Vec<String>,
-    /// Where galette's standard error goes, for when it fails.
+    /// Its `--run-dir`, where its control socket goes.
+    pub run_dir: &'a Path,
+    /// Where galette's output goes, for when it fails.
     pub log: PathBuf,
 }
 
@@ -60,13 +62,19 @@ impl StartedDut {
                 "--mode",
                 if run.poll { "poll" } else { "irq" },
             ])
+            .arg("--run-dir")
+            .arg(run.run_dir)
             // Counters are read at the end, not printed as it runs.
             .args(["--stats-interval", "100000"]);
         for load in &run.loads {
             command.args(["--load", load]);
         }
+        // Its output too: the last counters and a line per reload say where
+        // frames went.
+        let stdout =
+            log.try_clone().map_err(|err| BenchError::Setup(format!("cannot share {}: {err}", run.log.display())))?;
         let child = command
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(log)
             .spawn()
             .map_err(|err| BenchError::Setup(format!("cannot start {}: {err}", run.galette.display())))?;

@@ -3,6 +3,7 @@
 //! [--quick]` builds it in release mode and runs it; see docs/benchmarks.md.
 
 mod af_packet;
+mod control_dir;
 mod cpu;
 mod dut;
 mod ebpf;
@@ -133,6 +134,7 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     std::fs::create_dir_all(&work_dir)
         .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", work_dir.display())))?;
     machine::remove_stale_namespaces();
+    control_dir::remove_stale();
     println!("galette-bench{}: results in {}", if cli.quick { " --quick" } else { "" }, run_dir.display());
     println!(
         "  machine: {} ({} cores, {:.1} GiB), kernel {}",

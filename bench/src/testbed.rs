@@ -11,6 +11,7 @@ use galette_bench_report::Measured;
 use galette_testbed::VethPair;
 
 use crate::BenchError;
+use crate::control_dir::ControlDir;
 use crate::cpu::CpuReading;
 use crate::dut::DutSide;
 use crate::frame::{Endpoints, FCS, benchmark_frame};
@@ -33,6 +34,8 @@ pub struct Testbed {
     pub stop: ShutdownFlag,
     /// How long each measured point lasts.
     pub point: Duration,
+    /// The `--run-dir` of every `galette run` of the benchmark.
+    pub control_dir: ControlDir,
     _pair: VethPair,
 }
 
@@ -46,6 +49,7 @@ impl Testbed {
         stop: ShutdownFlag,
         point: Duration,
     ) -> Result<Testbed, BenchError> {
+        let control_dir = ControlDir::create()?;
         let pair =
             VethPair::create("bench").map_err(|err| BenchError::Setup(format!("cannot create the testbed: {err}")))?;
         let (dut, generator) = (pair.a(), pair.b());
@@ -65,6 +69,7 @@ impl Testbed {
             galette: galette.to_owned(),
             stop,
             point,
+            control_dir,
             _pair: pair,
         })
     }

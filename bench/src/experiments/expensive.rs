@@ -63,7 +63,15 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
             let side = testbed.dut.clone();
             let started = StartedDut::galette(
                 &side,
-                &GaletteRun { galette: &testbed.galette, bundle: &bundle, workers, poll: false, loads, log },
+                &GaletteRun {
+                    galette: &testbed.galette,
+                    bundle: &bundle,
+                    workers,
+                    poll: false,
+                    loads,
+                    log,
+                    run_dir: testbed.control_dir.path(),
+                },
             )?;
             let measured = testbed.measure(FRAME_BYTES, Some(rate), started.pid());
             started.stop(&mut testbed.ebpf)?;

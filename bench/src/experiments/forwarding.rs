@@ -45,7 +45,15 @@ pub fn run(
                 };
                 StartedDut::galette(
                     &side,
-                    &GaletteRun { galette: &testbed.galette, bundle, workers, poll, loads: vec![], log },
+                    &GaletteRun {
+                        galette: &testbed.galette,
+                        bundle,
+                        workers,
+                        poll,
+                        loads: vec![],
+                        log,
+                        run_dir: testbed.control_dir.path(),
+                    },
                 )?
             }
             Dut::AyaXdp => StartedDut::program(&mut testbed.ebpf, &side, "bench_macswap")?,
