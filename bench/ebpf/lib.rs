@@ -24,6 +24,17 @@ const BUCKETS: u32 = 1152;
 #[map]
 static GEN_CONFIG: Array<u32> = Array::with_max_entries(1, 0);
 
+/// How many bytes of the frame the generator writes afresh every time.
+const HEADER_BYTES: usize = 48;
+
+/// Slot 0: the frame's first [`HEADER_BYTES`] bytes (Ethernet, IPv4 and UDP
+/// headers, the marker, and two bytes of the timestamp, which is written
+/// after them), as the generator sends them. A live-frames run
+/// recycles each page with what the device under test left in it (swapped
+/// addresses, a lower TTL), so every frame gets them back.
+#[map]
+static GEN_HEADER: Array<[u64; HEADER_BYTES / 8]> = Array::with_max_entries(1, 0);
+
 /// The generator's pace: slot 0 the interval between frames in ns (0: as
 /// fast as it goes), slot 1 when the next frame is due.
 #[map]
@@ -40,6 +51,29 @@ static SINK_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 /// Latency histogram of the benchmark frames the sink received.
 #[map]
 static SINK_LATENCY: PerCpuArray<u64> = PerCpuArray::with_max_entries(BUCKETS, 0);
+
+/// Buckets of the timeline: enough for 80 s in buckets of 10 ms.
+const TIMELINE_BUCKETS: u32 = 8192;
+/// Where the IPv4 TTL is: the mark a chain leaves on a frame.
+const TTL_OFFSET: usize = 14 + 8;
+
+/// The timeline, for experiments that need rates over time rather than one
+/// total: slot 0 when it starts (ns, CLOCK_MONOTONIC, the clock of
+/// `bpf_ktime_get_ns`; 0: off), slot 1 how long each bucket lasts (ns).
+#[map]
+static TIMELINE: Array<u64> = Array::with_max_entries(2, 0);
+
+/// Frames the generator sent, per timeline bucket (by send time).
+#[map]
+static GEN_TIMELINE: PerCpuArray<u64> = PerCpuArray::with_max_entries(TIMELINE_BUCKETS, 0);
+
+/// Benchmark frames the sink received, per timeline bucket (by arrival).
+#[map]
+static SINK_TIMELINE: PerCpuArray<u64> = PerCpuArray::with_max_entries(TIMELINE_BUCKETS, 0);
+
+/// Benchmark frames the sink received, by their IPv4 TTL.
+#[map]
+static SINK_TTL: PerCpuArray<u64> = PerCpuArray::with_max_entries(256, 0);
 
 /// Slot 0: frames `bench_drop` dropped.
 #[map]
@@ -75,8 +109,18 @@ pub fn bench_gen(ctx: XdpContext) -> u32 {
     if data + STAMP_OFFSET + 8 > end {
         return xdp_action::XDP_ABORTED;
     }
+    let Some(header) = GEN_HEADER.get(0) else { return xdp_action::XDP_ABORTED };
+    for (index, word) in header.iter().enumerate() {
+        // SAFETY: HEADER_BYTES is below STAMP_OFFSET + 8, checked above.
+        unsafe { ((data + index * 8) as *mut u64).write_unaligned(*word) };
+    }
+    // SAFETY: a helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(slot) = timeline_bucket(now) {
+        add(&GEN_TIMELINE, slot, 1);
+    }
     // SAFETY: the check above keeps the write inside the frame.
-    unsafe { ((data + STAMP_OFFSET) as *mut u64).write_unaligned(bpf_ktime_get_ns()) };
+    unsafe { ((data + STAMP_OFFSET) as *mut u64).write_unaligned(now) };
     let Some(&ifindex) = GEN_CONFIG.get(0) else { return xdp_action::XDP_ABORTED };
     // SAFETY: a helper without preconditions.
     unsafe { bpf_redirect(ifindex, 0) as u32 }
@@ -129,7 +173,26 @@ pub fn bench_sink(ctx: XdpContext) -> u32 {
     add(&SINK_COUNTS, 0, 1);
     add(&SINK_COUNTS, 1, (end - data) as u64);
     add(&SINK_LATENCY, bucket(now.saturating_sub(sent)), 1);
+    if let Some(slot) = timeline_bucket(now) {
+        add(&SINK_TIMELINE, slot, 1);
+    }
+    // SAFETY: TTL_OFFSET is inside the STAMP_OFFSET + 8 bytes checked above.
+    let ttl = unsafe { *((data + TTL_OFFSET) as *const u8) };
+    add(&SINK_TTL, u32::from(ttl), 1);
     xdp_action::XDP_DROP
+}
+
+/// The timeline bucket of the time `now`, if the timeline is on and `now`
+/// falls inside it.
+#[inline(always)]
+fn timeline_bucket(now: u64) -> Option<u32> {
+    let start = *TIMELINE.get(0)?;
+    let width = *TIMELINE.get(1)?;
+    if start == 0 || width == 0 || now < start {
+        return None;
+    }
+    let index = (now - start) / width;
+    if index < u64::from(TIMELINE_BUCKETS) { Some(index as u32) } else { None }
 }
 
 /// The histogram bucket of a latency: exact below 32 ns, then 32 buckets per

@@ -11,7 +11,9 @@ mod experiments;
 mod frame;
 mod histogram;
 mod machine;
+mod reload_command;
 mod testbed;
+mod timeline;
 mod traffic;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +61,7 @@ enum Experiment {
     Expensive,
     ChainCost,
     Compiler,
+    Reload,
 }
 
 /// Why a run stopped.
@@ -122,7 +125,7 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     let root = project_root();
     let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
     // Only the experiments that run chains on the wire need the runtime.
-    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) {
+    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) || wants(Experiment::Reload) {
         sibling_binary("galette")?
     } else {
         PathBuf::new()
@@ -163,6 +166,10 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         if wants(Experiment::ChainCost) {
             println!("chain cost (BPF_PROG_TEST_RUN)");
             results.chain_cost = experiments::chain_cost::run(&mut testbed, cli.quick)?;
+        }
+        if wants(Experiment::Reload) {
+            println!("live reload");
+            results.reload = experiments::reload::run(&mut testbed, &root, cli.quick)?;
         }
         // Dropping the testbed deletes its namespaces.
     }

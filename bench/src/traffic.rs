@@ -28,6 +28,10 @@ const FIRST_REPEAT: u32 = 100_000;
 const CALL_TIME: Duration = Duration::from_millis(1000);
 /// Frames the kernel sends per batch inside one call.
 const LIVE_BATCH: u32 = 64;
+/// The bytes of each frame the generator writes afresh (`HEADER_BYTES` in
+/// `bench/ebpf/lib.rs`): whole words, in the smallest frame.
+const HEADER_BYTES: usize = 48;
+const _: () = assert!(HEADER_BYTES.is_multiple_of(8) && HEADER_BYTES <= crate::frame::MIN_FRAME);
 
 /// What the generator did.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +82,22 @@ impl Traffic {
         duration: Duration,
         stop: &ShutdownFlag,
     ) -> Result<Sent, BenchError> {
+        self.send_while(ebpf, frame, rate, duration, || !stop.requested())
+    }
+
+    /// Sends `frame` like [`Traffic::send`] for at most `duration`, and only
+    /// as long as `more` says so. `more` is asked between two test-run
+    /// calls, so sending goes on for up to a call's time (about a second)
+    /// after it turns false.
+    pub fn send_while(
+        &self,
+        ebpf: &mut Ebpf,
+        frame: &[u8],
+        rate: Option<f64>,
+        duration: Duration,
+        more: impl Fn() -> bool + Sync,
+    ) -> Result<Sent, BenchError> {
+        set_header(ebpf, frame)?;
         let interval = rate.map_or(0, |rate| (1e9 / rate.max(1.0)) as u64);
         let mut pace: Array<_, u64> =
             Array::try_from(ebpf.map_mut("GEN_PACE").ok_or_else(|| missing("GEN_PACE"))?).map_err(setup)?;
@@ -97,7 +117,7 @@ impl Traffic {
         let elapsed = run_in_netns(&self.namespace, || -> Result<Duration, BenchError> {
             let start = Instant::now();
             let mut repeat = FIRST_REPEAT;
-            while start.elapsed() < duration && !stop.requested() {
+            while start.elapsed() < duration && more() {
                 let call = Instant::now();
                 let options = TestRunOptions {
                     data_in: Some(frame),
@@ -182,6 +202,22 @@ impl Traffic {
     }
 }
 
+/// The bytes of `frame` the generator writes into every frame it sends
+/// (`GEN_HEADER` in `bench/ebpf/lib.rs`): its headers and the marker.
+fn set_header(ebpf: &mut Ebpf, frame: &[u8]) -> Result<(), BenchError> {
+    let mut words = [0u64; HEADER_BYTES / 8];
+    let header = frame.get(..HEADER_BYTES).ok_or_else(|| {
+        BenchError::Setup(format!("a frame of {} bytes is shorter than the generator's {HEADER_BYTES}", frame.len()))
+    })?;
+    for (word, bytes) in words.iter_mut().zip(header.chunks_exact(8)) {
+        // The program stores the words as they are in memory.
+        *word = u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
+    }
+    let mut map: Array<_, [u64; HEADER_BYTES / 8]> =
+        Array::try_from(ebpf.map_mut("GEN_HEADER").ok_or_else(|| missing("GEN_HEADER"))?).map_err(setup)?;
+    map.set(0, words, 0).map_err(setup)
+}
+
 /// Frames the generator has sent so far.
 fn sent_frames(ebpf: &Ebpf) -> Result<u64, BenchError> {
     let map: PerCpuArray<_, u64> =
@@ -216,4 +252,15 @@ fn missing(name: &str) -> BenchError {
 
 fn setup(err: impl std::error::Error) -> BenchError {
     BenchError::Setup(error_chain(&err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HEADER_BYTES;
+
+    #[test]
+    fn the_header_is_the_programs() {
+        let programs = include_str!("../ebpf/lib.rs");
+        assert!(programs.contains(&format!("const HEADER_BYTES: usize = {HEADER_BYTES};")));
+    }
 }

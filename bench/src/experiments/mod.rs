@@ -6,6 +6,7 @@ pub mod chain_cost;
 pub mod compiler;
 pub mod expensive;
 pub mod forwarding;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 
