@@ -306,10 +306,10 @@ fn reload(out: &mut String, runs: &[ReloadRun]) {
     let _ = write!(
         out,
         "Delivered per {} ms bucket: for the phase with reloads, over the buckets a `galette reload` command overlaps; \
-         in both, without the buckets where the generator sent less than half the rate asked for (paused: it stops for \
-         tens of ms between two of its test-run calls, once a second). Lowest share: the least of a bucket's sent \
-         frames that came back in it. Lost: over the whole phase; other marks: frames that came back marked by neither \
-         chain.\n\n",
+         in both, without the buckets where the generator sent less than half the rate asked for (left out: it pauses \
+         for tens of ms between two of its test-run calls, once a second, and slows down when the machine is busy). \
+         Lowest share: the least of a bucket's sent frames that came back in it. Lost: over the whole phase; other \
+         marks: frames that came back marked by neither chain.\n\n",
         short(first.bucket_seconds() * 1000.0)
     );
     let mut rows = Vec::new();
@@ -331,7 +331,7 @@ fn reload(out: &mut String, runs: &[ReloadRun]) {
             "Lost",
             "Other marks",
             "Buckets",
-            "Paused",
+            "Left out",
             "Delivered, mean",
             "Lowest 1 %",
             "Lowest",
@@ -350,7 +350,7 @@ fn phase_row(run: &ReloadRun, name: &str, phase: &ReloadPhase, buckets: &BucketS
         phase.lost().to_string(),
         phase.unmarked(&run.marks).to_string(),
         buckets.buckets.to_string(),
-        buckets.paused.to_string(),
+        buckets.left_out.to_string(),
         pps(buckets.mean_pps),
         pps(buckets.p1_pps),
         pps(buckets.min_pps),

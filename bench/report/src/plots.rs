@@ -279,8 +279,8 @@ fn chain_cost(costs: &[ChainCost]) -> Option<Plot> {
 fn reload_timeline(run: &ReloadRun) -> Plot {
     let seconds = run.bucket_seconds();
     let unit = PpsUnit::for_largest(run.target_pps);
-    // Where the generator paused (see `BucketSummary::paused`), the line
-    // breaks: a NaN cannot be placed.
+    // Where the generator sent under half the rate (see
+    // `BucketSummary::left_out`), the line breaks: a NaN cannot be placed.
     let half = run.target_pps * seconds / 2.0;
     let rates = |phase: &ReloadPhase| -> Vec<(f64, f64)> {
         phase
@@ -302,7 +302,7 @@ fn reload_timeline(run: &ReloadRun) -> Plot {
     let mut chart = Chart::new(&title, x.clone(), y)
         .with_labels("time since the phase started (s)", &format!("delivered ({})", unit.name))
         .with_note(&format!(
-            "{} ms buckets, {} B frames; gaps: the generator paused (between two of its calls)",
+            "{} ms buckets, {} B frames; gaps: the generator sent under half the rate (it pauses between calls)",
             short(seconds * 1000.0),
             run.frame_bytes
         ));

@@ -27,10 +27,11 @@ pub struct BucketSummary {
     /// The buckets the figures are over: those where the generator sent at
     /// least half the rate asked for.
     pub buckets: usize,
-    /// The buckets left out: the generator paused in them (it does for
-    /// tens of milliseconds between two of its test-run calls, once a
-    /// second), which says nothing of the device.
-    pub paused: usize,
+    /// The buckets left out, where the generator sent less than that: it
+    /// pauses for tens of milliseconds between two of its test-run calls,
+    /// once a second, which says nothing of the device; on a loaded machine
+    /// it also slows down itself (it shares the cores with the device).
+    pub left_out: usize,
     /// Frames per second that came back: on average, in the lowest 1 % of
     /// the buckets, and in the lowest bucket.
     pub mean_pps: f64,
@@ -108,7 +109,7 @@ impl ReloadRun {
         let mean_pps = if rates.is_empty() { f64::NAN } else { rates.iter().sum::<f64>() / rates.len() as f64 };
         BucketSummary {
             buckets: full.len(),
-            paused: buckets.len() - full.len(),
+            left_out: buckets.len() - full.len(),
             mean_pps,
             p1_pps: percentile(&rates, 1.0),
             min_pps: rates.iter().copied().fold(f64::NAN, f64::min),
@@ -191,7 +192,7 @@ mod tests {
     fn buckets_where_the_generator_started_or_stopped_are_left_out() {
         let steady = phase(&[0, 4, 10, 10, 2, 10, 7, 0], &[0, 4, 10, 9, 2, 10, 7, 1]);
         let summary = run(steady, ReloadPhase::default(), vec![]).steady_buckets();
-        assert_eq!((summary.buckets, summary.paused), (3, 1), "buckets 2 to 5, the generator paused in 4");
+        assert_eq!((summary.buckets, summary.left_out), (3, 1), "buckets 2 to 5, the generator sent little in 4");
         assert_eq!(summary.min_pps, 900.0);
         assert!((summary.mean_pps - 2900.0 / 3.0).abs() < 1e-6, "{}", summary.mean_pps);
         assert_eq!(summary.lowest_share, 0.9);
@@ -206,7 +207,7 @@ mod tests {
         ];
         let run = run(ReloadPhase::default(), reloading, reloads);
         let summary = run.reload_buckets();
-        assert_eq!((summary.buckets, summary.paused), (3, 0), "buckets 2, 4 and 5");
+        assert_eq!((summary.buckets, summary.left_out), (3, 0), "buckets 2, 4 and 5");
         assert_eq!(summary.min_pps, 600.0);
         assert_eq!(summary.lowest_share, 0.6);
         assert_eq!(run.switch_ms(), [3.0, 5.0]);
