@@ -38,6 +38,9 @@ pub struct ChainCounters {
     /// By manifest index, the userland instances' counters, when this
     /// process runs the chain's workers.
     userland: Option<Arc<Vec<Option<UserlandCounters>>>>,
+    /// By manifest index, what the chains before a reload counted (see
+    /// [`ChainCounters::carry_over`]); empty when nothing was carried over.
+    base: Vec<Option<InstanceCounters>>,
 }
 
 impl ChainCounters {
@@ -49,7 +52,7 @@ impl ChainCounters {
         userland: Option<Arc<Vec<Option<UserlandCounters>>>>,
     ) -> Result<ChainCounters, StatsError> {
         let stats = KernelMap::duplicate(stats, 4, 8).filter(KernelMap::is_per_cpu).ok_or(StatsError::NoStatsMap)?;
-        Ok(ChainCounters { manifest: manifest.clone(), stats, userland })
+        Ok(ChainCounters { manifest: manifest.clone(), stats, userland, base: Vec::new() })
     }
 
     /// The counters of the chain running from `bundle` in another process,
@@ -57,7 +60,7 @@ impl ChainCounters {
     pub fn open_pinned(bundle: &Bundle, bpffs: &Path) -> Result<ChainCounters, StatsError> {
         let path = pin_path(bpffs, &stats_pin_name(&bundle.manifest.chain));
         let stats = KernelMap::open_pinned(&path, 4, 8).map_err(|source| StatsError::Open { path, source })?.per_cpu();
-        Ok(ChainCounters { manifest: bundle.manifest.clone(), stats, userland: None })
+        Ok(ChainCounters { manifest: bundle.manifest.clone(), stats, userland: None, base: Vec::new() })
     }
 
     /// The chain's name.
@@ -67,6 +70,11 @@ impl ChainCounters {
 
     /// Every instance's counters, now.
     pub fn read(&self) -> Result<Vec<InstanceCounters>, StatsError> {
+        Ok(self.with_base(self.read_own()?))
+    }
+
+    /// What this chain itself counted.
+    fn read_own(&self) -> Result<Vec<InstanceCounters>, StatsError> {
         let mut counters = read_counters(&self.manifest, |index| self.sum(index))?;
         if let Some(userland) = &self.userland {
             for ((counter, instance), live) in counters.iter_mut().zip(&self.manifest.instances).zip(userland.iter()) {
@@ -87,12 +95,19 @@ impl ChainCounters {
         let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
         for (index, live) in userland.iter().enumerate() {
             let Some(live) = live else { continue };
+            // What chains before a reload counted, so that `galette stats`
+            // sees the same totals as `galette run`.
+            let base = self.base.get(index).and_then(Option::as_ref);
+            let base_port = |port: usize| base.and_then(|base| base.ports.get(port)).map_or(0, |port| port.packets);
             let mut values = vec![
-                (StatsSlot::Received, live.received.load(Ordering::Relaxed)),
-                (StatsSlot::MissedTailCall, live.panicked.load(Ordering::Relaxed)),
+                (StatsSlot::Received, live.received.load(Ordering::Relaxed) + base.map_or(0, |base| base.received)),
+                (
+                    StatsSlot::MissedTailCall,
+                    live.panicked.load(Ordering::Relaxed) + base.map_or(0, |base| base.aborted),
+                ),
             ];
             for (port, count) in live.ports.iter().enumerate() {
-                values.push((StatsSlot::Port(port as u32), count.load(Ordering::Relaxed)));
+                values.push((StatsSlot::Port(port as u32), count.load(Ordering::Relaxed) + base_port(port)));
             }
             for (slot, count) in values {
                 let slot = stats_index(index as u32, slot, max_ports);
@@ -107,49 +122,48 @@ impl ChainCounters {
         Ok(())
     }
 
-    /// Starts this (new, not yet attached) chain's counters at those of
-    /// each instance that `old` has too, by name, when their ports are the
-    /// same, whichever tier either runs it in: a reload to a chain whose
-    /// instances moved keeps their counts. What the old chain counts after
-    /// this, until the switch a moment later, is not carried over. With
-    /// `stats_map_kept` (the new chain counts in the old one's stats map),
-    /// only the userland instances need it.
-    pub fn carry_over(&self, old: &ChainCounters, stats_map_kept: bool) -> Result<(), StatsError> {
+    /// Makes this chain's counters go on from those of `old`, the chain a
+    /// reload just replaced: each instance that `old` has too, by name and
+    /// with the same ports, whichever tier either runs it in, starts at
+    /// `old`'s final counts. Called once the old chain has stopped counting
+    /// (after the switch and a short settle), so its counts are final and
+    /// consistent. The counts are kept here, added when read, and not
+    /// written into the new stats map, which the new chain is already
+    /// counting in. With `stats_map_kept` (the new chain counts in the old
+    /// one's stats map), the XDP instances need none.
+    pub fn carry_over(&mut self, old: &ChainCounters, stats_map_kept: bool) -> Result<(), StatsError> {
         let before = old.read()?;
-        let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
-        for (index, instance) in self.manifest.instances.iter().enumerate() {
-            let ports: Vec<&str> = instance.ports.iter().map(|port| port.name.as_str()).collect();
-            let Some(counted) = before.iter().find(|counted| {
-                counted.name == instance.name && counted.ports.iter().map(|p| p.name.as_str()).eq(ports.iter().copied())
-            }) else {
-                continue;
-            };
-            let live = self.userland.as_ref().and_then(|userland| userland.get(index)).and_then(Option::as_ref);
-            if let (Placement::Userland, Some(live)) = (instance.placement, live) {
-                live.received.store(counted.received, Ordering::Relaxed);
-                live.panicked.store(counted.aborted, Ordering::Relaxed);
-                for (count, port) in live.ports.iter().zip(&counted.ports) {
-                    count.store(port.packets, Ordering::Relaxed);
+        self.base = self
+            .manifest
+            .instances
+            .iter()
+            .map(|instance| {
+                if stats_map_kept && instance.placement == Placement::Xdp {
+                    return None;
                 }
-                continue;
-            }
-            if stats_map_kept {
-                continue;
-            }
-            let mut values =
-                vec![(StatsSlot::Received, counted.received), (StatsSlot::MissedTailCall, counted.aborted)];
-            values.extend(counted.ports.iter().enumerate().map(|(port, p)| (StatsSlot::Port(port as u32), p.packets)));
-            for (slot, count) in values {
-                let slot = stats_index(index as u32, slot, max_ports);
-                // The sum is what is read: all of it on the first CPU.
-                let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
-                per_cpu[..8].copy_from_slice(&count.to_ne_bytes());
-                self.stats
-                    .update(&slot.to_ne_bytes(), &per_cpu)
-                    .map_err(|source| StatsError::Write { slot, source })?;
+                before
+                    .iter()
+                    .find(|counted| {
+                        counted.name == instance.name
+                            && counted.ports.iter().map(|p| &p.name).eq(instance.ports.iter().map(|p| &p.name))
+                    })
+                    .cloned()
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// `counters` plus what earlier chains counted (see [`carry_over`](Self::carry_over)).
+    fn with_base(&self, mut counters: Vec<InstanceCounters>) -> Vec<InstanceCounters> {
+        for (counter, base) in counters.iter_mut().zip(&self.base) {
+            let Some(base) = base else { continue };
+            counter.received += base.received;
+            counter.aborted += base.aborted;
+            for (port, before) in counter.ports.iter_mut().zip(&base.ports) {
+                port.packets += before.packets;
             }
         }
-        Ok(())
+        counters
     }
 
     /// Slot `index` of the stats map, summed over CPUs.

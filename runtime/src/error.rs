@@ -108,10 +108,10 @@ pub enum ObjectError {
     NotXdp { program: String, source: Box<ProgramError> },
     #[error("the kernel refused the program `{program}`{}", for_instance(.instance))]
     Program { program: String, instance: Option<String>, source: Box<ProgramError> },
-    /// The verifier's verdict, with the end of its log (the whole log can
-    /// run to megabytes).
-    #[error("the kernel verifier rejected the program `{program}`{} ({reason}); the end of its log:\n{log_tail}", for_instance(.instance))]
-    VerifierRejected { program: String, instance: Option<String>, reason: std::io::Error, log_tail: String },
+    /// The verifier's verdict: the last line of its log that is not
+    /// statistics (the whole log can run to megabytes).
+    #[error("the kernel verifier rejected the program `{program}`{}: {verdict}", for_instance(.instance))]
+    VerifierRejected { program: String, instance: Option<String>, verdict: String },
     #[error("cannot hold on to the program `{program}`")]
     ProgramFd { program: String, source: std::io::Error },
     #[error("the object has no map `{0}`")]
@@ -122,10 +122,6 @@ pub enum ObjectError {
     FillDevice { role: u32, source: aya::maps::xdp::XdpMapError },
 }
 
-/// How many lines of the verifier's log an error keeps: its end says what
-/// failed.
-const VERIFIER_LOG_LINES: usize = 12;
-
 impl ObjectError {
     /// The kernel's refusal to load (or hand out) the program `program`.
     pub fn program(program: &str, instance: Option<&str>, source: ProgramError) -> ObjectError {
@@ -133,13 +129,24 @@ impl ObjectError {
         match source {
             ProgramError::LoadError { io_error, verifier_log } => {
                 let log = verifier_log.to_string();
-                let lines: Vec<&str> = log.lines().filter(|line| !line.trim().is_empty()).collect();
-                let log_tail = lines[lines.len().saturating_sub(VERIFIER_LOG_LINES)..].join("\n");
-                ObjectError::VerifierRejected { program: program.to_owned(), instance, reason: io_error, log_tail }
+                let verdict = verifier_verdict(&log).map_or_else(|| io_error.to_string(), str::to_owned);
+                ObjectError::VerifierRejected { program: program.to_owned(), instance, verdict }
             }
             other => ObjectError::Program { program: program.to_owned(), instance, source: Box::new(other) },
         }
     }
+}
+
+/// The line of a verifier log that says what failed: the last one before
+/// the statistics it ends with.
+fn verifier_verdict(log: &str) -> Option<&str> {
+    let is_statistics = |line: &str| {
+        line.is_empty()
+            || line.starts_with("processed ")
+            || line.starts_with("verification time")
+            || line.starts_with("stack depth")
+    };
+    log.lines().map(str::trim).rev().find(|line| !is_statistics(line))
 }
 
 // Boxed in `RunError`: they hold aya's errors, which are large, and every
@@ -203,6 +210,13 @@ impl miette::Diagnostic for OneLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verifier_rejection_is_its_verdict_on_one_line() {
+        let log = "0: (b7) r0 = 0\n25: (15) if r3 == 0x0 goto pc+20\nThe sequence of 8193 jumps is too complex.\nverification time 213317 usec\nstack depth 8\nprocessed 147717 insns (limit 1000000)\n";
+        assert_eq!(verifier_verdict(log), Some("The sequence of 8193 jumps is too complex."));
+        assert_eq!(verifier_verdict("\nprocessed 1 insns\n"), None);
+    }
 
     #[test]
     fn one_line_carries_every_cause_the_code_and_the_help() {

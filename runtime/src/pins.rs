@@ -105,10 +105,11 @@ impl MapPins {
 
 impl MapPins {
     /// After a reload switched to the chain in `ebpf`: removes the pins in
-    /// `stale` (maps the new chain dropped or made anew), then pins each of
-    /// the new chain's maps that is not pinned yet (those it created), and
-    /// its counters when `counters_are_new`. Best effort: the new chain
-    /// runs already, and a map that cannot be pinned is only unreachable by
+    /// `stale` (maps the new chain dropped or made anew), then pins each map
+    /// of the new chain named in `created` (and its counters when
+    /// `counters_are_new`) in place of whatever its path holds, and each
+    /// kept one whose pin is missing. Best effort: the new chain runs
+    /// already, and a map that cannot be pinned is only unreachable by
     /// `galette map`, so what failed is returned for the report.
     pub fn after_reload(
         &mut self,
@@ -116,6 +117,7 @@ impl MapPins {
         manifest: &Manifest,
         bpffs: &Path,
         stale: &[String],
+        created: &[String],
         counters_are_new: bool,
     ) -> Vec<String> {
         let mut failures = Vec::new();
@@ -124,18 +126,18 @@ impl MapPins {
             let _ = std::fs::remove_file(&path);
             self.paths.retain(|pinned| pinned != &path);
         }
-        let stats_pin = stats_pin_name(&manifest.chain);
+        let stats = (galette_bundle::STATS_MAP, stats_pin_name(&manifest.chain), counters_are_new);
         let to_pin = manifest
             .maps
             .iter()
-            .map(|entry| (entry.name.as_str(), entry.pin_name.clone()))
-            .chain(counters_are_new.then_some((galette_bundle::STATS_MAP, stats_pin.clone())));
-        for (name, pin_name) in to_pin {
+            .map(|entry| (entry.name.as_str(), entry.pin_name.clone(), created.contains(&entry.name)))
+            .chain(std::iter::once(stats));
+        for (name, pin_name, is_new) in to_pin {
             let path = pin_path(bpffs, &pin_name);
-            let is_stats = pin_name == stats_pin;
-            if path.exists() && !is_stats {
+            if !is_new && path.exists() {
                 continue;
             }
+            // A pin left there (by a `--keep-maps` run, say) is of another map.
             let _ = std::fs::remove_file(&path);
             let pinned = ebpf.map(name).and_then(map_data).map(|map| map.pin(&path));
             match pinned {
@@ -197,7 +199,7 @@ impl CreatedDirectories {
     }
 }
 
-fn map_data(map: &Map) -> Option<&aya::maps::MapData> {
+pub(crate) fn map_data(map: &Map) -> Option<&aya::maps::MapData> {
     match map {
         Map::Array(data)
         | Map::HashMap(data)

@@ -17,7 +17,7 @@ use galette_bundle::{Bundle, Manifest, MapEntry, Placement, STATS_MAP};
 use crate::RunError;
 use crate::counters::{ChainCounters, StatsError};
 use crate::loader::{RunningChain, fill_devices, load_entry_programs, load_object, program_fd};
-use crate::pins::{pin_path, stats_pin_name};
+use crate::pins::{PinError, map_data};
 use crate::userland::UserlandTier;
 
 /// What a reload did.
@@ -54,7 +54,7 @@ pub struct ReloadReport {
 pub enum ReloadRefusal {
     #[error("the bundle is the chain `{new}`, but this process runs `{running}`")]
     OtherChain { running: String, new: String },
-    #[error("the bundle's chain has the interface roles [{}], the running one [{}]", .new.join(", "), .running.join(", "))]
+    #[error("{}", roles_differ(.running, .new))]
     OtherRoles { running: Vec<String>, new: Vec<String> },
     #[error("the bundle has no XDP part")]
     NoXdpPart,
@@ -62,6 +62,29 @@ pub enum ReloadRefusal {
     Load(#[source] Box<RunError>),
     #[error("the kernel refused to switch `{interface}` to the new chain")]
     Switch { interface: String, source: std::io::Error },
+}
+
+/// Why two lists of interface roles do not fit, in words.
+fn roles_differ(running: &[String], new: &[String]) -> String {
+    let list = |roles: &[String]| {
+        if roles.is_empty() {
+            "no interface roles".to_owned()
+        } else {
+            format!("the interface roles {}", roles.join(", "))
+        }
+    };
+    let mut sorted = (running.to_vec(), new.to_vec());
+    sorted.0.sort();
+    sorted.1.sort();
+    if sorted.0 == sorted.1 {
+        format!(
+            "the bundle's chain declares its interface roles in another order ({}) than the running one ({}): declare them in the running order",
+            new.join(", "),
+            running.join(", ")
+        )
+    } else {
+        format!("the bundle's chain has {}, the running one {}", list(new), list(running))
+    }
 }
 
 impl RunningChain {
@@ -86,9 +109,14 @@ impl RunningChain {
         let switch_after = started.elapsed();
 
         // The new chain runs. What follows only tidies up after the old one.
-        let Loaded { ebpf, counters, tier } = loaded;
+        let Loaded { ebpf, mut counters, tier } = loaded;
         let old = std::mem::replace(&mut self.ebpf, ebpf);
         self.generation = generation;
+        // The old chain's counts are final once its last packets are through
+        // (XDP programs run to completion; the workers finish what the old
+        // chain sent up in well under this).
+        std::thread::sleep(COUNTERS_SETTLE);
+        let carried = counters.carry_over(&self.counters.current(), plan.counters_kept);
         self.counters.replace(counters);
         let mut reused_libraries = Vec::new();
         let userland = match tier {
@@ -110,10 +138,19 @@ impl RunningChain {
                 UserlandChange::Stopped { accounted: accounting.0, total: accounting.1 }
             }
         };
-        let warnings =
-            self.pins.after_reload(&self.ebpf, &bundle.manifest, &self.bpffs, &plan.removed_pins, !plan.counters_kept);
+        let mut warnings = self.pins.after_reload(
+            &self.ebpf,
+            &bundle.manifest,
+            &self.bpffs,
+            &plan.removed_pins,
+            &plan.created,
+            !plan.counters_kept,
+        );
         // Its programs are unloaded; the maps the new chain kept live on in it.
         drop(old);
+        if let Err(error) = carried {
+            warnings.push(format!("the counters start again from zero: {}", galette_bundle::error_chain(&error)));
+        }
         let report = ReloadReport {
             from_digest: std::mem::take(&mut self.bundle.digest),
             to_digest: bundle.digest.clone(),
@@ -150,16 +187,16 @@ impl RunningChain {
     /// `generation`, attached nowhere. Its userland part, if it has one, is
     /// ready in the workers (started, if the running chain has none).
     fn load_beside(&self, bundle: &Bundle, plan: &MapPlan, generation: u16) -> Result<Loaded, RunError> {
-        let mut reuse: Vec<(String, PathBuf)> = plan
-            .kept
-            .iter()
-            .filter_map(|name| self.bundle.manifest.maps.iter().find(|map| &map.name == name))
-            .map(|map| (map.name.clone(), pin_path(&self.bpffs, &map.pin_name)))
-            .collect();
+        let mut kept: Vec<String> = plan.kept.clone();
         if plan.counters_kept {
-            reuse.push((STATS_MAP.to_owned(), pin_path(&self.bpffs, &stats_pin_name(&bundle.manifest.chain))));
+            kept.push(STATS_MAP.to_owned());
         }
+        // Staged from the running object's own maps, not taken from the
+        // chain's pins, which anyone with root could have removed or replaced.
+        let staged = StagedPins::stage(&self.ebpf, &kept, &self.bpffs, &bundle.manifest.chain, generation)?;
+        let reuse = staged.paths.clone();
         let mut ebpf = load_object(bundle, &reuse)?;
+        drop(staged);
         fill_devices(&mut ebpf, &self.attachments)?;
         let has_userland = bundle.resolved.placements.contains(&Placement::Userland);
         let (tier, userland_counters) = match (&self.userland, has_userland) {
@@ -179,7 +216,6 @@ impl RunningChain {
         load_entry_programs(&mut ebpf, &self.attachments)?;
         let stats = ebpf.map(STATS_MAP).ok_or(StatsError::NoStatsMap)?;
         let counters = ChainCounters::new(&bundle.manifest, stats, userland_counters)?;
-        counters.carry_over(&self.counters.current(), plan.counters_kept)?;
         Ok(Loaded { ebpf, counters, tier })
     }
 
@@ -222,6 +258,48 @@ impl RunError {
     }
 }
 
+/// Pins of some of the running chain's maps in a directory of one reload's
+/// own, made from the running object's maps themselves: the new object,
+/// told to open them (`map_pin_path`), then shares exactly those kernel maps.
+/// Removed when dropped, once the new object holds the maps.
+struct StagedPins {
+    dir: PathBuf,
+    paths: Vec<(String, PathBuf)>,
+}
+
+impl StagedPins {
+    fn stage(
+        ebpf: &aya::Ebpf,
+        maps: &[String],
+        bpffs: &std::path::Path,
+        chain: &str,
+        generation: u16,
+    ) -> Result<StagedPins, RunError> {
+        // bpffs refuses names with a dot; a chain's name has no `-`, so this
+        // directory is never a chain's.
+        let dir = bpffs.join(format!("galette/reload-{chain}-{}-{generation}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| PinError::CreateDir { path: dir.clone(), source })?;
+        let mut staged = StagedPins { dir, paths: Vec::new() };
+        for name in maps {
+            let path = staged.dir.join(name);
+            let map = ebpf.map(name).and_then(map_data).ok_or_else(|| PinError::Unpinnable(name.clone()))?;
+            map.pin(&path).map_err(|source| PinError::Pin { map: name.clone(), path: path.clone(), source })?;
+            staged.paths.push((name.clone(), path));
+        }
+        Ok(staged)
+    }
+}
+
+impl Drop for StagedPins {
+    fn drop(&mut self) {
+        for (_, path) in &self.paths {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 /// The new chain, loaded and wired, not attached.
 struct Loaded {
     ebpf: aya::Ebpf,
@@ -241,6 +319,10 @@ enum TierChange {
     /// Only the old chain had one: stopped after the switch.
     Stopped,
 }
+
+/// How long after the switch the old chain's counters are read, to start the
+/// new chain's at them.
+const COUNTERS_SETTLE: Duration = Duration::from_millis(20);
 
 /// How long the workers of a tier a reload removes go on after the switch,
 /// for the frames the old chain sent up just before it.
@@ -376,6 +458,16 @@ mod tests {
         assert_eq!(plan.created, ["hits", "new"], "a changed capacity is a new map");
         assert_eq!(plan.removed, ["old"]);
         assert_eq!(plan.removed_pins, ["galette/c/hits", "galette/c/old"]);
+    }
+
+    #[test]
+    fn other_roles_are_named_and_another_order_is_said_to_be_one() {
+        let roles = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            roles_differ(&roles(&["lan", "wan"]), &roles(&[])),
+            "the bundle's chain has no interface roles, the running one the interface roles lan, wan"
+        );
+        assert!(roles_differ(&roles(&["lan", "wan"]), &roles(&["wan", "lan"])).contains("in another order"));
     }
 
     #[test]

@@ -71,10 +71,11 @@ impl StreamReport {
 /// A stream being sent from `sender` to `reflector` by a thread of its own,
 /// with the reflected frames collected by another. `finish` waits for both.
 pub struct SequencedStream {
-    sender: std::thread::JoinHandle<io::Result<()>>,
+    sender: std::thread::JoinHandle<io::Result<u32>>,
     receiver: std::thread::JoinHandle<io::Result<(Vec<u32>, Vec<u8>)>>,
     sending: Arc<AtomicBool>,
-    sent: u32,
+    /// Set to end the stream before its plan does.
+    stop: Arc<AtomicBool>,
 }
 
 impl SequencedStream {
@@ -95,20 +96,33 @@ impl SequencedStream {
         }
         .to_bytes();
         let sending = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
         let receiver = {
             let sending = Arc::clone(&sending);
             let frames = plan.frames as usize;
             std::thread::spawn(move || collect(&receive, frames, &sending))
         };
         let sender = {
-            let sending = Arc::clone(&sending);
+            let (sending, stop) = (Arc::clone(&sending), Arc::clone(&stop));
             std::thread::spawn(move || {
-                let sent = send(&socket, template, plan);
+                let sent = send(&socket, template, plan, &stop);
                 sending.store(false, Ordering::Release);
                 sent
             })
         };
-        Ok(SequencedStream { sender, receiver, sending, sent: plan.frames })
+        Ok(SequencedStream { sender, receiver, sending, stop })
+    }
+
+    /// Whether frames are still being sent (the plan is not through).
+    pub fn is_sending(&self) -> bool {
+        self.sending.load(Ordering::Acquire)
+    }
+
+    /// Ends the stream now (the frames sent so far are the stream), then as
+    /// [`finish`](Self::finish).
+    pub fn stop_and_finish(self) -> io::Result<StreamReport> {
+        self.stop.store(true, Ordering::Release);
+        self.finish()
     }
 
     /// Waits for the last frame to be sent and for the stragglers to come
@@ -116,14 +130,18 @@ impl SequencedStream {
     pub fn finish(self) -> io::Result<StreamReport> {
         let sent = self.sender.join().map_err(|_| io::Error::other("the sending thread panicked"))?;
         self.sending.store(false, Ordering::Release);
-        let (copies, ttls) = self.receiver.join().map_err(|_| io::Error::other("the receiving thread panicked"))??;
-        sent?;
-        Ok(StreamReport { sent: self.sent, copies, ttls })
+        let (mut copies, mut ttls) =
+            self.receiver.join().map_err(|_| io::Error::other("the receiving thread panicked"))??;
+        let sent = sent?;
+        copies.truncate(sent as usize);
+        ttls.truncate(sent as usize);
+        Ok(StreamReport { sent, copies, ttls })
     }
 }
 
-/// Sends every frame of `plan`, its sequence number after the magic.
-fn send(socket: &RawSocket, mut frame: Vec<u8>, plan: StreamPlan) -> io::Result<()> {
+/// Sends every frame of `plan` (or those until `stop` is set), its sequence
+/// number after the magic; returns how many it sent.
+fn send(socket: &RawSocket, mut frame: Vec<u8>, plan: StreamPlan, stop: &AtomicBool) -> io::Result<u32> {
     let seq_at = frame.len() - 4;
     // No UDP checksum (zero, which IPv4 allows): the sequence number changes
     // with every frame, and nothing on the way checks it.
@@ -131,7 +149,7 @@ fn send(socket: &RawSocket, mut frame: Vec<u8>, plan: StreamPlan) -> io::Result<
     let start = Instant::now();
     let mut seq = 0;
     let mut burst_index = 0u32;
-    while seq < plan.frames {
+    while seq < plan.frames && !stop.load(Ordering::Acquire) {
         for _ in 0..plan.burst.min(plan.frames - seq) {
             frame[seq_at..].copy_from_slice(&seq.to_be_bytes());
             socket.send(&frame)?;
@@ -143,7 +161,7 @@ fn send(socket: &RawSocket, mut frame: Vec<u8>, plan: StreamPlan) -> io::Result<
             std::thread::sleep(wait);
         }
     }
-    Ok(())
+    Ok(seq)
 }
 
 /// Collects the stream's frames until the sender is done and nothing more

@@ -116,6 +116,12 @@ impl UserlandTier {
             }
         }
         let interfaces: Vec<String> = interfaces.into_iter().map(str::to_owned).collect();
+        // The fill rings are full before any upcall can come: the kernel drops
+        // a frame redirected into a socket with no fill frame, and a reload
+        // that adds this tier switches before the workers first run.
+        for pool in &pools {
+            pool.recycle();
+        }
         register(ebpf, &registered, &interfaces, workers, generation)?;
 
         let shared = Arc::new(worker::Shared {

@@ -15,6 +15,17 @@ use galettec::{CompileOptions, compile_chain};
 
 use crate::support::{RunningGalette, TestBpffs, bundle_of, galette, project_root};
 
+/// The longest a stream runs: tests end it once their reloads are done.
+const STREAM_LIMIT: Duration = Duration::from_secs(120);
+
+/// Lets the stream run a little longer than the last reload, checks that it
+/// was running all along, and ends it.
+fn end_stream(stream: SequencedStream) -> StreamReport {
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(stream.is_sending(), "the stream ended before the reloads did");
+    stream.stop_and_finish().unwrap()
+}
+
 /// The TTL every frame is sent with, and what each test chain leaves.
 const SENT_TTL: u8 = 64;
 const ONCE: u8 = SENT_TTL - 1;
@@ -155,21 +166,21 @@ fn fifty_reloads_under_traffic_lose_no_frame_and_mix_no_chains() {
     let chain = MarksChain::start("mix", &marks_once());
     // 20 000 frames a second for 10 s; a reload every 200 ms.
     let stream =
-        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, Duration::from_secs(10)))
-            .unwrap();
+        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, STREAM_LIMIT)).unwrap();
     let mut reports = Vec::new();
     for round in 0..50 {
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(50));
         let bundle = if round % 2 == 0 { marks_twice() } else { marks_once() };
         let output = chain.reload(&bundle);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "reload {round}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         reports.push(stdout);
     }
-    let report = stream.finish().unwrap();
+    let report = end_stream(stream);
     let dump = chain.galette_command(&["map", "dump"], &[&marks_once(), Path::new("acl_v4")]);
     let log = chain.stop();
 
+    // A frame that ran a stage of each chain would show 61 or 64.
     assert_every_frame_once(&report, &[ONCE, TWICE]);
     let histogram = report.ttl_histogram();
     assert_eq!(histogram.len(), 2, "frames ran in both chains: {histogram:?}");
@@ -193,8 +204,7 @@ fn refused_reloads_keep_a_two_tier_chain_and_its_traffic() {
 fn refused_reloads_keep(tag: &str, first: &Path, mark: u8) {
     let chain = MarksChain::start(tag, first);
     let stream =
-        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(5_000, Duration::from_secs(4)))
-            .unwrap();
+        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(5_000, STREAM_LIMIT)).unwrap();
     let (_rejected_dir, rejected) = unverified_bundle("tests/reload/verifier_rejects.gal");
     let tampered_dir = tempfile::tempdir().unwrap();
     let tampered = tampered_dir.path().join("tampered.bundle");
@@ -218,7 +228,7 @@ fn refused_reloads_keep(tag: &str, first: &Path, mark: u8) {
         assert_eq!(output.status.code(), Some(1), "{}: {stderr}", bundle.display());
         assert!(stderr.contains(why), "{}: expected {why:?} in {stderr}", bundle.display());
     }
-    let report = stream.finish().unwrap();
+    let report = end_stream(stream);
     chain.stop();
     // Every frame ran in the chain that was running all along.
     assert_every_frame_once(&report, &[mark]);
@@ -228,8 +238,7 @@ fn refused_reloads_keep(tag: &str, first: &Path, mark: u8) {
 fn a_hundred_reloads_of_a_two_tier_chain_lose_no_frame_and_keep_every_umem_frame() {
     let chain = MarksChain::start("tier", &two_tier());
     let stream =
-        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, Duration::from_secs(12)))
-            .unwrap();
+        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, STREAM_LIMIT)).unwrap();
     for round in 0..100 {
         std::thread::sleep(Duration::from_millis(20));
         let bundle = if round % 2 == 0 { two_tier_twice() } else { two_tier() };
@@ -239,7 +248,7 @@ fn a_hundred_reloads_of_a_two_tier_chain_lose_no_frame_and_keep_every_umem_frame
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("userland libraries reused: late, swap"), "reload {round}: {stdout}");
     }
-    let report = stream.finish().unwrap();
+    let report = end_stream(stream);
     let log = chain.stop();
     assert_every_frame_once(&report, &[TWICE, SENT_TTL - 4]);
     assert_eq!(report.ttl_histogram().len(), 2, "frames ran in both chains: {:?}", report.ttl_histogram());
@@ -251,18 +260,17 @@ fn a_hundred_reloads_of_a_two_tier_chain_lose_no_frame_and_keep_every_umem_frame
 fn reloads_add_and_remove_the_userland_tier_under_traffic() {
     let chain = MarksChain::start("addrm", &marks_once());
     let stream =
-        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, Duration::from_secs(6)))
-            .unwrap();
+        SequencedStream::start(chain.client(), chain.gateway(), StreamPlan::at_rate(20_000, STREAM_LIMIT)).unwrap();
     let mut outputs = Vec::new();
     for round in 0..20 {
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(50));
         let bundle = if round % 2 == 0 { two_tier() } else { marks_once() };
         let output = chain.reload(&bundle);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "reload {round}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
         outputs.push(stdout);
     }
-    let report = stream.finish().unwrap();
+    let report = end_stream(stream);
     let log = chain.stop();
     assert_every_frame_once(&report, &[ONCE, TWICE]);
     assert_eq!(report.ttl_histogram().len(), 2, "frames ran in both chains: {:?}", report.ttl_histogram());

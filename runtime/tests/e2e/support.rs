@@ -102,6 +102,10 @@ pub fn port(report: &CountersReport, instance_name: &str, port: &str) -> u64 {
 /// without stopping it, so a failing test leaves no process behind.
 pub struct RunningGalette {
     child: Option<Child>,
+    /// Its standard output and error, read as they come: a pipe nobody
+    /// reads fills up after 64 KiB, and galette would then block on its
+    /// next line (a long test prints many).
+    output: Option<(OutputReader, OutputReader)>,
     /// Its own control directory (`GALETTE_RUN_DIR`), so that tests running
     /// the same chain at once in their own namespaces do not meet in
     /// /run/galette; a `--run-dir` among the arguments wins.
@@ -142,7 +146,10 @@ impl RunningGalette {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn galette");
-        RunningGalette { child: Some(child), _run_dir: run_dir }
+        let mut child = child;
+        let stdout = OutputReader::start(child.stdout.take().expect("piped"));
+        let stderr = OutputReader::start(child.stderr.take().expect("piped"));
+        RunningGalette { child: Some(child), output: Some((stdout, stderr)), _run_dir: run_dir }
     }
 
     /// Waits until an XDP program is attached to the interface, or panics
@@ -151,7 +158,7 @@ impl RunningGalette {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !xdp_program_attached(namespace, interface).unwrap() {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let output = self.child.take().unwrap().wait_with_output().unwrap();
+                let output = self.collect(status);
                 panic!("galette exited with {status} before attaching: {}", String::from_utf8_lossy(&output.stderr));
             }
             assert!(Instant::now() < deadline, "galette did not attach within 30 s");
@@ -161,10 +168,34 @@ impl RunningGalette {
 
     /// Sends `signal` and collects galette's exit status and output.
     pub fn stop_with(mut self, signal: i32) -> Output {
-        let child = self.child.take().unwrap();
+        let mut child = self.child.take().unwrap();
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, signal) };
-        child.wait_with_output().unwrap()
+        let status = child.wait().unwrap();
+        self.collect(status)
+    }
+
+    /// The output of the exited galette.
+    fn collect(&mut self, status: std::process::ExitStatus) -> Output {
+        let (stdout, stderr) = self.output.take().expect("collected once");
+        Output { status, stdout: stdout.finish(), stderr: stderr.finish() }
+    }
+}
+
+/// A thread reading one of a child's pipes to its end.
+struct OutputReader(std::thread::JoinHandle<Vec<u8>>);
+
+impl OutputReader {
+    fn start(mut pipe: impl std::io::Read + Send + 'static) -> OutputReader {
+        OutputReader(std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        }))
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.0.join().unwrap_or_default()
     }
 }
 
