@@ -122,6 +122,9 @@ impl RunningChain {
         let userland = match tier {
             TierChange::NoTier => UserlandChange::Unchanged,
             TierChange::Kept { reused } => {
+                if let Some(tier) = &self.userland {
+                    tier.commit_reload();
+                }
                 reused_libraries = reused;
                 UserlandChange::Unchanged
             }

@@ -172,6 +172,12 @@ impl UserlandTier {
         Ok(prepared)
     }
 
+    /// After a reload switched: forgets all versions but the new one and
+    /// the one before it.
+    pub fn commit_reload(&self) {
+        self.shared.programs.trim();
+    }
+
     /// Forgets the version of `generation`: its reload did not switch.
     pub fn abandon_reload(&self, generation: u16) {
         self.shared.programs.remove(generation);

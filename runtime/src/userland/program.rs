@@ -187,11 +187,15 @@ impl Programs {
         Arc::clone(self.snapshot().last().expect("there is always a version"))
     }
 
-    /// Adds `program` as the newest version, dropping the oldest beyond
-    /// [`KEPT_VERSIONS`].
+    /// Adds `program` as the newest version (before its reload switches).
     pub fn add(&self, program: UserlandProgram) {
+        self.update(|versions| versions.push(Arc::new(program)));
+    }
+
+    /// Drops the versions beyond the newest [`KEPT_VERSIONS`] (once a
+    /// reload has switched: a reload that fails keeps all it had).
+    pub fn trim(&self) {
         self.update(|versions| {
-            versions.push(Arc::new(program));
             let excess = versions.len().saturating_sub(KEPT_VERSIONS);
             versions.drain(..excess);
         });
