@@ -89,6 +89,12 @@ pub enum RunError {
     #[diagnostic(transparent)]
     Remote(OneLine),
 
+    /// A bundle given to `galette stats` or `galette map` that is not the
+    /// one its chain runs now: its pins would be read with another layout.
+    #[error("the chain `{chain}` runs {} now, not {}", .running.display(), .given.display())]
+    #[diagnostic(code(galette::bundle), help("give the bundle the chain runs (see `galette status`)"))]
+    NotTheRunningBundle { chain: String, given: std::path::PathBuf, running: std::path::PathBuf },
+
     /// A reload that was refused or failed; the running chain is unchanged.
     #[error("reload refused; the running chain is unchanged")]
     #[diagnostic(code(galette::reload))]

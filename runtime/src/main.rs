@@ -169,9 +169,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, &cli.bpffs, &run_dir),
         Command::Reload { bundle, which } => reload(&run_dir, which, &bundle),
         Command::Status { which, json } => status(&run_dir, which, json),
-        Command::Map(command) => map(command, &cli.bpffs),
+        Command::Map(command) => map(command, &cli.bpffs, &run_dir),
         Command::Stats { bundle, once, interval, json } => {
-            stats(&bundle, &cli.bpffs, once, interval, CountersFormat::of(json))
+            stats(&bundle, &cli.bpffs, &run_dir, once, interval, CountersFormat::of(json))
         }
     };
     match result {
@@ -188,11 +188,12 @@ fn main() -> ExitCode {
 fn stats(
     bundle: &std::path::Path,
     bpffs: &std::path::Path,
+    run_dir: &RunDir,
     once: bool,
     interval: f64,
     format: CountersFormat,
 ) -> Result<(), RunError> {
-    let bundle = Bundle::open(bundle)?;
+    let bundle = open_running_bundle(bundle, run_dir)?;
     let counters = ChainCounters::open_pinned(&bundle, bpffs)?;
     let shutdown = ShutdownFlag::install()?;
     loop {
@@ -207,23 +208,41 @@ fn stats(
     }
 }
 
-fn map(command: MapCommand, bpffs: &std::path::Path) -> Result<(), RunError> {
+fn map(command: MapCommand, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), RunError> {
+    let open = |bundle: &std::path::Path| open_running_bundle(bundle, run_dir);
     match command {
-        MapCommand::List { bundle } => print!("{}", map_command::list(&Bundle::open(&bundle)?, bpffs)),
+        MapCommand::List { bundle } => print!("{}", map_command::list(&open(&bundle)?, bpffs)),
         MapCommand::Dump { bundle, map, limit } => {
-            print!("{}", PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?.dump(limit));
+            print!("{}", PinnedMap::open(&open(&bundle)?, bpffs, &map)?.dump(limit));
         }
         MapCommand::Set { bundle, map, key, value } => {
-            PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?.set(&key, &value)?;
+            PinnedMap::open(&open(&bundle)?, bpffs, &map)?.set(&key, &value)?;
         }
         MapCommand::Load { bundle, map, file } => {
-            let pinned = PinnedMap::open(&Bundle::open(&bundle)?, bpffs, &map)?;
+            let pinned = PinnedMap::open(&open(&bundle)?, bpffs, &map)?;
             let contents = MapFile { map, path: file }.read()?;
             let loaded = pinned.load(&contents.text)?;
             println!("loaded {loaded} entries into `{}`", contents.map);
         }
     }
     Ok(())
+}
+
+/// The bundle at `path`, for reading a chain's pins: refused when its chain
+/// runs (in `run_dir`) from another bundle, whose pins mean other things (a
+/// reload since). A chain that does not answer (stopped with `--keep-maps`,
+/// or run with another `--run-dir`) is not asked.
+fn open_running_bundle(path: &std::path::Path, run_dir: &RunDir) -> Result<Bundle, RunError> {
+    let bundle = Bundle::open(path)?;
+    let Ok(name) = ChainName::new(&bundle.manifest.chain) else { return Ok(bundle) };
+    match client::status(run_dir, &ChainTarget::Chain(name)) {
+        Ok(running) if running.digest != bundle.digest => Err(RunError::NotTheRunningBundle {
+            chain: bundle.manifest.chain.clone(),
+            given: path.to_owned(),
+            running: running.bundle,
+        }),
+        _ => Ok(bundle),
+    }
 }
 
 /// Has the running chain replace its bundle with `bundle`, and prints what

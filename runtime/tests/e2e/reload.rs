@@ -309,6 +309,11 @@ fn a_reload_creates_the_maps_that_are_new_or_changed_and_unpins_the_removed() {
         .unwrap_or_else(|| panic!("no packet count in {seen}"));
     assert_eq!(packets, 20, "the new map counts the probe's frames: {seen}");
 
+    let stale = chain.galette_command(&["map", "dump"], &[&marks_once(), Path::new("acl_v4")]);
+    let stale_error = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(stale.status.code(), Some(1), "the old bundle's layout is refused: {stale_error}");
+    assert!(stale_error.contains("runs") && stale_error.contains("marks_counted"), "{stale_error}");
+
     let back = stdout(chain.reload(&marks_once()));
     assert!(back.contains("kept maps acl_v4; created acl_v6; removed seen"), "{back}");
     assert!(!pin("seen").exists(), "the removed map is unpinned");
