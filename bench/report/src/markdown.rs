@@ -274,10 +274,10 @@ fn reload(out: &mut String, runs: &[ReloadRun]) {
     };
     let _ = write!(
         out,
-        "`galette reload` again and again, alternating between two chains that mark frames differently, while the generator offers \
-         {} B frames at a fixed rate; then the same rate without reloads, just before, in the same `galette run`. \
-         Switch: the runtime's own time, from the start of the reload to the last link switched; command: `galette reload`'s \
-         wall time, from its start to its exit. Times in ms.\n\n",
+        "`galette reload` again and again, alternating between two chains that mark frames differently, while \
+         the generator offers {} B frames at a fixed rate; against the same rate without reloads just before, in \
+         the same `galette run`. Switch: the runtime's own time, from the start of the reload to the last link \
+         switched; command: `galette reload`'s wall time, from its start to its exit. Times in ms.\n\n",
         first.frame_bytes
     );
     let mut tiers = Vec::new();
@@ -305,11 +305,12 @@ fn reload(out: &mut String, runs: &[ReloadRun]) {
     table(out, &["Chain", "Reloads", "Switch p50", "Switch p99", "Command p50", "Command p99"], rows);
     let _ = write!(
         out,
-        "Delivered per {} ms bucket: for the phase with reloads, over the buckets a `galette reload` command overlaps; \
-         in both, without the buckets where the generator sent less than half the rate asked for (left out: it pauses \
-         for tens of ms between two of its test-run calls, once a second, and slows down when the machine is busy). \
-         Lowest share: the least of a bucket's sent frames that came back in it. Lost: over the whole phase; other \
-         marks: frames that came back marked by neither chain.\n\n",
+        "Delivered per {} ms bucket: for the phase with reloads, over the buckets a `galette reload` command \
+         overlaps; in both, without the buckets where the generator sent less than half the rate asked for (left \
+         out: it pauses for tens of ms between two of its test-run calls, once a second, and slows down when the \
+         machine is busy). p1: the 1st percentile of the buckets. Lowest share: the least of a bucket's sent frames \
+         that came back in it. Lost: over the whole phase; other marks: frames that came back marked by neither \
+         chain.\n\n",
         short(first.bucket_seconds() * 1000.0)
     );
     let mut rows = Vec::new();
@@ -333,7 +334,7 @@ fn reload(out: &mut String, runs: &[ReloadRun]) {
             "Buckets",
             "Left out",
             "Delivered, mean",
-            "Lowest 1 %",
+            "p1",
             "Lowest",
             "Lowest share",
         ],

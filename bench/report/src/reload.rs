@@ -32,8 +32,8 @@ pub struct BucketSummary {
     /// once a second, which says nothing of the device; on a loaded machine
     /// it also slows down itself (it shares the cores with the device).
     pub left_out: usize,
-    /// Frames per second that came back: on average, in the lowest 1 % of
-    /// the buckets, and in the lowest bucket.
+    /// Frames per second that came back: on average, at the 1st
+    /// percentile of the buckets, and in the lowest bucket.
     pub mean_pps: f64,
     pub p1_pps: f64,
     pub min_pps: f64,
