@@ -9,8 +9,8 @@ use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
 use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, CompilerTiming, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling, Measured,
-    ReloadPhase, ReloadRun, Results,
+    ChainCost, CompilerTiming, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling,
+    Measured, ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
 
@@ -23,6 +23,7 @@ pub fn markdown(results: &Results) -> String {
     ratio_lines(&mut out, results);
     generator_ceiling(&mut out, &results.generator_ceiling);
     forwarding(&mut out, &results.forwarding, &results.generator_ceiling);
+    dut_cost(&mut out, &results.dut_cost);
     expensive(&mut out, &results.expensive);
     chain_cost(&mut out, &results.chain_cost);
     compiler(&mut out, &results.compiler);
@@ -167,6 +168,51 @@ fn offered(point: &ForwardingPoint) -> String {
 fn delivered(measured: &Measured) -> String {
     let rate = pps(measured.pps);
     if measured.generator_bound && rate != MISSING { format!("≥ {rate}") } else { rate }
+}
+
+fn dut_cost(out: &mut String, costs: &[DutCost]) {
+    out.push_str("## Per-packet cost\n\n");
+    if costs.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    out.push_str(
+        "The CPU time of each XDP device per packet at one fixed offered rate, the same for all, in the kernel's \
+         own accounting. eBPF: the run time of all the device's programs (BPF_ENABLE_STATS) over the runs of \
+         its attached program. Softirq: the machine's softirq time (10 ms ticks) over the frames that came back; \
+         it holds the veth's receive and transmit work and the sink's share, the same for every device.\n\n",
+    );
+    let rows = costs
+        .iter()
+        .map(|cost| {
+            vec![
+                cost.dut.label(),
+                format!("{} B", cost.frame_bytes),
+                pps(cost.offered_pps()),
+                pps(cost.delivered_pps()),
+                percent(cost.loss()),
+                fixed(cost.xdp_ns_per_packet(), 1),
+                fixed(cost.softirq_ns_per_packet(), 0),
+            ]
+        })
+        .collect();
+    table(out, &["Device", "Frame", "Offered", "Delivered", "Loss", "eBPF ns/pkt", "Softirq ns/pkt"], rows);
+    let rows = costs
+        .iter()
+        .flat_map(|cost| {
+            cost.programs.iter().map(|program| {
+                vec![
+                    cost.dut.label(),
+                    program.name.clone(),
+                    program.id.to_string(),
+                    program.runs.to_string(),
+                    fixed(program.run_ns as f64 / 1e6, 1),
+                    fixed(program.run_ns as f64 / program.runs as f64, 1),
+                ]
+            })
+        })
+        .collect();
+    table(out, &["Device", "Program", "Id", "Runs", "Run time (ms)", "ns/run"], rows);
 }
 
 fn expensive(out: &mut String, points: &[ExpensivePoint]) {

@@ -2,8 +2,8 @@
 //! after each run, and the Markdown's "Ratios" section. A comparison whose
 //! numbers are missing, not finite or divide by zero is left out.
 
-use crate::numbers::{fixed, pps_pair, quotient, ratio, share};
-use crate::results::{ChainCost, Dut, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Results};
+use crate::numbers::{fixed, percent, pps, pps_pair, quotient, ratio, share};
+use crate::results::{ChainCost, Dut, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Results};
 use crate::select;
 
 /// Every comparison `results` has the numbers for, e.g. `64 B: galette-xdp
@@ -13,6 +13,7 @@ pub fn ratios(results: &Results) -> Vec<String> {
     let mut lines = forwarding(&results.forwarding);
     lines.extend(expensive(&results.expensive));
     lines.extend(chain_cost(&results.chain_cost));
+    lines.extend(dut_cost(&results.dut_cost));
     lines
 }
 
@@ -109,4 +110,64 @@ fn chain_cost(costs: &[ChainCost]) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// Two measured rates count as the same offered rate within this share.
+const SAME_RATE: f64 = 0.05;
+/// A point that lost more than this share of its frames did not sustain the
+/// rate: its cost per packet is not that of forwarding them all.
+const SUSTAINED_LOSS: f64 = 0.01;
+
+/// galette-xdp's per-packet cost against aya-xdp's, per frame size and
+/// offered rate: a result only when both were offered the same rate (within
+/// 5 %) and lost (almost) nothing; otherwise a line saying why not.
+fn dut_cost(costs: &[DutCost]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for galette in costs.iter().filter(|cost| cost.dut == Dut::GaletteXdp) {
+        let Some(aya) = costs.iter().find(|cost| {
+            cost.dut == Dut::AyaXdp
+                && cost.frame_bytes == galette.frame_bytes
+                && select::same_share(cost.target_pps, galette.target_pps)
+        }) else {
+            continue;
+        };
+        let head = format!("per-packet cost, {} B at {}", galette.frame_bytes, pps(galette.target_pps));
+        if let Some(reason) = not_comparable(galette, aya) {
+            lines.push(format!("{head}: not compared, {reason}"));
+            continue;
+        }
+        let (Some(xdp), Some(softirq)) = (
+            quotient(galette.xdp_ns_per_packet(), aya.xdp_ns_per_packet()),
+            quotient(galette.softirq_ns_per_packet(), aya.softirq_ns_per_packet()),
+        ) else {
+            continue;
+        };
+        lines.push(format!(
+            "{head}: galette-xdp costs {} aya-xdp in eBPF ({} vs {} ns/pkt), {} in softirq ({} vs {} ns/pkt)",
+            ratio(xdp),
+            fixed(galette.xdp_ns_per_packet(), 1),
+            fixed(aya.xdp_ns_per_packet(), 1),
+            ratio(softirq),
+            fixed(galette.softirq_ns_per_packet(), 0),
+            fixed(aya.softirq_ns_per_packet(), 0),
+        ));
+    }
+    lines
+}
+
+/// Why two cost points do not compare like with like, if they do not.
+fn not_comparable(galette: &DutCost, aya: &DutCost) -> Option<String> {
+    let (mine, theirs) = (galette.offered_pps(), aya.offered_pps());
+    let same_rate = quotient(mine, theirs).is_some_and(|times| (times - 1.0).abs() <= SAME_RATE);
+    if !same_rate {
+        return Some(format!("offered different rates ({})", pps_pair(mine, theirs)));
+    }
+    for cost in [galette, aya] {
+        let loss = cost.loss();
+        // NaN (nothing sent) sustains nothing either.
+        if loss.is_nan() || loss > SUSTAINED_LOSS {
+            return Some(format!("{} lost {} of the frames", cost.dut.label(), percent(loss)));
+        }
+    }
+    None
 }

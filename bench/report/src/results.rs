@@ -27,6 +27,11 @@ pub struct Results {
     /// experiment existed, which read back with none.
     #[serde(default)]
     pub reload: Vec<ReloadRun>,
+    /// The CPU time the XDP devices under test spent per forwarded packet,
+    /// at one fixed offered rate. Absent from files written before it was
+    /// measured, which read back with none.
+    #[serde(default)]
+    pub dut_cost: Vec<DutCost>,
 }
 
 /// The machine the run happened on.
@@ -134,6 +139,73 @@ pub struct ForwardingPoint {
     #[serde(with = "crate::json_number::optional")]
     pub target_pps: Option<f64>,
     pub measured: Measured,
+}
+
+/// What one device under test cost per packet at a fixed offered rate, in
+/// the kernel's own accounting: each of its eBPF programs' run time and run
+/// count (BPF_ENABLE_STATS) and the machine's softirq time, over one point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DutCost {
+    pub dut: Dut,
+    pub frame_bytes: u32,
+    /// The rate the generator was asked for, the same for every device.
+    #[serde(with = "crate::json_number")]
+    pub target_pps: f64,
+    /// Frames the generator sent and frames that came back.
+    pub sent: u64,
+    pub received: u64,
+    /// How long the generator sent, in nanoseconds.
+    pub sending_ns: u64,
+    /// Every eBPF program of the device, with what the kernel counted while
+    /// the point ran.
+    pub programs: Vec<ProgramRuns>,
+    /// The machine's softirq time over the point, in nanoseconds (the kernel
+    /// reports it in ticks of 10 ms per CPU).
+    pub softirq_ns: u64,
+}
+
+/// One eBPF program's run time and run count over a point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRuns {
+    /// The name the kernel has for it (at most 15 bytes).
+    pub name: String,
+    pub id: u32,
+    /// Nanoseconds the kernel counted it running, and how many times it ran.
+    pub run_ns: u64,
+    pub runs: u64,
+}
+
+impl DutCost {
+    /// Frames per second the generator sent.
+    pub fn offered_pps(&self) -> f64 {
+        self.sent as f64 / (self.sending_ns as f64 / 1e9)
+    }
+
+    /// Frames per second that came back.
+    pub fn delivered_pps(&self) -> f64 {
+        self.received as f64 / (self.sending_ns as f64 / 1e9)
+    }
+
+    /// Share of the sent frames that did not come back, 0 to 1 (NaN when
+    /// nothing was sent).
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 { f64::NAN } else { self.sent.saturating_sub(self.received) as f64 / self.sent as f64 }
+    }
+
+    /// The device's eBPF time per packet: all its programs' run time over
+    /// the runs of the one run most, the one attached, which every frame
+    /// enters. (A program entered by a tail call has no runs of its own:
+    /// the kernel times the attached program's run, tail calls included.)
+    pub fn xdp_ns_per_packet(&self) -> f64 {
+        let runs = self.programs.iter().map(|program| program.runs).max().unwrap_or(0);
+        let run_ns: u64 = self.programs.iter().map(|program| program.run_ns).sum();
+        run_ns as f64 / runs as f64
+    }
+
+    /// The machine's softirq time per frame that came back.
+    pub fn softirq_ns_per_packet(&self) -> f64 {
+        self.softirq_ns as f64 / self.received as f64
+    }
 }
 
 /// Where the expensive NF ran.

@@ -76,6 +76,32 @@ fn reload_run(tier: ReloadTier, target_pps: f64) -> ReloadRun {
     }
 }
 
+/// A cost point of 1,000,000 frames offered in 2 s at 500 kpps, of which
+/// `received` came back; the attached program ran once a frame for `xdp_ns`
+/// each and the machine spent `softirq_ns` a frame that came back.
+fn dut_cost(dut: Dut, received: u64, programs: &[(&str, u64)], softirq_ns: u64) -> DutCost {
+    let runs = |run_ns: u64| if run_ns == 0 { 0 } else { 1_000_000 };
+    DutCost {
+        dut,
+        frame_bytes: 64,
+        target_pps: 500e3,
+        sent: 1_000_000,
+        received,
+        sending_ns: 2_000_000_000,
+        programs: programs
+            .iter()
+            .enumerate()
+            .map(|(id, (name, ns))| ProgramRuns {
+                name: (*name).into(),
+                id: id as u32 + 10,
+                run_ns: ns * runs(*ns),
+                runs: runs(*ns),
+            })
+            .collect(),
+        softirq_ns: softirq_ns * received,
+    }
+}
+
 /// A small run with a few points of every kind.
 fn synthetic() -> Results {
     let afxdp = Dut::GaletteAfXdp { workers: 1, poll: false };
@@ -138,6 +164,10 @@ fn synthetic() -> Results {
             runs: 5,
         }],
         reload: vec![reload_run(ReloadTier::Xdp, 100e3), reload_run(ReloadTier::TwoTier, 100e3)],
+        dut_cost: vec![
+            dut_cost(Dut::GaletteXdp, 1_000_000, &[("galette_nf_0", 0), ("galette_rx", 30)], 250),
+            dut_cost(Dut::AyaXdp, 1_000_000, &[("bench_macswap", 20)], 200),
+        ],
     }
 }
 
@@ -386,6 +416,11 @@ fn markdown_has_every_section_and_the_numbers() {
         "| 8 | 45.6 | 24.0 | 1.90× |",
         "## Compiler",
         "| check and place a 10,000-instance chain | 12.3 | 5 |",
+        "## Per-packet cost",
+        "| galette-xdp | 64 B | 500.0 kpps | 500.0 kpps | 0.00 % | 30.0 | 250 |",
+        "| aya-xdp | 64 B | 500.0 kpps | 500.0 kpps | 0.00 % | 20.0 | 200 |",
+        "| galette-xdp | galette_nf_0 | 10 | 0 | 0.0 | – |",
+        "| galette-xdp | galette_rx | 11 | 1000000 | 30.0 | 30.0 |",
         "## Plots",
         "![Latency, 64 B frames](latency-64B.svg)",
         "![Chain cost under BPF_PROG_TEST_RUN](chain-cost.svg)",
@@ -416,10 +451,37 @@ fn ratios_compare_peaks_with_the_baselines() {
         "expensive NF, P=0.5: 4 userland workers 3.50× the throughput of one (70.0 vs 20.0 kpps)",
         "chain of 1 NF: 1.00× the hand-written program's cost (10.0 vs 10.0 ns/pkt)",
         "chain of 8 NFs: 1.90× the hand-written program's cost (45.6 vs 24.0 ns/pkt)",
+        "per-packet cost, 64 B at 500.0 kpps: galette-xdp costs 1.50× aya-xdp in eBPF (30.0 vs 20.0 ns/pkt), \
+         1.25× in softirq (250 vs 200 ns/pkt)",
     ] {
         assert!(lines.iter().any(|line| line == expected), "no ratio line {expected:?} in {lines:#?}");
     }
-    assert_eq!(lines.len(), 11, "{lines:#?}");
+    assert_eq!(lines.len(), 12, "{lines:#?}");
+}
+
+/// A cost ratio compares like with like or is not printed as a result: the
+/// same offered rate (within 5 %), and (almost) every frame forwarded.
+#[test]
+fn per_packet_costs_compare_only_at_the_same_rate_without_loss() {
+    let aya = dut_cost(Dut::AyaXdp, 1_000_000, &[("bench_macswap", 20)], 200);
+    let mut slow = dut_cost(Dut::GaletteXdp, 1_000_000, &[("galette_rx", 30)], 250);
+    slow.sent = 800_000;
+    slow.received = 800_000;
+    let lossy = dut_cost(Dut::GaletteXdp, 900_000, &[("galette_rx", 30)], 250);
+    let at = |galette: DutCost| ratios(&Results { dut_cost: vec![galette, aya.clone()], ..Results::default() });
+    assert_eq!(
+        at(slow),
+        ["per-packet cost, 64 B at 500.0 kpps: not compared, offered different rates (400.0 vs 500.0 kpps)"]
+    );
+    assert_eq!(
+        at(lossy),
+        ["per-packet cost, 64 B at 500.0 kpps: not compared, galette-xdp lost 10.00 % of the frames"]
+    );
+    let mut nothing = dut_cost(Dut::GaletteXdp, 0, &[], 0);
+    nothing.sent = 0;
+    let lines = at(nothing);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("not compared"), "{lines:?}");
 }
 
 #[test]
@@ -447,10 +509,11 @@ fn an_empty_run_gives_an_outline_and_no_plots() {
         "## Chain cost",
         "## Compiler",
         "## Live reload",
+        "## Per-packet cost",
     ] {
         assert!(markdown.contains(section), "no {section}");
     }
-    assert_eq!(markdown.matches("Not measured in this run.").count(), 6);
+    assert_eq!(markdown.matches("Not measured in this run.").count(), 7);
     assert!(markdown.contains("- **CPU:** unknown, 0 cores"));
     assert!(!markdown.contains("## Ratios") && !markdown.contains("## Plots"));
     assert!(ratios(&results).is_empty());
@@ -491,6 +554,7 @@ fn poisoned(value: f64) -> Results {
     }
     results.compiler.iter_mut().for_each(|timing| timing.median_ms = value);
     results.reload.iter_mut().for_each(|run| run.target_pps = value);
+    results.dut_cost.iter_mut().for_each(|cost| cost.target_pps = value);
     results
 }
 
@@ -551,6 +615,8 @@ fn results_json_reads_back_to_the_same_run() {
         assert!(back.forwarding.iter().any(|point| point.target_pps.is_none()), "`None` stays `None`");
         assert_eq!(back.reload[0].target_pps.to_bits(), value.to_bits(), "{value}");
         assert_eq!(back.reload[0].reloads, results.reload[0].reloads);
+        assert_eq!(back.dut_cost[0].target_pps.to_bits(), value.to_bits(), "{value}");
+        assert_eq!(back.dut_cost[0].programs, results.dut_cost[0].programs);
     }
 }
 
@@ -565,6 +631,8 @@ fn an_older_results_json_with_nulls_reads_back() {
     json["chain_cost"][0]["handwritten_ns"] = serde_json::Value::Null;
     // Nor did it have the reload experiment.
     json.as_object_mut().unwrap().remove("reload");
+    // Nor the per-packet cost.
+    json.as_object_mut().unwrap().remove("dut_cost");
     let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
     let back = read_results(&path).expect("reads the older file");
@@ -572,6 +640,7 @@ fn an_older_results_json_with_nulls_reads_back() {
     assert!(back.chain_cost[0].handwritten_ns.is_nan());
     assert_eq!(back.forwarding[0].measured.latency.p50, synthetic().forwarding[0].measured.latency.p50);
     assert!(back.reload.is_empty());
+    assert!(back.dut_cost.is_empty());
 
     std::fs::write(&path, "{ \"machine\": 3 }").unwrap();
     let error = read_results(&path).unwrap_err();
