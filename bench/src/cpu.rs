@@ -27,6 +27,13 @@ impl CpuReading {
             + later.process_ticks.saturating_sub(self.process_ticks);
         ticks as f64 / ticks_per_second() / seconds
     }
+
+    /// The machine's softirq time between `self` and `later`, in
+    /// nanoseconds: whole ticks (10 ms) of each CPU, summed.
+    pub fn softirq_ns_until(&self, later: &CpuReading) -> u64 {
+        let ticks = later.softirq_ticks.saturating_sub(self.softirq_ticks);
+        (ticks as f64 * 1e9 / ticks_per_second()) as u64
+    }
 }
 
 fn ticks_per_second() -> f64 {

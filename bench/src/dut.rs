@@ -116,6 +116,11 @@ impl StartedDut {
         Ok(started)
     }
 
+    /// The program of the benchmark's object this DUT is, if it is one.
+    pub fn own_program(&self) -> Option<&'static str> {
+        self.program
+    }
+
     /// The process whose CPU time counts as the DUT's, if it has one.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

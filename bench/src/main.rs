@@ -3,6 +3,7 @@
 //! [--quick]` builds it in release mode and runs it; see docs/benchmarks.md.
 
 mod af_packet;
+mod bpf_stats;
 mod control_dir;
 mod cpu;
 mod dut;
@@ -156,7 +157,7 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         }
         if wants(Experiment::Forwarding) {
             println!("forwarding");
-            results.forwarding =
+            (results.forwarding, results.dut_cost) =
                 experiments::forwarding::run(&mut testbed, cli.quick, &sizes, &results.generator_ceiling)?;
         }
         if wants(Experiment::Expensive) {

@@ -1,13 +1,14 @@
 //! End-to-end forwarding of a macswap reflector: Galette in XDP and in
 //! userland (AF_XDP, 1..N workers, IRQ and polling) against a hand-written
 //! aya XDP program and an AF_PACKET forwarder, at several frame sizes and
-//! offered rates up to saturation.
+//! offered rates up to saturation; and for the XDP devices, their CPU time
+//! per packet at one fixed rate (`dut_cost`).
 
-use galette_bench_report::{Dut, ForwardingPoint, GeneratorCeiling};
+use galette_bench_report::{Dut, DutCost, ForwardingPoint, GeneratorCeiling};
 
 use crate::BenchError;
 use crate::dut::{GaletteRun, StartedDut, forwarding_duts};
-use crate::experiments::compile;
+use crate::experiments::{compile, dut_cost};
 use crate::testbed::Testbed;
 
 /// The reflector, in XDP.
@@ -29,10 +30,13 @@ pub fn run(
     quick: bool,
     sizes: &[u32],
     ceilings: &[GeneratorCeiling],
-) -> Result<Vec<ForwardingPoint>, BenchError> {
+) -> Result<(Vec<ForwardingPoint>, Vec<DutCost>), BenchError> {
     let xdp_bundle = compile(&testbed.work_dir, "bench_macswap", MACSWAP_XDP)?;
     let userland_bundle = compile(&testbed.work_dir, "bench_macswap_user", MACSWAP_USERLAND)?;
     let mut points = Vec::new();
+    let mut costs = Vec::new();
+    // One rate for every device, so that their costs per packet compare.
+    let cost_rate = dut_cost::rate(ceilings);
     for dut in forwarding_duts(quick) {
         println!("  {}", dut.label());
         let side = testbed.dut.clone();
@@ -59,11 +63,32 @@ pub fn run(
             Dut::AyaXdp => StartedDut::program(&mut testbed.ebpf, &side, "bench_macswap")?,
             Dut::AfPacket => StartedDut::af_packet(&mut testbed.ebpf, &side, &log)?,
         };
-        let result = measure_all(testbed, &dut, quick, sizes, ceilings, started.pid(), &mut points);
+        let result = measure_all(testbed, &dut, quick, sizes, ceilings, started.pid(), &mut points).and_then(|()| {
+            if !dut_cost::measures(&dut) {
+                return Ok(());
+            }
+            let cost = dut_cost::measure(testbed, &dut, &started, cost_rate)?;
+            println!(
+                "    cost at {} B, offered {:>9.0} pps: {:>9.0} pps, loss {:>5.2} %, eBPF {:.1} ns/pkt, softirq {:.0} ns/pkt ({})",
+                cost.frame_bytes,
+                cost.offered_pps(),
+                cost.delivered_pps(),
+                cost.loss() * 100.0,
+                cost.xdp_ns_per_packet(),
+                cost.softirq_ns_per_packet(),
+                cost.programs
+                    .iter()
+                    .map(|program| format!("{} #{}: {} runs, {} ns", program.name, program.id, program.runs, program.run_ns))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            costs.push(cost);
+            Ok(())
+        });
         started.stop(&mut testbed.ebpf)?;
         result?;
     }
-    Ok(points)
+    Ok((points, costs))
 }
 
 fn measure_all(

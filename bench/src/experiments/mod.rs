@@ -4,6 +4,7 @@
 pub mod ceiling;
 pub mod chain_cost;
 pub mod compiler;
+pub mod dut_cost;
 pub mod expensive;
 pub mod forwarding;
 pub mod reload;
