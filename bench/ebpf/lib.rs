@@ -52,6 +52,22 @@ static SINK_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 #[map]
 static SINK_LATENCY: PerCpuArray<u64> = PerCpuArray::with_max_entries(BUCKETS, 0);
 
+/// Slot 0: the IPv4 TTL that marks a frame as the second class (a chain
+/// that sends some frames through `std.ttl` marks them so: the sampler that
+/// picks them is random, so the generator cannot know which they are);
+/// 0: classes off.
+#[map]
+static SINK_CLASS: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Per class (0: unmarked, 1: marked): slot `class` the frames received.
+#[map]
+static SINK_CLASS_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+/// Per class, a latency histogram like [`SINK_LATENCY`]: class `c`'s
+/// buckets start at `c * BUCKETS`.
+#[map]
+static SINK_CLASS_LATENCY: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * BUCKETS, 0);
+
 /// Buckets of the timeline: enough for 80 s in buckets of 10 ms.
 const TIMELINE_BUCKETS: u32 = 8192;
 /// Where the IPv4 TTL is: the mark a chain leaves on a frame.
@@ -172,13 +188,20 @@ pub fn bench_sink(ctx: XdpContext) -> u32 {
     let now = unsafe { bpf_ktime_get_ns() };
     add(&SINK_COUNTS, 0, 1);
     add(&SINK_COUNTS, 1, (end - data) as u64);
-    add(&SINK_LATENCY, bucket(now.saturating_sub(sent)), 1);
+    let latency_bucket = bucket(now.saturating_sub(sent));
+    add(&SINK_LATENCY, latency_bucket, 1);
     if let Some(slot) = timeline_bucket(now) {
         add(&SINK_TIMELINE, slot, 1);
     }
     // SAFETY: TTL_OFFSET is inside the STAMP_OFFSET + 8 bytes checked above.
     let ttl = unsafe { *((data + TTL_OFFSET) as *const u8) };
     add(&SINK_TTL, u32::from(ttl), 1);
+    let marked = SINK_CLASS.get(0).copied().unwrap_or(0);
+    if marked != 0 {
+        let class = u32::from(u32::from(ttl) == marked);
+        add(&SINK_CLASS_COUNTS, class, 1);
+        add(&SINK_CLASS_LATENCY, class * BUCKETS + latency_bucket, 1);
+    }
     xdp_action::XDP_DROP
 }
 

@@ -13,6 +13,9 @@ pub const MIN_FRAME: usize = MARK_OFFSET + 12;
 /// Ethernet's frame check sequence: counted in the sizes people quote (64 to
 /// 1518 bytes) but never seen by software.
 pub const FCS: u32 = 4;
+/// The IPv4 TTL of every benchmark frame as the generator sends it; one less
+/// when a chain marks a frame with `std.ttl`.
+pub const TTL: u8 = 64;
 
 /// The endpoints of the generated frames.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +38,7 @@ pub fn benchmark_frame(endpoints: &Endpoints, wire_bytes: u32) -> Vec<u8> {
     let ip = &mut frame[14..34];
     ip[0] = 0x45;
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[8] = 64; // TTL
+    ip[8] = TTL;
     ip[9] = 17; // UDP
     ip[12..16].copy_from_slice(&endpoints.src_ip.octets());
     ip[16..20].copy_from_slice(&endpoints.dst_ip.octets());

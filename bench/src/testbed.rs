@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aya::Ebpf;
 use galette::shutdown::ShutdownFlag;
-use galette_bench_report::Measured;
+use galette_bench_report::{ClassMeasured, Measured};
 use galette_testbed::VethPair;
 
 use crate::BenchError;
@@ -88,6 +88,18 @@ impl Testbed {
         rate: Option<f64>,
         dut_pid: Option<u32>,
     ) -> Result<Measured, BenchError> {
+        Ok(self.measure_classes(wire_bytes, rate, dut_pid)?.0)
+    }
+
+    /// [`Testbed::measure`], and the two classes of frames the sink told
+    /// apart (0: unmarked, 1: marked; both empty unless
+    /// [`Traffic::set_marked_ttl`] turned classes on).
+    pub fn measure_classes(
+        &mut self,
+        wire_bytes: u32,
+        rate: Option<f64>,
+        dut_pid: Option<u32>,
+    ) -> Result<(Measured, [ClassMeasured; 2]), BenchError> {
         self.check_stop()?;
         let frame = self.frame(wire_bytes);
         self.traffic.reset_sink(&mut self.ebpf)?;
@@ -100,7 +112,7 @@ impl Testbed {
         let seconds = sent.elapsed.as_secs_f64().max(1e-9);
         let pps = received.frames as f64 / seconds;
         let loss = if sent.frames == 0 { 0.0 } else { (1.0 - received.frames as f64 / sent.frames as f64).max(0.0) };
-        Ok(Measured {
+        let measured = Measured {
             offered_pps: sent.frames as f64 / seconds,
             pps,
             mbps: (received.bytes as f64 + received.frames as f64 * f64::from(FCS)) * 8.0 / seconds / 1e6,
@@ -110,7 +122,13 @@ impl Testbed {
             // At full speed with (almost) nothing lost, the generator is
             // what held the rate down, not the device.
             generator_bound: rate.is_none() && loss < 0.01,
-        })
+        };
+        let [unmarked, marked] = received.classes.map(|class| ClassMeasured {
+            frames: class.frames,
+            pps: class.frames as f64 / seconds,
+            latency: class.latency,
+        });
+        Ok((measured, [unmarked, marked]))
     }
 
     pub fn check_stop(&self) -> Result<(), BenchError> {

@@ -46,6 +46,17 @@ pub struct Received {
     pub frames: u64,
     pub bytes: u64,
     pub latency: Latency,
+    /// The frames of each class and their latency (0: unmarked, 1: marked
+    /// with the TTL set by [`Traffic::set_marked_ttl`]); both empty while
+    /// classes are off.
+    pub classes: [ClassReceived; 2],
+}
+
+/// What came back of one class of frames.
+#[derive(Debug, Clone, Default)]
+pub struct ClassReceived {
+    pub frames: u64,
+    pub latency: Latency,
 }
 
 /// The generator and the sink on one interface of a namespace.
@@ -180,7 +191,13 @@ impl Traffic {
     /// Zeroes the sink's counters and histogram.
     pub fn reset_sink(&self, ebpf: &mut Ebpf) -> Result<(), BenchError> {
         let cpus = nr_cpus().map_err(|(_, err)| setup(err))?;
-        for (name, entries) in [("SINK_COUNTS", 2), ("SINK_LATENCY", BUCKETS as u32)] {
+        let maps = [
+            ("SINK_COUNTS", 2),
+            ("SINK_LATENCY", BUCKETS as u32),
+            ("SINK_CLASS_COUNTS", 2),
+            ("SINK_CLASS_LATENCY", 2 * BUCKETS as u32),
+        ];
+        for (name, entries) in maps {
             let mut map: PerCpuArray<_, u64> =
                 PerCpuArray::try_from(ebpf.map_mut(name).ok_or_else(|| missing(name))?).map_err(setup)?;
             for index in 0..entries {
@@ -197,8 +214,33 @@ impl Traffic {
                 PerCpuArray::try_from(ebpf.map(name).ok_or_else(|| missing(name))?).map_err(setup)?;
             Ok(map.get(&index, 0).map_err(setup)?.iter().sum())
         };
-        let histogram = (0..BUCKETS as u32).map(|index| sum("SINK_LATENCY", index)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Received { frames: sum("SINK_COUNTS", 0)?, bytes: sum("SINK_COUNTS", 1)?, latency: percentiles(&histogram) })
+        let histogram = |name: &str, first: u32| -> Result<Latency, BenchError> {
+            let counts =
+                (first..first + BUCKETS as u32).map(|index| sum(name, index)).collect::<Result<Vec<_>, _>>()?;
+            Ok(percentiles(&counts))
+        };
+        let class = |class: u32| -> Result<ClassReceived, BenchError> {
+            Ok(ClassReceived {
+                frames: sum("SINK_CLASS_COUNTS", class)?,
+                latency: histogram("SINK_CLASS_LATENCY", class * BUCKETS as u32)?,
+            })
+        };
+        Ok(Received {
+            frames: sum("SINK_COUNTS", 0)?,
+            bytes: sum("SINK_COUNTS", 1)?,
+            latency: histogram("SINK_LATENCY", 0)?,
+            classes: [class(0)?, class(1)?],
+        })
+    }
+
+    /// Makes the sink count and histogram the frames that arrive with IPv4
+    /// TTL `ttl` apart from the rest (`None`: classes off). A chain marks a
+    /// class of frames by sending them through `std.ttl`; only the sink can
+    /// tell them apart, since which frames a chain picks may be random.
+    pub fn set_marked_ttl(&self, ebpf: &mut Ebpf, ttl: Option<u8>) -> Result<(), BenchError> {
+        let mut map: Array<_, u32> =
+            Array::try_from(ebpf.map_mut("SINK_CLASS").ok_or_else(|| missing("SINK_CLASS"))?).map_err(setup)?;
+        map.set(0, ttl.map_or(0, u32::from), 0).map_err(setup)
     }
 }
 

@@ -9,8 +9,8 @@ use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
 use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, CompilerTiming, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, GeneratorCeiling,
-    Measured, ReloadPhase, ReloadRun, Results,
+    ChainCost, ClassMeasured, CompilerTiming, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint,
+    GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
 
@@ -252,6 +252,7 @@ fn expensive(out: &mut String, points: &[ExpensivePoint]) {
         ],
         rows,
     );
+    expensive_classes(out, points);
     for share_p in select::scaling_shares(points) {
         let _ = write!(out, "### Userland workers, P={}\n\n", share(share_p));
         let at_share = points.iter().filter(|point| select::same_share(point.share, share_p));
@@ -270,6 +271,68 @@ fn expensive(out: &mut String, points: &[ExpensivePoint]) {
             })
             .collect();
         table(out, &["Workers", "Delivered", "Loss", "p99", "CPU (cores)"], rows);
+    }
+}
+
+/// The same points with the normal and the expensive traffic apart: what
+/// the expensive frames do to the others is the experiment's point.
+fn expensive_classes(out: &mut String, points: &[ExpensivePoint]) {
+    out.push_str(
+        "### Normal and expensive traffic apart
+
+",
+    );
+    if points.iter().all(|point| point.classes.is_none()) {
+        out.push_str(
+            "Not measured in this run (its results predate the sink's classes).
+
+",
+        );
+        return;
+    }
+    out.push_str("The sink tells the frames that went through the expensive NF (the chain lowers their TTL) from the rest. The chain picks them at random, so each class is offered about its share of the rate above. p99 latency in µs.
+
+");
+    let rows = select::shares(points)
+        .into_iter()
+        .map(|share_p| {
+            let mut row = vec![share(share_p)];
+            for placement in [ExpensivePlacement::Xdp, ExpensivePlacement::Userland] {
+                let classes =
+                    select::expensive_point(points, placement, 1, share_p).and_then(|point| point.classes.as_ref());
+                for class in [classes.map(|classes| &classes.normal), classes.map(|classes| &classes.expensive)] {
+                    row.extend(class_pps_and_p99(class));
+                }
+            }
+            row
+        })
+        .collect();
+    let (xdp, userland) =
+        (expensive_label(ExpensivePlacement::Xdp, 1), expensive_label(ExpensivePlacement::Userland, 1));
+    table(
+        out,
+        &[
+            "P",
+            &format!("{xdp}: normal delivered"),
+            &format!("{xdp}: normal p99"),
+            &format!("{xdp}: expensive delivered"),
+            &format!("{xdp}: expensive p99"),
+            &format!("{userland}: normal delivered"),
+            &format!("{userland}: normal p99"),
+            &format!("{userland}: expensive delivered"),
+            &format!("{userland}: expensive p99"),
+        ],
+        rows,
+    );
+}
+
+/// A class's delivered rate and p99; no p99 for a class none of whose frames
+/// came back (at P = 0 there are no expensive frames).
+fn class_pps_and_p99(class: Option<&ClassMeasured>) -> [String; 2] {
+    match class {
+        Some(class) if class.frames == 0 => [pps(0.0), MISSING.into()],
+        Some(class) => [pps(class.pps), time(class.latency.p99)],
+        None => [MISSING.into(), MISSING.into()],
     }
 }
 

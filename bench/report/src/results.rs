@@ -229,6 +229,34 @@ pub struct ExpensivePoint {
     pub frame_bytes: u32,
     /// All traffic, cheap and expensive.
     pub measured: Measured,
+    /// The normal and the expensive traffic apart, as the sink told them by
+    /// the mark the chain leaves on expensive frames. Absent from files
+    /// written before the classes were measured, which read back with none.
+    #[serde(default)]
+    pub classes: Option<ExpensiveClasses>,
+}
+
+/// The expensive-NF experiment's two classes of frames at one point.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExpensiveClasses {
+    /// The frames that took only the macswap.
+    pub normal: ClassMeasured,
+    /// The frames that went through the expensive NF.
+    pub expensive: ClassMeasured,
+}
+
+/// What came back of one class of frames. Its offered rate is unknown: the
+/// chain picks the class at random, frame by frame, so only about P of the
+/// offered rate is expensive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClassMeasured {
+    /// Frames of the class that came back.
+    pub frames: u64,
+    /// Frames of the class per second that came back.
+    #[serde(with = "crate::json_number")]
+    pub pps: f64,
+    /// Their latency (all zero when none came back).
+    pub latency: Latency,
 }
 
 /// The per-packet cost of one chain under BPF_PROG_TEST_RUN.

@@ -31,7 +31,23 @@ fn expensive(placement: ExpensivePlacement, workers: u32, share: f64, pps: f64) 
         operations: 100_000,
         frame_bytes: 64,
         measured: measured(50e3, pps, 20.0),
+        classes: Some(ExpensiveClasses {
+            normal: class(pps * (1.0 - share), 80.0),
+            expensive: class(pps * share, 2500.0),
+        }),
     }
+}
+
+/// One class of frames over a 1 s point, delivering `pps`, p99 `p99` µs
+/// (none: a class that delivered nothing has no latency).
+fn class(pps: f64, p99: f64) -> ClassMeasured {
+    let frames = pps.round() as u64;
+    let latency = if frames == 0 {
+        Latency::default()
+    } else {
+        Latency { p1: p99 / 8.0, p25: p99 / 5.0, p50: p99 / 4.0, p75: p99 / 2.0, p99, samples: frames }
+    };
+    ClassMeasured { frames, pps, latency }
 }
 
 /// 50 reloads, 4 ms apart from start to start, each command 3 ms (the
@@ -410,6 +426,10 @@ fn markdown_has_every_section_and_the_numbers() {
         "100000 operations each",
         "| P | XDP: delivered | XDP: p99 | userland, 1 worker: delivered | userland, 1 worker: p99 |",
         "| 0.1 | 10.0 kpps | 80.0 | 123.0 kpps | 80.0 |",
+        "### Normal and expensive traffic apart",
+        "| P | XDP: normal delivered | XDP: normal p99 | XDP: expensive delivered | XDP: expensive p99 | userland, 1 worker: normal delivered |",
+        "| 0 | 50.0 kpps | 80.0 | 0 pps | – | 50.0 kpps | 80.0 | 0 pps | – |",
+        "| 0.1 | 9.0 kpps | 80.0 | 1.0 kpps | 2500 | 110.7 kpps | 80.0 | 12.3 kpps | 2500 |",
         "### Userland workers, P=0.5",
         "| 4 | 70.0 kpps |",
         "## Chain cost",
@@ -547,6 +567,9 @@ fn poisoned(value: f64) -> Results {
     for point in &mut results.expensive {
         point.share = value;
         poison(&mut point.measured);
+        let latency = point.measured.latency.clone();
+        let class = ClassMeasured { frames: 0, pps: value, latency };
+        point.classes = Some(ExpensiveClasses { normal: class.clone(), expensive: class });
     }
     for cost in &mut results.chain_cost {
         cost.galette_ns = value;
@@ -617,6 +640,9 @@ fn results_json_reads_back_to_the_same_run() {
         assert_eq!(back.reload[0].reloads, results.reload[0].reloads);
         assert_eq!(back.dut_cost[0].target_pps.to_bits(), value.to_bits(), "{value}");
         assert_eq!(back.dut_cost[0].programs, results.dut_cost[0].programs);
+        let classes = back.expensive[0].classes.as_ref().expect("the classes read back");
+        assert_eq!(classes.expensive.pps.to_bits(), value.to_bits(), "{value}");
+        assert_eq!(classes.normal.latency.p99.to_bits(), value.to_bits(), "{value}");
     }
 }
 
@@ -633,6 +659,10 @@ fn an_older_results_json_with_nulls_reads_back() {
     json.as_object_mut().unwrap().remove("reload");
     // Nor the per-packet cost.
     json.as_object_mut().unwrap().remove("dut_cost");
+    // Nor the expensive-NF experiment's classes of traffic.
+    for point in json["expensive"].as_array_mut().unwrap() {
+        point.as_object_mut().unwrap().remove("classes");
+    }
     let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
     let back = read_results(&path).expect("reads the older file");
@@ -641,6 +671,10 @@ fn an_older_results_json_with_nulls_reads_back() {
     assert_eq!(back.forwarding[0].measured.latency.p50, synthetic().forwarding[0].measured.latency.p50);
     assert!(back.reload.is_empty());
     assert!(back.dut_cost.is_empty());
+    assert!(back.expensive.iter().all(|point| point.classes.is_none()));
+    assert_eq!(back.expensive[1].measured.pps, synthetic().expensive[1].measured.pps);
+    let markdown = markdown(&back);
+    assert!(markdown.contains("### Normal and expensive traffic apart\n\nNot measured in this run"), "{markdown}");
 
     std::fs::write(&path, "{ \"machine\": 3 }").unwrap();
     let error = read_results(&path).unwrap_err();

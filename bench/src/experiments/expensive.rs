@@ -3,11 +3,12 @@
 //! XDP, the expensive packets stall everything behind them; upcalled to
 //! userland, they wait in their own queue while the rest stays fast.
 
-use galette_bench_report::{ExpensivePlacement, ExpensivePoint};
+use galette_bench_report::{ExpensiveClasses, ExpensivePlacement, ExpensivePoint};
 
 use crate::BenchError;
 use crate::dut::{GaletteRun, StartedDut};
 use crate::experiments::compile;
+use crate::frame::TTL;
 use crate::testbed::Testbed;
 
 /// Operations of the expensive NF per packet (the paper's figure).
@@ -16,6 +17,10 @@ const FRAME_BYTES: u32 = 64;
 
 /// `pick` (std.sampler) sends the share in `share` to `heavy` (std.compute,
 /// `work` operations), then on to a macswap; the rest straight to one.
+/// `mark` (std.ttl) lowers the TTL of the frames `heavy` saw, so that the
+/// sink can tell them from the rest: the sampler picks them at random, so
+/// the generator cannot know which they are. Its cost (a header parse, no
+/// map) is nothing beside the 100,000 operations before it.
 fn chain(placement: ExpensivePlacement) -> String {
     let (name, upcall, heavy_at) = match placement {
         ExpensivePlacement::Xdp => ("expensive_xdp", "", " @xdp"),
@@ -31,7 +36,9 @@ fn chain(placement: ExpensivePlacement) -> String {
          nf swap_after = std.macswap\n\
          rx -> pick\n\
          pick -> {{ sampled: {upcall}heavy, rest: swap_fast }}\n\
-         heavy -> swap_after\n\
+         nf mark = std.ttl\n\
+         heavy -> mark\n\
+         mark -> {{ forward: swap_after, expired: drop, other: drop }}\n\
          swap_fast -> tx\n\
          swap_after -> tx\n"
     )
@@ -45,6 +52,24 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
     let rate = if quick { 20e3 } else { 50e3 };
     let work = testbed.work_dir.join("work.txt");
     std::fs::write(&work, format!("0 {OPERATIONS}\n")).map_err(|err| BenchError::Setup(err.to_string()))?;
+    // Only the expensive frames pass `mark`, which leaves them one hop less.
+    testbed.traffic.set_marked_ttl(&mut testbed.ebpf, Some(TTL - 1))?;
+    let points = run_points(testbed, shares, workers, rate, &work);
+    // Other experiments' frames are one class; a failure above still turns
+    // the classes off, and its error is the one reported.
+    let off = testbed.traffic.set_marked_ttl(&mut testbed.ebpf, None);
+    let points = points?;
+    off?;
+    Ok(points)
+}
+
+fn run_points(
+    testbed: &mut Testbed,
+    shares: &[f64],
+    workers: &[u32],
+    rate: f64,
+    work: &std::path::Path,
+) -> Result<Vec<ExpensivePoint>, BenchError> {
     let mut points = Vec::new();
     for placement in [ExpensivePlacement::Xdp, ExpensivePlacement::Userland] {
         let name = format!("{placement:?}").to_lowercase();
@@ -73,12 +98,19 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
                     run_dir: testbed.control_dir.path(),
                 },
             )?;
-            let measured = testbed.measure(FRAME_BYTES, Some(rate), started.pid());
+            let measured = testbed.measure_classes(FRAME_BYTES, Some(rate), started.pid());
             started.stop(&mut testbed.ebpf)?;
-            let measured = measured?;
+            let (measured, [normal, expensive]) = measured?;
             println!(
-                "  {name:>8}, P = {share:<4}, {workers} worker(s): {:>8.0} pps of {:.0}, p99 {:>9.1} µs",
-                measured.pps, measured.offered_pps, measured.latency.p99
+                "  {name:>8}, P = {share:<4}, {workers} worker(s): {:>8.0} pps of {:.0}, p99 {:>9.1} µs; \
+                 normal {:>8.0} pps, p99 {:>9.1} µs; expensive {:>8.0} pps, p99 {:>9.1} µs",
+                measured.pps,
+                measured.offered_pps,
+                measured.latency.p99,
+                normal.pps,
+                normal.latency.p99,
+                expensive.pps,
+                expensive.latency.p99
             );
             points.push(ExpensivePoint {
                 placement,
@@ -87,6 +119,7 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Vec<ExpensivePoint>, Be
                 operations: OPERATIONS,
                 frame_bytes: FRAME_BYTES,
                 measured,
+                classes: Some(ExpensiveClasses { normal, expensive }),
             });
         }
     }
@@ -101,5 +134,15 @@ mod tests {
     fn the_chains_differ_only_in_where_the_expensive_nf_runs() {
         assert!(chain(ExpensivePlacement::Xdp).contains("sampled: heavy"));
         assert!(chain(ExpensivePlacement::Userland).contains("sampled: !heavy"));
+    }
+
+    #[test]
+    fn only_the_expensive_frames_are_marked_for_the_sink() {
+        for placement in [ExpensivePlacement::Xdp, ExpensivePlacement::Userland] {
+            let chain = chain(placement);
+            assert!(chain.contains("heavy -> mark\n") && chain.contains("forward: swap_after"), "{chain}");
+            assert!(chain.contains("rest: swap_fast") && chain.contains("swap_fast -> tx"), "{chain}");
+        }
+        const { assert!(TTL > 1, "a frame `mark` lowers must still be forwarded") };
     }
 }
