@@ -29,6 +29,7 @@ pub fn plots(results: &Results) -> Vec<Plot> {
     }
     plots.extend(expensive_by_share(&results.expensive, ByShare::Throughput));
     plots.extend(expensive_by_share(&results.expensive, ByShare::P99));
+    plots.extend(expensive_classes_p99(&results.expensive));
     plots.extend(expensive_workers(&results.expensive));
     plots.extend(chain_cost(&results.chain_cost));
     plots.extend(results.reload.iter().map(reload_timeline));
@@ -176,6 +177,51 @@ fn expensive_by_share(points: &[ExpensivePoint], shown: ByShare) -> Option<Plot>
         chart.line(&expensive_label(placement, workers), Style::series(color), &line);
     }
     Some(plot(file_name.into(), &chart, title.into()))
+}
+
+/// The p99 latency of the normal and the expensive traffic apart over the
+/// shares P, for XDP and one userland worker (labelled `userland`): a colour per placement, the
+/// expensive class dashed. A class with no frame back at a share (none are
+/// expensive at P = 0) has no point there.
+fn expensive_classes_p99(points: &[ExpensivePoint]) -> Option<Plot> {
+    let classes_at = |placement, share| {
+        select::expensive_point(points, placement, 1, share).and_then(|point| point.classes.as_ref())
+    };
+    let shares = select::shares(points);
+    let placements = [ExpensivePlacement::Xdp, ExpensivePlacement::Userland];
+    if !shares.iter().any(|&share| placements.iter().any(|&placement| classes_at(placement, share).is_some())) {
+        return None;
+    }
+    let labels = shares.iter().map(|&value| share(value)).collect();
+    let p99s = points
+        .iter()
+        .filter_map(|point| point.classes.as_ref())
+        .flat_map(|classes| [&classes.normal, &classes.expensive])
+        .filter(|class| class.frames > 0)
+        .map(|class| class.latency.p99);
+    let title = "Expensive NF: p99 latency of each class vs share P";
+    let mut chart = Chart::new(title, Axis::Categories(labels), Axis::log10(p99s))
+        .with_labels("share P of packets that need the expensive NF", "p99 latency (µs, log scale)")
+        .with_note(&expensive_note(points));
+    for (color, placement) in placements.into_iter().enumerate() {
+        for (expensive, name) in [(false, "normal"), (true, "expensive")] {
+            let line: Vec<(f64, f64)> = shares
+                .iter()
+                .enumerate()
+                .filter_map(|(index, &share)| {
+                    let classes = classes_at(placement, share)?;
+                    let class = if expensive { &classes.expensive } else { &classes.normal };
+                    (class.frames > 0).then_some((index as f64, class.latency.p99))
+                })
+                .collect();
+            let style = Style { dashed: expensive, ..Style::series(color) };
+            // Short: the legend has room for about 20 characters (one
+            // worker, as the title of the Markdown table says).
+            let place = if placement == ExpensivePlacement::Xdp { "XDP" } else { "userland" };
+            chart.line(&format!("{place}: {name}"), style, &line);
+        }
+    }
+    Some(plot("expensive-classes-p99.svg".into(), &chart, title.into()))
 }
 
 /// Throughput against userland workers at each share P where the run

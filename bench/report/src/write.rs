@@ -10,7 +10,7 @@ use crate::results::Results;
 
 /// Writes `results.json`, `results.md` and the plots (`latency-64B.svg`,
 /// `throughput-64B.svg`, …, `expensive-share.svg`, `expensive-p99.svg`,
-/// `expensive-workers.svg`, `chain-cost.svg`, each only when there is data
+/// `expensive-classes-p99.svg`, `expensive-workers.svg`, `chain-cost.svg`, each only when there is data
 /// for it) into `dir`, creating it if needed, and returns the paths
 /// written.
 ///

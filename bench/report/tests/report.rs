@@ -342,6 +342,7 @@ fn write_report_writes_json_markdown_and_plots() {
         file_names(&written),
         [
             "chain-cost.svg",
+            "expensive-classes-p99.svg",
             "expensive-p99.svg",
             "expensive-share.svg",
             "expensive-workers.svg",
@@ -387,6 +388,11 @@ fn plots_are_well_formed_and_show_every_series() {
             "expensive-p99 shows {label}"
         );
     }
+    let classes = svg_of(&plots, "expensive-classes-p99.svg");
+    for label in ["XDP: normal", "XDP: expensive", "userland: normal", "userland: expensive"] {
+        assert!(classes.contains(&format!(">{label}</text>")), "expensive-classes-p99 shows {label}");
+    }
+    assert!(classes.contains("stroke-dasharray"), "the expensive class dashed");
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">userland, P=0.5</text>"));
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">XDP, P=0.5</text>"));
     assert!(svg_of(&plots, "chain-cost.svg").contains(">galette (tail calls)</text>"));
