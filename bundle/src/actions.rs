@@ -205,39 +205,16 @@ pub fn action_table(resolved: &crate::ResolvedManifest) -> Vec<(u32, u32)> {
 #[cfg(test)]
 mod table_tests {
     use super::*;
-    use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, ResolvedManifest, XdpPart};
+    use crate::{Instance, Manifest, Placement, PortAction, ResolvedManifest, testing};
 
     fn instance(name: &str, ports: Vec<PortAction>) -> Instance {
-        Instance {
-            name: name.into(),
-            source: "std.x".into(),
-            placement: Placement::Xdp,
-            reason: String::new(),
-            program: Some(format!("prog_{name}")),
-            library: None,
-            ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
-            maps: vec![],
-        }
+        testing::instance(name, Placement::Xdp, ports)
     }
 
     fn manifest(instances: Vec<Instance>, entry: PortAction) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "c".into(),
-            compiler_version: "0".into(),
-            platform: crate::host_platform(),
-            xdp: Some(XdpPart {
-                object: "xdp/chain.o".into(),
-                entry_program: "galette_rx".into(),
-                entry,
-                role_entries: vec![],
-                max_ports: 2,
-            }),
-            roles: vec![],
-            instances,
-            maps: vec![],
-            artifacts: vec![],
-        }
+        let mut manifest = testing::manifest("c", instances);
+        manifest.xdp.as_mut().expect("an XDP part").entry = entry;
+        manifest
     }
 
     #[test]

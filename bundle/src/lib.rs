@@ -14,6 +14,8 @@ mod manifest;
 mod read;
 mod resolve;
 mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod write;
 
 pub use actions::{

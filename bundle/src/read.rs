@@ -135,35 +135,10 @@ fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Instance, Placement, XDP_OBJECT, XdpPart, write_bundle};
+    use crate::{Placement, XDP_OBJECT, testing, write_bundle};
 
     fn sample_manifest() -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "sample".into(),
-            compiler_version: "0.0.0".into(),
-            platform: host_platform(),
-            xdp: Some(XdpPart {
-                object: XDP_OBJECT.into(),
-                entry_program: "galette_rx".into(),
-                entry: crate::PortAction::Instance("a".into()),
-                role_entries: vec![],
-                max_ports: 1,
-            }),
-            roles: vec![],
-            instances: vec![Instance {
-                name: "a".into(),
-                source: "std.macswap".into(),
-                placement: Placement::Xdp,
-                reason: "test".into(),
-                program: Some("galette_nf_0".into()),
-                library: None,
-                ports: vec![],
-                maps: vec![],
-            }],
-            maps: vec![],
-            artifacts: vec![],
-        }
+        testing::manifest("sample", vec![testing::instance("a", Placement::Xdp, vec![])])
     }
 
     fn written() -> tempfile::TempDir {

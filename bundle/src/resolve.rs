@@ -225,39 +225,11 @@ fn index_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FORMAT_VERSION, Instance, MapEntry, MapKind, Port, RoleEntry, XdpPart};
-
-    fn instance(name: &str, placement: Placement, ports: Vec<PortAction>) -> Instance {
-        Instance {
-            name: name.into(),
-            source: "std.x".into(),
-            placement,
-            reason: String::new(),
-            program: (placement == Placement::Xdp).then(|| format!("prog_{name}")),
-            library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
-            ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
-            maps: vec![],
-        }
-    }
+    use crate::testing::{self, instance};
+    use crate::{Instance, MapEntry, MapKind, RoleEntry};
 
     fn manifest(instances: Vec<Instance>, roles: &[&str]) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "c".into(),
-            compiler_version: "0".into(),
-            platform: crate::host_platform(),
-            xdp: Some(XdpPart {
-                object: "xdp/chain.o".into(),
-                entry_program: "galette_rx".into(),
-                entry: PortAction::Instance("a".into()),
-                role_entries: vec![],
-                max_ports: 2,
-            }),
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            instances,
-            maps: vec![],
-            artifacts: vec![],
-        }
+        Manifest { roles: testing::roles(roles), ..testing::manifest("c", instances) }
     }
 
     fn error(manifest: &Manifest) -> String {

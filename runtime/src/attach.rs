@@ -90,37 +90,18 @@ pub enum InterfaceUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use galette_bundle::{FORMAT_VERSION, PortAction, RoleEntry, XdpPart};
+    use galette_bundle::{PortAction, RoleEntry, testing};
 
     fn manifest(roles: &[&str], per_role: bool) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "c".into(),
-            compiler_version: "0".into(),
-            platform: galette_bundle::host_platform(),
-            xdp: Some(XdpPart {
-                object: "xdp/chain.o".into(),
-                entry_program: "galette_rx".into(),
-                entry: PortAction::Drop,
-                role_entries: if per_role {
-                    roles
-                        .iter()
-                        .map(|role| RoleEntry {
-                            role: (*role).into(),
-                            program: format!("rx_{role}"),
-                            action: PortAction::Tx,
-                        })
-                        .collect()
-                } else {
-                    vec![]
-                },
-                max_ports: 1,
-            }),
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            instances: vec![],
-            maps: vec![],
-            artifacts: vec![],
+        let mut manifest = Manifest { roles: testing::roles(roles), ..testing::manifest("c", vec![]) };
+        if per_role {
+            let xdp = manifest.xdp.as_mut().expect("an XDP part");
+            xdp.role_entries = roles
+                .iter()
+                .map(|role| RoleEntry { role: (*role).into(), program: format!("rx_{role}"), action: PortAction::Tx })
+                .collect();
         }
+        manifest
     }
 
     /// The plan for `manifest`, resolved as `Bundle::open` resolves it.

@@ -450,17 +450,7 @@ mod tests {
     }
 
     fn plan(running: Vec<MapEntry>, new: Vec<MapEntry>) -> MapPlan {
-        let manifest = |maps| Manifest {
-            format_version: galette_bundle::FORMAT_VERSION,
-            chain: "c".into(),
-            compiler_version: "0".into(),
-            platform: galette_bundle::host_platform(),
-            xdp: None,
-            roles: Vec::new(),
-            instances: Vec::new(),
-            maps,
-            artifacts: Vec::new(),
-        };
+        let manifest = |maps| Manifest { xdp: None, maps, ..galette_bundle::testing::manifest("c", vec![]) };
         MapPlan::between(&manifest(running), &manifest(new))
     }
 

@@ -140,7 +140,7 @@ mod tests {
     use super::*;
     use crate::control::protocol::AbsolutePath;
     use crate::reload::ReloadRefusal;
-    use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Placement, XDP_OBJECT, XdpPart, host_platform};
+    use galette_bundle::{Placement, XDP_OBJECT, testing};
 
     /// Reloads as the kernel side would, or refuses every one.
     struct StandIn {
@@ -160,32 +160,7 @@ mod tests {
 
     /// A bundle of chain `sample` whose object is `object`.
     fn bundle(dir: &Path, object: &[u8]) -> Bundle {
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "sample".into(),
-            compiler_version: "0.0.0".into(),
-            platform: host_platform(),
-            xdp: Some(XdpPart {
-                object: XDP_OBJECT.into(),
-                entry_program: "galette_rx".into(),
-                entry: galette_bundle::PortAction::Instance("a".into()),
-                role_entries: vec![],
-                max_ports: 1,
-            }),
-            roles: vec![],
-            instances: vec![Instance {
-                name: "a".into(),
-                source: "std.macswap".into(),
-                placement: Placement::Xdp,
-                reason: "test".into(),
-                program: Some("galette_nf_0".into()),
-                library: None,
-                ports: vec![],
-                maps: vec![],
-            }],
-            maps: vec![],
-            artifacts: vec![],
-        };
+        let manifest = testing::manifest("sample", vec![testing::instance("a", Placement::Xdp, vec![])]);
         galette_bundle::write_bundle(dir, manifest, &[(XDP_OBJECT, object)]).unwrap();
         Bundle::open(dir).unwrap()
     }

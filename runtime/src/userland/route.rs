@@ -82,39 +82,11 @@ impl UserlandCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use galette_bundle::{FORMAT_VERSION, Instance, Manifest, Port, PortAction};
-
-    fn instance(name: &str, placement: Placement, actions: Vec<PortAction>) -> Instance {
-        Instance {
-            name: name.into(),
-            source: "std.x".into(),
-            placement,
-            reason: String::new(),
-            program: (placement == Placement::Xdp).then(|| format!("prog_{name}")),
-            library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
-            ports: actions.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
-            maps: vec![],
-        }
-    }
+    use galette_bundle::testing::{self, instance};
+    use galette_bundle::{Instance, Manifest, PortAction};
 
     fn routes_of(instances: Vec<Instance>, roles: &[&str]) -> Vec<Option<Vec<Route>>> {
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            chain: "c".into(),
-            compiler_version: "0".into(),
-            platform: galette_bundle::host_platform(),
-            xdp: Some(galette_bundle::XdpPart {
-                object: "xdp/chain.o".into(),
-                entry_program: "galette_rx".into(),
-                entry: PortAction::Instance("x".into()),
-                role_entries: vec![],
-                max_ports: 1,
-            }),
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            instances,
-            maps: vec![],
-            artifacts: vec![],
-        };
+        let manifest = Manifest { roles: testing::roles(roles), ..testing::manifest("c", instances) };
         routes(&ResolvedManifest::resolve(&manifest).unwrap())
     }
 

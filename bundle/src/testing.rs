@@ -1,0 +1,50 @@
+//! Manifests for tests, with every field a test does not care about filled
+//! in: for this crate's tests and, with the `testing` feature, for the tests
+//! of the crates that read bundles.
+
+use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform};
+
+/// An instance `name` with ports `p0`, `p1`, ... leading where `ports` say;
+/// an XDP instance has the program `prog_NAME`, a userland one the library
+/// `user/NAME.so`.
+pub fn instance(name: &str, placement: Placement, ports: Vec<PortAction>) -> Instance {
+    Instance {
+        name: name.into(),
+        source: "std.x".into(),
+        placement,
+        reason: String::new(),
+        program: (placement == Placement::Xdp).then(|| format!("prog_{name}")),
+        library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
+        ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
+        maps: vec![],
+    }
+}
+
+/// The chain `chain` of `instances`, for this machine's platform, with an
+/// XDP part (`XDP_OBJECT`, up to 2 ports per instance) whose `rx` leads to
+/// the first instance (to `drop` without any), no roles, maps or artifacts.
+pub fn manifest(chain: &str, instances: Vec<Instance>) -> Manifest {
+    let entry = instances.first().map_or(PortAction::Drop, |first| PortAction::Instance(first.name.clone()));
+    Manifest {
+        format_version: FORMAT_VERSION,
+        chain: chain.into(),
+        compiler_version: "0".into(),
+        platform: host_platform(),
+        xdp: Some(XdpPart {
+            object: XDP_OBJECT.into(),
+            entry_program: "galette_rx".into(),
+            entry,
+            role_entries: vec![],
+            max_ports: 2,
+        }),
+        roles: vec![],
+        instances,
+        maps: vec![],
+        artifacts: vec![],
+    }
+}
+
+/// `roles` as the manifest holds them.
+pub fn roles(roles: &[&str]) -> Vec<String> {
+    roles.iter().map(|role| (*role).to_owned()).collect()
+}
