@@ -111,26 +111,16 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{CheckContext, check};
+    use crate::check::check_in_memory;
     use crate::place::{PlaceOptions, place};
-    use crate::source::{InMemory, SourceFiles};
+    use crate::source::InMemory;
 
     fn checked(source: &str) -> PlacedChain {
         let nf =
             "#![no_std]\npub enum Action { Ok, Bad }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Ok }";
         let reader =
             InMemory::default().with("std/f/Cargo.toml", "[package]\nname = \"f\"\n").with("std/f/src/lib.rs", nf);
-        let ast = galette_grammar::parse(source, 0).unwrap();
-        let mut files = SourceFiles::default();
-        files.add("c.gal", source);
-        let cx = CheckContext {
-            reader: &reader,
-            chain_file: 0,
-            chain_dir: ".".into(),
-            stdlib_dir: "std".into(),
-            nf_std_dir: "nf-std".into(),
-        };
-        let chain = check(&ast, &mut files, &cx).chain.unwrap();
+        let chain = check_in_memory(source, &reader, ".").chain.unwrap();
         place(chain, 0, &PlaceOptions::default()).unwrap()
     }
 

@@ -138,19 +138,20 @@ pub fn read_signature(
     })?;
 
     let (action_span, ports) = read_ports(&ast, lib_file, used_at, spans)?;
-    let has_maps_struct =
-        ast.items.iter().any(|item| matches!(item, syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr)));
+    let maps_item = maps_struct(&ast);
     // Only an NF with maps needs its types indexed (which reads its modules).
-    let own_types = if has_maps_struct {
+    let own_types = if maps_item.is_some() {
         TypeIndex::of_crate(crate_dir, &ast, lib_file, prefix, reader, files)
     } else {
         TypeIndex::default()
     };
     let resolver = Resolver { own: &own_types, nf_std };
-    let (maps_struct, maps) = read_map_slots(&ast, spans, &resolver);
-    let maps_span = maps_struct.as_ref().map(|(_, span)| *span);
-    check_maps_struct_is_pub(&ast, lib_file, used_at, spans)?;
-    let maps_name = maps_struct.map(|(name, _)| name);
+    let maps = maps_item.map_or_else(Vec::new, |item| read_map_slots(item, spans, &resolver));
+    let maps_span = maps_item.map(|item| spans.of(item.ident.span()));
+    if let Some(item) = maps_item {
+        check_maps_struct_is_pub(item, lib_file, used_at, spans)?;
+    }
+    let maps_name = maps_item.map(|item| item.ident.to_string());
     check_packet_fn(&ast, lib_file, used_at, action_span, maps_name.as_deref(), spans)?;
     Ok(NfSignature {
         lib_name: package.replace('-', "_"),
@@ -169,23 +170,14 @@ pub fn read_signature(
 
 /// The generated code builds the `#[maps]` struct, so it must be public.
 fn check_maps_struct_is_pub(
-    ast: &syn::File,
+    item: &syn::ItemStruct,
     lib_file: FileId,
     used_at: UseSite,
     spans: SpanMap,
 ) -> Result<(), Diagnostic> {
-    let private = ast.items.iter().find_map(|item| match item {
-        syn::Item::Struct(item)
-            if item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|s| s.ident == "maps"))
-                && !matches!(item.vis, syn::Visibility::Public(_)) =>
-        {
-            Some(item)
-        }
-        _ => None,
-    });
-    match private {
-        None => Ok(()),
-        Some(item) => Err(Diagnostic::error(
+    match item.vis {
+        syn::Visibility::Public(_) => Ok(()),
+        _ => Err(Diagnostic::error(
             "E0207",
             "the NF's `#[maps]` struct is not `pub`",
             lib_file,
@@ -197,19 +189,18 @@ fn check_maps_struct_is_pub(
     }
 }
 
-fn is_maps_attr(attr: &syn::Attribute) -> bool {
-    attr.path().segments.last().is_some_and(|s| s.ident == "maps")
-}
-
-/// The named fields of the struct marked `#[maps]` (or `#[nf_std::maps]`).
-fn read_map_slots(ast: &syn::File, spans: SpanMap, resolver: &Resolver<'_>) -> (Option<(String, Span)>, Vec<MapSlot>) {
-    let maps = ast.items.iter().find_map(|item| match item {
+/// The struct marked `#[maps]` (or `#[nf_std::maps]`), if the crate has one.
+fn maps_struct(ast: &syn::File) -> Option<&syn::ItemStruct> {
+    let is_maps_attr = |attr: &syn::Attribute| attr.path().segments.last().is_some_and(|s| s.ident == "maps");
+    ast.items.iter().find_map(|item| match item {
         syn::Item::Struct(item) if item.attrs.iter().any(is_maps_attr) => Some(item),
         _ => None,
-    });
-    let Some(maps) = maps else { return (None, Vec::new()) };
-    let slots = maps
-        .fields
+    })
+}
+
+/// The named fields of the `#[maps]` struct `maps`.
+fn read_map_slots(maps: &syn::ItemStruct, spans: SpanMap, resolver: &Resolver<'_>) -> Vec<MapSlot> {
+    maps.fields
         .iter()
         .filter_map(|field| {
             let name = field.ident.as_ref()?;
@@ -224,8 +215,7 @@ fn read_map_slots(ast: &syn::File, spans: SpanMap, resolver: &Resolver<'_>) -> (
                 span: spans.of(name.span()),
             })
         })
-        .collect();
-    (Some((maps.ident.to_string(), spans.of(maps.ident.span()))), slots)
+        .collect()
 }
 
 fn package_name(manifest: &str) -> Option<String> {

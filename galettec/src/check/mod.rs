@@ -197,5 +197,23 @@ fn quoted_list<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
     names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// Checks `source` as `chain.gal` in `chain_dir` against the crates of
+/// `reader` (the standard NFs under `std/`, nf-std under `nf-std/`): how the
+/// front end's unit tests check a chain.
+#[cfg(test)]
+pub(crate) fn check_in_memory(source: &str, reader: &crate::source::InMemory, chain_dir: &str) -> CheckOutput {
+    let ast = galette_grammar::parse(source, 0).expect("test chains parse");
+    let mut files = SourceFiles::default();
+    files.add("chain.gal", source);
+    let cx = CheckContext {
+        reader,
+        chain_file: 0,
+        chain_dir: chain_dir.into(),
+        stdlib_dir: "std".into(),
+        nf_std_dir: "nf-std".into(),
+    };
+    check(&ast, &mut files, &cx)
+}
+
 #[cfg(test)]
 mod tests;

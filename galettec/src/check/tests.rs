@@ -17,18 +17,7 @@ fn reader() -> InMemory {
 }
 
 fn run(source: &str) -> CheckOutput {
-    let ast = galette_grammar::parse(source, 0).expect("test chains parse");
-    let mut files = SourceFiles::default();
-    files.add("chain.gal", source);
-    let reader = reader();
-    let cx = CheckContext {
-        reader: &reader,
-        chain_file: 0,
-        chain_dir: "chains".into(),
-        stdlib_dir: "std".into(),
-        nf_std_dir: "nf-std".into(),
-    };
-    check(&ast, &mut files, &cx)
+    check_in_memory(source, &reader(), "chains")
 }
 
 /// The codes of every diagnostic, in order.

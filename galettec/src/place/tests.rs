@@ -1,6 +1,6 @@
 use super::*;
-use crate::check::{CheckContext, check};
-use crate::source::{InMemory, SourceFiles};
+use crate::check::check_in_memory;
+use crate::source::InMemory;
 
 const NO_STD: &str =
     "#![no_std]\npub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
@@ -12,17 +12,7 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
         .with("std/a/src/lib.rs", NO_STD)
         .with("std/heavy/Cargo.toml", "[package]\nname = \"heavy\"\n")
         .with("std/heavy/src/lib.rs", NEEDS_STD);
-    let ast = galette_grammar::parse(source, 0).expect("test chains parse");
-    let mut files = SourceFiles::default();
-    files.add("chain.gal", source);
-    let cx = CheckContext {
-        reader: &reader,
-        chain_file: 0,
-        chain_dir: ".".into(),
-        stdlib_dir: "std".into(),
-        nf_std_dir: "nf-std".into(),
-    };
-    let output = check(&ast, &mut files, &cx);
+    let output = check_in_memory(source, &reader, ".");
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
     let placed = place(chain, 0, &PlaceOptions::default())
         .map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
@@ -90,17 +80,7 @@ fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     let source = "chain c\nnf x = std.a\nnf y = std.a\nrx -> x\nx -> y\ny -> tx";
     let reader =
         InMemory::default().with("std/a/Cargo.toml", "[package]\nname = \"a\"\n").with("std/a/src/lib.rs", NO_STD);
-    let ast = galette_grammar::parse(source, 0).unwrap();
-    let mut files = SourceFiles::default();
-    files.add("chain.gal", source);
-    let cx = CheckContext {
-        reader: &reader,
-        chain_file: 0,
-        chain_dir: ".".into(),
-        stdlib_dir: "std".into(),
-        nf_std_dir: "nf-std".into(),
-    };
-    let chain = check(&ast, &mut files, &cx).chain.unwrap();
+    let chain = check_in_memory(source, &reader, ".").chain.unwrap();
     let log = "0: R0 !read_ok\nBPF program is too large\nprocessed 9 insns (limit 1000000)\n";
     let options = PlaceOptions { rejected_by_verifier: vec![(0, log.into())], ..PlaceOptions::default() };
     let placed = place(chain, 0, &options).unwrap();
@@ -108,8 +88,7 @@ fn a_verifier_rejection_moves_an_instance_to_userland_or_fails_xdp() {
     assert_eq!(placed.decision(1).placement, Placement::Userland, "after userland");
 
     let source = source.replace("std.a\nnf y", "std.a @xdp\nnf y");
-    let ast = galette_grammar::parse(&source, 0).unwrap();
-    let chain = check(&ast, &mut files, &cx).chain.unwrap();
+    let chain = check_in_memory(&source, &reader, ".").chain.unwrap();
     let errors = place(chain, 0, &options).unwrap_err();
     assert_eq!(errors[0].code, "E0502");
     assert!(errors[0].help.as_deref().unwrap().contains("BPF program is too large"));
