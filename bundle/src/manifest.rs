@@ -162,6 +162,9 @@ pub enum MapKind {
 }
 
 impl MapKind {
+    pub const ALL: [MapKind; 6] =
+        [MapKind::Array, MapKind::Hash, MapKind::LruHash, MapKind::LpmTrie, MapKind::PercpuArray, MapKind::PercpuHash];
+
     /// The kind as the chain writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -172,6 +175,31 @@ impl MapKind {
             MapKind::PercpuArray => "percpu_array",
             MapKind::PercpuHash => "percpu_hash",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<MapKind> {
+        MapKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The nf-std type an NF's field of this kind has (`nf_std::maps::LruHash`).
+    pub fn rust_type(self) -> &'static str {
+        match self {
+            MapKind::Array => "Array",
+            MapKind::Hash => "Hash",
+            MapKind::LruHash => "LruHash",
+            MapKind::LpmTrie => "LpmTrie",
+            MapKind::PercpuArray => "PercpuArray",
+            MapKind::PercpuHash => "PercpuHash",
+        }
+    }
+
+    pub fn from_rust_type(name: &str) -> Option<MapKind> {
+        MapKind::ALL.into_iter().find(|kind| kind.rust_type() == name)
+    }
+
+    /// Whether the kind is indexed by position (its key is always `u32`).
+    pub fn is_array(self) -> bool {
+        matches!(self, MapKind::Array | MapKind::PercpuArray)
     }
 
     /// Whether each CPU has its own value of every key.

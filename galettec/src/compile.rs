@@ -12,7 +12,7 @@ use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, role_entry_program};
 use crate::codegen_userland::{generate_userland_crate, library_path};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
-use crate::ir::{ChainIr, MapKind, Target};
+use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, PlaceOptions, PlacedChain, pass_after_userland, place, unsupported};
 use crate::source::{FileSystem, SourceFiles, SourceReader, decode};
 use crate::verify::{VerifierOutcome, verify_object};
@@ -338,7 +338,7 @@ fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileE
             let declared = parsed.maps.get(&map.name)?;
             Some(MapEntry {
                 name: map.name.clone(),
-                kind: manifest_map_kind(map.kind),
+                kind: map.kind,
                 key_type: map.key.clone(),
                 value_type: map.value.clone(),
                 key_size: declared.key_size(),
@@ -348,18 +348,6 @@ fn map_entries(chain: &ChainIr, object: &[u8]) -> Result<Vec<MapEntry>, CompileE
             })
         })
         .collect())
-}
-
-/// A map kind as the manifest writes it.
-fn manifest_map_kind(kind: MapKind) -> galette_bundle::MapKind {
-    match kind {
-        MapKind::Array => galette_bundle::MapKind::Array,
-        MapKind::Hash => galette_bundle::MapKind::Hash,
-        MapKind::LruHash => galette_bundle::MapKind::LruHash,
-        MapKind::LpmTrie => galette_bundle::MapKind::LpmTrie,
-        MapKind::PercpuArray => galette_bundle::MapKind::PercpuArray,
-        MapKind::PercpuHash => galette_bundle::MapKind::PercpuHash,
-    }
 }
 
 fn port_action(target: Target, chain: &ChainIr) -> PortAction {

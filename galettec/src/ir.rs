@@ -39,58 +39,9 @@ pub struct MapIr {
     pub span: Span,
 }
 
-/// The kinds of map the language offers; each is a kernel map type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapKind {
-    Array,
-    Hash,
-    LruHash,
-    LpmTrie,
-    PercpuArray,
-    PercpuHash,
-}
-
-impl MapKind {
-    pub const ALL: [MapKind; 6] =
-        [MapKind::Array, MapKind::Hash, MapKind::LruHash, MapKind::LpmTrie, MapKind::PercpuArray, MapKind::PercpuHash];
-
-    /// The kind's name in `.gal`.
-    pub fn name(self) -> &'static str {
-        match self {
-            MapKind::Array => "array",
-            MapKind::Hash => "hash",
-            MapKind::LruHash => "lru_hash",
-            MapKind::LpmTrie => "lpm_trie",
-            MapKind::PercpuArray => "percpu_array",
-            MapKind::PercpuHash => "percpu_hash",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<MapKind> {
-        MapKind::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-
-    /// The nf-std type an NF's field of this kind has (`nf_std::maps::LruHash`).
-    pub fn rust_type(self) -> &'static str {
-        match self {
-            MapKind::Array => "Array",
-            MapKind::Hash => "Hash",
-            MapKind::LruHash => "LruHash",
-            MapKind::LpmTrie => "LpmTrie",
-            MapKind::PercpuArray => "PercpuArray",
-            MapKind::PercpuHash => "PercpuHash",
-        }
-    }
-
-    pub fn from_rust_type(name: &str) -> Option<MapKind> {
-        MapKind::ALL.into_iter().find(|kind| kind.rust_type() == name)
-    }
-
-    /// Whether the kind is indexed by position (its key is always `u32`).
-    pub fn is_array(self) -> bool {
-        matches!(self, MapKind::Array | MapKind::PercpuArray)
-    }
-}
+/// The kinds of map the language offers, each a kernel map type: the
+/// manifest's own type, so chain, compiler and runtime name them alike.
+pub use galette_bundle::MapKind;
 
 /// The key of every array: its index.
 pub const ARRAY_INDEX_TYPE: &str = "u32";
