@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::frame::{UdpFrame, ethernet_dst, ethernet_src, udp_payload};
+use crate::frame::{ethernet_dst, ethernet_src, udp_payload};
 use crate::{RawSocket, VethSide};
 
 /// What came back for the frames a probe sent.
@@ -34,15 +34,7 @@ pub fn probe_reflector(
     let mut buf = vec![0u8; 2048];
     for seq in 0..count {
         let payload = format!("galette-probe {seq}").into_bytes();
-        let frame = UdpFrame {
-            src_mac: sender.mac(),
-            dst_mac: reflector.mac(),
-            src_ip: sender.ip(),
-            dst_ip: reflector.ip(),
-            src_port: 40_000,
-            dst_port: 9,
-            payload: payload.clone(),
-        };
+        let frame = sender.udp_frame_to(reflector, 40_000, payload.clone());
         socket.send(&frame.to_bytes())?;
         let reply = socket.recv_matching(&mut buf, timeout, |frame| udp_payload(frame) == Some(&payload[..]))?;
         match reply {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::frame::{UdpFrame, udp_payload};
+use crate::frame::udp_payload;
 use crate::raw_socket::RawSocket;
 use crate::veth::VethSide;
 
@@ -85,16 +85,8 @@ impl SequencedStream {
         let socket = RawSocket::open(sender.namespace(), sender.interface())?;
         let receive = RawSocket::open(sender.namespace(), sender.interface())?;
         receive.set_receive_buffer(64 << 20)?;
-        let template = UdpFrame {
-            src_mac: sender.mac(),
-            dst_mac: reflector.mac(),
-            src_ip: sender.ip(),
-            dst_ip: reflector.ip(),
-            src_port: 40_000,
-            dst_port: 9,
-            payload: [MAGIC.as_slice(), &0u32.to_be_bytes()].concat(),
-        }
-        .to_bytes();
+        let template =
+            sender.udp_frame_to(reflector, 40_000, [MAGIC.as_slice(), &0u32.to_be_bytes()].concat()).to_bytes();
         let sending = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let receiver = {

@@ -5,7 +5,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use crate::command;
-use crate::frame::MacAddr;
+use crate::frame::{MacAddr, UdpFrame};
 use crate::link::{LinkInfo, link_info};
 use crate::netns::{NetworkNamespace, unique_namespace_prefix};
 
@@ -38,6 +38,20 @@ impl VethSide {
     /// [`VethPair::PREFIX_LEN`]).
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
+    }
+
+    /// A UDP frame from this side to `to` (both ends' MAC and IPv4
+    /// addresses), from `src_port` to the discard port 9.
+    pub fn udp_frame_to(&self, to: &VethSide, src_port: u16, payload: Vec<u8>) -> UdpFrame {
+        UdpFrame {
+            src_mac: self.mac(),
+            dst_mac: to.mac(),
+            src_ip: self.ip(),
+            dst_ip: to.ip(),
+            src_port,
+            dst_port: 9,
+            payload,
+        }
     }
 
     /// MAC address of the interface.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use galette_testbed::frame::{UdpFrame, ethernet_dst, ethernet_src, udp_payload};
+use galette_testbed::frame::{ethernet_dst, ethernet_src, udp_payload};
 use galette_testbed::{GatewayTopology, RawSocket, VethSide, attach_xdp_pass, xdp_program_attached};
 
 use galette::stats::CountersReport;
@@ -23,15 +23,7 @@ fn send_through(from: &VethSide, to: &VethSide) -> usize {
     let mut buffer = vec![0u8; 2048];
     (0..FRAMES)
         .filter(|seq| {
-            let frame = UdpFrame {
-                src_mac: from.mac(),
-                dst_mac: to.mac(),
-                src_ip: from.ip(),
-                dst_ip: to.ip(),
-                src_port: 40_003,
-                dst_port: 9,
-                payload: format!("through the gateway {seq}").into_bytes(),
-            };
+            let frame = from.udp_frame_to(to, 40_003, format!("through the gateway {seq}").into_bytes());
             let bytes = frame.to_bytes();
             sender.send(&bytes).unwrap();
             let arrived = receiver

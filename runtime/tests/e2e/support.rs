@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use galette::stats::{CountersReport, InstanceCounters};
-use galette_testbed::frame::UdpFrame;
 use galette_testbed::{RawSocket, VethSide, xdp_program_attached};
 use galettec::{CompileOptions, compile_chain};
 
@@ -236,16 +235,7 @@ impl Drop for TestBpffs {
 /// socket takes them.
 pub fn flood(from: &VethSide, to: &VethSide, count: usize) {
     let sender = RawSocket::open(from.namespace(), from.interface()).unwrap();
-    let frame = UdpFrame {
-        src_mac: from.mac(),
-        dst_mac: to.mac(),
-        src_ip: from.ip(),
-        dst_ip: to.ip(),
-        src_port: 40_004,
-        dst_port: 9,
-        payload: vec![0x42; 64],
-    }
-    .to_bytes();
+    let frame = from.udp_frame_to(to, 40_004, vec![0x42; 64]).to_bytes();
     for _ in 0..count {
         // A full socket buffer only means this frame is not sent; the flood
         // is bounded either way.

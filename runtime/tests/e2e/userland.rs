@@ -189,15 +189,7 @@ fn upcalls_work_from_every_rx_queue() {
     let mut buffer = vec![0u8; 2048];
     let mut reflected = 0;
     for flow in 0..FLOWS {
-        let frame = UdpFrame {
-            src_mac: client.mac(),
-            dst_mac: gateway.mac(),
-            src_ip: client.ip(),
-            dst_ip: gateway.ip(),
-            src_port: 41_000 + flow,
-            dst_port: 9,
-            payload: format!("flow {flow}").into_bytes(),
-        };
+        let frame = client.udp_frame_to(gateway, 41_000 + flow, format!("flow {flow}").into_bytes());
         socket.send(&frame.to_bytes()).unwrap();
         let back = socket
             .recv_matching(&mut buffer, Duration::from_secs(1), |got| {
