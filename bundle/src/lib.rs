@@ -7,7 +7,6 @@
 //! Architecture invariant: this crate knows nothing of the compiler or of aya.
 //! It describes, writes, reads and verifies; it never loads anything.
 
-mod actions;
 mod error_chain;
 mod hash;
 mod manifest;
@@ -17,12 +16,8 @@ mod stats;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod write;
+mod xdp_maps;
 
-pub use actions::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP,
-    MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_code,
-    action_slot, action_slots, action_table, decode_action, entry_slot, role_entry_slot, xsk_slot,
-};
 pub use error_chain::error_chain;
 pub use hash::sha256_hex;
 pub use manifest::{
@@ -31,5 +26,12 @@ pub use manifest::{
 };
 pub use read::{Bundle, BundleError};
 pub use resolve::{ManifestError, ResolvedManifest, Target};
-pub use stats::{STATS_MAP, StatsSlot, slots_per_instance, stats_index};
+pub use stats::{
+    STATS_ENTRIES, STATS_MAP, STATS_MIRROR_ENTRY, STATS_XDP_ENTRY, StatsSlot, slots_per_instance, stats_index,
+    stats_slots,
+};
 pub use write::write_bundle;
+pub use xdp_maps::{
+    CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP,
+    UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, xsk_slot,
+};

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// The bundle format this build writes and accepts. Bump it whenever a change
 /// to [`Manifest`] or to the artifacts would make an old runtime misread a new
 /// bundle, or the reverse.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -42,14 +42,14 @@ pub struct Manifest {
 pub struct XdpPart {
     /// Path of the object, relative to the bundle directory.
     pub object: String,
-    /// The program the runtime attaches to the interface; it follows the
-    /// action table's entry slot.
+    /// The program the runtime attaches to the interface: the first segment
+    /// of the chain, which starts where `rx` leads.
     pub entry_program: String,
     /// Where `rx` leads.
     pub entry: PortAction,
     /// Where `rx.ROLE` leads, for chains that say it per role (then one per
     /// role). Packets that arrive on a role's interface enter at the
-    /// entry's program, which follows this; without role entries every
+    /// entry's program, which starts there; without role entries every
     /// interface gets `entry_program`.
     #[serde(default)]
     pub role_entries: Vec<RoleEntry>,
@@ -78,7 +78,10 @@ pub struct Instance {
     pub placement: Placement,
     /// Why the compiler placed it there, in words for the user.
     pub reason: String,
-    /// The eBPF program that runs it, for an XDP instance.
+    /// For an XDP instance that starts a segment entered by a tail call (a
+    /// split, see `docs/architecture.md`), that segment's program, which the
+    /// runtime puts in the program array at the instance's index. `None`
+    /// for an instance fused into the program of the NF before it.
     pub program: Option<String>,
     /// The shared library that runs it, for a userland instance: a path in
     /// the bundle (`user/NAME.so`) exporting the C ABI of `nf_std::abi`.
@@ -121,8 +124,8 @@ pub enum PortAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleEntry {
     pub role: String,
-    /// The entry program attached to the role's interface, which follows
-    /// `action`. Named here so that the runtime need not know how the
+    /// The entry program attached to the role's interface, which starts
+    /// where `action` leads. Named here so that the runtime need not know how the
     /// compiler names programs.
     pub program: String,
     pub action: PortAction,

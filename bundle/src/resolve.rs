@@ -60,8 +60,6 @@ pub enum ManifestError {
     UserlandToXdp { from: String, to: String },
     #[error("`{instance}` has {ports} ports, more than the XDP part's max_ports ({max_ports})")]
     TooManyPorts { instance: String, ports: usize, max_ports: u32 },
-    #[error("XDP instance `{0}` has no program")]
-    NoProgram(String),
     #[error("userland instance `{0}` has no library")]
     NoLibrary(String),
     #[error("`{instance}` binds `{map}`, which is not a map of the chain")]
@@ -91,9 +89,6 @@ impl ResolvedManifest {
         for instance in &manifest.instances {
             match instance.placement {
                 Placement::Xdp if manifest.xdp.is_none() => return Err(ManifestError::NoXdpPart),
-                Placement::Xdp if instance.program.is_none() => {
-                    return Err(ManifestError::NoProgram(instance.name.clone()));
-                }
                 Placement::Xdp if instance.ports.len() > max_ports as usize => {
                     return Err(ManifestError::TooManyPorts {
                         instance: instance.name.clone(),
@@ -308,9 +303,6 @@ mod tests {
         let mut unbound = manifest(vec![instance("a", Placement::Xdp, vec![])], &[]);
         unbound.instances[0].maps = vec!["nowhere".into()];
         assert_eq!(error(&unbound), "`a` binds `nowhere`, which is not a map of the chain");
-        let mut no_program = manifest(vec![instance("a", Placement::Xdp, vec![])], &[]);
-        no_program.instances[0].program = None;
-        assert_eq!(error(&no_program), "XDP instance `a` has no program");
         let mut no_entry = manifest(vec![instance("b", Placement::Xdp, vec![])], &[]);
         no_entry.xdp.as_mut().unwrap().entry = PortAction::Instance("a".into());
         assert_eq!(error(&no_entry), "`rx` leads to `a`, which is not an instance of the chain");

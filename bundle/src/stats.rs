@@ -1,13 +1,37 @@
 //! Layout of the per-instance counters the XDP programs keep.
 //!
-//! The counters are one per-CPU array map of `u64`. Instance `i` owns
+//! The counters are one per-CPU array map whose value is an array of
+//! [`stats_slots`] `u64`s: a program looks its CPU's value up once per
+//! packet and counts in it at constant offsets. Instance `i` owns
 //! [`slots_per_instance`] consecutive slots starting at `i * slots_per_instance`:
 //! the first counts packets that reached the instance, the next ones count
 //! packets that left by each port, in port order, and the last counts tail
 //! calls out of the instance that failed (the packet was then dropped).
+//!
+//! The map has two entries: the XDP programs count in
+//! [`STATS_XDP_ENTRY`]; the runtime mirrors its userland instances'
+//! counters into [`STATS_MIRROR_ENTRY`] for readers in other processes
+//! (`galette stats`). An instance runs in one tier, so a reader sums both.
 
 /// Name of the per-CPU array map holding the counters.
 pub const STATS_MAP: &str = "GALETTE_STATS";
+
+/// The entry the XDP programs count in.
+pub const STATS_XDP_ENTRY: u32 = 0;
+
+/// The entry the runtime writes the userland instances' counters into.
+pub const STATS_MIRROR_ENTRY: u32 = 1;
+
+/// How many entries the stats map has.
+pub const STATS_ENTRIES: u32 = 2;
+
+/// How many `u64` slots one entry of the stats map holds for a chain of
+/// `instances` instances whose widest NF has `max_ports` ports (at least
+/// one: a map value cannot be empty).
+pub const fn stats_slots(instances: u32, max_ports: u32) -> u32 {
+    let slots = instances * slots_per_instance(max_ports);
+    if slots == 0 { 1 } else { slots }
+}
 
 /// One counter of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,15 +5,15 @@
 use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform};
 
 /// An instance `name` with ports `p0`, `p1`, ... leading where `ports` say;
-/// an XDP instance has the program `prog_NAME`, a userland one the library
-/// `user/NAME.so`.
+/// an XDP instance is fused into the program before it (it has no program
+/// of its own), a userland one has the library `user/NAME.so`.
 pub fn instance(name: &str, placement: Placement, ports: Vec<PortAction>) -> Instance {
     Instance {
         name: name.into(),
         source: "std.x".into(),
         placement,
         reason: String::new(),
-        program: (placement == Placement::Xdp).then(|| format!("prog_{name}")),
+        program: None,
         library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
         ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
         maps: vec![],

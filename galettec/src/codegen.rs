@@ -1,30 +1,43 @@
 //! Code generation: the Rust source of the crate that becomes the chain's
 //! eBPF object.
 //!
-//! Every XDP instance is one program (`galette_nf_<index>`) in a program
-//! array; it counts the packet, calls its NF, and carries out the action the
-//! action table holds for the port the NF chose: a verdict, or a tail call
-//! to the next instance. The entry program `galette_rx`, attached to the
-//! interface, follows the table's entry slot. The runtime fills the table
-//! from the manifest, so links can change without recompiling.
+//! Every segment (see [`crate::segments`]) is one XDP program. Each XDP
+//! instance is a step function: it counts the packet, calls its NF's
+//! `packet`, and on the `Action` the NF returns counts the port and goes on
+//! where the port leads, all compiled in: the next NF's step (fused into the
+//! same program, inlined or as a BPF-to-BPF call, see [`Fusion`]), a
+//! constant-index tail call into the next segment where the chain was split,
+//! an upcall, a redirect or a verdict. A program looks its CPU's counters up
+//! once, at its start. What every chain shares (the fixed maps, upcalls,
+//! redirects, the panic handler, the licence) is the `galette-chain` crate
+//! in `nf-std/chain`; what is generated is only what depends on the chain.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galette_bundle::{
-    ACTION_KIND_BITS, ACTIONS_MAP, ActionKind, CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP,
-    MAX_ROLES, PROGRAMS_MAP, STATS_MAP, StatsSlot, UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, action_slot,
-    action_slots, entry_slot, role_entry_slot, slots_per_instance, stats_index,
-};
+use galette_bundle::{PROGRAMS_MAP, STATS_ENTRIES, STATS_MAP, StatsSlot, stats_index, stats_slots};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::cargo_manifest::{CrateTarget, Dependency, cdylib_manifest};
 use crate::ir::Target;
 use crate::place::PlacedChain;
+use crate::segments::{SegmentStart, segments};
 
 /// The program the runtime attaches: where `rx` leads.
 pub const ENTRY_PROGRAM: &str = "galette_rx";
+
+/// How the NFs of one segment are joined in its program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fusion {
+    /// Every step inlined into the program (`#[inline(always)]`): one
+    /// function the verifier walks once per path. Measured the faster (see
+    /// docs/benchmarks.md, "Chain cost").
+    #[default]
+    Inline,
+    /// Every step its own BPF-to-BPF function (`#[inline(never)]`).
+    Calls,
+}
 
 /// A generated eBPF crate, ready to be written out and built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +59,11 @@ impl GeneratedCrate {
 /// Generates the eBPF crate for `placed`, which must have nothing
 /// [`unsupported`](crate::place::unsupported). `nf_std_dir` is the `nf-std`
 /// crate the NFs were written against.
-pub fn generate_ebpf_crate(placed: &PlacedChain, nf_std_dir: &Path) -> GeneratedCrate {
+pub fn generate_ebpf_crate(placed: &PlacedChain, nf_std_dir: &Path, fusion: Fusion) -> GeneratedCrate {
     let chain = &placed.chain;
     let crates = NfCrates::of(placed);
     let lib_rs = prettyplease::unparse(
-        &syn::parse2::<syn::File>(lib_rs(placed, &crates)).expect("generated code is valid Rust"),
+        &syn::parse2::<syn::File>(lib_rs(placed, &crates, fusion)).expect("generated code is valid Rust"),
     );
     let mut cargo_toml = cargo_toml_without_name(&crates, nf_std_dir);
     let package =
@@ -92,64 +105,64 @@ impl NfCrates {
     }
 }
 
-fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
+fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStream {
     let chain = &placed.chain;
-    let in_xdp: &[bool] = &(0..chain.instances.len()).map(|index| placed.runs_in_xdp(index)).collect::<Vec<_>>();
     let max_ports = chain.max_ports();
     let instances = chain.instances.len() as u32;
-    let stats_entries = (instances * slots_per_instance(max_ports)).max(1);
-    let action_entries = action_slots(instances, max_ports, chain.roles.len() as u32);
-    let program_entries = instances.max(1);
+    let slots = stats_slots(instances, max_ports) as usize;
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
-    let actions_map = Ident::new(ACTIONS_MAP, Span::call_site());
     let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
-    let entry_program = Ident::new(ENTRY_PROGRAM, Span::call_site());
-    let entry_slot = entry_slot(instances, max_ports);
-    let (kind_bits, tx, pass, abort, next, up, out) = (
-        ACTION_KIND_BITS,
-        ActionKind::Tx as u32,
-        ActionKind::Pass as u32,
-        ActionKind::Abort as u32,
-        ActionKind::Instance as u32,
-        ActionKind::Upcall as u32,
-        ActionKind::Redirect as u32,
-    );
-    let devs_map = Ident::new(DEVS_MAP, Span::call_site());
-    let max_roles = MAX_ROLES;
-    let role_programs = (0..chain.roles.len() as u32).map(|role| {
-        let program = Ident::new(&role_entry_program(role as usize), Span::call_site());
-        let slot = role_entry_slot(instances, max_ports, role);
-        let entry = chain
-            .entries
-            .iter()
-            .find(|entry| entry.role == Some(role as usize))
-            .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
-        let leave = leave(entry.map(|entry| (entry.target, entry.upcall)), in_xdp, slot, u32::MAX);
-        let doc = format!(
-            "Attached to the interface of role `{}`: goes where `rx.{}` leads.",
-            chain.roles[role as usize].name, chain.roles[role as usize].name
-        );
+    let program_entries = instances.max(1);
+    let map_statics = map_statics(placed, crates);
+    let exits = Exits { placed };
+    let programs = segments(placed).into_iter().map(|segment| {
+        let program = Ident::new(&segment.program, Span::call_site());
+        let (doc, body) = match segment.start {
+            SegmentStart::Entry => {
+                let entry = chain.entries.iter().find(|entry| entry.role.is_none());
+                ("Attached to the interface: starts where `rx` leads.".to_owned(), exits.entry(entry))
+            }
+            SegmentStart::RoleEntry(role) => {
+                let entry = chain
+                    .entries
+                    .iter()
+                    .find(|entry| entry.role == Some(role))
+                    .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
+                let name = &chain.roles[role].name;
+                (format!("Attached to the interface of role `{name}`: starts where `rx.{name}` leads."), exits.entry(entry))
+            }
+            SegmentStart::Split(index) => {
+                let step = step_fn(index);
+                let doc = format!(
+                    "The segment that starts at `{}`, entered by a tail call (the XDP part was split here).",
+                    chain.instances[index].name
+                );
+                (doc, quote! { #step(&ctx, counters) })
+            }
+        };
+        let fused: Vec<&str> = segment.instances.iter().map(|&index| chain.instances[index].name.as_str()).collect();
+        let fused = if fused.is_empty() { String::new() } else { format!(" Fuses {}.", fused.join(", ")) };
+        let doc = format!("{doc}{fused}");
+        // A segment without NFs leads straight on, and counts nothing.
+        let counters = (!segment.instances.is_empty()).then(|| {
+            quote! { let Some(counters) = galette_chain::counters(&#stats_map) else { return xdp_action::XDP_ABORTED }; }
+        });
         quote! {
             #[doc = #doc]
             #[xdp]
             pub fn #program(ctx: XdpContext) -> u32 {
-                #leave
+                #counters
+                #body
             }
         }
     });
-    let common_entry =
-        chain.entries.iter().find(|entry| entry.role.is_none()).map(|entry| (entry.target, entry.upcall));
-    let entry_leave = leave(common_entry, in_xdp, entry_slot, u32::MAX);
-    let xsks_map = Ident::new(XSKS_MAP, Span::call_site());
-    let xsk_bases_map = Ident::new(XSK_BASES_MAP, Span::call_site());
-    let xsks_capacity = XSKS_CAPACITY;
-    let config_map = Ident::new(CONFIG_MAP, Span::call_site());
-    let (config_workers, metadata_len) = (CONFIG_WORKERS, std::mem::size_of::<UpcallMetadata>() as i32);
-    let (config_generation, config_slots) = (CONFIG_GENERATION, CONFIG_SLOTS);
-    let map_statics = map_statics(placed, crates);
-    let instance_programs =
-        chain.instances.iter().enumerate().filter(|(index, _)| in_xdp[*index]).map(|(index, instance)| {
-            let program = Ident::new(&instance_program(index), Span::call_site());
+    let inline = match fusion {
+        Fusion::Inline => quote! { #[inline(always)] },
+        Fusion::Calls => quote! { #[inline(never)] },
+    };
+    let steps =
+        chain.instances.iter().enumerate().filter(|(index, _)| placed.runs_in_xdp(*index)).map(|(index, instance)| {
+            let step = step_fn(index);
             let nf = crates.alias(&instance.nf.crate_dir);
             let call = if instance.bindings.is_empty() {
                 quote! { #nf::packet(&mut packet) }
@@ -162,220 +175,123 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates) -> TokenStream {
                 let maps_struct = maps_struct_ident(&instance.nf);
                 quote! { #nf::packet(&mut packet, &mut #nf::#maps_struct { #(#fields),* }) }
             };
+            let index = index as u32;
+            let received = stats_index(index, StatsSlot::Received, max_ports) as usize;
+            let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports) as usize;
             let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
                 let variant = Ident::new(&port_ir.variant, Span::call_site());
-                let port = port as u32;
-                quote! { #nf::Action::#variant => #port, }
-            });
-            let index = index as u32;
-            let received = stats_index(index, StatsSlot::Received, max_ports);
-            let first_port_counter = stats_index(index, StatsSlot::Port(0), max_ports);
-            let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports);
-            let dispatch = instance.ports.iter().enumerate().map(|(port, port_ir)| {
-                let leave = leave(
-                    Some((port_ir.target, port_ir.upcall)),
-                    in_xdp,
-                    action_slot(index, port as u32, max_ports),
-                    missed,
-                );
-                let port = port as u32;
-                quote! { #port => #leave, }
+                let counter = stats_index(index, StatsSlot::Port(port as u32), max_ports);
+                let leave = exits.leave(Some((port_ir.target, port_ir.upcall)), quote! { ctx }, counter, Some(missed));
+                let counter = counter as usize;
+                quote! {
+                    #nf::Action::#variant => {
+                        counters[#counter] += 1;
+                        #leave
+                    }
+                }
             });
             let doc = format!("Instance `{}` ({}).", instance.name, instance.source);
             quote! {
                 #[doc = #doc]
-                #[xdp]
-                pub fn #program(ctx: XdpContext) -> u32 {
-                    count(#received);
-                    let port: u32 = {
-                        let mut packet = XdpPacket::new(&ctx);
-                        match #call {
-                            #(#arms)*
-                        }
-                    };
-                    count(#first_port_counter + port);
-                    match port {
-                        #(#dispatch)*
-                        _ => xdp_action::XDP_ABORTED,
+                #inline
+                fn #step(ctx: &XdpContext, counters: &mut Counters) -> u32 {
+                    counters[#received] += 1;
+                    let mut packet = XdpPacket::new(ctx);
+                    match #call {
+                        #(#arms)*
                     }
                 }
             }
         });
     let header =
         format!("Generated by galettec {} from chain `{}`. Do not edit.", env!("CARGO_PKG_VERSION"), chain.name);
+    let stats_entries = STATS_ENTRIES;
     quote! {
         #![doc = #header]
         #![no_std]
 
         use aya_ebpf::bindings::xdp_action;
-        use aya_ebpf::helpers::{bpf_get_prandom_u32, bpf_xdp_adjust_meta};
         use aya_ebpf::macros::{map, xdp};
-        use aya_ebpf::maps::{Array, DevMap, HashMap, PerCpuArray, ProgramArray, XskMap};
+        use aya_ebpf::maps::{PerCpuArray, ProgramArray};
         use aya_ebpf::programs::XdpContext;
         use nf_std::xdp::XdpPacket;
 
-        /// Per-instance counters; the layout is `galette_bundle::stats_index`.
-        #[map]
-        static #stats_map: PerCpuArray<u64> = PerCpuArray::with_max_entries(#stats_entries, 0);
+        /// This CPU's counters of the chain, laid out as
+        /// `galette_bundle::stats_index` says.
+        type Counters = [u64; #slots];
 
-        /// Where each port leads; filled by the runtime, see
-        /// `galette_bundle::action_slot`. All zeros (drop) until then.
+        /// The chain's counters: one lookup per packet and segment (see
+        /// `galette_bundle::STATS_XDP_ENTRY`).
         #[map]
-        static #actions_map: Array<u32> = Array::with_max_entries(#action_entries, 0);
+        static #stats_map: PerCpuArray<Counters> = PerCpuArray::with_max_entries(#stats_entries, 0);
 
-        /// One program per instance, by instance index; filled by the runtime.
+        /// The segments entered by a tail call, by the index of the instance
+        /// each starts with; filled by the runtime.
         #[map]
         static #programs_map: ProgramArray = ProgramArray::with_max_entries(#program_entries, 0);
 
-        /// The userland workers' AF_XDP sockets, `MAX_WORKERS` slots per
-        /// interface; filled by the runtime.
-        #[map]
-        static #xsks_map: XskMap = XskMap::with_max_entries(#xsks_capacity, 0);
-
-        /// Per interface index, its first slot in the socket map; filled by
-        /// the runtime.
-        #[map]
-        static #xsk_bases_map: HashMap<u32, u32> = HashMap::with_max_entries(#max_roles, 0);
-
-        /// Per interface role, the interface it runs on; filled by the
-        /// runtime (`--iface ROLE=IF`).
-        #[map]
-        static #devs_map: DevMap = DevMap::with_max_entries(#max_roles, 0);
-
-        /// Run-time settings (`galette_bundle::CONFIG_WORKERS`: how many
-        /// worker sockets there are; `CONFIG_GENERATION`: which load of the
-        /// chain this object is).
-        #[map]
-        static #config_map: Array<u32> = Array::with_max_entries(#config_slots, 0);
-
         #(#map_statics)*
 
-        #[inline(always)]
-        fn count(index: u32) {
-            if let Some(counter) = #stats_map.get_ptr_mut(index) {
-                // SAFETY: the pointer is to this CPU's slot of a live map
-                // entry, and nothing else on this CPU runs concurrently.
-                unsafe { *counter += 1 };
-            }
-        }
+        #(#programs)*
 
-        /// Tail-calls XDP instance `instance`, a constant at every call site:
-        /// the kernel then patches a direct jump in, where a key read from a
-        /// map costs an indirect one (a retpoline, on many machines).
-        /// `missed` is the counter of failed tail calls of the caller.
-        #[inline(always)]
-        fn jump(ctx: &XdpContext, instance: u32, missed: u32) -> u32 {
-            // SAFETY: a tail call either jumps (never returns) or fails and
-            // returns; the context is the program's own.
-            let _ = unsafe { #programs_map.tail_call(ctx, instance) };
-            count(missed);
-            xdp_action::XDP_DROP
-        }
-
-        /// Carries out the action in `slot` of the action table. `missed`
-        /// is the counter of failed tail calls of the calling instance.
-        #[inline(always)]
-        fn follow(ctx: &XdpContext, slot: u32, missed: u32) -> u32 {
-            let Some(code) = #actions_map.get(slot) else { return xdp_action::XDP_ABORTED };
-            let code = *code;
-            match code & ((1 << #kind_bits) - 1) {
-                #tx => xdp_action::XDP_TX,
-                #pass => xdp_action::XDP_PASS,
-                #abort => xdp_action::XDP_ABORTED,
-                #next => {
-                    // SAFETY: a tail call either jumps (never returns) or
-                    // fails and returns; the context is the program's own.
-                    let _ = unsafe { #programs_map.tail_call(ctx, code >> #kind_bits) };
-                    count(missed);
-                    xdp_action::XDP_DROP
-                }
-                #up => upcall(ctx, code >> #kind_bits, slot),
-                #out => match #devs_map.redirect(code >> #kind_bits, 0) {
-                    Ok(action) => action,
-                    Err(_) => xdp_action::XDP_DROP,
-                },
-                _ => xdp_action::XDP_DROP,
-            }
-        }
-
-        /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
-        /// (the instance to run next, this object's generation, the slot that
-        /// sent it) in front of the
-        /// frame and redirects it into one of the AF_XDP sockets of the
-        /// interface and RX queue it came in on, chosen at random. Without
-        /// workers, the packet is dropped.
-        #[inline(always)]
-        fn upcall(ctx: &XdpContext, instance: u32, slot: u32) -> u32 {
-            let workers = match #config_map.get(#config_workers) {
-                Some(&workers) if workers > 0 => workers,
-                _ => return xdp_action::XDP_DROP,
-            };
-            let generation = #config_map.get(#config_generation).copied().unwrap_or(0);
-            // SAFETY: a helper given the program's own context.
-            if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -#metadata_len) } != 0 {
-                return xdp_action::XDP_ABORTED;
-            }
-            let (meta, data) = (ctx.metadata(), ctx.data());
-            if meta + #metadata_len as usize > data {
-                return xdp_action::XDP_ABORTED;
-            }
-            // SAFETY: the check above proves all three fields lie between
-            // the metadata's start and the frame's start.
-            unsafe {
-                *(meta as *mut u16) = instance as u16;
-                *((meta + 2) as *mut u16) = generation as u16;
-                *((meta + 4) as *mut u32) = slot;
-            }
-            // SAFETY: the context is the program's own, valid for its run.
-            let (ingress, queue) = unsafe { ((*ctx.ctx).ingress_ifindex, (*ctx.ctx).rx_queue_index) };
-            // SAFETY: the value is a plain u32 the runtime wrote.
-            let Some(&first) = (unsafe { #xsk_bases_map.get(&ingress) }) else { return xdp_action::XDP_DROP };
-            // The kernel delivers only to a socket bound to the packet's own
-            // queue: the interface's sockets are `workers` per queue.
-            // SAFETY: a helper without preconditions.
-            let socket = first + queue * workers + unsafe { bpf_get_prandom_u32() } % workers;
-            match #xsks_map.redirect(socket, 0) {
-                Ok(action) => action,
-                Err(_) => xdp_action::XDP_DROP,
-            }
-        }
-
-        /// Attached to the interface: goes where `rx` leads.
-        #[xdp]
-        pub fn #entry_program(ctx: XdpContext) -> u32 {
-            #entry_leave
-        }
-
-        #(#role_programs)*
-
-        #(#instance_programs)*
-
-        #[panic_handler]
-        fn panic(_info: &core::panic::PanicInfo) -> ! {
-            // NF code is bounds-checked without panicking paths; the verifier
-            // would reject a program that could reach this loop.
-            loop {}
-        }
-
-        /// The kernel only lets GPL-compatible programs use some helpers.
-        #[unsafe(link_section = "license")]
-        #[unsafe(no_mangle)]
-        static LICENSE: [u8; 4] = *b"GPL\0";
+        #(#steps)*
     }
 }
 
-/// How a program leaves for `target` (`None`: no link, so the table's drop):
-/// a tail call with a constant key to an XDP instance (see `jump` in the
-/// generated code), else the action in table `slot`, which the runtime
-/// fills from the manifest (tx, pass, drop, abort, upcalls, redirects).
-fn leave(target: Option<(Target, bool)>, in_xdp: &[bool], slot: u32, missed: u32) -> TokenStream {
-    match target {
-        Some((Target::Instance(next), false)) if in_xdp.get(next) == Some(&true) => {
-            let next = next as u32;
-            quote! { jump(&ctx, #next, #missed) }
-        }
-        _ => quote! { follow(&ctx, #slot, #missed) },
+/// How a step leaves for where a port (or `rx`) leads, as code: the next
+/// NF's step (fused), a tail call into a split, an upcall, a redirect or a
+/// verdict.
+struct Exits<'a> {
+    placed: &'a PlacedChain,
+}
+
+impl Exits<'_> {
+    /// Where the entry `entry` leads, from an entry program.
+    fn entry(&self, entry: Option<&crate::ir::EntryIr>) -> TokenStream {
+        self.leave(entry.map(|entry| (entry.target, entry.upcall)), quote! { &ctx }, u32::MAX, None)
     }
+
+    /// `ctx` is how the code there names the `&XdpContext`, `from` the
+    /// counter of the port being left (what an upcall carries up), `missed`
+    /// the counter of failed tail calls of the instance left, `None` from an
+    /// entry program. `None` as the target: no link, so drop.
+    fn leave(&self, target: Option<(Target, bool)>, ctx: TokenStream, from: u32, missed: Option<usize>) -> TokenStream {
+        let Some((target, upcall)) = target else { return quote! { xdp_action::XDP_DROP } };
+        match target {
+            Target::Tx => quote! { xdp_action::XDP_TX },
+            Target::Pass => quote! { xdp_action::XDP_PASS },
+            Target::Drop => quote! { xdp_action::XDP_DROP },
+            Target::Abort => quote! { xdp_action::XDP_ABORTED },
+            Target::Redirect(role) => {
+                let role = role as u32;
+                quote! { galette_chain::redirect(#role) }
+            }
+            Target::Instance(next) if upcall || !self.placed.runs_in_xdp(next) => {
+                let next = next as u16;
+                quote! { galette_chain::upcall(#ctx, #next, #from) }
+            }
+            Target::Instance(next) if self.placed.starts_segment(next) => {
+                let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
+                let next = next as u32;
+                let count_missed = missed.map(|missed| quote! { counters[#missed] += 1; });
+                quote! {{
+                    galette_chain::jump(#ctx, &#programs_map, #next);
+                    #count_missed
+                    xdp_action::XDP_DROP
+                }}
+            }
+            Target::Instance(next) => {
+                let step = step_fn(next);
+                quote! { #step(#ctx, counters) }
+            }
+        }
+    }
+}
+
+/// The function that runs XDP instance `index` and what follows it in its
+/// segment.
+fn step_fn(index: usize) -> Ident {
+    format_ident!("step_{}", index)
 }
 
 /// The entry program of interface role `role` (by index: the kernel keeps
@@ -424,11 +340,19 @@ fn map_statics(placed: &PlacedChain, crates: &NfCrates) -> Vec<TokenStream> {
 }
 
 fn cargo_toml_without_name(crates: &NfCrates, nf_std_dir: &Path) -> String {
-    let mut dependencies = vec![Dependency::path("nf-std", nf_std_dir)];
+    let mut dependencies =
+        vec![Dependency::path("nf-std", nf_std_dir), Dependency::path("galette-chain", &shared_crate_dir(nf_std_dir))];
     for (dir, (alias, package)) in &crates.alias_of {
         dependencies.push(Dependency::renamed(&alias.to_string(), package, dir));
     }
     cdylib_manifest(PACKAGE_PLACEHOLDER, &dependencies, CrateTarget::Bpf)
+}
+
+/// The shared eBPF crate of every chain, `galette-chain`, which lives in
+/// nf-std's directory (so the build cache, which follows nf-std's sources,
+/// follows it too).
+pub fn shared_crate_dir(nf_std_dir: &Path) -> PathBuf {
+    nf_std_dir.join("chain")
 }
 
 /// The package name in a generated manifest until the crate's content, and

@@ -6,16 +6,17 @@ use galette_bundle::{
     FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry, XDP_OBJECT, XdpPart,
     host_platform, write_bundle,
 };
-use galette_grammar::Diagnostic;
+use galette_grammar::{Diagnostic, FileId};
 
 use crate::check::{CheckContext, check};
-use crate::codegen::{ENTRY_PROGRAM, generate_ebpf_crate, instance_program, role_entry_program};
+use crate::codegen::{ENTRY_PROGRAM, Fusion, generate_ebpf_crate, instance_program, role_entry_program};
 use crate::codegen_userland::{generate_userland_crate, library_path};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
-use crate::place::{DEFAULT_MAX_TAIL_CALLS, PlaceOptions, PlacedChain, pass_after_userland, place, unsupported};
+use crate::place::{DEFAULT_MAX_TAIL_CALLS, PlaceOptions, PlacedChain, Split, pass_after_userland, place, unsupported};
+use crate::segments::{segments, split_point};
 use crate::source::{FileSystem, SourceFiles, SourceReader, decode};
-use crate::verify::{VerifierOutcome, verify_object};
+use crate::verify::{VerifierOutcome, log_summary, verify_object};
 
 /// Where the compiler finds the crates NFs build against, and where it builds.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct CompileOptions {
     /// load programs). Off for a bundle meant for another kernel than this
     /// machine's: the device's runtime then has the last word.
     pub verify: bool,
+    /// How each segment's NFs are joined in its program.
+    pub fusion: Fusion,
 }
 
 impl CompileOptions {
@@ -50,6 +53,7 @@ impl CompileOptions {
             build: BuildEnv::from_env(),
             max_tail_calls: DEFAULT_MAX_TAIL_CALLS,
             verify: true,
+            fusion: Fusion::default(),
         }
     }
 }
@@ -164,53 +168,10 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         return Err(CompileError::Invalid(checked));
     };
     let chain = &placed.chain;
-    // Build the XDP part and let the verifier judge it; an NF it rejects
-    // moves to userland and the XDP part is built again without it. Each
-    // round moves at least one instance, so this ends.
-    let mut placed = placed.clone();
-    let mut rejected_so_far: Vec<(usize, String)> = Vec::new();
-    let mut notes = Vec::new();
-    let (object, cached) = loop {
-        let generated = generate_ebpf_crate(&placed, &options.nf_std_dir);
-        let built =
-            options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
-        if !options.verify {
-            notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
-            break (built.object, built.cached);
-        }
-        let rejected = match verify_object(&built.object) {
-            VerifierOutcome::Skipped(why) => {
-                notes.push(format!("the kernel verifier did not check the chain: {why}"));
-                break (built.object, built.cached);
-            }
-            VerifierOutcome::Checked { rejected } if rejected.is_empty() => break (built.object, built.cached),
-            VerifierOutcome::Checked { rejected } => rejected,
-        };
-        for rejection in &rejected {
-            let index = (0..chain.instances.len())
-                .find(|&index| instance_program(index) == rejection.program)
-                .ok_or_else(|| {
-                    CompileError::Build(BuildError::Compile {
-                        chain: chain.name.clone(),
-                        errors: format!(
-                            "the kernel verifier rejected the generated program `{}`:\n{}",
-                            rejection.program, rejection.log
-                        ),
-                    })
-                })?;
-            notes.push(format!("the kernel verifier rejected `{}`; it runs in userland", chain.instances[index].name));
-            rejected_so_far.push((index, rejection.log.clone()));
-        }
-        let options =
-            PlaceOptions { max_tail_calls: options.max_tail_calls, rejected_by_verifier: rejected_so_far.clone() };
-        placed = match place(chain.clone(), checked.chain_file, &options) {
-            Ok(placed) => placed,
-            Err(errors) => return Err(invalid_with(checked, errors)),
-        };
-        let unsupported = unsupported(&placed, checked.chain_file);
-        if !unsupported.is_empty() {
-            return Err(invalid_with(checked, unsupported));
-        }
+    let BuiltXdp { placed, object, cached, notes } = match build_xdp(placed, checked.chain_file, options) {
+        Ok(built) => built,
+        Err(XdpFailure::Invalid(errors)) => return Err(invalid_with(checked, errors)),
+        Err(XdpFailure::Compile(error)) => return Err(error),
     };
     let libraries = build_userland(&placed, options)?;
     let maps = map_entries(chain, &object)?;
@@ -224,6 +185,105 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         .map(|bundle| bundle.manifest)
         .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
     Ok(Compiled { manifest, checked, cached, notes })
+}
+
+/// The XDP part of a chain, built and judged by the kernel verifier.
+#[derive(Debug)]
+pub struct BuiltXdp {
+    /// The placement it was built for: the chain's, with the NFs the
+    /// verifier rejected moved to userland and the segments it rejected split.
+    pub placed: PlacedChain,
+    pub object: Vec<u8>,
+    /// Whether the object came from the build cache.
+    pub cached: bool,
+    /// What the user should know: splits, NFs moved, a skipped verifier.
+    pub notes: Vec<String>,
+}
+
+/// Why the XDP part could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum XdpFailure {
+    #[error("the chain became invalid")]
+    /// The chain became invalid (an `@xdp` NF the verifier rejects).
+    Invalid(Vec<Diagnostic>),
+    #[error(transparent)]
+    Compile(CompileError),
+}
+
+impl From<BuildError> for XdpFailure {
+    fn from(error: BuildError) -> XdpFailure {
+        XdpFailure::Compile(CompileError::Build(error))
+    }
+}
+
+/// Builds the XDP part of `placed` and lets the kernel verifier judge it.
+/// A rejected segment of several NFs is split in two (see
+/// [`split_point`]); a rejected segment of one NF moves that NF to
+/// userland. Then the part is built again. Each round either splits a
+/// segment or moves an NF, so this ends.
+pub fn build_xdp(placed: &PlacedChain, chain_file: FileId, options: &CompileOptions) -> Result<BuiltXdp, XdpFailure> {
+    let chain = &placed.chain;
+    let mut placed = placed.clone();
+    let mut place_options = PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() };
+    let mut notes = Vec::new();
+    loop {
+        let generated = generate_ebpf_crate(&placed, &options.nf_std_dir, options.fusion);
+        let built =
+            options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
+        let done =
+            |notes| Ok(BuiltXdp { placed: placed.clone(), object: built.object.clone(), cached: built.cached, notes });
+        if !options.verify {
+            notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
+            return done(notes);
+        }
+        let rejected = match verify_object(&built.object) {
+            VerifierOutcome::Skipped(why) => {
+                notes.push(format!("the kernel verifier did not check the chain: {why}"));
+                return done(notes);
+            }
+            VerifierOutcome::Checked { rejected } if rejected.is_empty() => return done(notes),
+            VerifierOutcome::Checked { rejected } => rejected,
+        };
+        let segments = segments(&placed);
+        for rejection in &rejected {
+            let generated_program_rejected = || {
+                XdpFailure::Compile(CompileError::Build(BuildError::Compile {
+                    chain: chain.name.clone(),
+                    errors: format!(
+                        "the kernel verifier rejected the generated program `{}`:\n{}",
+                        rejection.program, rejection.log
+                    ),
+                }))
+            };
+            let segment = segments
+                .iter()
+                .find(|segment| segment.program == rejection.program)
+                .ok_or_else(generated_program_rejected)?;
+            let summary = log_summary(&rejection.log);
+            if let Some(instance) = split_point(segment) {
+                notes.push(format!(
+                    "the kernel verifier rejected `{}`, {} NFs in one program ({summary}); split before `{}`",
+                    segment.program,
+                    segment.instances.len(),
+                    chain.instances[instance].name
+                ));
+                place_options.splits.push(Split { instance, rejected_program: segment.program.clone(), summary });
+            } else if let [instance] = segment.instances[..] {
+                notes.push(format!(
+                    "the kernel verifier rejected `{}`; it runs in userland",
+                    chain.instances[instance].name
+                ));
+                place_options.rejected_by_verifier.push((instance, rejection.log.clone()));
+            } else {
+                return Err(generated_program_rejected());
+            }
+        }
+        placed = place(chain.clone(), chain_file, &place_options).map_err(XdpFailure::Invalid)?;
+        let unsupported = unsupported(&placed, chain_file);
+        if !unsupported.is_empty() {
+            return Err(XdpFailure::Invalid(unsupported));
+        }
+    }
 }
 
 /// The chain, now invalid because of `errors` found while building it.
@@ -243,7 +303,7 @@ fn manifest(placed: &PlacedChain) -> Manifest {
             source: instance.source.clone(),
             placement: decision.placement,
             reason: decision.reason.to_string(),
-            program: (decision.placement == Placement::Xdp).then(|| instance_program(index)),
+            program: placed.starts_segment(index).then(|| instance_program(index)),
             library: (decision.placement == Placement::Userland).then(|| library_path(instance)),
             ports: instance
                 .ports

@@ -1,5 +1,6 @@
-//! Showing a checked chain to people: the placement table with reasons, and
-//! the chain as a Graphviz graph with its XDP and userland parts marked.
+//! Showing a checked chain to people: the placement table with reasons and
+//! the XDP part's segments, and the chain as a Graphviz graph with its XDP
+//! and userland parts marked.
 
 use std::fmt::Write;
 
@@ -7,8 +8,11 @@ use galette_bundle::Placement;
 
 use crate::ir::Target;
 use crate::place::PlacedChain;
+use crate::segments::{SegmentStart, segments};
 
-/// One line per instance: name, where it runs, why.
+/// One line per instance: name, where it runs, why; then one line per
+/// segment of the XDP part (one eBPF program each): what it fuses and, for
+/// a split, why the chain was split there.
 pub fn placement_table(placed: &PlacedChain) -> String {
     let chain = &placed.chain;
     let width = chain.instances.iter().map(|i| i.name.len()).max().unwrap_or(0).max("instance".len());
@@ -19,6 +23,37 @@ pub fn placement_table(placed: &PlacedChain) -> String {
             Placement::Userland => "userland",
         };
         writeln!(table, "{:width$}  {place:8}  {}", instance.name, decision.reason).expect("writing to a String");
+    }
+    table.push_str(&segment_table(placed));
+    table
+}
+
+/// The segments of the XDP part, each with where it starts, the NFs it
+/// fuses and, for a split, the verifier's reason.
+fn segment_table(placed: &PlacedChain) -> String {
+    let chain = &placed.chain;
+    let segments = segments(placed);
+    let width = segments.iter().map(|segment| segment.program.len()).max().unwrap_or(0).max("program".len());
+    let mut table = format!("\n{:width$}  starts at  fuses\n", "program");
+    for segment in &segments {
+        let start = match segment.start {
+            SegmentStart::Entry => "rx".to_owned(),
+            SegmentStart::RoleEntry(role) => format!("rx.{}", chain.roles[role].name),
+            SegmentStart::Split(index) => chain.instances[index].name.clone(),
+        };
+        let fused: Vec<&str> = segment.instances.iter().map(|&index| chain.instances[index].name.as_str()).collect();
+        let fused = if fused.is_empty() { "nothing".to_owned() } else { fused.join(", ") };
+        writeln!(table, "{:width$}  {start:9}  {fused}", segment.program).expect("writing to a String");
+        if let SegmentStart::Split(index) = segment.start
+            && let Some(split) = placed.splits().iter().find(|split| split.instance == index)
+        {
+            writeln!(
+                table,
+                "{:width$}  split here: the kernel verifier rejected `{}` as one program ({})",
+                "", split.rejected_program, split.summary
+            )
+            .expect("writing to a String");
+        }
     }
     table
 }
@@ -133,6 +168,29 @@ mod tests {
         assert_eq!(lines[0], "instance  runs in   reason");
         assert_eq!(lines[1], "a         XDP       nothing requires userland, so it runs in the XDP fast path");
         assert_eq!(lines[2], "b         userland  the chain marks it `@userland`");
+        assert_eq!(lines[4], "program     starts at  fuses");
+        assert_eq!(lines[5], "galette_rx  rx         a");
+    }
+
+    #[test]
+    fn a_split_says_why_it_is_there() {
+        use crate::place::Split;
+        let source =
+            "chain demo\nnf a = std.f\nnf b = std.f\nrx -> a\na -> { ok: b, bad: drop }\nb -> { ok: tx, bad: drop }";
+        let nf =
+            "#![no_std]\npub enum Action { Ok, Bad }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Ok }";
+        let reader =
+            InMemory::default().with("std/f/Cargo.toml", "[package]\nname = \"f\"\n").with("std/f/src/lib.rs", nf);
+        let chain = check_in_memory(source, &reader, ".").chain.unwrap();
+        let split = Split { instance: 1, rejected_program: "galette_rx".into(), summary: "too large".into() };
+        let placed = place(chain, 0, &PlaceOptions { splits: vec![split], ..PlaceOptions::default() }).unwrap();
+        let table = placement_table(&placed);
+        assert!(table.contains("galette_rx    rx         a\n"), "{table}");
+        assert!(table.contains("galette_nf_1  b          b\n"), "{table}");
+        assert!(
+            table.contains("split here: the kernel verifier rejected `galette_rx` as one program (too large)"),
+            "{table}"
+        );
     }
 
     #[test]

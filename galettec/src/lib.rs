@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! .gal ─► grammar::parse ─► signature (NF crates, syn; layout of map types) ─► check ─► place
-//!      ─► codegen (eBPF crate source) ─► ebpf_build (cargo) ─► bundle
+//!      ─► segments ─► codegen (eBPF crate source) ─► ebpf_build (cargo) ─► verify ─► bundle
+//!                 ▲                                                          │
+//!                 └────────────── split a segment the verifier rejects ◄──────┘
 //! ```
 //!
 //! Architecture invariant: `signature`, `check` and `place` are pure. They read
@@ -27,6 +29,7 @@ pub mod ir;
 pub mod layout;
 pub mod place;
 pub mod render;
+pub mod segments;
 pub mod signature;
 pub mod source;
 mod suggest;

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use galette_grammar::{Diagnostic, FormatError};
-use galettec::compile::check_with;
+use galettec::compile::{build_xdp, check_with};
 use galettec::explain::{dot_graph, placement_table};
-use galettec::place::DEFAULT_MAX_TAIL_CALLS;
+use galettec::place::{DEFAULT_MAX_TAIL_CALLS, unsupported};
 use galettec::render::{render_diagnostics, render_json};
 use galettec::source::{FileSystem, SourceFiles, decode};
 use galettec::{Checked, CompileError, CompileOptions, check_chain, compile_chain};
@@ -28,8 +28,9 @@ struct Cli {
     /// (on stdout) for editors and scripts.
     #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
-    /// The most tail calls from `rx` to an NF in XDP; NFs further away run
-    /// in userland.
+    /// The most tail calls from `rx` to an NF in XDP, where the verifier made
+    /// galettec split the XDP part into segments; NFs further away run in
+    /// userland.
     #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_MAX_TAIL_CALLS)]
     max_tail_calls: u32,
     /// Do not ask this machine's kernel verifier about the XDP part (for a
@@ -154,13 +155,30 @@ fn explain(
         (None, Some("svg" | "dot" | "gv")) => Emit::Dot,
         (None, _) => Emit::Table,
     };
-    // The front end alone: placement is worth explaining even for chains
+    // The front end first: placement is worth explaining even for chains
     // this version cannot build yet.
     let checked = check_with(file, options, &FileSystem)?;
     let Some(placed) = &checked.chain else {
         return Err(CompileError::Invalid(checked));
     };
     print_diagnostics(&checked, format);
+    // Then what the kernel verifier makes of it (NFs it rejects move to
+    // userland, segments it rejects are split), when it can be asked.
+    let verified = options.verify && unsupported(placed, checked.chain_file).is_empty();
+    let built = verified.then(|| build_xdp(placed, checked.chain_file, options));
+    let placed = match &built {
+        Some(Ok(built)) => {
+            for note in &built.notes {
+                eprintln!("note: {note}");
+            }
+            &built.placed
+        }
+        Some(Err(failure)) => {
+            eprintln!("note: the XDP part could not be built ({}); this is the placement before the verifier", failure);
+            placed
+        }
+        None => placed,
+    };
     let text = match emit {
         Emit::Table => placement_table(placed),
         Emit::Dot => dot_graph(placed),

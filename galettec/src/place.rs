@@ -23,6 +23,10 @@ pub struct PlacedChain {
     pub chain: ChainIr,
     /// One per instance of `chain`, in instance order.
     decisions: Vec<Decision>,
+    /// The XDP instances that start a segment of their own, entered by a
+    /// tail call (see [`crate::segments`]); empty unless the verifier
+    /// rejected a fused segment.
+    splits: Vec<Split>,
 }
 
 impl PlacedChain {
@@ -38,6 +42,16 @@ impl PlacedChain {
 
     pub fn runs_in_xdp(&self, index: usize) -> bool {
         self.decisions[index].placement == Placement::Xdp
+    }
+
+    /// Where the XDP part is split into segments joined by tail calls.
+    pub fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+
+    /// Whether the XDP instance at `index` starts a segment of its own.
+    pub fn starts_segment(&self, index: usize) -> bool {
+        self.splits.iter().any(|split| split.instance == index)
     }
 
     /// The instance whose NF gives `map` its type in the XDP object: the first
@@ -63,6 +77,18 @@ pub struct Decision {
     pub reason: PlacementReason,
 }
 
+/// A split of the XDP part: `instance` starts a segment of its own, which
+/// the segment before it enters with a tail call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    pub instance: usize,
+    /// The program the kernel verifier rejected while `instance` was fused
+    /// into it.
+    pub rejected_program: String,
+    /// The verifier's reason, the last line of its log.
+    pub summary: String,
+}
+
 /// Why an instance was placed where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlacementReason {
@@ -74,7 +100,7 @@ pub enum PlacementReason {
     Upcall,
     /// The named instance before it runs in userland.
     AfterUserland(String),
-    /// Reaching it from `rx` takes more tail calls than the limit.
+    /// Reaching it from `rx` takes more tail calls (segments) than the limit.
     TailCallLimit { depth: u32, limit: u32 },
     /// The kernel verifier rejected its program; the last line of its log.
     VerifierRejected(String),
@@ -105,8 +131,8 @@ impl std::fmt::Display for PlacementReason {
     }
 }
 
-/// The kernel's limit on tail calls in a row (`MAX_TAIL_CALL_CNT` is 33; the
-/// entry program's own tail call into the first instance is one of them).
+/// The most tail calls in a row a chain makes: the kernel's limit
+/// (`MAX_TAIL_CALL_CNT`) is 33. Only splits between segments are tail calls.
 pub const DEFAULT_MAX_TAIL_CALLS: u32 = 32;
 
 /// What placement takes into account besides the chain.
@@ -117,11 +143,13 @@ pub struct PlaceOptions {
     /// Instances whose XDP program the kernel verifier rejected, with the
     /// verifier's log (see `verify`).
     pub rejected_by_verifier: Vec<(usize, String)>,
+    /// Where earlier rounds of verification split the XDP part.
+    pub splits: Vec<Split>,
 }
 
 impl Default for PlaceOptions {
     fn default() -> Self {
-        PlaceOptions { max_tail_calls: DEFAULT_MAX_TAIL_CALLS, rejected_by_verifier: Vec::new() }
+        PlaceOptions { max_tail_calls: DEFAULT_MAX_TAIL_CALLS, rejected_by_verifier: Vec::new(), splits: Vec::new() }
     }
 }
 
@@ -129,34 +157,32 @@ impl Default for PlaceOptions {
 /// instances that cannot run in XDP.
 pub fn place(chain: ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<PlacedChain, Vec<Diagnostic>> {
     let decisions = decide_all(&chain, chain_file, options)?;
-    Ok(PlacedChain { chain, decisions })
+    // A split only matters where its instance still runs in XDP.
+    let splits =
+        options.splits.iter().filter(|split| decisions[split.instance].placement == Placement::Xdp).cloned().collect();
+    Ok(PlacedChain { chain, decisions, splits })
 }
 
 fn decide_all(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Result<Vec<Decision>, Vec<Diagnostic>> {
     let max_tail_calls = options.max_tail_calls;
     let incoming = incoming_links(chain);
     let mut decisions: Vec<Option<Decision>> = vec![None; chain.instances.len()];
-    // Tail calls from `rx` to each XDP instance, on the longest path.
+    // Tail calls from `rx` to each XDP instance, on the longest path: one
+    // for each split on the way, the instance's own included.
     let mut depth = vec![0u32; chain.instances.len()];
+    let splits_at = |index: usize| u32::from(options.splits.iter().any(|split| split.instance == index));
     for index in topological_order(chain) {
         let mut decision = decide(chain, index, &incoming[index], &decisions);
         if decision.placement == Placement::Xdp
             && let Some((_, log)) = options.rejected_by_verifier.iter().find(|(rejected, _)| *rejected == index)
         {
             // The log ends with statistics; the cause is the line before them.
-            let is_statistics = |line: &&str| {
-                let line = line.trim();
-                line.is_empty()
-                    || line.starts_with("processed ")
-                    || line.starts_with("verification time")
-                    || line.starts_with("stack depth")
-            };
-            let summary = log.lines().rev().find(|line| !is_statistics(line)).unwrap_or("no log").trim().to_owned();
+            let summary = crate::verify::log_summary(log);
             decision = Decision { placement: Placement::Userland, reason: PlacementReason::VerifierRejected(summary) };
         }
         if decision.placement == Placement::Xdp {
-            depth[index] =
-                1 + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
+            depth[index] = splits_at(index)
+                + incoming[index].iter().filter_map(|link| link.from).map(|before| depth[before]).max().unwrap_or(0);
             if depth[index] > max_tail_calls {
                 decision = Decision {
                     placement: Placement::Userland,

@@ -64,3 +64,15 @@ fn log_excerpt(error: &ProgramError) -> String {
     }
     error_chain(error)
 }
+
+/// The cause in a verifier's log: its last line that is not statistics.
+pub fn log_summary(log: &str) -> String {
+    let is_statistics = |line: &&str| {
+        let line = line.trim();
+        line.is_empty()
+            || line.starts_with("processed ")
+            || line.starts_with("verification time")
+            || line.starts_with("stack depth")
+    };
+    log.lines().rev().find(|line| !is_statistics(line)).unwrap_or("no log").trim().to_owned()
+}

@@ -76,7 +76,8 @@ fn every_example_chain_builds_into_a_verified_bundle() {
         assert_eq!(opened.manifest.xdp.as_ref().unwrap().entry_program, "galette_rx");
         for instance in &opened.manifest.instances {
             match instance.placement {
-                galette_bundle::Placement::Xdp => assert!(instance.program.is_some(), "{}", instance.name),
+                // Fused into the entry's program: no program of its own.
+                galette_bundle::Placement::Xdp => assert_eq!(instance.program, None, "{}", instance.name),
                 galette_bundle::Placement::Userland => {
                     assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == instance.library.as_ref()))
                 }
@@ -92,11 +93,12 @@ fn explain_prints_the_placement_table_and_the_graph() {
     let table = text(&output.stdout);
     assert!(table.starts_with("instance  runs in   reason\n"), "{table}");
     assert!(table.contains("swap      XDP       nothing requires userland"), "{table}");
+    assert!(table.contains("\ngalette_rx  rx         ip, swap\n"), "one program fuses both NFs: {table}");
 
-    let output = galettec(&["explain", "--emit", "dot", "--max-tail-calls", "1", "examples/ipv4_reflector.gal"]);
+    let output = galettec(&["explain", "--emit", "dot", "examples/ipv4_reflector.gal"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let dot = text(&output.stdout);
-    assert!(dot.contains("subgraph cluster_userland"), "with a limit of 1 tail call, swap leaves XDP: {dot}");
+    assert!(dot.contains("subgraph cluster_xdp"), "{dot}");
     assert!(dot.contains("\"nf ip\" -> \"pass\" [label=\"other\"];"), "{dot}");
 }
 

@@ -20,7 +20,7 @@ fn generated(chain: &Path) -> String {
     let checked = check_chain(chain, &options).unwrap();
     let placed = checked.chain.unwrap_or_else(|| panic!("{} does not check", chain.display()));
     let mut out = String::new();
-    let xdp = generate_ebpf_crate(&placed, &options.nf_std_dir);
+    let xdp = generate_ebpf_crate(&placed, &options.nf_std_dir, options.fusion);
     out.push_str(&format!("=== XDP crate (src/lib.rs)\n{}", xdp.lib_rs));
     for (instance, decision) in placed.instances() {
         if decision.placement == galette_bundle::Placement::Userland {

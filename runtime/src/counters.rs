@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
-use galette_bundle::{Bundle, Manifest, Placement, STATS_MAP, StatsSlot, stats_index};
+use galette_bundle::{
+    Bundle, Manifest, Placement, STATS_MAP, STATS_MIRROR_ENTRY, STATS_XDP_ENTRY, StatsSlot, stats_index, stats_slots,
+};
 
 use crate::kernel_map::KernelMap;
 use crate::pins::{pin_path, stats_pin_name};
@@ -23,17 +25,20 @@ pub enum StatsError {
     NoStatsMap,
     #[error("cannot open {} (is the chain running?)", path.display())]
     Open { path: PathBuf, source: std::io::Error },
+    #[error("the stats map has no entry {0}; is it this bundle's chain?")]
+    NoEntry(u32),
     #[error("the stats map has no slot {0}; is it this bundle's chain?")]
     NoSlot(u32),
-    #[error("cannot write slot {slot} of the stats map")]
-    Write { slot: u32, source: std::io::Error },
+    #[error("cannot write the userland counters into the stats map")]
+    Write(#[source] std::io::Error),
 }
 
 /// Where a chain's counters are, and how to read them.
 #[derive(Debug)]
 pub struct ChainCounters {
     manifest: Manifest,
-    /// The per-CPU stats map (`u32` slot to one `u64` per CPU).
+    /// The per-CPU stats map (`u32` entry to one array of `u64` slots per
+    /// CPU, see `galette_bundle::stats_slots`).
     stats: KernelMap,
     /// By manifest index, the userland instances' counters, when this
     /// process runs the chain's workers.
@@ -51,7 +56,9 @@ impl ChainCounters {
         stats: &aya::maps::Map,
         userland: Option<Arc<Vec<Option<UserlandCounters>>>>,
     ) -> Result<ChainCounters, StatsError> {
-        let stats = KernelMap::duplicate(stats, 4, 8).filter(KernelMap::is_per_cpu).ok_or(StatsError::NoStatsMap)?;
+        let stats = KernelMap::duplicate(stats, 4, value_size(manifest))
+            .filter(KernelMap::is_per_cpu)
+            .ok_or(StatsError::NoStatsMap)?;
         Ok(ChainCounters { manifest: manifest.clone(), stats, userland, base: Vec::new() })
     }
 
@@ -59,7 +66,9 @@ impl ChainCounters {
     /// through the stats map's pin under `bpffs`.
     pub fn open_pinned(bundle: &Bundle, bpffs: &Path) -> Result<ChainCounters, StatsError> {
         let path = pin_path(bpffs, &stats_pin_name(&bundle.manifest.chain));
-        let stats = KernelMap::open_pinned(&path, 4, 8).map_err(|source| StatsError::Open { path, source })?.per_cpu();
+        let stats = KernelMap::open_pinned(&path, 4, value_size(&bundle.manifest))
+            .map_err(|source| StatsError::Open { path, source })?
+            .per_cpu();
         Ok(ChainCounters { manifest: bundle.manifest.clone(), stats, userland: None, base: Vec::new() })
     }
 
@@ -75,7 +84,9 @@ impl ChainCounters {
 
     /// What this chain itself counted.
     fn read_own(&self) -> Result<Vec<InstanceCounters>, StatsError> {
-        let mut counters = read_counters(&self.manifest, |index| self.sum(index))?;
+        let sums = self.sums()?;
+        let mut counters =
+            read_counters(&self.manifest, |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index)))?;
         if let Some(userland) = &self.userland {
             for ((counter, instance), live) in counters.iter_mut().zip(&self.manifest.instances).zip(userland.iter()) {
                 if let (Placement::Userland, Some(live)) = (instance.placement, live) {
@@ -87,39 +98,42 @@ impl ChainCounters {
         Ok(counters)
     }
 
-    /// Copies the userland instances' counters into their (otherwise
-    /// unused) slots of the stats map, on the first CPU, so that `galette
-    /// stats` reading the pinned map from another process sees both tiers.
+    /// Copies the userland instances' counters into the stats map's mirror
+    /// entry (`galette_bundle::STATS_MIRROR_ENTRY`, which no XDP program
+    /// writes), as the first CPU's, so that `galette stats` reading the
+    /// pinned map from another process sees both tiers.
     pub fn mirror_userland(&self) -> Result<(), StatsError> {
         let Some(userland) = &self.userland else { return Ok(()) };
         let max_ports = self.manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        // One value per possible CPU, the counts on the first.
+        let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
+        let mut write = |slot: StatsSlot, index: usize, count: u64| {
+            let at = stats_index(index as u32, slot, max_ports) as usize * 8;
+            if let Some(bytes) = per_cpu.get_mut(at..at + 8) {
+                bytes.copy_from_slice(&count.to_ne_bytes());
+            }
+        };
         for (index, live) in userland.iter().enumerate() {
             let Some(live) = live else { continue };
             // What chains before a reload counted, so that `galette stats`
             // sees the same totals as `galette run`.
             let base = self.base.get(index).and_then(Option::as_ref);
             let base_port = |port: usize| base.and_then(|base| base.ports.get(port)).map_or(0, |port| port.packets);
-            let mut values = vec![
-                (StatsSlot::Received, live.received.load(Ordering::Relaxed) + base.map_or(0, |base| base.received)),
-                (
-                    StatsSlot::MissedTailCall,
-                    live.panicked.load(Ordering::Relaxed) + base.map_or(0, |base| base.aborted),
-                ),
-            ];
+            write(
+                StatsSlot::Received,
+                index,
+                live.received.load(Ordering::Relaxed) + base.map_or(0, |base| base.received),
+            );
+            write(
+                StatsSlot::MissedTailCall,
+                index,
+                live.panicked.load(Ordering::Relaxed) + base.map_or(0, |base| base.aborted),
+            );
             for (port, count) in live.ports.iter().enumerate() {
-                values.push((StatsSlot::Port(port as u32), count.load(Ordering::Relaxed) + base_port(port)));
-            }
-            for (slot, count) in values {
-                let slot = stats_index(index as u32, slot, max_ports);
-                // One 8-byte value per possible CPU, the count on the first.
-                let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
-                per_cpu[..8].copy_from_slice(&count.to_ne_bytes());
-                self.stats
-                    .update(&slot.to_ne_bytes(), &per_cpu)
-                    .map_err(|source| StatsError::Write { slot, source })?;
+                write(StatsSlot::Port(port as u32), index, count.load(Ordering::Relaxed) + base_port(port));
             }
         }
-        Ok(())
+        self.stats.update(&STATS_MIRROR_ENTRY.to_ne_bytes(), &per_cpu).map_err(StatsError::Write)
     }
 
     /// Makes this chain's counters go on from those of `old`, the chain a
@@ -166,14 +180,32 @@ impl ChainCounters {
         counters
     }
 
-    /// Slot `index` of the stats map, summed over CPUs.
-    fn sum(&self, index: u32) -> Result<u64, StatsError> {
-        let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
-        if !self.stats.lookup(&index.to_ne_bytes(), &mut per_cpu) {
-            return Err(StatsError::NoSlot(index));
+    /// Every slot of the stats map, summed over CPUs and over its two
+    /// entries (an instance counts in one: the XDP entry or, for a userland
+    /// instance, the mirror).
+    fn sums(&self) -> Result<Vec<u64>, StatsError> {
+        let slots = self.stats.value_size() / 8;
+        let stride = self.stats.value_size().div_ceil(8) * 8;
+        let mut sums = vec![0u64; slots];
+        for entry in [STATS_XDP_ENTRY, STATS_MIRROR_ENTRY] {
+            let mut per_cpu = vec![0u8; self.stats.value_buffer_len()];
+            if !self.stats.lookup(&entry.to_ne_bytes(), &mut per_cpu) {
+                return Err(StatsError::NoEntry(entry));
+            }
+            for cpu in per_cpu.chunks_exact(stride) {
+                for (sum, slot) in sums.iter_mut().zip(cpu.chunks_exact(8)) {
+                    *sum += u64::from_ne_bytes(slot.try_into().expect("8-byte chunks"));
+                }
+            }
         }
-        Ok(per_cpu.chunks_exact(8).map(|cpu| u64::from_ne_bytes(cpu.try_into().expect("8-byte chunks"))).sum())
+        Ok(sums)
     }
+}
+
+/// The size of one CPU's value of the stats map of `manifest`'s chain.
+fn value_size(manifest: &Manifest) -> usize {
+    let max_ports = manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+    stats_slots(manifest.instances.len() as u32, max_ports) as usize * 8
 }
 
 /// The counters of the chain this process runs, across reloads: readers

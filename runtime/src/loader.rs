@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use aya::maps::{Array, DevMap, ProgramArray};
+use aya::maps::{DevMap, ProgramArray};
 use aya::programs::Xdp;
 use aya::{Ebpf, EbpfLoader};
-use galette_bundle::{ACTIONS_MAP, Bundle, DEVS_MAP, PROGRAMS_MAP, Placement, STATS_MAP, action_table};
+use galette_bundle::{Bundle, DEVS_MAP, PROGRAMS_MAP, Placement, STATS_MAP};
 
 use crate::RunError;
 use crate::attach::{Attachment, InterfaceUsage};
@@ -187,8 +187,8 @@ impl RunningChain {
 
 /// Loads `bundle`'s XDP object, its chain maps named in `reuse` opened from
 /// their pins (the maps a reload keeps) and the others created, then loads
-/// every instance's program into the program array and fills the action
-/// table. Nothing is attached.
+/// the program of every segment entered by a tail call into the program
+/// array. Nothing is attached.
 pub(crate) fn load_object(bundle: &Bundle, reuse: &[(String, std::path::PathBuf)]) -> Result<Ebpf, RunError> {
     let xdp = bundle.manifest.xdp.as_ref().ok_or(RunError::NoXdpPart)?;
     let object = bundle.artifact(&xdp.object)?;
@@ -197,8 +197,7 @@ pub(crate) fn load_object(bundle: &Bundle, reuse: &[(String, std::path::PathBuf)
         loader.map_pin_path(name.as_str(), path.as_path());
     }
     let mut ebpf = loader.load(&object).map_err(|error| ObjectError::Object(Box::new(error)))?;
-    load_instance_programs(&mut ebpf, bundle)?;
-    fill_action_table(&mut ebpf, bundle)?;
+    load_segment_programs(&mut ebpf, bundle)?;
     Ok(ebpf)
 }
 
@@ -232,9 +231,8 @@ fn attach(ebpf: &Ebpf, attachment: &Attachment, mode: XdpMode) -> Result<XdpLink
         .map_err(|source| RunError::Attach { interface: attachment.interface.clone(), source })
 }
 
-/// Loads the bundle's XDP part as `galette run` does (every instance's
-/// program in the program array, the action table filled, the entry program
-/// loaded) without attaching it anywhere: for running the chain with
+/// Loads the bundle's XDP part as `galette run` does (every split
+/// segment's program in the program array, the entry program loaded) without attaching it anywhere: for running the chain with
 /// BPF_PROG_TEST_RUN, as the benchmarks do. Returns the object and the entry
 /// program's name.
 pub fn load_detached(bundle: &Bundle) -> Result<(Ebpf, String), RunError> {
@@ -254,12 +252,13 @@ fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, Object
         .map_err(|source| ObjectError::NotXdp { program: name.to_owned(), source: Box::new(source) })
 }
 
-/// Loads each XDP instance's program and puts it in the program array at
-/// the instance's index, where tail calls find it.
-fn load_instance_programs(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError> {
+/// Loads the program of each segment entered by a tail call (an XDP
+/// instance with a program of its own, where the chain was split) and puts
+/// it in the program array at that instance's index, where the tail calls
+/// find it. The instances fused into another program have none.
+fn load_segment_programs(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError> {
     let mut loaded = Vec::new();
     for (index, instance) in bundle.manifest.instances.iter().enumerate() {
-        // An XDP instance has a program: the bundle was resolved.
         let (Placement::Xdp, Some(name)) = (instance.placement, instance.program.as_deref()) else { continue };
         let program = xdp_program(ebpf, name)?;
         let program_error = |source| ObjectError::program(name, Some(&instance.name), source);
@@ -290,17 +289,6 @@ pub(crate) fn fill_devices(ebpf: &mut Ebpf, attachments: &[Attachment]) -> Resul
         let Some(role) = attachment.role else { continue };
         let index = crate::interface::interface_index(&attachment.interface)?;
         devices.set(role, index, None, 0).map_err(|source| ObjectError::FillDevice { role, source })?;
-    }
-    Ok(())
-}
-
-/// Writes where every port and `rx` lead, as the manifest says.
-fn fill_action_table(ebpf: &mut Ebpf, bundle: &Bundle) -> Result<(), ObjectError> {
-    let map = ebpf.map_mut(ACTIONS_MAP).ok_or(ObjectError::NoMap(ACTIONS_MAP))?;
-    let fill_error = |source| ObjectError::FillMap { map: ACTIONS_MAP, source };
-    let mut actions: Array<_, u32> = Array::try_from(map).map_err(fill_error)?;
-    for (slot, code) in action_table(&bundle.resolved) {
-        actions.set(slot, code, 0).map_err(fill_error)?;
     }
     Ok(())
 }

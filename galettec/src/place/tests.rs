@@ -7,6 +7,10 @@ const NO_STD: &str =
 const NEEDS_STD: &str = "pub enum Action { Out }\npub fn packet<P: Packet>(p: &mut P) -> Action { Action::Out }";
 
 fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static str>> {
+    placed_with(source, &PlaceOptions::default())
+}
+
+fn placed_with(source: &str, options: &PlaceOptions) -> Result<Vec<(String, Placement, String)>, Vec<&'static str>> {
     let reader = InMemory::default()
         .with("std/a/Cargo.toml", "[package]\nname = \"a\"\n")
         .with("std/a/src/lib.rs", NO_STD)
@@ -14,8 +18,7 @@ fn placed(source: &str) -> Result<Vec<(String, Placement, String)>, Vec<&'static
         .with("std/heavy/src/lib.rs", NEEDS_STD);
     let output = check_in_memory(source, &reader, ".");
     let chain = output.chain.unwrap_or_else(|| panic!("{:?}", output.diagnostics));
-    let placed = place(chain, 0, &PlaceOptions::default())
-        .map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    let placed = place(chain, 0, options).map_err(|errors| errors.iter().map(|e| e.code).collect::<Vec<_>>())?;
     Ok(placed.instances().map(|(i, d)| (i.name.clone(), d.placement, d.reason.to_string())).collect())
 }
 
@@ -56,23 +59,38 @@ fn xdp_on_an_instance_that_cannot_run_there_is_an_error() {
     assert_eq!(ok[0].2, "the chain marks it `@xdp`");
 }
 
-#[test]
-fn a_long_chain_leaves_xdp_at_the_tail_call_limit() {
+fn line_of(nfs: usize) -> String {
     let mut source = String::from("chain long\n");
-    for i in 0..40 {
+    for i in 0..nfs {
         source.push_str(&format!("nf n{i} = std.a\n"));
     }
     source.push_str("rx -> n0\n");
-    for i in 1..40 {
+    for i in 1..nfs {
         source.push_str(&format!("n{} -> n{i}\n", i - 1));
     }
-    source.push_str("n39 -> tx\n");
-    let result = placed(&source).unwrap();
+    source.push_str(&format!("n{} -> tx\n", nfs - 1));
+    source
+}
+
+#[test]
+fn a_long_chain_without_splits_runs_wholly_in_xdp() {
+    let result = placed(&line_of(64)).unwrap();
+    assert!(result.iter().all(|r| r.1 == Placement::Xdp), "one fused segment costs no tail call");
+}
+
+#[test]
+fn splits_count_against_the_tail_call_limit() {
+    // Every instance after the first its own segment: n_k is k tail calls
+    // from `rx`.
+    let splits = (1..40)
+        .map(|instance| Split { instance, rejected_program: "galette_rx".into(), summary: "too large".into() })
+        .collect();
+    let result = placed_with(&line_of(40), &PlaceOptions { splits, ..PlaceOptions::default() }).unwrap();
     let in_xdp = result.iter().take_while(|r| r.1 == Placement::Xdp).count();
-    assert_eq!(in_xdp, DEFAULT_MAX_TAIL_CALLS as usize, "the first 32 run in XDP");
-    assert!(result[32..].iter().all(|r| r.1 == Placement::Userland));
-    assert_eq!(result[32].2, "reaching it takes 33 tail calls, more than the limit of 32");
-    assert!(result[33].2.contains("`n32` before it runs in userland"), "{}", result[33].2);
+    assert_eq!(in_xdp, DEFAULT_MAX_TAIL_CALLS as usize + 1, "n0 to n32 run in XDP");
+    assert!(result[33..].iter().all(|r| r.1 == Placement::Userland));
+    assert_eq!(result[33].2, "reaching it takes 33 tail calls, more than the limit of 32");
+    assert!(result[34].2.contains("`n33` before it runs in userland"), "{}", result[34].2);
 }
 
 #[test]
