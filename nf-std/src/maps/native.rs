@@ -146,6 +146,15 @@ macro_rules! array_map {
                 self.raw.update(bytes_of(&index), bytes_of(value))
             }
 
+            /// Changes the value at `index` with `change` (in XDP, in place
+            /// with one lookup; here a read, then a write). Fails with
+            /// [`MapError::NOT_FOUND`] past the end.
+            pub fn modify(&self, index: u32, change: impl FnOnce(&mut V)) -> Result<(), MapError> {
+                let mut value: V = read_value(self.raw, bytes_of(&index)).ok_or(MapError::NOT_FOUND)?;
+                change(&mut value);
+                self.raw.update(bytes_of(&index), bytes_of(&value))
+            }
+
             /// Arrays keep every index: removing fails with
             /// [`MapError::INVALID`], as in the kernel.
             pub fn remove(&self, _index: u32) -> Result<(), MapError> {

@@ -89,6 +89,18 @@ macro_rules! array_map {
                 Ok(())
             }
 
+            /// Changes the value at `index` in place with `change`: one
+            /// lookup, where [`get`](Self::get) then
+            /// [`insert`](Self::insert) make two. Fails with
+            /// [`MapError::NOT_FOUND`] past the end.
+            #[inline(always)]
+            pub fn modify(&self, index: u32, change: impl FnOnce(&mut V)) -> Result<(), MapError> {
+                let slot = self.0.get_ptr_mut(index).ok_or(MapError::NOT_FOUND)?;
+                // SAFETY: the pointer is to a live array slot of type V.
+                change(unsafe { &mut *slot });
+                Ok(())
+            }
+
             /// Arrays keep every index: removing fails with
             /// [`MapError::INVALID`], as in the kernel.
             #[inline(always)]

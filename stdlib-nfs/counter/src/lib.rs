@@ -33,11 +33,10 @@ pub fn packet<P: Packet>(pkt: &mut P, maps: &mut Maps) -> Action {
 
 #[inline(always)]
 fn add(totals: &PercpuArray<u64>, index: u32, amount: u64) {
-    if let Some(count) = totals.get(index) {
-        // Only fails if the chain's map is smaller than 2 entries; a counter
-        // must never drop traffic, so the packet goes on regardless.
-        let _ = totals.insert(index, &count.wrapping_add(amount));
-    }
+    // In place, with one map lookup. Only fails if the chain's map is
+    // smaller than 2 entries; a counter must never drop traffic, so the
+    // packet goes on regardless.
+    let _ = totals.modify(index, |count| *count = count.wrapping_add(amount));
 }
 
 #[cfg(test)]
