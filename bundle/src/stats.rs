@@ -36,7 +36,10 @@ pub const fn stats_slots(instances: u32, max_ports: u32) -> u32 {
 /// One counter of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatsSlot {
-    /// Packets that reached the instance.
+    /// Packets that reached the instance. Only userland instances count
+    /// here: every packet that reaches an XDP instance leaves by exactly one
+    /// of its ports (an eBPF NF cannot fail to return), so readers take the
+    /// sum of the ports, and the fast path saves one count per NF.
     Received,
     /// Packets that left by the port with this index.
     Port(u32),

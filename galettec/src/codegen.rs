@@ -2,8 +2,9 @@
 //! eBPF object.
 //!
 //! Every segment (see [`crate::segments`]) is one XDP program. Each XDP
-//! instance is a step function: it counts the packet, calls its NF's
-//! `packet`, and on the `Action` the NF returns counts the port and goes on
+//! instance is a step function: it calls its NF's `packet`, and on the
+//! `Action` the NF returns counts the port (the packets an XDP instance
+//! received are the sum of its ports: see `galette_bundle::StatsSlot`) and goes on
 //! where the port leads, all compiled in: the next NF's step (fused into the
 //! same program, inlined or as a BPF-to-BPF call, see [`Fusion`]), a
 //! constant-index tail call into the next segment where the chain was split,
@@ -176,7 +177,6 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
                 quote! { #nf::packet(&mut packet, &mut #nf::#maps_struct { #(#fields),* }) }
             };
             let index = index as u32;
-            let received = stats_index(index, StatsSlot::Received, max_ports) as usize;
             let missed = stats_index(index, StatsSlot::MissedTailCall, max_ports) as usize;
             let arms = instance.ports.iter().enumerate().map(|(port, port_ir)| {
                 let variant = Ident::new(&port_ir.variant, Span::call_site());
@@ -195,7 +195,6 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
                 #[doc = #doc]
                 #inline
                 fn #step(ctx: &XdpContext, counters: &mut Counters) -> u32 {
-                    counters[#received] += 1;
                     let mut packet = XdpPacket::new(ctx);
                     match #call {
                         #(#arms)*

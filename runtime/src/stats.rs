@@ -69,12 +69,17 @@ pub fn read_counters<E>(
         .enumerate()
         .map(|(instance, description)| {
             let instance = instance as u32;
-            let received = read(stats_index(instance, StatsSlot::Received, max_ports))?;
             let mut ports = Vec::with_capacity(description.ports.len());
             for (port, p) in description.ports.iter().enumerate() {
                 let packets = read(stats_index(instance, StatsSlot::Port(port as u32), max_ports))?;
                 ports.push(PortCounter { name: p.name.clone(), packets });
             }
+            // An XDP instance does not count what it received: every packet
+            // leaves it by one port (see `StatsSlot::Received`).
+            let received = match description.placement {
+                galette_bundle::Placement::Xdp => ports.iter().map(|port| port.packets).sum(),
+                galette_bundle::Placement::Userland => read(stats_index(instance, StatsSlot::Received, max_ports))?,
+            };
             let aborted = read(stats_index(instance, StatsSlot::MissedTailCall, max_ports))?;
             Ok(InstanceCounters { name: description.name.clone(), received, ports, aborted })
         })
