@@ -168,7 +168,8 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         return Err(CompileError::Invalid(checked));
     };
     let chain = &placed.chain;
-    let BuiltXdp { placed, object, cached, notes } = match build_xdp(placed, checked.chain_file, options) {
+    let mut notes = Vec::new();
+    let BuiltXdp { placed, object, cached } = match build_xdp(placed, checked.chain_file, options, &mut notes) {
         Ok(built) => built,
         Err(XdpFailure::Invalid(errors)) => return Err(invalid_with(checked, errors)),
         Err(XdpFailure::Compile(error)) => return Err(error),
@@ -196,8 +197,6 @@ pub struct BuiltXdp {
     pub object: Vec<u8>,
     /// Whether the object came from the build cache.
     pub cached: bool,
-    /// What the user should know: splits, NFs moved, a skipped verifier.
-    pub notes: Vec<String>,
 }
 
 /// Why the XDP part could not be built.
@@ -220,28 +219,32 @@ impl From<BuildError> for XdpFailure {
 /// A rejected segment of several NFs is split in two (see
 /// [`split_point`]); a rejected segment of one NF moves that NF to
 /// userland. Then the part is built again. Each round either splits a
-/// segment or moves an NF, so this ends.
-pub fn build_xdp(placed: &PlacedChain, chain_file: FileId, options: &CompileOptions) -> Result<BuiltXdp, XdpFailure> {
+/// segment or moves an NF, so this ends. What the user should know (splits,
+/// NFs moved, a skipped verifier) goes into `notes`, also when it fails.
+pub fn build_xdp(
+    placed: &PlacedChain,
+    chain_file: FileId,
+    options: &CompileOptions,
+    notes: &mut Vec<String>,
+) -> Result<BuiltXdp, XdpFailure> {
     let chain = &placed.chain;
     let mut placed = placed.clone();
     let mut place_options = PlaceOptions { max_tail_calls: options.max_tail_calls, ..PlaceOptions::default() };
-    let mut notes = Vec::new();
     loop {
         let generated = generate_ebpf_crate(&placed, &options.nf_std_dir, options.fusion);
         let built =
             options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
-        let done =
-            |notes| Ok(BuiltXdp { placed: placed.clone(), object: built.object.clone(), cached: built.cached, notes });
+        let done = || Ok(BuiltXdp { placed: placed.clone(), object: built.object.clone(), cached: built.cached });
         if !options.verify {
             notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
-            return done(notes);
+            return done();
         }
         let rejected = match verify_object(&built.object) {
             VerifierOutcome::Skipped(why) => {
                 notes.push(format!("the kernel verifier did not check the chain: {why}"));
-                return done(notes);
+                return done();
             }
-            VerifierOutcome::Checked { rejected } if rejected.is_empty() => return done(notes),
+            VerifierOutcome::Checked { rejected } if rejected.is_empty() => return done(),
             VerifierOutcome::Checked { rejected } => rejected,
         };
         let segments = segments(&placed);

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use galette_grammar::{Diagnostic, FormatError};
+use galettec::codegen::Fusion;
 use galettec::compile::{build_xdp, check_with};
 use galettec::explain::{dot_graph, placement_table};
 use galettec::place::{DEFAULT_MAX_TAIL_CALLS, unsupported};
@@ -38,6 +39,26 @@ struct Cli {
     /// refuses what its verifier rejects).
     #[arg(long, global = true)]
     no_verify: bool,
+    /// How the NFs of one XDP segment are joined in its program: inlined
+    /// into it (the default, measured the faster), or each a BPF-to-BPF
+    /// call.
+    #[arg(long, global = true, value_enum, default_value_t = FusionArg::Inline)]
+    fusion: FusionArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FusionArg {
+    Inline,
+    Calls,
+}
+
+impl From<FusionArg> for Fusion {
+    fn from(fusion: FusionArg) -> Fusion {
+        match fusion {
+            FusionArg::Inline => Fusion::Inline,
+            FusionArg::Calls => Fusion::Calls,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,8 +125,12 @@ fn main() -> ExitCode {
     // An operational error is one line a script can grep, whatever the
     // terminal's width.
     let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
-    let mut options =
-        CompileOptions { max_tail_calls: cli.max_tail_calls, verify: !cli.no_verify, ..CompileOptions::from_env() };
+    let mut options = CompileOptions {
+        max_tail_calls: cli.max_tail_calls,
+        verify: !cli.no_verify,
+        fusion: cli.fusion.into(),
+        ..CompileOptions::from_env()
+    };
     options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let format = cli.message_format;
     let result = match cli.command {
@@ -165,14 +190,13 @@ fn explain(
     // Then what the kernel verifier makes of it (NFs it rejects move to
     // userland, segments it rejects are split), when it can be asked.
     let verified = options.verify && unsupported(placed, checked.chain_file).is_empty();
-    let built = verified.then(|| build_xdp(placed, checked.chain_file, options));
+    let mut notes = Vec::new();
+    let built = verified.then(|| build_xdp(placed, checked.chain_file, options, &mut notes));
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
     let placed = match &built {
-        Some(Ok(built)) => {
-            for note in &built.notes {
-                eprintln!("note: {note}");
-            }
-            &built.placed
-        }
+        Some(Ok(built)) => &built.placed,
         Some(Err(failure)) => {
             eprintln!("note: the XDP part could not be built ({}); this is the placement before the verifier", failure);
             placed
