@@ -304,6 +304,11 @@ pub fn single_32(ctx: XdpContext) -> u32 {
     count_n::<32>(&ctx)
 }
 
+#[xdp]
+pub fn single_64(ctx: XdpContext) -> u32 {
+    count_n::<64>(&ctx)
+}
+
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}

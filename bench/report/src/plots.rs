@@ -310,12 +310,20 @@ fn chain_cost(costs: &[ChainCost]) -> Option<Plot> {
     let mut costs: Vec<&ChainCost> = costs.iter().collect();
     costs.sort_by_key(|cost| cost.nfs);
     let x = Axis::linear(costs.iter().map(|cost| f64::from(cost.nfs)), true);
-    let y = Axis::linear(costs.iter().flat_map(|cost| [cost.galette_ns, cost.handwritten_ns]), true);
+    let y = Axis::linear(
+        costs.iter().flat_map(|cost| [cost.galette_ns, cost.handwritten_ns].into_iter().chain(cost.galette_calls_ns)),
+        true,
+    );
     let title = "Chain cost under BPF_PROG_TEST_RUN";
     let mut chart = Chart::new(title, x, y).with_labels("NFs in the chain", "ns per packet");
     let galette: Vec<(f64, f64)> = costs.iter().map(|cost| (f64::from(cost.nfs), cost.galette_ns)).collect();
     let handwritten: Vec<(f64, f64)> = costs.iter().map(|cost| (f64::from(cost.nfs), cost.handwritten_ns)).collect();
-    chart.line("galette (tail calls)", Style::series(0), &galette);
+    let calls: Vec<(f64, f64)> =
+        costs.iter().filter_map(|cost| Some((f64::from(cost.nfs), cost.galette_calls_ns?))).collect();
+    chart.line("galette (fused, inlined)", Style::series(0), &galette);
+    if !calls.is_empty() {
+        chart.line("galette (fused, BPF-to-BPF calls)", Style::series(2), &calls);
+    }
     chart.line("hand-written", Style::series(1), &handwritten);
     Some(plot("chain-cost.svg".into(), &chart, title.into()))
 }

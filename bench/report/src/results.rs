@@ -264,10 +264,14 @@ pub struct ClassMeasured {
 pub struct ChainCost {
     /// NF instances in the chain.
     pub nfs: u32,
-    /// Nanoseconds per packet of Galette's generated chain (one program per
-    /// NF, joined by tail calls).
+    /// Nanoseconds per packet of Galette's generated chain: one fused
+    /// program, every NF inlined (galettec's default).
     #[serde(with = "crate::json_number")]
     pub galette_ns: f64,
+    /// The same chain with every NF a BPF-to-BPF call (`--fusion calls`);
+    /// absent from runs before fusion, and when it was not measured.
+    #[serde(default, with = "crate::json_number::optional")]
+    pub galette_calls_ns: Option<f64>,
     /// Nanoseconds per packet of one hand-written program doing the same
     /// work.
     #[serde(with = "crate::json_number")]

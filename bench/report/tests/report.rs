@@ -171,8 +171,8 @@ fn synthetic() -> Results {
             expensive(ExpensivePlacement::Userland, 4, 0.5, 70e3),
         ],
         chain_cost: vec![
-            ChainCost { nfs: 8, galette_ns: 45.6, handwritten_ns: 24.0 },
-            ChainCost { nfs: 1, galette_ns: 10.0, handwritten_ns: 10.0 },
+            ChainCost { nfs: 8, galette_ns: 45.6, galette_calls_ns: None, handwritten_ns: 24.0 },
+            ChainCost { nfs: 1, galette_ns: 10.0, galette_calls_ns: None, handwritten_ns: 10.0 },
         ],
         compiler: vec![CompilerTiming {
             what: "check and place a 10,000-instance chain".into(),
@@ -694,7 +694,7 @@ fn one_point_of_each_kind_is_enough() {
     let results = Results {
         forwarding: vec![forwarding(Dut::AfPacket, 64, None, 1e5, 30.0)],
         expensive: vec![expensive(ExpensivePlacement::Userland, 3, 0.25, 9e3)],
-        chain_cost: vec![ChainCost { nfs: 2, galette_ns: 20.0, handwritten_ns: 0.0 }],
+        chain_cost: vec![ChainCost { nfs: 2, galette_ns: 20.0, galette_calls_ns: None, handwritten_ns: 0.0 }],
         ..Results::default()
     };
     let names: Vec<String> = checked_plots(&results).into_iter().map(|plot| plot.file_name).collect();

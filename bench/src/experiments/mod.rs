@@ -17,10 +17,18 @@ use crate::BenchError;
 
 /// Writes `source` as `NAME.gal` in `dir` and compiles it to `NAME.bundle`.
 pub fn compile(dir: &Path, name: &str, source: &str) -> Result<PathBuf, BenchError> {
+    compile_with(dir, name, source, &CompileOptions::from_env())
+}
+
+/// [`compile`] with other compiler options.
+pub fn compile_with(dir: &Path, name: &str, source: &str, options: &CompileOptions) -> Result<PathBuf, BenchError> {
     let chain = dir.join(format!("{name}.gal"));
     std::fs::write(&chain, source)
         .map_err(|err| BenchError::Setup(format!("cannot write {}: {err}", chain.display())))?;
-    compile_file(&chain, &dir.join(format!("{name}.bundle")))
+    let bundle = dir.join(format!("{name}.bundle"));
+    compile_chain(&chain, &bundle, options)
+        .map_err(|err| BenchError::Setup(format!("cannot compile {}: {err}", chain.display())))?;
+    Ok(bundle)
 }
 
 /// Compiles the chain at `chain` into `bundle`.
