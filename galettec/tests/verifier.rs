@@ -67,3 +67,32 @@ fn a_rejected_nf_moves_to_userland_and_xdp_on_it_is_an_error() {
         insta::assert_snapshot!("E0502-verifier-rejects-xdp", rendered);
     });
 }
+
+#[test]
+fn a_segment_the_verifier_rejects_is_split_and_both_halves_stay_in_xdp() {
+    let out = tempfile::tempdir().unwrap();
+    let chain = project_root().join("tests/verifier/split.gal");
+    let compiled = compile_chain(&chain, &out.path().join("bundle"), &CompileOptions::from_env()).unwrap();
+    let [first, second, swap] = &compiled.manifest.instances[..] else { panic!("three instances") };
+    let in_xdp = [first, second, swap].iter().all(|instance| instance.placement == galette_bundle::Placement::Xdp);
+    assert!(in_xdp, "{:?}", compiled.manifest.instances);
+    assert_eq!(swap.program, None, "fused into the second segment");
+    assert_eq!(first.program, None, "fused into the entry program");
+    assert_eq!(second.program.as_deref(), Some("galette_nf_1"), "its own segment, entered by a tail call");
+    let split = compiled.notes.iter().find(|note| note.contains("split before `second`"));
+    let split = split.unwrap_or_else(|| panic!("{:?}", compiled.notes));
+    assert!(split.contains("rejected `galette_rx`, 3 NFs in one program (BPF program is too large"), "{split}");
+
+    // `explain` shows the segments, and why the split is where it is.
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_galettec")).arg("explain").arg(&chain).output().unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(table.contains("galette_rx    rx         first\n"), "{table}");
+    assert!(table.contains("galette_nf_1  second     second, swap\n"), "{table}");
+    assert!(
+        table
+            .contains("split here: the kernel verifier rejected `galette_rx` as one program (BPF program is too large"),
+        "{table}"
+    );
+}

@@ -86,6 +86,33 @@ fn a_chain_with_a_map_counts_and_reflects() {
     assert_eq!(port(&counters, "swap", "out"), count, "{counters:?}");
 }
 
+/// A chain the verifier made galettec split (tests/verifier/split.gal): the
+/// entry program runs `first`, then tail-calls the segment of `second` and
+/// `swap`. Every frame crosses the split, and each NF's counters say so.
+#[test]
+fn a_split_chain_runs_both_segments_and_counts_each_nf() {
+    const FRAMES: u32 = 30;
+    let bundle = bundle_of("tests/verifier/split.gal");
+    let manifest = Bundle::open(&bundle).unwrap().manifest;
+    assert_eq!(manifest.instances[1].program.as_deref(), Some("galette_nf_1"), "split before `second`");
+    let pair = VethPair::create("e2e-split").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _peer_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let mut galette = RunningGalette::start_with(gateway.namespace(), &bundle, gateway.interface(), &[STATS_JSON]);
+    galette.wait_attached(gateway.namespace(), gateway.interface());
+    let report = probe_reflector(client, gateway, FRAMES, Duration::from_secs(2)).unwrap();
+    let output = galette.stop_with(libc::SIGINT);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report.swapped, FRAMES, "{report:?}");
+    let counters = final_counters(&output);
+    let first = instance(&counters, "first").received;
+    assert!(first >= u64::from(FRAMES), "{counters:?}");
+    for name in ["second", "swap"] {
+        assert_eq!(instance(&counters, name).received, first, "{name}: {counters:?}");
+    }
+    assert_eq!(instance(&counters, "first").aborted, 0, "no tail call failed: {counters:?}");
+}
+
 /// The allow list starts empty, so nothing comes back; once `galette map`
 /// allows the client's prefix, everything does, through the TTL decrement.
 #[test]
