@@ -23,7 +23,7 @@ use quote::{format_ident, quote};
 use crate::cargo_manifest::{CrateTarget, Dependency, cdylib_manifest};
 use crate::ir::Target;
 use crate::place::PlacedChain;
-use crate::segments::{SegmentStart, segments};
+use crate::segments::{SegmentStart, entry_link, segments};
 
 /// The program the runtime attaches: where `rx` leads.
 pub const ENTRY_PROGRAM: &str = "galette_rx";
@@ -119,18 +119,14 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
     let programs = segments(placed).into_iter().map(|segment| {
         let program = Ident::new(&segment.program, Span::call_site());
         let (doc, body) = match segment.start {
-            SegmentStart::Entry => {
-                let entry = chain.entries.iter().find(|entry| entry.role.is_none());
-                ("Attached to the interface: starts where `rx` leads.".to_owned(), exits.entry(entry))
-            }
+            SegmentStart::Entry => (
+                "Attached to the interface: starts where `rx` leads.".to_owned(),
+                exits.entry(entry_link(chain, None)),
+            ),
             SegmentStart::RoleEntry(role) => {
-                let entry = chain
-                    .entries
-                    .iter()
-                    .find(|entry| entry.role == Some(role))
-                    .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()));
                 let name = &chain.roles[role].name;
-                (format!("Attached to the interface of role `{name}`: starts where `rx.{name}` leads."), exits.entry(entry))
+                let doc = format!("Attached to the interface of role `{name}`: starts where `rx.{name}` leads.");
+                (doc, exits.entry(entry_link(chain, Some(role))))
             }
             SegmentStart::Split(index) => {
                 let step = step_fn(index);

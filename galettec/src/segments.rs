@@ -10,7 +10,7 @@
 //! compiler splits it (see [`split_point`]) and verifies again.
 
 use crate::codegen::{ENTRY_PROGRAM, instance_program, role_entry_program};
-use crate::ir::Target;
+use crate::ir::{ChainIr, EntryIr, Target};
 use crate::place::PlacedChain;
 
 /// Where a segment starts.
@@ -40,15 +40,7 @@ pub struct Segment {
 /// roles), then one per split, in instance order.
 pub fn segments(placed: &PlacedChain) -> Vec<Segment> {
     let chain = &placed.chain;
-    let entry_of = |role: Option<usize>| {
-        chain
-            .entries
-            .iter()
-            .find(|entry| entry.role == role)
-            .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()))
-            .filter(|entry| !entry.upcall)
-            .map(|entry| entry.target)
-    };
+    let entry_of = |role| entry_link(chain, role).filter(|entry| !entry.upcall).map(|entry| entry.target);
     let mut found = vec![Segment {
         start: SegmentStart::Entry,
         program: ENTRY_PROGRAM.to_owned(),
@@ -71,6 +63,16 @@ pub fn segments(placed: &PlacedChain) -> Vec<Segment> {
         });
     }
     found
+}
+
+/// Where packets arriving on the interface of `role` go (`None`: on any
+/// interface of a chain without roles): the role's own `rx.ROLE`, else `rx`.
+pub fn entry_link(chain: &ChainIr, role: Option<usize>) -> Option<&EntryIr> {
+    chain
+        .entries
+        .iter()
+        .find(|entry| entry.role == role)
+        .or_else(|| chain.entries.iter().find(|entry| entry.role.is_none()))
 }
 
 /// The XDP instances a segment starting at `start` takes in, in topological
