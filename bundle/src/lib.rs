@@ -27,8 +27,8 @@ pub use manifest::{
 pub use read::{Bundle, BundleError};
 pub use resolve::{ManifestError, ResolvedManifest, Target};
 pub use stats::{
-    STATS_ENTRIES, STATS_MAP, STATS_MIRROR_ENTRY, STATS_XDP_ENTRY, StatsSlot, slots_per_instance, stats_index,
-    stats_slots,
+    DropReason, STATS_ENTRIES, STATS_MAP, STATS_MIRROR_ENTRY, STATS_XDP_ENTRY, StatsSlot, drop_index,
+    slots_per_instance, stats_index, stats_slots,
 };
 pub use write::write_bundle;
 pub use xdp_maps::{

@@ -16,7 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use galette_bundle::{PROGRAMS_MAP, STATS_ENTRIES, STATS_MAP, StatsSlot, stats_index, stats_slots};
+use galette_bundle::{
+    DropReason, PROGRAMS_MAP, STATS_ENTRIES, STATS_MAP, StatsSlot, drop_index, stats_index, stats_slots,
+};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -111,6 +113,7 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
     let max_ports = chain.max_ports();
     let instances = chain.instances.len() as u32;
     let slots = stats_slots(instances, max_ports) as usize;
+    let drops = drop_index(DropReason::ALL[0], instances, max_ports) as usize;
     let stats_map = Ident::new(STATS_MAP, Span::call_site());
     let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());
     let program_entries = instances.max(1);
@@ -140,8 +143,13 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
         let fused: Vec<&str> = segment.instances.iter().map(|&index| chain.instances[index].name.as_str()).collect();
         let fused = if fused.is_empty() { String::new() } else { format!(" Fuses {}.", fused.join(", ")) };
         let doc = format!("{doc}{fused}");
-        // A segment without NFs leads straight on, and counts nothing.
-        let counters = (!segment.instances.is_empty()).then(|| {
+        // A program that only gives a verdict counts nothing.
+        let counts = match segment.start {
+            SegmentStart::Entry => Exits::counts(entry_link(chain, None)),
+            SegmentStart::RoleEntry(role) => Exits::counts(entry_link(chain, Some(role))),
+            SegmentStart::Split(_) => true,
+        };
+        let counters = counts.then(|| {
             quote! { let Some(counters) = galette_chain::counters(&#stats_map) else { return xdp_action::XDP_ABORTED }; }
         });
         quote! {
@@ -215,6 +223,9 @@ fn lib_rs(placed: &PlacedChain, crates: &NfCrates, fusion: Fusion) -> TokenStrea
         /// `galette_bundle::stats_index` says.
         type Counters = [u64; #slots];
 
+        /// The first of the chain's drop counters (`galette_bundle::drop_index`).
+        const DROPS: usize = #drops;
+
         /// The chain's counters: one lookup per packet and segment (see
         /// `galette_bundle::STATS_XDP_ENTRY`).
         #[map]
@@ -241,6 +252,12 @@ struct Exits<'a> {
 }
 
 impl Exits<'_> {
+    /// Whether leaving for where `entry` leads counts anything: all but a
+    /// plain verdict do (a port, or a drop when delivery fails).
+    fn counts(entry: Option<&crate::ir::EntryIr>) -> bool {
+        entry.is_some_and(|entry| matches!(entry.target, Target::Instance(_) | Target::Redirect(_)))
+    }
+
     /// Where the entry `entry` leads, from an entry program.
     fn entry(&self, entry: Option<&crate::ir::EntryIr>) -> TokenStream {
         self.leave(entry.map(|entry| (entry.target, entry.upcall)), quote! { &ctx }, u32::MAX, None)
@@ -259,11 +276,11 @@ impl Exits<'_> {
             Target::Abort => quote! { xdp_action::XDP_ABORTED },
             Target::Redirect(role) => {
                 let role = role as u32;
-                quote! { galette_chain::redirect(#role) }
+                quote! { galette_chain::redirect(counters, DROPS, #role) }
             }
             Target::Instance(next) if upcall || !self.placed.runs_in_xdp(next) => {
                 let next = next as u16;
-                quote! { galette_chain::upcall(#ctx, #next, #from) }
+                quote! { galette_chain::upcall(#ctx, counters, DROPS, #next, #from) }
             }
             Target::Instance(next) if self.placed.starts_segment(next) => {
                 let programs_map = Ident::new(PROGRAMS_MAP, Span::call_site());

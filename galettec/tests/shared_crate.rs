@@ -31,6 +31,10 @@ fn the_shared_crate_agrees_with_the_bundle_format() {
         constant(&source, "UPCALL_METADATA_LEN"),
         std::mem::size_of::<galette_bundle::UpcallMetadata>().to_string()
     );
+    for reason in galette_bundle::DropReason::ALL {
+        let name = format!("DROP_{}", reason.name().to_uppercase());
+        assert_eq!(constant(&source, &name), (reason as u32).to_string(), "{name}");
+    }
     let config_slots = format!("Array::with_max_entries({}, 0)", galette_bundle::CONFIG_SLOTS);
     assert!(source.contains(&config_slots), "GALETTE_CONFIG has CONFIG_SLOTS entries");
     for map in

@@ -15,7 +15,7 @@ use galette_bundle::{
 
 use crate::kernel_map::KernelMap;
 use crate::pins::{pin_path, stats_pin_name};
-use crate::stats::{InstanceCounters, read_counters};
+use crate::stats::{DropCounter, InstanceCounters, Reading, read_counters, read_drops};
 use crate::userland::UserlandCounters;
 
 /// Why the counters could not be read or written.
@@ -46,6 +46,8 @@ pub struct ChainCounters {
     /// By manifest index, what the chains before a reload counted (see
     /// [`ChainCounters::carry_over`]); empty when nothing was carried over.
     base: Vec<Option<InstanceCounters>>,
+    /// The same for the chain's drops, by reason.
+    drops_base: Vec<DropCounter>,
 }
 
 impl ChainCounters {
@@ -59,7 +61,7 @@ impl ChainCounters {
         let stats = KernelMap::duplicate(stats, 4, value_size(manifest))
             .filter(KernelMap::is_per_cpu)
             .ok_or(StatsError::NoStatsMap)?;
-        Ok(ChainCounters { manifest: manifest.clone(), stats, userland, base: Vec::new() })
+        Ok(ChainCounters { manifest: manifest.clone(), stats, userland, base: Vec::new(), drops_base: Vec::new() })
     }
 
     /// The counters of the chain running from `bundle` in another process,
@@ -69,7 +71,13 @@ impl ChainCounters {
         let stats = KernelMap::open_pinned(&path, 4, value_size(&bundle.manifest))
             .map_err(|source| StatsError::Open { path, source })?
             .per_cpu();
-        Ok(ChainCounters { manifest: bundle.manifest.clone(), stats, userland: None, base: Vec::new() })
+        Ok(ChainCounters {
+            manifest: bundle.manifest.clone(),
+            stats,
+            userland: None,
+            base: Vec::new(),
+            drops_base: Vec::new(),
+        })
     }
 
     /// The chain's name.
@@ -79,12 +87,24 @@ impl ChainCounters {
 
     /// Every instance's counters, now.
     pub fn read(&self) -> Result<Vec<InstanceCounters>, StatsError> {
-        Ok(self.with_base(self.read_own()?))
+        Ok(self.reading()?.instances)
     }
 
-    /// What this chain itself counted.
-    fn read_own(&self) -> Result<Vec<InstanceCounters>, StatsError> {
+    /// Every instance's counters and the chain's drops, now.
+    pub fn reading(&self) -> Result<Reading, StatsError> {
         let sums = self.sums()?;
+        let mut drops =
+            read_drops(&self.manifest, |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index)))?;
+        for drop in &mut drops {
+            drop.packets +=
+                self.drops_base.iter().filter(|base| base.reason == drop.reason).map(|base| base.packets).sum::<u64>();
+        }
+        Ok(Reading { instances: self.with_base(self.read_own(&sums)?), drops })
+    }
+
+    /// What this chain's instances themselves counted, from the stats map's
+    /// `sums`.
+    fn read_own(&self, sums: &[u64]) -> Result<Vec<InstanceCounters>, StatsError> {
         let mut counters =
             read_counters(&self.manifest, |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index)))?;
         if let Some(userland) = &self.userland {
@@ -146,7 +166,9 @@ impl ChainCounters {
     /// counting in. With `stats_map_kept` (the new chain counts in the old
     /// one's stats map), the XDP instances need none.
     pub fn carry_over(&mut self, old: &ChainCounters, stats_map_kept: bool) -> Result<(), StatsError> {
-        let before = old.read()?;
+        let Reading { instances: before, drops } = old.reading()?;
+        // In a kept stats map the new chain counts on from the old drops.
+        self.drops_base = if stats_map_kept { Vec::new() } else { drops };
         self.base = self
             .manifest
             .instances
@@ -235,6 +257,11 @@ impl LiveCounters {
     /// Every instance's counters, now.
     pub fn read(&self) -> Result<Vec<InstanceCounters>, StatsError> {
         self.current().read()
+    }
+
+    /// Every instance's counters and the chain's drops, now.
+    pub fn reading(&self) -> Result<Reading, StatsError> {
+        self.current().reading()
     }
 
     /// See [`ChainCounters::mirror_userland`].

@@ -197,7 +197,7 @@ fn stats(
     let counters = ChainCounters::open_pinned(&bundle, bpffs)?;
     let shutdown = ShutdownFlag::install()?;
     loop {
-        println!("{}", format.line(counters.chain(), &counters.read()?, false));
+        println!("{}", format.line(counters.chain(), &counters.reading()?, false));
         if once || shutdown.requested() {
             return Ok(());
         }
@@ -300,7 +300,7 @@ fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), R
     let metrics = match args.metrics {
         Some(address) => {
             let counters = chain.counter_reader();
-            let render = move || counters.read().map(|now| prometheus(counters.chain(), &now));
+            let render = move || counters.reading().map(|now| prometheus(counters.chain(), &now));
             Some(MetricsServer::start(address, render)?)
         }
         None => None,
@@ -328,7 +328,7 @@ fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), R
             next_publish += Duration::from_millis(250);
         }
         if Instant::now() >= next_report {
-            println!("{}", format.line(counters.chain(), &counters.read()?, false));
+            println!("{}", format.line(counters.chain(), &counters.reading()?, false));
             next_report += interval;
         }
     }
@@ -339,7 +339,7 @@ fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), R
     if let Some((accounted, total)) = accounting {
         println!("galette: userland frames accounted for: {accounted} of {total}");
     }
-    println!("{}", format.line(counters.chain(), &counters.read()?, true));
+    println!("{}", format.line(counters.chain(), &counters.reading()?, true));
     println!("galette: chain `{}` detached from {}", bundle.manifest.chain, interfaces);
     Ok(())
 }

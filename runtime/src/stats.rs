@@ -17,6 +17,29 @@ pub struct InstanceCounters {
     pub aborted: u64,
 }
 
+/// Packets the chain's fast path dropped for one [`galette_bundle::DropReason`]
+/// (it could not deliver them where a port led).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounter {
+    pub reason: String,
+    pub packets: u64,
+}
+
+/// One reading of a chain's counters: every instance's, and the chain's own
+/// drops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub instances: Vec<InstanceCounters>,
+    pub drops: Vec<DropCounter>,
+}
+
+impl Reading {
+    /// The packets dropped for the reason called `reason`.
+    pub fn dropped(&self, reason: &str) -> u64 {
+        self.drops.iter().filter(|drop| drop.reason == reason).map(|drop| drop.packets).sum()
+    }
+}
+
 /// Packets that left an instance by one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortCounter {
@@ -41,6 +64,9 @@ pub struct CountersReport {
     #[serde(rename = "final")]
     pub is_final: bool,
     pub instances: Vec<InstanceCounters>,
+    /// The chain's own drops, by reason (absent from older readings).
+    #[serde(default)]
+    pub drops: Vec<DropCounter>,
 }
 
 impl CountersReport {
@@ -53,6 +79,26 @@ impl CountersReport {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("counters always serialize")
     }
+}
+
+/// The chain's drops by reason, read from the layout of
+/// `galette_bundle::drop_index` with `read` (the sum over CPUs of a slot).
+pub fn read_drops<E>(
+    manifest: &galette_bundle::Manifest,
+    mut read: impl FnMut(u32) -> Result<u64, E>,
+) -> Result<Vec<DropCounter>, E> {
+    use galette_bundle::{DropReason, drop_index};
+    let max_ports = manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+    let instances = manifest.instances.len() as u32;
+    DropReason::ALL
+        .iter()
+        .map(|&reason| {
+            Ok(DropCounter {
+                reason: reason.name().to_owned(),
+                packets: read(drop_index(reason, instances, max_ports))?,
+            })
+        })
+        .collect()
 }
 
 /// The counters of every instance of `manifest`, read from the layout of
@@ -88,7 +134,8 @@ pub fn read_counters<E>(
 
 /// The counters in the Prometheus text format, labelled by chain, instance
 /// and port.
-pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
+pub fn prometheus(chain: &str, reading: &Reading) -> String {
+    let counters = &reading.instances;
     let label = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = String::new();
     out.push_str(
@@ -123,6 +170,15 @@ pub fn prometheus(chain: &str, counters: &[InstanceCounters]) -> String {
             instance.aborted
         ));
     }
+    out.push_str("# HELP galette_dropped_packets_total Packets the fast path dropped because it could not deliver them where a port led.\n# TYPE galette_dropped_packets_total counter\n");
+    for drop in &reading.drops {
+        out.push_str(&format!(
+            "galette_dropped_packets_total{{chain=\"{}\",reason=\"{}\"}} {}\n",
+            label(chain),
+            label(&drop.reason),
+            drop.packets
+        ));
+    }
     out
 }
 
@@ -142,23 +198,36 @@ impl CountersFormat {
     }
 
     /// One reading of `chain`'s counters as a line (no newline).
-    pub fn line(self, chain: &str, counters: &[InstanceCounters], is_final: bool) -> String {
+    pub fn line(self, chain: &str, reading: &Reading, is_final: bool) -> String {
         match self {
-            CountersFormat::Text if is_final => format!("final: {}", format_counters(counters)),
-            CountersFormat::Text => format_counters(counters),
-            CountersFormat::Json => {
-                CountersReport { chain: chain.to_owned(), is_final, instances: counters.to_vec() }.to_json_line()
+            CountersFormat::Text if is_final => format!("final: {}", format_counters(reading)),
+            CountersFormat::Text => format_counters(reading),
+            CountersFormat::Json => CountersReport {
+                chain: chain.to_owned(),
+                is_final,
+                instances: reading.instances.clone(),
+                drops: reading.drops.clone(),
             }
+            .to_json_line(),
         }
     }
 }
 
-/// One line for all instances: `swap: 120 pkts (out 120)`.
-pub fn format_counters(counters: &[InstanceCounters]) -> String {
+/// One line for all instances: `swap: 120 pkts (out 120)`, then the chain's
+/// drops when it had any: `| dropped: no_workers 3`.
+pub fn format_counters(reading: &Reading) -> String {
+    let counters = &reading.instances;
     if counters.is_empty() {
         return "no NF instances".to_owned();
     }
-    counters
+    let drops: Vec<String> = reading
+        .drops
+        .iter()
+        .filter(|drop| drop.packets > 0)
+        .map(|drop| format!("{} {}", drop.reason, drop.packets))
+        .collect();
+    let drops = if drops.is_empty() { String::new() } else { format!(" | dropped: {}", drops.join(", ")) };
+    let instances = counters
         .iter()
         .map(|instance| {
             let mut ports: Vec<String> =
@@ -169,7 +238,8 @@ pub fn format_counters(counters: &[InstanceCounters]) -> String {
             format!("{}: {} pkts ({})", instance.name, instance.received, ports.join(", "))
         })
         .collect::<Vec<_>>()
-        .join(" | ")
+        .join(" | ");
+    format!("{instances}{drops}")
 }
 
 #[cfg(test)]
@@ -191,11 +261,12 @@ mod tests {
                 ports: ports(&[("allowed", 7), ("denied", 3)]),
                 aborted: 0,
             }],
+            drops: vec![DropCounter { reason: "no_workers".into(), packets: 2 }],
         };
         let line = report.to_json_line();
         assert_eq!(
             line,
-            r#"{"chain":"sec","final":true,"instances":[{"name":"acl","received":10,"ports":[{"name":"allowed","packets":7},{"name":"denied","packets":3}],"aborted":0}]}"#
+            r#"{"chain":"sec","final":true,"instances":[{"name":"acl","received":10,"ports":[{"name":"allowed","packets":7},{"name":"denied","packets":3}],"aborted":0}],"drops":[{"reason":"no_workers","packets":2}]}"#
         );
         let back: CountersReport = serde_json::from_str(&line).unwrap();
         assert_eq!(back, report);
@@ -205,20 +276,31 @@ mod tests {
 
     #[test]
     fn prometheus_text_labels_every_counter() {
-        let counters =
-            [InstanceCounters { name: "acl".into(), received: 10, ports: ports(&[("allowed", 7)]), aborted: 1 }];
-        let text = prometheus("sec\"urity", &counters);
+        let reading = Reading {
+            instances: vec![InstanceCounters {
+                name: "acl".into(),
+                received: 10,
+                ports: ports(&[("allowed", 7)]),
+                aborted: 1,
+            }],
+            drops: vec![DropCounter { reason: "no_socket".into(), packets: 4 }],
+        };
+        let text = prometheus("sec\"urity", &reading);
         assert!(text.contains("# TYPE galette_packets_total counter\n"));
         assert!(text.contains("galette_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 10\n"), "{text}");
         assert!(
             text.contains("galette_port_packets_total{chain=\"sec\\\"urity\",instance=\"acl\",port=\"allowed\"} 7\n")
         );
         assert!(text.contains("galette_aborted_packets_total{chain=\"sec\\\"urity\",instance=\"acl\"} 1\n"));
+        assert!(
+            text.contains("galette_dropped_packets_total{chain=\"sec\\\"urity\",reason=\"no_socket\"} 4\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn formats_every_instance_and_port() {
-        let counters = [
+        let instances = vec![
             InstanceCounters {
                 name: "acl".into(),
                 received: 10,
@@ -227,6 +309,9 @@ mod tests {
             },
             InstanceCounters { name: "swap".into(), received: 9, ports: ports(&[("out", 7)]), aborted: 2 },
         ];
-        assert_eq!(format_counters(&counters), "acl: 10 pkts (allowed 7, denied 3) | swap: 9 pkts (out 7, aborted 2)");
+        let mut reading = Reading { instances, drops: vec![DropCounter { reason: "no_workers".into(), packets: 0 }] };
+        assert_eq!(format_counters(&reading), "acl: 10 pkts (allowed 7, denied 3) | swap: 9 pkts (out 7, aborted 2)");
+        reading.drops[0].packets = 3;
+        assert!(format_counters(&reading).ends_with("swap: 9 pkts (out 7, aborted 2) | dropped: no_workers 3"));
     }
 }

@@ -21,6 +21,12 @@ const UPCALL_METADATA_LEN: i32 = 8;
 /// The entry of the counters map the XDP programs count in
 /// (`galette_bundle::STATS_XDP_ENTRY`).
 const STATS_XDP_ENTRY: u32 = 0;
+/// The chain's drops, by `galette_bundle::DropReason`: counted at the
+/// chain's first drop slot (`drops`, given by the caller) plus these.
+const DROP_NO_WORKERS: usize = 0;
+const DROP_NO_SOCKET: usize = 1;
+const DROP_NO_METADATA_ROOM: usize = 2;
+const DROP_NO_INTERFACE: usize = 3;
 
 /// The userland workers' AF_XDP sockets, `MAX_WORKERS` slots per interface;
 /// filled by the runtime.
@@ -64,32 +70,52 @@ pub fn jump(ctx: &XdpContext, programs: &ProgramArray, index: u32) {
     let _ = unsafe { programs.tail_call(ctx, index) };
 }
 
-/// Sends the packet out of the interface of `role`, or drops it when the
-/// runtime has no interface for that role.
+/// Counts a drop for `reason` (one of the `DROP_*` offsets) in the chain's
+/// drop slots, which start at `drops`.
 #[inline(always)]
-pub fn redirect(role: u32) -> u32 {
-    GALETTE_DEVS.redirect(role, 0).unwrap_or(xdp_action::XDP_DROP)
+fn dropped<const SLOTS: usize>(counters: &mut [u64; SLOTS], drops: usize, reason: usize) -> u32 {
+    if let Some(count) = counters.get_mut(drops + reason) {
+        *count += 1;
+    }
+    xdp_action::XDP_DROP
+}
+
+/// Sends the packet out of the interface of `role`, or drops it (and
+/// counts that at `drops`) when the runtime has no interface for that role.
+#[inline(always)]
+pub fn redirect<const SLOTS: usize>(counters: &mut [u64; SLOTS], drops: usize, role: u32) -> u32 {
+    match GALETTE_DEVS.redirect(role, 0) {
+        Ok(action) => action,
+        Err(_) => dropped(counters, drops, DROP_NO_INTERFACE),
+    }
 }
 
 /// Hands the packet to userland: writes `galette_bundle::UpcallMetadata`
 /// (the instance to run next, this object's generation, `from`: the counter
 /// slot of the port that sent it up) in front of the frame and redirects it
 /// into one of the AF_XDP sockets of the interface and RX queue it came in
-/// on, chosen at random. Without workers, the packet is dropped.
+/// on, chosen at random. A packet that cannot go up is dropped, and counted
+/// at `drops` by why.
 #[inline(always)]
-pub fn upcall(ctx: &XdpContext, instance: u16, from: u32) -> u32 {
+pub fn upcall<const SLOTS: usize>(
+    ctx: &XdpContext,
+    counters: &mut [u64; SLOTS],
+    drops: usize,
+    instance: u16,
+    from: u32,
+) -> u32 {
     let workers = match GALETTE_CONFIG.get(CONFIG_WORKERS) {
         Some(&workers) if workers > 0 => workers,
-        _ => return xdp_action::XDP_DROP,
+        _ => return dropped(counters, drops, DROP_NO_WORKERS),
     };
     let generation = GALETTE_CONFIG.get(CONFIG_GENERATION).copied().unwrap_or(0);
     // SAFETY: a helper given the program's own context.
     if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -UPCALL_METADATA_LEN) } != 0 {
-        return xdp_action::XDP_ABORTED;
+        return dropped(counters, drops, DROP_NO_METADATA_ROOM);
     }
     let (meta, data) = (ctx.metadata(), ctx.data());
     if meta + UPCALL_METADATA_LEN as usize > data {
-        return xdp_action::XDP_ABORTED;
+        return dropped(counters, drops, DROP_NO_METADATA_ROOM);
     }
     // SAFETY: the check above proves all three fields lie between the
     // metadata's start and the frame's start.
@@ -101,12 +127,17 @@ pub fn upcall(ctx: &XdpContext, instance: u16, from: u32) -> u32 {
     // SAFETY: the context is the program's own, valid for its run.
     let (ingress, queue) = unsafe { ((*ctx.ctx).ingress_ifindex, (*ctx.ctx).rx_queue_index) };
     // SAFETY: the value is a plain u32 the runtime wrote.
-    let Some(&first) = (unsafe { GALETTE_XSK_BASES.get(&ingress) }) else { return xdp_action::XDP_DROP };
+    let Some(&first) = (unsafe { GALETTE_XSK_BASES.get(&ingress) }) else {
+        return dropped(counters, drops, DROP_NO_SOCKET);
+    };
     // The kernel delivers only to a socket bound to the packet's own queue:
     // the interface's sockets are `workers` per queue.
     // SAFETY: a helper without preconditions.
     let socket = first + queue * workers + unsafe { bpf_get_prandom_u32() } % workers;
-    GALETTE_XSKS.redirect(socket, 0).unwrap_or(xdp_action::XDP_DROP)
+    match GALETTE_XSKS.redirect(socket, 0) {
+        Ok(action) => action,
+        Err(_) => dropped(counters, drops, DROP_NO_SOCKET),
+    }
 }
 
 #[panic_handler]

@@ -227,3 +227,50 @@ fn galette_map_reads_and_writes_keys_and_values_as_their_types() {
     let output = running.stop_with(libc::SIGINT);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// The fast path's own drops, counted by reason: run by BPF_PROG_TEST_RUN
+/// on the object loaded as `galette run` loads it, but with no userland
+/// tier and no interfaces, an upcall finds no workers and a redirect no
+/// interface. Every frame is in the counters, none silently gone.
+#[test]
+fn frames_the_fast_path_cannot_deliver_are_counted_by_reason() {
+    use aya::programs::{TestRun, TestRunOptions};
+    use galette::counters::ChainCounters;
+
+    const FRAMES: u64 = 7;
+    let frame = galette_testbed::frame::UdpFrame {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: std::net::Ipv4Addr::new(198, 18, 0, 1),
+        dst_ip: std::net::Ipv4Addr::new(198, 18, 0, 2),
+        src_port: 40000,
+        dst_port: 9,
+        payload: b"galette".to_vec(),
+    }
+    .to_bytes();
+    let run = |bundle: &std::path::Path, program: &str| {
+        let bundle = Bundle::open(bundle).unwrap();
+        let (ebpf, _) = galette::loader::load_detached(&bundle).unwrap();
+        let mut ebpf = ebpf;
+        let xdp: &mut Xdp = ebpf.program_mut(program).unwrap().try_into().unwrap();
+        if xdp.fd().is_err() {
+            xdp.load().unwrap();
+        }
+        let xdp: &Xdp = ebpf.program(program).unwrap().try_into().unwrap();
+        for _ in 0..FRAMES {
+            let result = xdp.test_run(TestRunOptions { data_in: Some(&frame), ..TestRunOptions::new() }).unwrap();
+            assert_eq!(result.return_value, 1, "{program}: XDP_DROP");
+        }
+        let stats = ebpf.map(galette_bundle::STATS_MAP).unwrap();
+        ChainCounters::new(&bundle.manifest, stats, None).unwrap().reading().unwrap()
+    };
+
+    let upcalled = run(&example_bundle("upcall_reflector"), "galette_rx");
+    assert_eq!(upcalled.dropped("no_workers"), FRAMES, "{upcalled:?}");
+    assert_eq!(upcalled.instances[0].port("ipv4"), Some(FRAMES), "{upcalled:?}");
+
+    // `rx.wan -> lan` in the security chain: a redirect to the LAN's role.
+    let redirected = run(&example_bundle("security"), "galette_rx_1");
+    assert_eq!(redirected.dropped("no_interface"), FRAMES, "{redirected:?}");
+    assert_eq!(redirected.dropped("no_workers"), 0, "{redirected:?}");
+}
