@@ -171,7 +171,7 @@ fn synthetic() -> Results {
             expensive(ExpensivePlacement::Userland, 4, 0.5, 70e3),
         ],
         chain_cost: vec![
-            ChainCost { nfs: 8, galette_ns: 45.6, galette_calls_ns: None, handwritten_ns: 24.0 },
+            ChainCost { nfs: 8, galette_ns: 45.6, galette_calls_ns: Some(50.2), handwritten_ns: 24.0 },
             ChainCost { nfs: 1, galette_ns: 10.0, galette_calls_ns: None, handwritten_ns: 10.0 },
         ],
         compiler: vec![CompilerTiming {
@@ -395,7 +395,10 @@ fn plots_are_well_formed_and_show_every_series() {
     assert!(classes.contains("stroke-dasharray"), "the expensive class dashed");
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">userland, P=0.5</text>"));
     assert!(svg_of(&plots, "expensive-workers.svg").contains(">XDP, P=0.5</text>"));
-    assert!(svg_of(&plots, "chain-cost.svg").contains(">galette (tail calls)</text>"));
+    assert!(
+        svg_of(&plots, "chain-cost.svg").contains(">galette (fused, inlined)</text>")
+            && svg_of(&plots, "chain-cost.svg").contains(">galette (fused, BPF-to-BPF calls)</text>")
+    );
     assert!(svg_of(&plots, "chain-cost.svg").contains(">hand-written</text>"));
     let reload = svg_of(&plots, "reload-xdp-100kpps.svg");
     for label in ["asked for", "without reloads", "with 50 reloads"] {
@@ -439,7 +442,7 @@ fn markdown_has_every_section_and_the_numbers() {
         "### Userland workers, P=0.5",
         "| 4 | 70.0 kpps |",
         "## Chain cost",
-        "| 8 | 45.6 | 24.0 | 1.90× |",
+        "| 8 | 45.6 | 50.2 | 24.0 | 1.90× |",
         "## Compiler",
         "| check and place a 10,000-instance chain | 12.3 | 5 |",
         "## Per-packet cost",
@@ -703,5 +706,5 @@ fn one_point_of_each_kind_is_enough() {
         ["latency-64B.svg", "throughput-64B.svg", "expensive-share.svg", "expensive-p99.svg", "chain-cost.svg"]
     );
     assert!(ratios(&results).is_empty(), "no baseline to compare with, and a zero cost");
-    assert!(markdown(&results).contains("| 2 | 20.0 | 0.0 | – |"));
+    assert!(markdown(&results).contains("| 2 | 20.0 | – | 0.0 | – |"));
 }
