@@ -80,6 +80,7 @@ pub fn measure(testbed: &mut Testbed, dut: &Dut, started: &StartedDut, rate: f64
         sending_ns: u64::try_from(sent.elapsed.as_nanos()).unwrap_or(u64::MAX),
         programs: bpf_stats::between(&programs_before, &programs_after),
         softirq_ns: cpu_before.softirq_ns_until(&cpu_after),
+        napi_thread_ns: 0,
     })
 }
 
