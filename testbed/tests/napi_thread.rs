@@ -17,6 +17,14 @@ use galette_testbed::{
 
 const FRAMES: u64 = 20_000;
 
+/// NET_RX softirqs run so far on `cpu` (/proc/softirqs). Frames received
+/// in the sender's softirq would raise about one per frame sent.
+fn net_rx_softirqs(cpu: usize) -> u64 {
+    let softirqs = std::fs::read_to_string("/proc/softirqs").unwrap();
+    let line = softirqs.lines().find(|line| line.trim_start().starts_with("NET_RX:")).unwrap();
+    line.split_whitespace().nth(1 + cpu).and_then(|count| count.parse().ok()).unwrap()
+}
+
 /// Frames received by `ifname` in `ns` so far (`ip -s`'s RX packets).
 fn received_frames(ns: &str, ifname: &str) -> u64 {
     let output = Command::new("ip").args(["-n", ns, "-s", "-o", "link", "show", "dev", ifname]).output().unwrap();
@@ -44,6 +52,7 @@ fn the_receivers_processing_runs_on_its_own_cpu() {
     let xdp = attach_xdp_pass(receiver.namespace(), receiver.interface()).unwrap();
     let run_before = thread_run_ns(thread).unwrap();
     let received_before = received_frames(receiver.namespace(), receiver.interface());
+    let sender_softirqs_before = net_rx_softirqs(sender_cpu);
     let frame = sender.udp_frame_to(receiver, 4000, vec![0; 18]).to_bytes();
     let socket = RawSocket::open(sender.namespace(), sender.interface()).unwrap();
     // A frame that finds the receiver's ring full is dropped (ENOBUFS): the
@@ -57,15 +66,19 @@ fn the_receivers_processing_runs_on_its_own_cpu() {
             .join()
             .unwrap()
     });
+    let sender_softirqs = net_rx_softirqs(sender_cpu) - sender_softirqs_before;
     std::thread::sleep(std::time::Duration::from_millis(200));
     let received = received_frames(receiver.namespace(), receiver.interface()) - received_before;
     assert!(sent > 0 && received >= sent * 9 / 10, "{received} of {sent} frames sent received");
     let ran_ns = thread_run_ns(thread).unwrap() - run_before;
     eprintln!(
-        "sent {sent} of {FRAMES} frames from CPU {sender_cpu}, {received} received; NAPI thread {thread} ran {ran_ns} ns"
+        "sent {sent} of {FRAMES} frames from CPU {sender_cpu}, {received} received; NAPI thread {thread} ran \
+         {ran_ns} ns; {sender_softirqs} NET_RX softirqs on the sender's CPU"
     );
     assert!(ran_ns > 0, "the NAPI thread did not run while {received} frames arrived");
     assert_eq!(last_cpu(thread).unwrap(), receiver_cpu, "the NAPI thread ran off its CPU");
+    // The rest of the machine raises a few meanwhile.
+    assert!(sender_softirqs < sent / 4, "{sender_softirqs} NET_RX softirqs on the sender's CPU for {sent} frames");
 
     // Detaching XDP neither ends the thread nor unpins it.
     drop(xdp);
