@@ -13,7 +13,7 @@ use std::time::Duration;
 use aya::Ebpf;
 use galette::shutdown::ShutdownFlag;
 use galette_bench_report::{ClassMeasured, CoreCheck, Measured, SlowDut};
-use galette_testbed::{VethPair, allowed_cpus, thread_receive_processing};
+use galette_testbed::{VethPair, allowed_cpus, napi_instances, thread_receive_processing};
 
 use crate::BenchError;
 use crate::control_dir::ControlDir;
@@ -168,6 +168,7 @@ impl Testbed {
         dut_pid: Option<u32>,
     ) -> Result<(Measured, [ClassMeasured; 2]), BenchError> {
         self.check_stop()?;
+        self.check_dut_cpus()?;
         let frame = self.frame(wire_bytes);
         self.traffic.reset_sink(&mut self.ebpf)?;
         let dut_threads: Vec<u32> = dut_pid.into_iter().chain(self.cpus.napi_threads.iter().copied()).collect();
@@ -197,6 +198,24 @@ impl Testbed {
             latency: class.latency,
         });
         Ok((measured, [unmarked, marked]))
+    }
+
+    /// Fails if the DUT veth's NAPI threads are no longer the ones pinned
+    /// to the DUT's CPUs: a DUT that turned the veth's NAPI off and on again
+    /// (GRO and XDP off at once) would leave new threads, pinned nowhere.
+    pub fn check_dut_cpus(&self) -> Result<(), BenchError> {
+        let instances = napi_instances(&self.dut.namespace, &self.dut.interface)
+            .map_err(|err| BenchError::Run(format!("cannot check the DUT's NAPI threads: {err}")))?;
+        let threads: Vec<Option<u32>> = instances.iter().map(|napi| napi.thread).collect();
+        let pinned: Vec<Option<u32>> = self.cpus.napi_threads.iter().copied().map(Some).collect();
+        if threads == pinned {
+            Ok(())
+        } else {
+            Err(BenchError::Run(format!(
+                "the DUT veth's NAPI threads are {threads:?}, not the {pinned:?} pinned to CPU {:?}",
+                self.cpus.dut
+            )))
+        }
     }
 
     pub fn check_stop(&self) -> Result<(), BenchError> {

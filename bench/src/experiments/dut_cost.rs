@@ -58,6 +58,7 @@ pub fn rate(ceilings: &[GeneratorCeiling]) -> f64 {
 /// One cost point of the started `dut` at `rate`.
 pub fn measure(testbed: &mut Testbed, dut: &Dut, started: &StartedDut, rate: f64) -> Result<DutCost, BenchError> {
     testbed.check_stop()?;
+    testbed.check_dut_cpus()?;
     let ids = program_ids(testbed, started)?;
     let frame = testbed.frame(FRAME_BYTES);
     let duration = (testbed.point * POINTS).max(MIN_DURATION);
