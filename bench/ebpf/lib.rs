@@ -91,7 +91,8 @@ static SINK_TIMELINE: PerCpuArray<u64> = PerCpuArray::with_max_entries(TIMELINE_
 #[map]
 static SINK_TTL: PerCpuArray<u64> = PerCpuArray::with_max_entries(256, 0);
 
-/// Slot 0: frames `bench_drop` dropped.
+/// Slot 0: frames `bench_drop` and `bench_slow_drop` dropped, per CPU:
+/// where the device under test ran.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
@@ -244,6 +245,23 @@ fn bucket(ns: u64) -> u32 {
 /// generator's own ceiling is measured.
 #[xdp]
 pub fn bench_drop(_ctx: XdpContext) -> u32 {
+    add(&DROPPED, 0, 1);
+    xdp_action::XDP_DROP
+}
+
+/// Helper calls `bench_slow_drop` makes per frame: about a microsecond,
+/// several times what the generator spends on a frame.
+const SLOW_CALLS: u32 = 64;
+
+/// Spends a fixed time on every frame, then drops it, counting it: a device
+/// under test too slow for the rate it is offered, which must lose frames
+/// rather than slow the generator down.
+#[xdp]
+pub fn bench_slow_drop(_ctx: XdpContext) -> u32 {
+    for _ in 0..SLOW_CALLS {
+        // SAFETY: a helper without preconditions.
+        unsafe { bpf_ktime_get_ns() };
+    }
     add(&DROPPED, 0, 1);
     xdp_action::XDP_DROP
 }

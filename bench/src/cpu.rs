@@ -1,5 +1,6 @@
-//! CPU time, from /proc: the softirq time of the whole machine (where XDP
-//! programs run) and the time of one process (a userland forwarder).
+//! CPU time, from /proc: the softirq time of the whole machine and the time
+//! of the DUT's processes (a userland forwarder) and threads (the NAPI
+//! threads where its XDP programs run).
 
 use std::time::Instant;
 
@@ -12,9 +13,13 @@ pub struct CpuReading {
 }
 
 impl CpuReading {
-    /// Now, for the machine and, if given, process `pid`.
-    pub fn now(pid: Option<u32>) -> CpuReading {
-        CpuReading { at: Instant::now(), softirq_ticks: softirq_ticks(), process_ticks: pid.map_or(0, process_ticks) }
+    /// Now, for the machine and the processes or threads `pids`.
+    pub fn now(pids: &[u32]) -> CpuReading {
+        CpuReading {
+            at: Instant::now(),
+            softirq_ticks: softirq_ticks(),
+            process_ticks: pids.iter().copied().map(process_ticks).sum(),
+        }
     }
 
     /// Cores busy between `self` and `later` (1.0 = one core all the time).
@@ -52,7 +57,8 @@ fn softirq_ticks() -> u64 {
         .unwrap_or(0)
 }
 
-/// A process's user and system time, with its threads'.
+/// A process's user and system time, with its threads' (or a kernel
+/// thread's).
 fn process_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The command name is in parentheses and may hold spaces: fields count
@@ -79,7 +85,7 @@ mod tests {
         }
         assert!(process_ticks(std::process::id()) > start);
         assert_eq!(process_ticks(u32::MAX), 0, "no such process");
-        let reading = CpuReading::now(None);
+        let reading = CpuReading::now(&[]);
         assert!(reading.cores_until(&reading) == 0.0);
     }
 }

@@ -2,6 +2,7 @@
 //! stopped again: Galette (a `galette run` process), the hand-written aya
 //! XDP macswap, and the AF_PACKET forwarder (this binary, as a process).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,21 @@ use crate::traffic::{attach_program, detach_program};
 pub struct DutSide {
     pub namespace: String,
     pub interface: String,
+    /// The CPUs of the DUT, which the generator does not use.
+    pub cpus: Vec<usize>,
+}
+
+impl DutSide {
+    /// A command that runs `program` in the DUT's namespace on the DUT's
+    /// CPUs: `taskset` pins it (and every thread it starts) and `ip netns
+    /// exec` enters the namespace; both exec what follows in place, so the
+    /// child's pid is the program's.
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let cpus: Vec<String> = self.cpus.iter().map(usize::to_string).collect();
+        let mut command = Command::new("taskset");
+        command.args(["--cpu-list", &cpus.join(","), "ip", "netns", "exec", &self.namespace]).arg(program);
+        command
+    }
 }
 
 /// A started device under test; stopped (and everything it attached gone)
@@ -48,10 +64,8 @@ impl StartedDut {
     pub fn galette(side: &DutSide, run: &GaletteRun) -> Result<StartedDut, BenchError> {
         let log = std::fs::File::create(&run.log)
             .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", run.log.display())))?;
-        let mut command = Command::new("ip");
+        let mut command = side.command(run.galette);
         command
-            .args(["netns", "exec", &side.namespace])
-            .arg(run.galette)
             .arg("run")
             .arg(run.bundle)
             .args([
@@ -99,9 +113,8 @@ impl StartedDut {
             std::env::current_exe().map_err(|err| BenchError::Setup(format!("cannot find this program: {err}")))?;
         let log_file = std::fs::File::create(log)
             .map_err(|err| BenchError::Setup(format!("cannot create {}: {err}", log.display())))?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &side.namespace])
-            .arg(this)
+        let child = side
+            .command(this)
             .args(["af-packet-forward", &side.interface])
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -153,7 +153,11 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         let mut testbed = Testbed::create(&object, &work_dir, &galette, stop, point)?;
         if wants(Experiment::Forwarding) || wants(Experiment::Expensive) {
             println!("generator ceiling");
-            results.generator_ceiling = experiments::ceiling::run(&mut testbed, &sizes)?;
+            let (ceilings, cores) = experiments::ceiling::run(&mut testbed, &sizes)?;
+            results.generator_ceiling = ceilings;
+            results.cores = Some(cores);
+        } else {
+            results.cores = Some(testbed.cpus.check(Vec::new(), None));
         }
         if wants(Experiment::Forwarding) {
             println!("forwarding");

@@ -15,7 +15,7 @@ use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
 use aya::util::nr_cpus;
 use galette::shutdown::ShutdownFlag;
 use galette_bundle::error_chain;
-use galette_testbed::run_in_netns;
+use galette_testbed::{run_in_netns, set_thread_affinity};
 
 use crate::BenchError;
 use crate::histogram::{BUCKETS, percentiles};
@@ -63,14 +63,22 @@ pub struct ClassReceived {
 pub struct Traffic {
     namespace: String,
     ifindex: u32,
+    /// The CPU the generator sends from: the DUT has its own.
+    cpu: usize,
     /// What one BPF_PROG_TEST_RUN call costs besides its runs.
     call_overhead: Duration,
 }
 
 impl Traffic {
     /// Loads the generator and the sink from `ebpf` and attaches the sink to
-    /// `interface` in `namespace`.
-    pub fn attach(ebpf: &mut Ebpf, namespace: &str, interface: &str, ifindex: u32) -> Result<Traffic, BenchError> {
+    /// `interface` in `namespace`; the generator will send from `cpu`.
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        namespace: &str,
+        interface: &str,
+        ifindex: u32,
+        cpu: usize,
+    ) -> Result<Traffic, BenchError> {
         let mut config: Array<_, u32> =
             Array::try_from(ebpf.map_mut("GEN_CONFIG").ok_or_else(|| missing("GEN_CONFIG"))?).map_err(setup)?;
         config.set(0, ifindex, 0).map_err(setup)?;
@@ -78,7 +86,7 @@ impl Traffic {
             ebpf.program_mut("bench_gen").ok_or_else(|| missing("bench_gen"))?.try_into().map_err(setup)?;
         generator.load().map_err(setup)?;
         attach_program(ebpf, "bench_sink", namespace, interface)?;
-        let mut traffic = Traffic { namespace: namespace.to_owned(), ifindex, call_overhead: Duration::ZERO };
+        let mut traffic = Traffic { namespace: namespace.to_owned(), ifindex, cpu, call_overhead: Duration::ZERO };
         traffic.call_overhead = traffic.measure_call_overhead(ebpf)?;
         Ok(traffic)
     }
@@ -126,6 +134,7 @@ impl Traffic {
         // The run must happen in the generator's namespace: the kernel looks
         // the interface index up there.
         let elapsed = run_in_netns(&self.namespace, || -> Result<Duration, BenchError> {
+            self.pin_this_thread()?;
             let start = Instant::now();
             let mut repeat = FIRST_REPEAT;
             while start.elapsed() < duration && more() {
@@ -167,6 +176,7 @@ impl Traffic {
         context[4..8].copy_from_slice(&64u32.to_ne_bytes());
         context[12..16].copy_from_slice(&self.ifindex.to_ne_bytes());
         run_in_netns(&self.namespace, || -> Result<Duration, BenchError> {
+            self.pin_this_thread()?;
             let mut times = Vec::new();
             for _ in 0..3 {
                 let start = Instant::now();
@@ -186,6 +196,14 @@ impl Traffic {
             Ok(times[1])
         })
         .map_err(|err| BenchError::Run(format!("cannot enter {}: {err}", self.namespace)))?
+    }
+
+    /// Keeps the calling thread, a fresh one that sends and ends, on the
+    /// generator's CPU. The kernel sends each frame from the thread that
+    /// runs the test run, so that is the generator's whole CPU time.
+    fn pin_this_thread(&self) -> Result<(), BenchError> {
+        set_thread_affinity(0, &[self.cpu])
+            .map_err(|err| BenchError::Setup(format!("cannot keep the generator on CPU {}: {err}", self.cpu)))
     }
 
     /// Zeroes the sink's counters and histogram.

@@ -5,12 +5,16 @@
 //! sends and receives Ethernet frames on those interfaces ([`RawSocket`],
 //! built with [`frame::UdpFrame`]). All traffic stays inside the namespaces
 //! it creates, which use addresses from 198.18.0.0/15, the range set aside
-//! for network benchmarking.
+//! for network benchmarking. [`thread_receive_processing`] moves an
+//! interface's receive processing onto CPUs of its own (threaded NAPI), and
+//! [`set_thread_affinity`] keeps a thread, a sender for one, on others.
 
 mod command;
+mod cpu;
 pub mod frame;
 mod gateway;
 mod link;
+mod napi;
 mod netns;
 mod raw_socket;
 mod reflect;
@@ -18,8 +22,10 @@ mod stream;
 mod veth;
 mod xdp_pass;
 
+pub use cpu::{allowed_cpus, last_cpu, set_thread_affinity, thread_affinity, thread_run_ns};
 pub use gateway::GatewayTopology;
 pub use link::{LinkInfo, link_info, xdp_program_attached};
+pub use napi::{NapiInstance, napi_instances, thread_receive_processing};
 pub use netns::{NetworkNamespace, run_in_netns, unique_namespace_prefix};
 pub use raw_socket::RawSocket;
 pub use reflect::{ReflectReport, probe_reflector};

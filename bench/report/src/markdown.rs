@@ -9,7 +9,7 @@ use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
 use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, ClassMeasured, CompilerTiming, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint,
+    ChainCost, ClassMeasured, CompilerTiming, CoreCheck, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint,
     GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
@@ -22,6 +22,7 @@ pub fn markdown(results: &Results) -> String {
     header(&mut out, results);
     ratio_lines(&mut out, results);
     generator_ceiling(&mut out, &results.generator_ceiling);
+    cores(&mut out, results.cores.as_ref());
     forwarding(&mut out, &results.forwarding, &results.generator_ceiling);
     dut_cost(&mut out, &results.dut_cost);
     expensive(&mut out, &results.expensive);
@@ -78,6 +79,41 @@ fn generator_ceiling(out: &mut String, ceilings: &[GeneratorCeiling]) {
         .map(|ceiling| vec![format!("{} B", ceiling.frame_bytes), pps(ceiling.pps), fixed(ceiling_mbps(ceiling), 1)])
         .collect();
     table(out, &["Frame", "Ceiling", "Mbit/s"], rows);
+}
+
+/// Where the generator and the device under test ran, and what showed it.
+fn cores(out: &mut String, cores: Option<&CoreCheck>) {
+    let Some(cores) = cores else { return };
+    let cpus = |cpus: &[u32]| cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let _ = write!(
+        out,
+        "The generator's thread ran on CPU {}; the device under test's receive processing (threaded NAPI on its \
+         veth) and its processes on CPU {}.",
+        cores.generator_cpu,
+        cpus(&cores.dut_cpus)
+    );
+    if !cores.dut_frames_per_cpu.is_empty() {
+        let _ = write!(
+            out,
+            " While the ceiling was measured, the DUT handled {} of its frames there.",
+            percent(cores.dut_share_on_own_cpus())
+        );
+    }
+    if let Some(slow) = &cores.slow_dut {
+        let loss = 1.0 - slow.handled_pps / slow.offered_pps;
+        let kept = quotient(slow.offered_pps, slow.ceiling_pps).map_or_else(|| MISSING.into(), ratio);
+        let _ = write!(
+            out,
+            " A DUT slowed down on purpose handled {} of {} B frames and lost {} of them, while the generator \
+             offered {} ({kept} its ceiling of {}).",
+            pps(slow.handled_pps),
+            slow.frame_bytes,
+            percent(loss),
+            pps(slow.offered_pps),
+            pps(slow.ceiling_pps)
+        );
+    }
+    out.push_str("\n\n");
 }
 
 /// Megabits per second at the ceiling, counted like the forwarding results:
@@ -179,8 +215,9 @@ fn dut_cost(out: &mut String, costs: &[DutCost]) {
     out.push_str(
         "The CPU time of each XDP device per packet at one fixed offered rate, the same for all, in the kernel's \
          own accounting. eBPF: the run time of all the device's programs (BPF_ENABLE_STATS) over the runs of \
-         its attached program. Softirq: the machine's softirq time (10 ms ticks) over the frames that came back; \
-         it holds the veth's receive and transmit work and the sink's share, the same for every device.\n\n",
+         its attached program. Kernel: the machine's softirq time (10 ms ticks) and the run time of the DUT's \
+         NAPI thread, where its XDP program runs, over the frames that came back; it holds the veth's receive \
+         and transmit work and the sink's share, the same for every device.\n\n",
     );
     let rows = costs
         .iter()
@@ -192,11 +229,11 @@ fn dut_cost(out: &mut String, costs: &[DutCost]) {
                 pps(cost.delivered_pps()),
                 percent(cost.loss()),
                 fixed(cost.xdp_ns_per_packet(), 1),
-                fixed(cost.softirq_ns_per_packet(), 0),
+                fixed(cost.kernel_ns_per_packet(), 0),
             ]
         })
         .collect();
-    table(out, &["Device", "Frame", "Offered", "Delivered", "Loss", "eBPF ns/pkt", "Softirq ns/pkt"], rows);
+    table(out, &["Device", "Frame", "Offered", "Delivered", "Loss", "eBPF ns/pkt", "Kernel ns/pkt"], rows);
     let rows = costs
         .iter()
         .flat_map(|cost| {

@@ -1,6 +1,8 @@
 //! One-line comparisons of Galette with its baselines: what the bench prints
 //! after each run, and the Markdown's "Ratios" section. A comparison whose
-//! numbers are missing, not finite or divide by zero is left out.
+//! numbers are missing, not finite or divide by zero is left out; one whose
+//! two sides were offered different rates (by more than 5 %) is no result,
+//! and its line says "not compared" and what each side was offered.
 
 use crate::numbers::{fixed, percent, pps, pps_pair, quotient, ratio, share};
 use crate::results::{ChainCost, Dut, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Results};
@@ -17,8 +19,9 @@ pub fn ratios(results: &Results) -> Vec<String> {
     lines
 }
 
-/// Each Galette device against the baselines it competes with, at its peak
-/// and theirs, per frame size.
+/// Each Galette device against the baselines it competes with, per frame
+/// size, at the same offered rate: a result line for the comparisons that
+/// have one, and a line for each that does not, saying what was offered.
 fn forwarding(points: &[ForwardingPoint]) -> Vec<String> {
     let mut lines = Vec::new();
     for frame_bytes in select::frame_sizes(points) {
@@ -30,23 +33,55 @@ fn forwarding(points: &[ForwardingPoint]) -> Vec<String> {
                 Dut::GaletteAfXdp { .. } => &[Dut::AfPacket],
                 Dut::AyaXdp | Dut::AfPacket => continue,
             };
-            let Some(galette) = select::peak(points, &dut, frame_bytes) else { continue };
-            let comparisons: Vec<String> = baselines
-                .iter()
-                .filter_map(|baseline| {
-                    select::peak(points, baseline, frame_bytes).and_then(|theirs| versus(galette, theirs))
-                })
-                .collect();
-            if !comparisons.is_empty() {
-                lines.push(format!("{frame_bytes} B: {} forwards {}", dut.label(), comparisons.join(", ")));
+            let mut compared = Vec::new();
+            let mut apart = Vec::new();
+            for baseline in baselines {
+                if let Some((galette, theirs)) = same_offered_pair(points, &dut, baseline, frame_bytes) {
+                    compared.extend(versus(galette, theirs));
+                } else if let (Some(galette), Some(theirs)) =
+                    (select::peak(points, &dut, frame_bytes), select::peak(points, baseline, frame_bytes))
+                {
+                    apart.push(format!(
+                        "{frame_bytes} B: {} not compared with {}: {}",
+                        dut.label(),
+                        baseline.label(),
+                        offered_pair(galette.measured.offered_pps, theirs.measured.offered_pps)
+                    ));
+                }
             }
+            if !compared.is_empty() {
+                lines.push(format!("{frame_bytes} B: {} forwards {}", dut.label(), compared.join(", ")));
+            }
+            lines.extend(apart);
         }
     }
     lines
 }
 
-/// `0.97× aya-xdp (2.910 vs 3.000 Mpps)`. A side the generator held back
-/// could have gone faster, which makes the ratio a bound.
+/// The points of `dut` and `baseline` to compare: run at the same target
+/// rate (or both as fast as the generator goes) and offered the same rate
+/// within [`SAME_RATE`]; of those, the pair offered most, which is their
+/// peaks when the generator went as fast for both.
+fn same_offered_pair<'a>(
+    points: &'a [ForwardingPoint],
+    dut: &Dut,
+    baseline: &Dut,
+    frame_bytes: u32,
+) -> Option<(&'a ForwardingPoint, &'a ForwardingPoint)> {
+    let theirs = select::points_of(points, baseline, frame_bytes);
+    select::points_of(points, dut, frame_bytes)
+        .into_iter()
+        .flat_map(|mine| theirs.iter().map(move |their| (mine, *their)))
+        .filter(|(mine, their)| {
+            select::by_target(mine.target_pps, their.target_pps).is_eq()
+                && same_rate(mine.measured.offered_pps, their.measured.offered_pps)
+        })
+        .max_by(|a, b| a.0.measured.offered_pps.total_cmp(&b.0.measured.offered_pps))
+}
+
+/// `0.97× aya-xdp (2.910 vs 3.000 Mpps, offered 3.100 vs 3.090 Mpps)`. A
+/// side the generator held back could have gone faster, which makes the
+/// ratio a bound.
 fn versus(galette: &ForwardingPoint, baseline: &ForwardingPoint) -> Option<String> {
     let (mine, theirs) = (&galette.measured, &baseline.measured);
     let times = ratio(quotient(mine.pps, theirs.pps)?);
@@ -56,36 +91,69 @@ fn versus(galette: &ForwardingPoint, baseline: &ForwardingPoint) -> Option<Strin
         (true, true) => ("", ", both at the generator's ceiling"),
         (false, false) => ("", ""),
     };
-    Some(format!("{bound}{times} {} ({}{note})", baseline.dut.label(), pps_pair(mine.pps, theirs.pps)))
+    Some(format!(
+        "{bound}{times} {} ({}, {}{note})",
+        baseline.dut.label(),
+        pps_pair(mine.pps, theirs.pps),
+        offered_pair(mine.offered_pps, theirs.offered_pps)
+    ))
+}
+
+/// Two measured offered rates count as the same within this share.
+const SAME_RATE: f64 = 0.05;
+
+/// Whether two offered rates are the same within [`SAME_RATE`] (a rate
+/// that is missing or zero is the same as none).
+fn same_rate(mine: f64, theirs: f64) -> bool {
+    quotient(mine, theirs).is_some_and(|times| (times - 1.0).abs() <= SAME_RATE)
+}
+
+/// `offered 3.100 vs 3.090 Mpps`.
+fn offered_pair(mine: f64, theirs: f64) -> String {
+    format!("offered {}", pps_pair(mine, theirs))
 }
 
 /// Userland against XDP at each share P (one worker each), and more
-/// userland workers against one where the run varied them.
+/// userland workers against one where the run varied them; each only when
+/// both were offered the same rate, otherwise a line saying what was.
 fn expensive(points: &[ExpensivePoint]) -> Vec<String> {
     let mut lines = Vec::new();
     for share_p in select::shares(points) {
         let at = |placement, workers| select::expensive_point(points, placement, workers, share_p);
+        let head = format!("expensive NF, P={}", share(share_p));
         let single = at(ExpensivePlacement::Userland, 1);
-        if let (Some(userland), Some(xdp)) = (single, at(ExpensivePlacement::Xdp, 1))
-            && let Some(times) = quotient(userland.measured.pps, xdp.measured.pps)
-        {
-            lines.push(format!(
-                "expensive NF, P={}: userland {} the throughput of XDP ({})",
-                share(share_p),
-                ratio(times),
-                pps_pair(userland.measured.pps, xdp.measured.pps)
-            ));
+        if let (Some(userland), Some(xdp)) = (single, at(ExpensivePlacement::Xdp, 1)) {
+            let (mine, theirs) = (&userland.measured, &xdp.measured);
+            if !same_rate(mine.offered_pps, theirs.offered_pps) {
+                lines.push(format!(
+                    "{head}: userland not compared with XDP: {}",
+                    offered_pair(mine.offered_pps, theirs.offered_pps)
+                ));
+            } else if let Some(times) = quotient(mine.pps, theirs.pps) {
+                lines.push(format!(
+                    "{head}: userland {} the throughput of XDP ({})",
+                    ratio(times),
+                    pps_pair(mine.pps, theirs.pps)
+                ));
+            }
         }
         let Some(single) = single else { continue };
         let at_share = points.iter().filter(|point| select::same_share(point.share, share_p));
         for workers in select::userland_workers(at_share).into_iter().filter(|&workers| workers > 1) {
             let Some(more) = at(ExpensivePlacement::Userland, workers) else { continue };
-            let Some(times) = quotient(more.measured.pps, single.measured.pps) else { continue };
+            let (mine, theirs) = (&more.measured, &single.measured);
+            if !same_rate(mine.offered_pps, theirs.offered_pps) {
+                lines.push(format!(
+                    "{head}: {workers} userland workers not compared with one: {}",
+                    offered_pair(mine.offered_pps, theirs.offered_pps)
+                ));
+                continue;
+            }
+            let Some(times) = quotient(mine.pps, theirs.pps) else { continue };
             lines.push(format!(
-                "expensive NF, P={}: {workers} userland workers {} the throughput of one ({})",
-                share(share_p),
+                "{head}: {workers} userland workers {} the throughput of one ({})",
                 ratio(times),
-                pps_pair(more.measured.pps, single.measured.pps)
+                pps_pair(mine.pps, theirs.pps)
             ));
         }
     }
@@ -112,8 +180,6 @@ fn chain_cost(costs: &[ChainCost]) -> Vec<String> {
         .collect()
 }
 
-/// Two measured rates count as the same offered rate within this share.
-const SAME_RATE: f64 = 0.05;
 /// A point that lost more than this share of its frames did not sustain the
 /// rate: its cost per packet is not that of forwarding them all.
 const SUSTAINED_LOSS: f64 = 0.01;
@@ -133,23 +199,23 @@ fn dut_cost(costs: &[DutCost]) -> Vec<String> {
         };
         let head = format!("per-packet cost, {} B at {}", galette.frame_bytes, pps(galette.target_pps));
         if let Some(reason) = not_comparable(galette, aya) {
-            lines.push(format!("{head}: not compared, {reason}"));
+            lines.push(format!("{head}: not compared: {reason}"));
             continue;
         }
         let (Some(xdp), Some(softirq)) = (
             quotient(galette.xdp_ns_per_packet(), aya.xdp_ns_per_packet()),
-            quotient(galette.softirq_ns_per_packet(), aya.softirq_ns_per_packet()),
+            quotient(galette.kernel_ns_per_packet(), aya.kernel_ns_per_packet()),
         ) else {
             continue;
         };
         lines.push(format!(
-            "{head}: galette-xdp costs {} aya-xdp in eBPF ({} vs {} ns/pkt), {} in softirq ({} vs {} ns/pkt)",
+            "{head}: galette-xdp costs {} aya-xdp in eBPF ({} vs {} ns/pkt), {} in the kernel's receive processing ({} vs {} ns/pkt)",
             ratio(xdp),
             fixed(galette.xdp_ns_per_packet(), 1),
             fixed(aya.xdp_ns_per_packet(), 1),
             ratio(softirq),
-            fixed(galette.softirq_ns_per_packet(), 0),
-            fixed(aya.softirq_ns_per_packet(), 0),
+            fixed(galette.kernel_ns_per_packet(), 0),
+            fixed(aya.kernel_ns_per_packet(), 0),
         ));
     }
     lines
@@ -158,9 +224,8 @@ fn dut_cost(costs: &[DutCost]) -> Vec<String> {
 /// Why two cost points do not compare like with like, if they do not.
 fn not_comparable(galette: &DutCost, aya: &DutCost) -> Option<String> {
     let (mine, theirs) = (galette.offered_pps(), aya.offered_pps());
-    let same_rate = quotient(mine, theirs).is_some_and(|times| (times - 1.0).abs() <= SAME_RATE);
-    if !same_rate {
-        return Some(format!("offered different rates ({})", pps_pair(mine, theirs)));
+    if !same_rate(mine, theirs) {
+        return Some(offered_pair(mine, theirs));
     }
     for cost in [galette, aya] {
         let loss = cost.loss();

@@ -32,6 +32,58 @@ pub struct Results {
     /// measured, which read back with none.
     #[serde(default)]
     pub dut_cost: Vec<DutCost>,
+    /// Which CPUs the generator and the device under test ran on, and the
+    /// checks that they stayed apart. Absent from files written before the
+    /// testbed separated them, which read back with none.
+    #[serde(default)]
+    pub cores: Option<CoreCheck>,
+}
+
+/// How the testbed kept the device under test off the generator's CPU: the
+/// generator's thread on one CPU; the DUT's receive processing (threaded
+/// NAPI on its veth) and its processes on the others.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CoreCheck {
+    pub generator_cpu: u32,
+    pub dut_cpus: Vec<u32>,
+    /// Frames the DUT's XDP program handled on each CPU (index: CPU) while
+    /// the generator's ceiling was measured; empty if it was not.
+    pub dut_frames_per_cpu: Vec<u64>,
+    /// The generator against a deliberately slow DUT, if measured.
+    pub slow_dut: Option<SlowDut>,
+}
+
+impl CoreCheck {
+    /// Share of the DUT's frames it handled on its own CPUs, 0 to 1 (NaN
+    /// when it handled none).
+    pub fn dut_share_on_own_cpus(&self) -> f64 {
+        let total: u64 = self.dut_frames_per_cpu.iter().sum();
+        let own: u64 = self
+            .dut_frames_per_cpu
+            .iter()
+            .enumerate()
+            .filter(|(cpu, _)| u32::try_from(*cpu).is_ok_and(|cpu| self.dut_cpus.contains(&cpu)))
+            .map(|(_, frames)| frames)
+            .sum();
+        own as f64 / total as f64
+    }
+}
+
+/// The generator at full speed against a DUT that spends a fixed time on
+/// every frame and drops it: with the DUT on its own CPU, the generator
+/// keeps its ceiling and the DUT loses what it cannot handle.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SlowDut {
+    pub frame_bytes: u32,
+    /// Frames per second the generator sent.
+    #[serde(with = "crate::json_number")]
+    pub offered_pps: f64,
+    /// Frames per second the slow DUT handled.
+    #[serde(with = "crate::json_number")]
+    pub handled_pps: f64,
+    /// The generator's ceiling at this size (against `bench_drop`).
+    #[serde(with = "crate::json_number")]
+    pub ceiling_pps: f64,
 }
 
 /// The machine the run happened on.
@@ -143,7 +195,8 @@ pub struct ForwardingPoint {
 
 /// What one device under test cost per packet at a fixed offered rate, in
 /// the kernel's own accounting: each of its eBPF programs' run time and run
-/// count (BPF_ENABLE_STATS) and the machine's softirq time, over one point.
+/// count (BPF_ENABLE_STATS), the machine's softirq time and the run time of
+/// the DUT's NAPI threads (where its XDP programs run), over one point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DutCost {
     pub dut: Dut,
@@ -162,6 +215,12 @@ pub struct DutCost {
     /// The machine's softirq time over the point, in nanoseconds (the kernel
     /// reports it in ticks of 10 ms per CPU).
     pub softirq_ns: u64,
+    /// The run time of the DUT's NAPI threads over the point, in
+    /// nanoseconds: its receive processing, XDP programs included, which
+    /// the kernel counts as the threads' time, not as softirq. Absent (0)
+    /// from files written before the receive processing was threaded.
+    #[serde(default)]
+    pub napi_thread_ns: u64,
 }
 
 /// One eBPF program's run time and run count over a point.
@@ -202,9 +261,10 @@ impl DutCost {
         run_ns as f64 / runs as f64
     }
 
-    /// The machine's softirq time per frame that came back.
-    pub fn softirq_ns_per_packet(&self) -> f64 {
-        self.softirq_ns as f64 / self.received as f64
+    /// The kernel's receive processing per frame that came back: the
+    /// machine's softirq time and the DUT's NAPI threads' run time.
+    pub fn kernel_ns_per_packet(&self) -> f64 {
+        (self.softirq_ns + self.napi_thread_ns) as f64 / self.received as f64
     }
 }
 

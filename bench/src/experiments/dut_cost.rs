@@ -2,7 +2,8 @@
 //! cannot hide it: galette-xdp and aya-xdp each offered the same fixed rate
 //! (below the generator's ceiling, so that both forward every frame), with
 //! the kernel counting each eBPF program's run time, and the machine's
-//! softirq time read around the point. Run by the forwarding experiment,
+//! softirq time and the DUT's NAPI threads' run time (where its XDP program
+//! runs) read around the point. Run by the forwarding experiment,
 //! on the DUT it has started, after its forwarding points.
 
 use std::collections::BTreeSet;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use aya::programs::Xdp;
 use galette_bench_report::{Dut, DutCost, GeneratorCeiling};
 use galette_bundle::error_chain;
+use galette_testbed::thread_run_ns;
 
 use crate::BenchError;
 use crate::bpf_stats::{self, StatsEnabled};
@@ -23,8 +25,8 @@ use crate::testbed::Testbed;
 pub const FRAME_BYTES: u32 = 64;
 /// The offered rate, frames per second, unless the generator's ceiling is
 /// below twice that. Both XDP devices forwarded 500 kpps of 64-byte frames
-/// without loss in earlier runs, and a higher rate would leave the XDP
-/// device less of the core it shares with the generator on veth.
+/// without loss in earlier runs, while they still shared the generator's
+/// core; on a core of their own (see `testbed`) they have room to spare.
 const RATE: f64 = 500e3;
 /// How many forwarding points' time the cost point lasts, and at least how
 /// long: softirq time comes in ticks of 10 ms, so a longer point measures it
@@ -56,6 +58,7 @@ pub fn rate(ceilings: &[GeneratorCeiling]) -> f64 {
 /// One cost point of the started `dut` at `rate`.
 pub fn measure(testbed: &mut Testbed, dut: &Dut, started: &StartedDut, rate: f64) -> Result<DutCost, BenchError> {
     testbed.check_stop()?;
+    testbed.check_dut_cpus()?;
     let ids = program_ids(testbed, started)?;
     let frame = testbed.frame(FRAME_BYTES);
     let duration = (testbed.point * POINTS).max(MIN_DURATION);
@@ -63,9 +66,11 @@ pub fn measure(testbed: &mut Testbed, dut: &Dut, started: &StartedDut, rate: f64
     // Dropped on every return below, which turns the statistics off again.
     let stats = StatsEnabled::new()?;
     let programs_before = bpf_stats::snapshot(&ids)?;
-    let cpu_before = CpuReading::now(None);
+    let napi_before = napi_run_ns(testbed)?;
+    let cpu_before = CpuReading::now(&[]);
     let sent = testbed.traffic.send(&mut testbed.ebpf, &frame, Some(rate), duration, &testbed.stop)?;
-    let cpu_after = CpuReading::now(None);
+    let cpu_after = CpuReading::now(&[]);
+    let napi_after = napi_run_ns(testbed)?;
     let programs_after = bpf_stats::snapshot(&ids)?;
     drop(stats);
     std::thread::sleep(DRAIN);
@@ -80,7 +85,18 @@ pub fn measure(testbed: &mut Testbed, dut: &Dut, started: &StartedDut, rate: f64
         sending_ns: u64::try_from(sent.elapsed.as_nanos()).unwrap_or(u64::MAX),
         programs: bpf_stats::between(&programs_before, &programs_after),
         softirq_ns: cpu_before.softirq_ns_until(&cpu_after),
+        napi_thread_ns: napi_after.saturating_sub(napi_before),
     })
+}
+
+/// How long the DUT veth's NAPI threads have run, in nanoseconds.
+fn napi_run_ns(testbed: &Testbed) -> Result<u64, BenchError> {
+    let mut total = 0;
+    for &thread in &testbed.cpus.napi_threads {
+        total += thread_run_ns(thread)
+            .map_err(|err| BenchError::Run(format!("cannot read the run time of NAPI thread {thread}: {err}")))?;
+    }
+    Ok(total)
 }
 
 /// The DUT's eBPF programs: the benchmark's own, or every one the DUT's

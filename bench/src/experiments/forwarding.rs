@@ -69,13 +69,13 @@ pub fn run(
             }
             let cost = dut_cost::measure(testbed, &dut, &started, cost_rate)?;
             println!(
-                "    cost at {} B, offered {:>9.0} pps: {:>9.0} pps, loss {:>5.2} %, eBPF {:.1} ns/pkt, softirq {:.0} ns/pkt ({})",
+                "    cost at {} B, offered {:>9.0} pps: {:>9.0} pps, loss {:>5.2} %, eBPF {:.1} ns/pkt, kernel {:.0} ns/pkt ({})",
                 cost.frame_bytes,
                 cost.offered_pps(),
                 cost.delivered_pps(),
                 cost.loss() * 100.0,
                 cost.xdp_ns_per_packet(),
-                cost.softirq_ns_per_packet(),
+                cost.kernel_ns_per_packet(),
                 cost.programs
                     .iter()
                     .map(|program| format!("{} #{}: {} runs, {} ns", program.name, program.id, program.runs, program.run_ns))

@@ -151,6 +151,7 @@ fn measure(
 ) -> Result<Phases, BenchError> {
     let frame = testbed.frame(FRAME_BYTES);
     testbed.check_stop()?;
+    testbed.check_dut_cpus()?;
     testbed.traffic.reset_sink(&mut testbed.ebpf)?;
     let started_ns = timeline::start(&mut testbed.ebpf, BUCKET)?;
     let sent = testbed.traffic.send(&mut testbed.ebpf, &frame, Some(variant.rate), pace.steady, &testbed.stop)?;
