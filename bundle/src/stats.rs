@@ -4,9 +4,11 @@
 //! [`stats_slots`] `u64`s: a program looks its CPU's value up once per
 //! packet and counts in it at constant offsets. Instance `i` owns
 //! [`slots_per_instance`] consecutive slots starting at `i * slots_per_instance`:
-//! the first counts packets that reached the instance, the next ones count
-//! packets that left by each port, in port order, and the last counts tail
-//! calls out of the instance that failed (the packet was then dropped).
+//! the first counts packets that reached the instance (userland instances
+//! only, see [`StatsSlot::Received`]), the next ones count packets that left
+//! by each port, in port order, and the last counts packets the instance
+//! lost: a failed tail call into the next segment in XDP, a panic in
+//! userland.
 //! After every instance's slots come the chain's own drops, one slot per
 //! [`DropReason`] ([`drop_index`]): packets the fast path dropped although
 //! no port led to `drop`, because it could not deliver them where a port
@@ -83,7 +85,8 @@ pub enum StatsSlot {
     Received,
     /// Packets that left by the port with this index.
     Port(u32),
-    /// Tail calls to the next instance that failed.
+    /// In XDP, tail calls out of the instance into a split segment that
+    /// failed; in userland, the NF's panics. Either way the packet was lost.
     MissedTailCall,
 }
 

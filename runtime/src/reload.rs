@@ -418,14 +418,22 @@ fn same_shape(old: &MapEntry, new: &MapEntry) -> bool {
 }
 
 /// Whether the stats map means the same in both chains: the same instances,
-/// with the same ports, at the same indices, and the same slots per instance.
+/// with the same ports, at the same indices, in the same tier (an XDP
+/// instance counts in the XDP entry, a userland one in the mirror, which the
+/// new chain's runtime rewrites), and the same slots per instance.
 fn same_counter_layout(running: &Manifest, new: &Manifest) -> bool {
     let max_ports = |manifest: &Manifest| manifest.xdp.as_ref().map(|xdp| xdp.max_ports);
-    let shape = |manifest: &Manifest| -> Vec<(String, Vec<String>)> {
+    let shape = |manifest: &Manifest| -> Vec<(String, Placement, Vec<String>)> {
         manifest
             .instances
             .iter()
-            .map(|instance| (instance.name.clone(), instance.ports.iter().map(|port| port.name.clone()).collect()))
+            .map(|instance| {
+                (
+                    instance.name.clone(),
+                    instance.placement,
+                    instance.ports.iter().map(|port| port.name.clone()).collect(),
+                )
+            })
             .collect()
     };
     max_ports(running) == max_ports(new) && shape(running) == shape(new)
@@ -482,6 +490,25 @@ mod tests {
             "the bundle's chain has no interface roles, the running one the interface roles lan, wan"
         );
         assert!(roles_differ(&roles(&["lan", "wan"]), &roles(&["wan", "lan"])).contains("in another order"));
+    }
+
+    #[test]
+    fn counters_are_kept_only_for_the_same_instances_ports_and_tiers() {
+        use galette_bundle::{Placement, PortAction, testing};
+        let chain = |placement| {
+            testing::manifest(
+                "c",
+                vec![
+                    testing::instance("a", Placement::Xdp, vec![PortAction::Instance("b".into())]),
+                    testing::instance("b", placement, vec![PortAction::Tx]),
+                ],
+            )
+        };
+        assert!(same_counter_layout(&chain(Placement::Xdp), &chain(Placement::Xdp)));
+        assert!(!same_counter_layout(&chain(Placement::Xdp), &chain(Placement::Userland)), "b changes tier");
+        let mut renamed = chain(Placement::Xdp);
+        renamed.instances[1].ports[0].name = "other".into();
+        assert!(!same_counter_layout(&chain(Placement::Xdp), &renamed));
     }
 
     #[test]
