@@ -137,6 +137,10 @@ fn expensive(points: &[ExpensivePoint]) -> Vec<String> {
                 ));
             }
         }
+        if share_p > 0.0 && share_p < 1.0 {
+            lines.extend(normal_traffic_delivered(points, share_p, &head));
+            lines.extend(normal_traffic_kept(points, share_p, &head));
+        }
         let Some(single) = single else { continue };
         let at_share = points.iter().filter(|point| select::same_share(point.share, share_p));
         for workers in select::userland_workers(at_share).into_iter().filter(|&workers| workers > 1) {
@@ -158,6 +162,62 @@ fn expensive(points: &[ExpensivePoint]) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The share of the normal frames offered (about `1 - P` of all) that came
+/// back, at one point; `None` without classes.
+fn normal_delivered_share(point: &ExpensivePoint) -> Option<f64> {
+    let normal = point.classes.as_ref()?.normal.pps;
+    quotient(normal, (1.0 - point.share) * point.measured.offered_pps)
+}
+
+/// At `share_p`, the share of the normal traffic delivered with the NF
+/// upcalled against with it in XDP (one worker), at the same offered rate.
+fn normal_traffic_delivered(points: &[ExpensivePoint], share_p: f64, head: &str) -> Option<String> {
+    let upcalled = select::expensive_point(points, ExpensivePlacement::Userland, 1, share_p)?;
+    let in_xdp = select::expensive_point(points, ExpensivePlacement::Xdp, 1, share_p)?;
+    let (mine, theirs) = (upcalled.measured.offered_pps, in_xdp.measured.offered_pps);
+    if !same_rate(mine, theirs) {
+        return None;
+    }
+    Some(format!(
+        "{head}: the normal traffic delivered {} of what was offered with the NF upcalled, {} with it in XDP (offered {})",
+        fixed(normal_delivered_share(upcalled)?, 2),
+        fixed(normal_delivered_share(in_xdp)?, 2),
+        pps_pair(mine, theirs)
+    ))
+}
+
+/// What the normal traffic keeps at `share_p` of the throughput it had at
+/// P = 0, for the NF upcalled and in XDP (one worker each): the share of
+/// the normal frames offered (about `1 - P` of all) that came back, against
+/// that share at P = 0. Only for points offered the same rate.
+fn normal_traffic_kept(points: &[ExpensivePoint], share_p: f64, head: &str) -> Option<String> {
+    let kept = |placement| -> Result<Option<f64>, String> {
+        let (Some(point), Some(alone)) = (
+            select::expensive_point(points, placement, 1, share_p),
+            select::expensive_point(points, placement, 1, 0.0),
+        ) else {
+            return Ok(None);
+        };
+        if !same_rate(point.measured.offered_pps, alone.measured.offered_pps) {
+            return Err(offered_pair(point.measured.offered_pps, alone.measured.offered_pps));
+        }
+        Ok(normal_delivered_share(point)
+            .zip(normal_delivered_share(alone))
+            .and_then(|(now, before)| quotient(now, before)))
+    };
+    match (kept(ExpensivePlacement::Userland), kept(ExpensivePlacement::Xdp)) {
+        (Ok(Some(upcalled)), Ok(Some(in_xdp))) => Some(format!(
+            "{head}: the normal traffic keeps {} of its P=0 throughput with the NF upcalled, {} with it in XDP",
+            ratio(upcalled),
+            ratio(in_xdp)
+        )),
+        (Err(offered), _) | (_, Err(offered)) => {
+            Some(format!("{head}: the normal traffic's throughput not compared with P=0: {offered}"))
+        }
+        _ => None,
+    }
 }
 
 /// Galette's chain against the hand-written program, per chain length.

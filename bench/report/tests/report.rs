@@ -489,6 +489,10 @@ fn ratios_compare_peaks_with_the_baselines() {
         "expensive NF, P=0: userland 1.00× the throughput of XDP (50.0 vs 50.0 kpps)",
         "expensive NF, P=0.1: userland 12.3× the throughput of XDP (123.0 vs 10.0 kpps)",
         "expensive NF, P=0.5: 4 userland workers 3.50× the throughput of one (70.0 vs 20.0 kpps)",
+        "expensive NF, P=0.5: the normal traffic delivered 0.40 of what was offered with the NF upcalled, 0.04 with \
+         it in XDP (offered 50.0 vs 50.0 kpps)",
+        "expensive NF, P=0.5: the normal traffic keeps 0.40× of its P=0 throughput with the NF upcalled, 0.04× with it \
+         in XDP",
         "chain of 1 NF: 1.00× the hand-written program's cost (10.0 vs 10.0 ns/pkt)",
         "chain of 8 NFs: 1.90× the hand-written program's cost (45.6 vs 24.0 ns/pkt)",
         "per-packet cost, 64 B at 500.0 kpps: galette-xdp costs 1.50× aya-xdp in eBPF (30.0 vs 20.0 ns/pkt), \
@@ -496,7 +500,7 @@ fn ratios_compare_peaks_with_the_baselines() {
     ] {
         assert!(lines.iter().any(|line| line == expected), "no ratio line {expected:?} in {lines:#?}");
     }
-    assert_eq!(lines.len(), 12, "{lines:#?}");
+    assert_eq!(lines.len(), 16, "{lines:#?}");
 }
 
 /// A cost ratio compares like with like or is not printed as a result: the
@@ -782,4 +786,19 @@ fn one_point_of_each_kind_is_enough() {
     );
     assert!(ratios(&results).is_empty(), "no baseline to compare with, and a zero cost");
     assert!(markdown(&results).contains("| 2 | 20.0 | – | 0.0 | – |"));
+}
+
+#[test]
+fn the_normal_traffic_is_compared_with_p0_only_at_the_same_offered_rate() {
+    let mut results = synthetic();
+    for point in results.expensive.iter_mut().filter(|point| point.share == 0.0) {
+        point.measured.offered_pps = 40e3;
+    }
+    let lines = ratios(&results);
+    let expected =
+        "expensive NF, P=0.5: the normal traffic's throughput not compared with P=0: offered 50.0 vs 40.0 kpps";
+    assert!(lines.iter().any(|line| line == expected), "{lines:#?}");
+    assert!(!lines.iter().any(|line| line.contains("keeps")), "{lines:#?}");
+    // P = 0.5 upcalled and in XDP were offered the same rate: still compared.
+    assert!(lines.iter().any(|line| line.starts_with("expensive NF, P=0.5: the normal traffic delivered 0.40")));
 }
