@@ -45,37 +45,6 @@ pub fn set_thread_affinity(tid: u32, cpus: &[usize]) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes thread `tid` (a kernel thread too) a real-time thread:
-/// `SCHED_FIFO` at `priority` (1 to 99). It then runs whenever it has work,
-/// before every ordinary thread of its CPUs.
-pub fn set_fifo_priority(tid: u32, priority: i32) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: priority };
-    // SAFETY: the kernel reads one sched_param.
-    if unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_FIFO, &param) } != 0 {
-        let error = io::Error::last_os_error();
-        return Err(io::Error::new(error.kind(), format!("making thread {tid} SCHED_FIFO {priority}: {error}")));
-    }
-    Ok(())
-}
-
-/// Whether thread `tid` runs `SCHED_FIFO`, and at which priority.
-pub fn fifo_priority(tid: u32) -> io::Result<Option<i32>> {
-    // SAFETY: a query without preconditions.
-    let policy = unsafe { libc::sched_getscheduler(tid as libc::pid_t) };
-    if policy < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if policy != libc::SCHED_FIFO {
-        return Ok(None);
-    }
-    let mut param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: the kernel writes one sched_param.
-    if unsafe { libc::sched_getparam(tid as libc::pid_t, &mut param) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(Some(param.sched_priority))
-}
-
 /// The CPU thread `tid` last ran on (`processor` in /proc/TID/stat).
 pub fn last_cpu(tid: u32) -> io::Result<usize> {
     let stat = std::fs::read_to_string(format!("/proc/{tid}/stat"))?;

@@ -22,12 +22,10 @@ mod stream;
 mod veth;
 mod xdp_pass;
 
-pub use cpu::{
-    allowed_cpus, fifo_priority, last_cpu, set_fifo_priority, set_thread_affinity, thread_affinity, thread_run_ns,
-};
+pub use cpu::{allowed_cpus, last_cpu, set_thread_affinity, thread_affinity, thread_run_ns};
 pub use gateway::GatewayTopology;
 pub use link::{LinkInfo, link_info, xdp_program_attached};
-pub use napi::{NAPI_PRIORITY, NapiInstance, napi_instances, thread_receive_processing};
+pub use napi::{NapiInstance, napi_instances, thread_receive_processing};
 pub use netns::{NetworkNamespace, run_in_netns, unique_namespace_prefix};
 pub use raw_socket::RawSocket;
 pub use reflect::{ReflectReport, probe_reflector};

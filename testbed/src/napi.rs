@@ -16,25 +16,22 @@
 //! (`napi-get`, Linux 6.8 and later), which names each NAPI instance's
 //! thread: thread names are no guide, every namespace may have a `veth0`.
 //!
-//! A softirq runs before any thread of its CPU, so on a real device the
-//! receive processing (XDP included) always gets the CPU before userland.
-//! A NAPI thread is an ordinary thread unless told otherwise, which would
-//! let a busy userland thread on the same CPU (an AF_XDP worker doing an
-//! expensive NF) hold up the fast path for a whole time slice. The threads
-//! are made `SCHED_FIFO` at [`NAPI_PRIORITY`], as PREEMPT_RT kernels run
-//! their interrupt threads, so that they keep the softirq's precedence.
+//! The thread keeps the ordinary priority: it shares its CPUs fairly with
+//! the threads there (the DUT's userland workers), where a softirq on a
+//! real device would preempt them. A real-time priority would keep that
+//! precedence, but also starve those threads whenever the receive
+//! processing is saturated, which a softirq does not (the kernel then
+//! hands the work to ksoftirqd, an ordinary thread): measured, the AF_PACKET
+//! forwarder fell from 780 to 35 kpps. docs/benchmarks.md says what the fair
+//! share costs the expensive-NF experiment (latency, not throughput).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::command;
-use crate::cpu::{set_fifo_priority, set_thread_affinity, thread_affinity};
+use crate::cpu::{set_thread_affinity, thread_affinity};
 use crate::link::interface_index;
 use crate::netns::run_in_netns;
-
-/// The real-time priority of the NAPI threads: PREEMPT_RT's default for
-/// interrupt threads.
-pub const NAPI_PRIORITY: i32 = 50;
 
 /// One NAPI instance of an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +47,7 @@ pub struct NapiInstance {
 ///
 /// Turns GRO on (so that veth keeps NAPI, and the threads, without an XDP
 /// program), turns threaded NAPI on, and pins every thread of the
-/// interface, at `SCHED_FIFO` [`NAPI_PRIORITY`]. Fails, saying why, when the kernel cannot: no NAPI, no
+/// interface. Fails, saying why, when the kernel cannot: no NAPI, no
 /// threaded mode, no `netdev` netlink family, or no thread to be found.
 pub fn thread_receive_processing(ns: &str, ifname: &str, cpus: &[usize]) -> io::Result<Vec<u32>> {
     command::run("ip", &["netns", "exec", ns, "ethtool", "-K", ifname, "gro", "on"])?;
@@ -79,7 +76,6 @@ pub fn thread_receive_processing(ns: &str, ifname: &str, cpus: &[usize]) -> io::
             ))
         })?;
         set_thread_affinity(thread, cpus)?;
-        set_fifo_priority(thread, NAPI_PRIORITY)?;
         let pinned = thread_affinity(thread)?;
         if pinned != cpus {
             return Err(io::Error::other(format!(
