@@ -124,4 +124,31 @@ impl ChainIr {
     pub fn max_ports(&self) -> u32 {
         self.instances.iter().map(|i| i.ports.len() as u32).max().unwrap_or(0)
     }
+
+    /// Every instance, each after every instance that links to it (Kahn's
+    /// algorithm, the smallest index first among those ready, so the order
+    /// is stable; the checker has ruled out cycles).
+    pub fn topological_order(&self) -> Vec<usize> {
+        let mut incoming = vec![0usize; self.instances.len()];
+        for port in self.instances.iter().flat_map(|instance| &instance.ports) {
+            if let Target::Instance(next) = port.target {
+                incoming[next] += 1;
+            }
+        }
+        let mut ready: std::collections::BTreeSet<usize> =
+            (0..self.instances.len()).filter(|&index| incoming[index] == 0).collect();
+        let mut order = Vec::with_capacity(self.instances.len());
+        while let Some(index) = ready.pop_first() {
+            order.push(index);
+            for port in &self.instances[index].ports {
+                if let Target::Instance(next) = port.target {
+                    incoming[next] -= 1;
+                    if incoming[next] == 0 {
+                        ready.insert(next);
+                    }
+                }
+            }
+        }
+        order
+    }
 }

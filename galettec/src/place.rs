@@ -171,7 +171,7 @@ fn decide_all(chain: &ChainIr, chain_file: FileId, options: &PlaceOptions) -> Re
     // for each split on the way, the instance's own included.
     let mut depth = vec![0u32; chain.instances.len()];
     let splits_at = |index: usize| u32::from(options.splits.iter().any(|split| split.instance == index));
-    for index in topological_order(chain) {
+    for index in chain.topological_order() {
         let mut decision = decide(chain, index, &incoming[index], &decisions);
         if decision.placement == Placement::Xdp
             && let Some((_, log)) = options.rejected_by_verifier.iter().find(|(rejected, _)| *rejected == index)
@@ -295,31 +295,6 @@ fn decide(chain: &ChainIr, index: usize, incoming: &[IncomingLink], decided: &[O
         _ => PlacementReason::FastPathByDefault,
     };
     Decision { placement: Placement::Xdp, reason }
-}
-
-/// Instances ordered so each comes after every instance linking to it
-/// (Kahn's algorithm; the checker has ruled out cycles).
-fn topological_order(chain: &ChainIr) -> Vec<usize> {
-    let mut incoming = vec![0usize; chain.instances.len()];
-    for port in chain.instances.iter().flat_map(|i| &i.ports) {
-        if let Target::Instance(next) = port.target {
-            incoming[next] += 1;
-        }
-    }
-    let mut ready: Vec<usize> = (0..chain.instances.len()).filter(|&i| incoming[i] == 0).collect();
-    let mut order = Vec::with_capacity(chain.instances.len());
-    while let Some(index) = ready.pop() {
-        order.push(index);
-        for port in &chain.instances[index].ports {
-            if let Target::Instance(next) = port.target {
-                incoming[next] -= 1;
-                if incoming[next] == 0 {
-                    ready.push(next);
-                }
-            }
-        }
-    }
-    order
 }
 
 #[cfg(test)]

@@ -97,35 +97,7 @@ fn fused_from(placed: &PlacedChain, start: Option<Target>) -> Vec<usize> {
             stack.push(next);
         }
     }
-    topological_order(placed).into_iter().filter(|index| taken[*index]).collect()
-}
-
-/// Every instance, each after every instance that links to it (Kahn's
-/// algorithm, smallest index first among those ready, so the order is
-/// stable; the checker has ruled out cycles).
-fn topological_order(placed: &PlacedChain) -> Vec<usize> {
-    let chain = &placed.chain;
-    let mut incoming = vec![0usize; chain.instances.len()];
-    for port in chain.instances.iter().flat_map(|instance| &instance.ports) {
-        if let Target::Instance(next) = port.target {
-            incoming[next] += 1;
-        }
-    }
-    let mut ready: std::collections::BTreeSet<usize> =
-        (0..chain.instances.len()).filter(|&i| incoming[i] == 0).collect();
-    let mut order = Vec::with_capacity(chain.instances.len());
-    while let Some(index) = ready.pop_first() {
-        order.push(index);
-        for port in &chain.instances[index].ports {
-            if let Target::Instance(next) = port.target {
-                incoming[next] -= 1;
-                if incoming[next] == 0 {
-                    ready.insert(next);
-                }
-            }
-        }
-    }
-    order
+    chain.topological_order().into_iter().filter(|index| taken[*index]).collect()
 }
 
 /// Where to split a segment the verifier rejected: the instance in the
