@@ -8,9 +8,9 @@ use std::time::Duration;
 use aya::Ebpf;
 use aya::maps::{Array, PerCpuArray, PerCpuValues};
 use aya::util::nr_cpus;
-use galette_bundle::error_chain;
 
 use crate::BenchError;
+use crate::traffic::{missing, setup};
 
 /// Buckets of the timeline, as many as `TIMELINE_BUCKETS` in
 /// `bench/ebpf/lib.rs`: frames after the last bucket are not counted there.
@@ -81,14 +81,6 @@ pub fn read(ebpf: &Ebpf, buckets: u32) -> Result<TimelineReading, BenchError> {
 
 fn config(ebpf: &mut Ebpf) -> Result<Array<&mut aya::maps::MapData, u64>, BenchError> {
     Array::try_from(ebpf.map_mut("TIMELINE").ok_or_else(|| missing("TIMELINE"))?).map_err(setup)
-}
-
-fn missing(name: &str) -> BenchError {
-    BenchError::Setup(format!("the benchmark's eBPF object has no `{name}`"))
-}
-
-fn setup(err: impl std::error::Error) -> BenchError {
-    BenchError::Setup(error_chain(&err))
 }
 
 #[cfg(test)]

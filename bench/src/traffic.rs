@@ -306,11 +306,13 @@ pub fn detach_program(ebpf: &mut Ebpf, name: &str) -> Result<(), BenchError> {
     program.unload().map_err(setup)
 }
 
-fn missing(name: &str) -> BenchError {
+/// The error for a map or program the benchmark's eBPF object lacks.
+pub(crate) fn missing(name: &str) -> BenchError {
     BenchError::Setup(format!("the benchmark's eBPF object has no `{name}`"))
 }
 
-fn setup(err: impl std::error::Error) -> BenchError {
+/// A setup error, with its causes.
+pub(crate) fn setup(err: impl std::error::Error) -> BenchError {
     BenchError::Setup(error_chain(&err))
 }
 
