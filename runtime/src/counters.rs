@@ -93,8 +93,7 @@ impl ChainCounters {
     /// Every instance's counters and the chain's drops, now.
     pub fn reading(&self) -> Result<Reading, StatsError> {
         let sums = self.sums()?;
-        let mut drops =
-            read_drops(&self.manifest, |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index)))?;
+        let mut drops = read_drops(&self.manifest, slot_in(&sums))?;
         for drop in &mut drops {
             drop.packets +=
                 self.drops_base.iter().filter(|base| base.reason == drop.reason).map(|base| base.packets).sum::<u64>();
@@ -105,8 +104,7 @@ impl ChainCounters {
     /// What this chain's instances themselves counted, from the stats map's
     /// `sums`.
     fn read_own(&self, sums: &[u64]) -> Result<Vec<InstanceCounters>, StatsError> {
-        let mut counters =
-            read_counters(&self.manifest, |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index)))?;
+        let mut counters = read_counters(&self.manifest, slot_in(sums))?;
         if let Some(userland) = &self.userland {
             for ((counter, instance), live) in counters.iter_mut().zip(&self.manifest.instances).zip(userland.iter()) {
                 if let (Placement::Userland, Some(live)) = (instance.placement, live) {
@@ -222,6 +220,11 @@ impl ChainCounters {
         }
         Ok(sums)
     }
+}
+
+/// Reads slot `index` of the summed stats `sums`, or says it has none.
+fn slot_in(sums: &[u64]) -> impl Fn(u32) -> Result<u64, StatsError> + '_ {
+    |index| sums.get(index as usize).copied().ok_or(StatsError::NoSlot(index))
 }
 
 /// The size of one CPU's value of the stats map of `manifest`'s chain.
