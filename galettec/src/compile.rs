@@ -234,19 +234,20 @@ pub fn build_xdp(
         let generated = generate_ebpf_crate(&placed, &options.nf_std_dir, options.fusion);
         let built =
             options.build.build(BuildTarget::Bpf, &chain.name, &generated, &nf_crates(chain), &options.nf_std_dir)?;
-        let done = || Ok(BuiltXdp { placed: placed.clone(), object: built.object.clone(), cached: built.cached });
-        if !options.verify {
-            notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
-            return done();
-        }
-        let rejected = match verify_object(&built.object) {
-            VerifierOutcome::Skipped(why) => {
-                notes.push(format!("the kernel verifier did not check the chain: {why}"));
-                return done();
+        let rejected = match options.verify.then(|| verify_object(&built.object)) {
+            None => {
+                notes.push("the kernel verifier did not check the chain: --no-verify".to_owned());
+                Vec::new()
             }
-            VerifierOutcome::Checked { rejected } if rejected.is_empty() => return done(),
-            VerifierOutcome::Checked { rejected } => rejected,
+            Some(VerifierOutcome::Skipped(why)) => {
+                notes.push(format!("the kernel verifier did not check the chain: {why}"));
+                Vec::new()
+            }
+            Some(VerifierOutcome::Checked { rejected }) => rejected,
         };
+        if rejected.is_empty() {
+            return Ok(BuiltXdp { placed, object: built.object, cached: built.cached });
+        }
         let segments = segments(&placed);
         for rejection in &rejected {
             let generated_program_rejected = || {
