@@ -1,7 +1,8 @@
 //! The Galette bundle: what `galettec` writes and the `galette` runtime runs.
 //!
 //! A bundle is a directory holding `manifest.json` and the artifacts it lists
-//! (today `xdp/chain.o`, the chain's eBPF object). The types here are the one
+//! (the chain's eBPF object `xdp/chain.o`, and a shared library per userland
+//! NF and platform under `user/PLATFORM/`). The types here are the one
 //! definition of that format; both sides use them, so they cannot drift apart.
 //!
 //! Architecture invariant: this crate knows nothing of the compiler or of aya.
@@ -10,6 +11,7 @@
 mod error_chain;
 mod hash;
 mod manifest;
+mod platform;
 mod read;
 mod resolve;
 mod stats;
@@ -22,15 +24,16 @@ pub use error_chain::error_chain;
 pub use hash::sha256_hex;
 pub use manifest::{
     Artifact, FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, MapEntry, MapKind, Placement, Port, PortAction,
-    RoleEntry, XDP_OBJECT, XdpPart, host_platform,
+    RoleEntry, XDP_OBJECT, XdpPart,
 };
+pub use platform::{Platform, host_platform_name, platform_list};
 pub use read::{Bundle, BundleError};
 pub use resolve::{ManifestError, ResolvedManifest, Target};
 pub use stats::{
     DropReason, STATS_ENTRIES, STATS_MAP, STATS_MIRROR_ENTRY, STATS_XDP_ENTRY, StatsSlot, drop_index,
     slots_per_instance, stats_index, stats_slots,
 };
-pub use write::write_bundle;
+pub use write::{ArtifactFile, write_bundle};
 pub use xdp_maps::{
     CONFIG_GENERATION, CONFIG_MAP, CONFIG_SLOTS, CONFIG_WORKERS, DEVS_MAP, MAX_ROLES, MAX_WORKERS, PROGRAMS_MAP,
     UpcallMetadata, XSK_BASES_MAP, XSKS_CAPACITY, XSKS_MAP, xsk_slot,

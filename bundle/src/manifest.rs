@@ -1,9 +1,11 @@
 use serde::{Deserialize, Serialize};
 
+use crate::Platform;
+
 /// The bundle format this build writes and accepts. Bump it whenever a change
 /// to [`Manifest`] or to the artifacts would make an old runtime misread a new
 /// bundle, or the reverse.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -19,9 +21,10 @@ pub struct Manifest {
     pub chain: String,
     /// The `galettec` version that wrote the bundle.
     pub compiler_version: String,
-    /// The platform the bundle's native parts are built for, as
-    /// [`host_platform`] spells it. The runtime refuses any other.
-    pub platform: String,
+    /// The platforms the bundle's native parts (the userland libraries) are
+    /// built for, each with its own copy of every library. The runtime
+    /// refuses a bundle without its own; the eBPF object serves them all.
+    pub platforms: Vec<Platform>,
     /// The chain's XDP part, if it has one.
     pub xdp: Option<XdpPart>,
     /// The chain's interface roles (`iface NAME`), in declaration order; the
@@ -83,8 +86,10 @@ pub struct Instance {
     /// runtime puts in the program array at the instance's index. `None`
     /// for an instance fused into the program of the NF before it.
     pub program: Option<String>,
-    /// The shared library that runs it, for a userland instance: a path in
-    /// the bundle (`user/NAME.so`) exporting the C ABI of `nf_std::abi`.
+    /// The shared library that runs it, for a userland instance: its file
+    /// name (`NAME.so`), exporting the C ABI of `nf_std::abi`. Each platform
+    /// has its own build of it, at [`Platform::library_path`]
+    /// (`user/aarch64-linux/NAME.so`).
     #[serde(default)]
     pub library: Option<String>,
     /// Its ports, in the order of the NF's `Action` variants.
@@ -223,10 +228,9 @@ pub struct Artifact {
     /// Path relative to the bundle directory, with `/` separators.
     pub path: String,
     pub sha256: String,
-}
-
-/// The platform this program was built for (`x86_64-linux`, `aarch64-linux`):
-/// a bundle's native parts only run where they were built.
-pub fn host_platform() -> String {
-    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+    /// The platform it is built for; none for what every platform uses
+    /// (the eBPF object). A device needs only its own platform's artifacts
+    /// and the shared ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }

@@ -2,7 +2,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::resolve::{ManifestError, ResolvedManifest};
-use crate::{FORMAT_VERSION, MANIFEST_FILE, Manifest, host_platform, sha256_hex};
+use crate::{
+    FORMAT_VERSION, Instance, MANIFEST_FILE, Manifest, Platform, host_platform_name, platform_list, sha256_hex,
+};
 
 /// A bundle whose manifest parsed and resolved, and whose every artifact
 /// matched its hash.
@@ -16,6 +18,9 @@ pub struct Bundle {
     /// of every artifact: the bundle's identity, as shown by `galette
     /// status` and compared by reloads.
     pub digest: String,
+    /// The platform it was opened for, whose libraries it checked (this
+    /// machine's, for a bundle that is to run).
+    pub platform: Platform,
 }
 
 /// Why a bundle was refused. Each says what is wrong in the user's terms.
@@ -33,8 +38,12 @@ pub enum BundleError {
         "bundle format version {found} is not supported (this runtime reads version {FORMAT_VERSION}); recompile the chain with a matching galettec"
     )]
     FormatVersion { found: u32 },
-    #[error("bundle was built for {found}, but this machine is {expected}; recompile the chain here")]
-    Platform { found: String, expected: String },
+    #[error(
+        "bundle `{chain}` was built for {built_for}, not for {wanted}; recompile the chain with `galettec --platform {wanted}` (several at once: `--platform {wanted},{built_for}`)"
+    )]
+    Platform { chain: String, built_for: String, wanted: Platform },
+    #[error("this machine is {0}, a platform Galette does not build for (it builds for {list})", list = platform_list(&Platform::ALL))]
+    UnsupportedMachine(String),
     #[error(
         "artifact {path} does not match its sha256 in the manifest (expected {expected}, found {found}); the bundle was modified after it was written"
     )]
@@ -48,10 +57,17 @@ pub enum BundleError {
 }
 
 impl Bundle {
-    /// Reads and verifies the bundle in `dir`: format version, platform, the
-    /// manifest's links and bindings (see [`ResolvedManifest`]), and the
-    /// SHA-256 of every artifact.
+    /// Reads and verifies the bundle in `dir` for this machine: format
+    /// version, platform, the manifest's links and bindings (see
+    /// [`ResolvedManifest`]), and the SHA-256 of every artifact this machine
+    /// would use (other platforms' libraries need not even be there).
     pub fn open(dir: &Path) -> Result<Bundle, BundleError> {
+        let platform = Platform::host().ok_or_else(|| BundleError::UnsupportedMachine(host_platform_name()))?;
+        Bundle::open_for(dir, platform)
+    }
+
+    /// [`Bundle::open`] for a machine of `platform`.
+    pub fn open_for(dir: &Path, platform: Platform) -> Result<Bundle, BundleError> {
         if !dir.is_dir() {
             return Err(BundleError::NotADirectory(dir.to_owned()));
         }
@@ -74,12 +90,16 @@ impl Bundle {
         }
         let manifest: Manifest =
             serde_json::from_slice(&text).map_err(|source| BundleError::BadManifest { path: manifest_path, source })?;
-        if manifest.platform != host_platform() {
-            return Err(BundleError::Platform { found: manifest.platform, expected: host_platform() });
+        if !manifest.platforms.contains(&platform) {
+            return Err(BundleError::Platform {
+                chain: manifest.chain,
+                built_for: platform_list(&manifest.platforms),
+                wanted: platform,
+            });
         }
         let resolved = ResolvedManifest::resolve(&manifest).map_err(BundleError::Inconsistent)?;
         let digest = format!("sha256:{}", crate::hash::sha256_hex(&text));
-        let bundle = Bundle { dir: dir.to_owned(), manifest, resolved, digest };
+        let bundle = Bundle { dir: dir.to_owned(), manifest, resolved, digest, platform };
         bundle.verify_artifacts()?;
         Ok(bundle)
     }
@@ -106,14 +126,24 @@ impl Bundle {
         Ok(bytes)
     }
 
+    /// The path in the bundle of `instance`'s library for the bundle's
+    /// platform, for a userland instance.
+    pub fn library_path(&self, instance: &Instance) -> Option<String> {
+        instance.library.as_deref().map(|library| self.platform.library_path(library))
+    }
+
     fn verify_artifacts(&self) -> Result<(), BundleError> {
         for artifact in &self.manifest.artifacts {
-            self.artifact(&artifact.path)?;
+            if artifact.platform.is_none_or(|platform| platform == self.platform) {
+                self.artifact(&artifact.path)?;
+            }
         }
-        if let Some(xdp) = &self.manifest.xdp
-            && !self.manifest.artifacts.iter().any(|a| a.path == xdp.object)
-        {
-            return Err(BundleError::MissingArtifact(xdp.object.clone()));
+        let libraries = self.manifest.instances.iter().filter_map(|instance| self.library_path(instance));
+        let xdp = self.manifest.xdp.as_ref().map(|xdp| xdp.object.clone());
+        for needed in xdp.into_iter().chain(libraries) {
+            if !self.manifest.artifacts.iter().any(|artifact| artifact.path == needed) {
+                return Err(BundleError::MissingArtifact(needed));
+            }
         }
         Ok(())
     }
@@ -135,7 +165,7 @@ fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Placement, XDP_OBJECT, testing, write_bundle};
+    use crate::{ArtifactFile, Placement, XDP_OBJECT, testing, write_bundle};
 
     fn sample_manifest() -> Manifest {
         testing::manifest("sample", vec![testing::instance("a", Placement::Xdp, vec![])])
@@ -143,7 +173,7 @@ mod tests {
 
     fn written() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        write_bundle(dir.path(), sample_manifest(), &[(XDP_OBJECT, b"object bytes")]).unwrap();
+        write_bundle(dir.path(), sample_manifest(), &[ArtifactFile::shared(XDP_OBJECT, b"object bytes")]).unwrap();
         dir
     }
 
@@ -176,12 +206,63 @@ mod tests {
     }
 
     #[test]
-    fn another_platform_is_refused() {
-        let dir = written();
-        let path = dir.path().join(MANIFEST_FILE);
-        let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace(&host_platform(), "mips-plan9")).unwrap();
-        assert!(matches!(Bundle::open(dir.path()), Err(BundleError::Platform { .. })));
+    fn a_bundle_without_this_machines_platform_is_refused_naming_those_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Platform::host().unwrap();
+        let other = Platform::ALL.into_iter().find(|platform| *platform != host).unwrap();
+        let mut manifest = sample_manifest();
+        manifest.platforms = vec![other];
+        write_bundle(dir.path(), manifest, &[ArtifactFile::shared(XDP_OBJECT, b"object bytes")]).unwrap();
+        let error = Bundle::open(dir.path()).unwrap_err();
+        assert!(matches!(error, BundleError::Platform { wanted, .. } if wanted == host), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "bundle `sample` was built for {other}, not for {host}; recompile the chain with `galettec --platform {host}` (several at once: `--platform {host},{other}`)"
+            )
+        );
+        assert_eq!(Bundle::open_for(dir.path(), other).unwrap().platform, other);
+    }
+
+    #[test]
+    fn a_device_needs_only_its_own_platforms_libraries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut instance = testing::instance("u", Placement::Userland, vec![]);
+        instance.library = Some("u.so".into());
+        let mut manifest = testing::manifest("two", vec![instance]);
+        manifest.platforms = Platform::ALL.to_vec();
+        let x86 = Platform::X86_64Linux.library_path("u.so");
+        let arm = Platform::Aarch64Linux.library_path("u.so");
+        let artifacts = [
+            ArtifactFile::shared(XDP_OBJECT, b"object"),
+            ArtifactFile::for_platform(Platform::X86_64Linux, &x86, b"x86 library"),
+            ArtifactFile::for_platform(Platform::Aarch64Linux, &arm, b"arm library"),
+        ];
+        write_bundle(dir.path(), manifest, &artifacts).unwrap();
+        // What a device of the other platform never fetched may be missing.
+        fs::remove_file(dir.path().join(&arm)).unwrap();
+        let bundle = Bundle::open_for(dir.path(), Platform::X86_64Linux).unwrap();
+        assert_eq!(bundle.library_path(&bundle.manifest.instances[0]).as_deref(), Some(x86.as_str()));
+        let error = Bundle::open_for(dir.path(), Platform::Aarch64Linux).unwrap_err();
+        assert!(matches!(error, BundleError::Read { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_library_missing_for_a_listed_platform_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut instance = testing::instance("u", Placement::Userland, vec![]);
+        instance.library = Some("u.so".into());
+        let mut manifest = testing::manifest("two", vec![instance]);
+        manifest.platforms = Platform::ALL.to_vec();
+        let x86 = Platform::X86_64Linux.library_path("u.so");
+        let artifacts = [
+            ArtifactFile::shared(XDP_OBJECT, b"object"),
+            ArtifactFile::for_platform(Platform::X86_64Linux, &x86, b"x86 library"),
+        ];
+        write_bundle(dir.path(), manifest, &artifacts).unwrap();
+        Bundle::open_for(dir.path(), Platform::X86_64Linux).unwrap();
+        let error = Bundle::open_for(dir.path(), Platform::Aarch64Linux).unwrap_err();
+        assert_eq!(error.to_string(), "the manifest names user/aarch64-linux/u.so but lists no artifact for it");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub enum ManifestError {
     TooManyPorts { instance: String, ports: usize, max_ports: u32 },
     #[error("userland instance `{0}` has no library")]
     NoLibrary(String),
+    #[error("the bundle lists no platform")]
+    NoPlatform,
     #[error("`{instance}` binds `{map}`, which is not a map of the chain")]
     UnknownMap { instance: String, map: String },
     #[error("`rx.{0}` names a role the chain does not declare")]
@@ -83,6 +85,9 @@ impl ResolvedManifest {
             manifest.maps.iter().enumerate().map(|(index, map)| (map.name.as_str(), index)).collect();
         let names = Names { instances: &instances, roles: &roles };
         let max_ports = manifest.xdp.as_ref().map_or(0, |xdp| xdp.max_ports);
+        if manifest.platforms.is_empty() {
+            return Err(ManifestError::NoPlatform);
+        }
 
         let mut ports = Vec::with_capacity(manifest.instances.len());
         let mut bindings = Vec::with_capacity(manifest.instances.len());

@@ -2,11 +2,11 @@
 //! in: for this crate's tests and, with the `testing` feature, for the tests
 //! of the crates that read bundles.
 
-use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Port, PortAction, XDP_OBJECT, XdpPart, host_platform};
+use crate::{FORMAT_VERSION, Instance, Manifest, Placement, Platform, Port, PortAction, XDP_OBJECT, XdpPart};
 
 /// An instance `name` with ports `p0`, `p1`, ... leading where `ports` say;
 /// an XDP instance is fused into the program before it (it has no program
-/// of its own), a userland one has the library `user/NAME.so`.
+/// of its own), a userland one has the library `NAME.so`.
 pub fn instance(name: &str, placement: Placement, ports: Vec<PortAction>) -> Instance {
     Instance {
         name: name.into(),
@@ -14,7 +14,7 @@ pub fn instance(name: &str, placement: Placement, ports: Vec<PortAction>) -> Ins
         placement,
         reason: String::new(),
         program: None,
-        library: (placement == Placement::Userland).then(|| format!("user/{name}.so")),
+        library: (placement == Placement::Userland).then(|| format!("{name}.so")),
         ports: ports.into_iter().enumerate().map(|(i, action)| Port { name: format!("p{i}"), action }).collect(),
         maps: vec![],
     }
@@ -29,7 +29,7 @@ pub fn manifest(chain: &str, instances: Vec<Instance>) -> Manifest {
         format_version: FORMAT_VERSION,
         chain: chain.into(),
         compiler_version: "0".into(),
-        platform: host_platform(),
+        platforms: Platform::host().into_iter().collect(),
         xdp: Some(XdpPart {
             object: XDP_OBJECT.into(),
             entry_program: "galette_rx".into(),

@@ -2,27 +2,53 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::{Artifact, MANIFEST_FILE, Manifest, sha256_hex};
+use crate::{Artifact, MANIFEST_FILE, Manifest, Platform, sha256_hex};
 
-/// Writes a bundle into `dir`: each `(relative path, bytes)` artifact, then
-/// `manifest.json` with the artifacts' hashes filled in.
+/// A file to write into a bundle.
+#[derive(Debug, Clone, Copy)]
+pub struct ArtifactFile<'a> {
+    /// Path relative to the bundle directory, with `/` separators.
+    pub path: &'a str,
+    /// The platform it is for; none when every platform uses it.
+    pub platform: Option<Platform>,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> ArtifactFile<'a> {
+    /// A file every platform uses (the eBPF object).
+    pub fn shared(path: &'a str, bytes: &'a [u8]) -> ArtifactFile<'a> {
+        ArtifactFile { path, platform: None, bytes }
+    }
+
+    /// A file built for `platform` (a userland library).
+    pub fn for_platform(platform: Platform, path: &'a str, bytes: &'a [u8]) -> ArtifactFile<'a> {
+        ArtifactFile { path, platform: Some(platform), bytes }
+    }
+}
+
+/// Writes a bundle into `dir`: each artifact, then `manifest.json` with the
+/// artifacts' hashes and platforms filled in.
 ///
 /// The directory is created if needed; artifacts from an earlier bundle in the
 /// same directory that are not written again are removed, so a bundle never
 /// carries stale files.
-pub fn write_bundle(dir: &Path, mut manifest: Manifest, artifacts: &[(&str, &[u8])]) -> io::Result<()> {
+pub fn write_bundle(dir: &Path, mut manifest: Manifest, artifacts: &[ArtifactFile]) -> io::Result<()> {
     if dir.exists() {
         clear_previous_bundle(dir)?;
     }
     fs::create_dir_all(dir)?;
     manifest.artifacts.clear();
-    for (path, bytes) in artifacts {
-        let target = dir.join(path);
+    for artifact in artifacts {
+        let target = dir.join(artifact.path);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::write(&target, bytes)?;
-        manifest.artifacts.push(Artifact { path: (*path).to_owned(), sha256: sha256_hex(bytes) });
+        fs::write(&target, artifact.bytes)?;
+        manifest.artifacts.push(Artifact {
+            path: artifact.path.to_owned(),
+            sha256: sha256_hex(artifact.bytes),
+            platform: artifact.platform,
+        });
     }
     let json = serde_json::to_string_pretty(&manifest).map_err(io::Error::other)?;
     fs::write(dir.join(MANIFEST_FILE), json + "\n")

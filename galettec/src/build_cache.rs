@@ -1,5 +1,6 @@
-//! The build cache: an eBPF object is stored under a hash of everything it
-//! was built from, so compiling an unchanged chain again does no cargo work.
+//! The build cache: an eBPF object or NF library is stored under a hash of
+//! everything it was built from, so compiling an unchanged chain again does
+//! no cargo work.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,20 +12,18 @@ use crate::codegen::GeneratedCrate;
 
 /// Bump when what goes into a build changes in a way the inputs below do
 /// not show (e.g. new build flags).
-const CACHE_FORMAT: &str = "galette-ebpf-object-v1";
+const CACHE_FORMAT: &str = "galette-object-v2";
 
-/// The cache key of `generated`, built against the crates in `source_dirs`:
-/// a SHA-256 over the generated crate, every file of those crates (but their
-/// `target/` directories), and the versions of rustc and bpf-linker.
-pub fn content_key(generated: &GeneratedCrate, source_dirs: &[PathBuf], bpf_linker: &Path) -> String {
+/// The cache key of `generated`, built against the crates in `source_dirs`
+/// with `toolchain` (the target, and the versions of the linker and of
+/// whatever else the build uses beyond rustc): a SHA-256 over the generated
+/// crate, every file of those crates (but their `target/` directories),
+/// rustc's version and `toolchain`.
+pub fn content_key(generated: &GeneratedCrate, source_dirs: &[PathBuf], toolchain: &str) -> String {
     let mut input: Vec<u8> = Vec::new();
-    for part in [
-        CACHE_FORMAT,
-        &generated.cargo_toml,
-        &generated.lib_rs,
-        &tool_version(Path::new("rustc"), "-vV"),
-        &tool_version(bpf_linker, "--version"),
-    ] {
+    for part in
+        [CACHE_FORMAT, &generated.cargo_toml, &generated.lib_rs, &tool_version(Path::new("rustc"), "-vV"), toolchain]
+    {
         input.extend_from_slice(&(part.len() as u64).to_le_bytes());
         input.extend_from_slice(part.as_bytes());
     }
@@ -88,7 +87,8 @@ fn crate_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn tool_version(tool: &Path, flag: &str) -> String {
+/// What `tool flag` prints (its version), or nothing if it cannot run.
+pub fn tool_version(tool: &Path, flag: &str) -> String {
     Command::new(tool)
         .arg(flag)
         .output()
@@ -110,10 +110,11 @@ mod tests {
         fs::create_dir_all(dir.path().join("src")).unwrap();
         fs::write(dir.path().join("src/lib.rs"), "a").unwrap();
         let dirs = [dir.path().to_owned()];
-        let linker = Path::new("/nonexistent/bpf-linker");
+        let linker = "bpfel-unknown-none bpf-linker 0.13.0";
         let key = content_key(&generated("x"), &dirs, linker);
         assert_eq!(key, content_key(&generated("x"), &dirs, linker), "stable");
         assert_ne!(key, content_key(&generated("y"), &dirs, linker));
+        assert_ne!(key, content_key(&generated("x"), &dirs, "aarch64-unknown-linux-gnu gcc 12"), "another target");
         fs::write(dir.path().join("src/lib.rs"), "b").unwrap();
         assert_ne!(key, content_key(&generated("x"), &dirs, linker), "an NF source changed");
         fs::create_dir_all(dir.path().join("target")).unwrap();

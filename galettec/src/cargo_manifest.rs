@@ -11,8 +11,9 @@ pub enum CrateTarget {
     /// codegen unit so LLVM sees every NF and helper at once.
     Bpf,
     /// A userland NF's library: panics unwind to its C ABI boundary, which
-    /// turns them into aborted packets.
-    Host,
+    /// turns them into aborted packets. Built for size (devices on slow
+    /// links fetch it): optimised for size, link-time optimised, stripped.
+    Userland,
 }
 
 /// A dependency of a generated crate.
@@ -90,8 +91,17 @@ pub fn cdylib_manifest(package: &str, dependencies: &[Dependency], target: Crate
             );
             profiles.insert("dev".into(), table([("panic", "abort".into())]));
         }
-        CrateTarget::Host => {
-            profiles.insert("release".into(), table([("panic", "unwind".into()), ("opt-level", 3.into())]));
+        CrateTarget::Userland => {
+            profiles.insert(
+                "release".into(),
+                table([
+                    ("panic", "unwind".into()),
+                    ("opt-level", "s".into()),
+                    ("lto", true.into()),
+                    ("codegen-units", 1.into()),
+                    ("strip", true.into()),
+                ]),
+            );
         }
     }
     root.insert("profile".into(), toml::Value::Table(profiles));
@@ -123,7 +133,7 @@ mod tests {
     #[test]
     fn paths_that_need_escaping_survive() {
         let odd = Path::new("/tmp/a \"quoted\" dir\\with/backslash");
-        let text = cdylib_manifest("lib", &[Dependency::renamed("nf", "my-nf", odd)], CrateTarget::Host);
+        let text = cdylib_manifest("lib", &[Dependency::renamed("nf", "my-nf", odd)], CrateTarget::Userland);
         let parsed: toml::Table = text.parse().unwrap();
         assert_eq!(parsed["dependencies"]["nf"]["path"].as_str(), Some(odd.to_str().unwrap()));
         assert_eq!(parsed["dependencies"]["nf"]["package"].as_str(), Some("my-nf"));

@@ -12,9 +12,10 @@ use crate::cargo_manifest::{CrateTarget, Dependency, cdylib_manifest};
 use crate::codegen::{GeneratedCrate, PACKAGE_PLACEHOLDER, content_hash};
 use crate::ir::{ChainIr, InstanceIr};
 
-/// The library of userland instance `instance` in a bundle.
-pub fn library_path(instance: &InstanceIr) -> String {
-    format!("user/{}.so", instance.name)
+/// The file name of userland instance `instance`'s library; each platform's
+/// build is at [`galette_bundle::Platform::library_path`].
+pub fn library_name(instance: &InstanceIr) -> String {
+    format!("{}.so", instance.name)
 }
 
 /// Generates the library crate of `instance`, which runs in userland.
@@ -172,7 +173,7 @@ pub fn generate_userland_crate(chain: &ChainIr, instance: &InstanceIr, nf_std_di
         Dependency::renamed("nf", &instance.nf.package, &instance.nf.crate_dir),
     ];
     // Panics unwind to galette_packet, which turns them into aborted packets.
-    let mut cargo_toml = cdylib_manifest(PACKAGE_PLACEHOLDER, &dependencies, CrateTarget::Host);
+    let mut cargo_toml = cdylib_manifest(PACKAGE_PLACEHOLDER, &dependencies, CrateTarget::Userland);
     let package = format!(
         "galette-user-{}-{}-{:016x}",
         chain.name.replace('_', "-"),

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use galette_bundle::{
-    FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Port, PortAction, RoleEntry, XDP_OBJECT, XdpPart,
-    host_platform, write_bundle,
+    ArtifactFile, FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Platform, Port, PortAction, RoleEntry,
+    XDP_OBJECT, XdpPart, write_bundle,
 };
 use galette_grammar::{Diagnostic, FileId};
 
 use crate::check::{CheckContext, check};
 use crate::codegen::{ENTRY_PROGRAM, Fusion, generate_ebpf_crate, instance_program, role_entry_program};
-use crate::codegen_userland::{generate_userland_crate, library_path};
+use crate::codegen_userland::{generate_userland_crate, library_name};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
 use crate::ir::{ChainIr, Target};
 use crate::place::{DEFAULT_MAX_TAIL_CALLS, PlaceOptions, PlacedChain, Split, pass_after_userland, place, unsupported};
@@ -34,6 +34,9 @@ pub struct CompileOptions {
     pub verify: bool,
     /// How each segment's NFs are joined in its program.
     pub fusion: Fusion,
+    /// The platforms to build the userland NF libraries for (at least one;
+    /// the eBPF object serves them all).
+    pub platforms: Vec<Platform>,
 }
 
 impl CompileOptions {
@@ -54,6 +57,7 @@ impl CompileOptions {
             max_tail_calls: DEFAULT_MAX_TAIL_CALLS,
             verify: true,
             fusion: Fusion::default(),
+            platforms: Platform::host().into_iter().collect(),
         }
     }
 }
@@ -174,17 +178,29 @@ pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> R
         Err(XdpFailure::Invalid(errors)) => return Err(invalid_with(checked, errors)),
         Err(XdpFailure::Compile(error)) => return Err(error),
     };
+    if options.platforms.is_empty() {
+        return Err(CompileError::Usage("no platform to build for".to_owned()));
+    }
     let libraries = build_userland(&placed, options)?;
     let maps = map_entries(chain, &object)?;
-    let mut manifest = manifest(&placed);
+    let mut manifest = manifest(&placed, &options.platforms);
     manifest.maps = maps;
-    let mut artifacts: Vec<(&str, &[u8])> = vec![(XDP_OBJECT, &object)];
-    artifacts.extend(libraries.iter().map(|(path, bytes)| (path.as_str(), bytes.as_slice())));
+    let mut artifacts = vec![ArtifactFile::shared(XDP_OBJECT, &object)];
+    artifacts.extend(
+        libraries.iter().map(|library| ArtifactFile::for_platform(library.platform, &library.path, &library.bytes)),
+    );
     write_bundle(out_dir, manifest.clone(), &artifacts)
         .map_err(|source| CompileError::WriteBundle { path: out_dir.to_owned(), source })?;
-    let manifest = galette_bundle::Bundle::open(out_dir)
-        .map(|bundle| bundle.manifest)
-        .map_err(|err| CompileError::WriteBundle { path: out_dir.to_owned(), source: std::io::Error::other(err) })?;
+    // Read back as each platform's runtime will read it.
+    let mut reopened = None;
+    for &platform in &options.platforms {
+        let bundle = galette_bundle::Bundle::open_for(out_dir, platform).map_err(|err| CompileError::WriteBundle {
+            path: out_dir.to_owned(),
+            source: std::io::Error::other(err),
+        })?;
+        reopened = Some(bundle.manifest);
+    }
+    let manifest = reopened.expect("at least one platform");
     Ok(Compiled { manifest, checked, cached, notes })
 }
 
@@ -297,7 +313,7 @@ fn invalid_with(mut checked: Checked, errors: Vec<Diagnostic>) -> CompileError {
     CompileError::Invalid(checked)
 }
 
-fn manifest(placed: &PlacedChain) -> Manifest {
+fn manifest(placed: &PlacedChain, platforms: &[Platform]) -> Manifest {
     let chain = &placed.chain;
     let instances = placed
         .instances()
@@ -308,7 +324,7 @@ fn manifest(placed: &PlacedChain) -> Manifest {
             placement: decision.placement,
             reason: decision.reason.to_string(),
             program: placed.starts_segment(index).then(|| instance_program(index)),
-            library: (decision.placement == Placement::Userland).then(|| library_path(instance)),
+            library: (decision.placement == Placement::Userland).then(|| library_name(instance)),
             ports: instance
                 .ports
                 .iter()
@@ -321,7 +337,7 @@ fn manifest(placed: &PlacedChain) -> Manifest {
         format_version: FORMAT_VERSION,
         chain: chain.name.clone(),
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-        platform: host_platform(),
+        platforms: platforms.to_vec(),
         xdp: Some(XdpPart {
             object: XDP_OBJECT.to_owned(),
             entry_program: ENTRY_PROGRAM.to_owned(),
@@ -351,23 +367,38 @@ fn manifest(placed: &PlacedChain) -> Manifest {
     }
 }
 
-/// Builds the library of every userland instance: `(path in the bundle,
-/// bytes)`.
-fn build_userland(placed: &PlacedChain, options: &CompileOptions) -> Result<Vec<(String, Vec<u8>)>, CompileError> {
+/// A userland instance's library, built for one platform.
+struct BuiltLibrary {
+    platform: Platform,
+    /// Its path in the bundle.
+    path: String,
+    bytes: Vec<u8>,
+}
+
+/// Builds the library of every userland instance for every platform of
+/// `options`.
+fn build_userland(placed: &PlacedChain, options: &CompileOptions) -> Result<Vec<BuiltLibrary>, CompileError> {
     let chain = &placed.chain;
     let mut libraries = Vec::new();
-    for (instance, decision) in placed.instances() {
-        if decision.placement != Placement::Userland {
-            continue;
+    for &platform in &options.platforms {
+        for (instance, decision) in placed.instances() {
+            if decision.placement != Placement::Userland {
+                continue;
+            }
+            let generated = generate_userland_crate(chain, instance, &options.nf_std_dir);
+            let nf = NfCrate {
+                dir: instance.nf.crate_dir.clone(),
+                source_name: instance.source.clone(),
+                instances: vec![instance.name.clone()],
+            };
+            let target = BuildTarget::Userland(platform);
+            let built = options.build.build(target, &chain.name, &generated, &[nf], &options.nf_std_dir)?;
+            libraries.push(BuiltLibrary {
+                platform,
+                path: platform.library_path(&library_name(instance)),
+                bytes: built.object,
+            });
         }
-        let generated = generate_userland_crate(chain, instance, &options.nf_std_dir);
-        let nf = NfCrate {
-            dir: instance.nf.crate_dir.clone(),
-            source_name: instance.source.clone(),
-            instances: vec![instance.name.clone()],
-        };
-        let built = options.build.build(BuildTarget::Host, &chain.name, &generated, &[nf], &options.nf_std_dir)?;
-        libraries.push((library_path(instance), built.object));
     }
     Ok(libraries)
 }

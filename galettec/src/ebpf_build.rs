@@ -1,9 +1,14 @@
-//! Building a generated eBPF crate with cargo and bpf-linker.
+//! Building a generated crate with cargo: the chain's eBPF object with
+//! bpf-linker, and userland NF libraries for each platform (cross-linked
+//! with [`galette_cross`] for another machine's).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::{env, fs, io};
+
+use galette_bundle::Platform;
+use galette_cross::{CrossError, CrossToolchain};
 
 use crate::build_cache;
 use crate::codegen::GeneratedCrate;
@@ -16,37 +21,46 @@ pub const BPF_TARGET: &str = "bpfel-unknown-none";
 pub enum BuildTarget {
     /// The chain's XDP part: an eBPF object.
     Bpf,
-    /// A userland NF: a shared library for this machine.
-    Host,
+    /// A userland NF: a shared library for a platform.
+    Userland(Platform),
 }
 
 impl BuildTarget {
+    fn rust_target(self) -> &'static str {
+        match self {
+            BuildTarget::Bpf => BPF_TARGET,
+            BuildTarget::Userland(platform) => platform.rust_target(),
+        }
+    }
+
+    /// Where cargo builds: one directory for all userland platforms (each
+    /// gets its own subdirectory there from `--target`).
     fn target_dir(self) -> &'static str {
         match self {
             BuildTarget::Bpf => "target-bpf",
-            BuildTarget::Host => "target-host",
+            BuildTarget::Userland(_) => "target-host",
         }
     }
 
     fn output_dir(self, target_dir: &Path) -> PathBuf {
-        match self {
-            BuildTarget::Bpf => target_dir.join(BPF_TARGET).join("release"),
-            BuildTarget::Host => target_dir.join("release"),
-        }
+        target_dir.join(self.rust_target()).join("release")
     }
 
     /// Whether `bytes` are an ELF file of the right machine.
     fn accepts(self, bytes: &[u8]) -> bool {
         let machine = match self {
             BuildTarget::Bpf => 247, // EM_BPF
-            BuildTarget::Host => match std::env::consts::ARCH {
-                "x86_64" => 62,   // EM_X86_64
-                "aarch64" => 183, // EM_AARCH64
-                "arm" => 40,      // EM_ARM
-                _ => return bytes.starts_with(b"\x7fELF"),
-            },
+            BuildTarget::Userland(platform) => platform.elf_machine(),
         };
         bytes.len() > 20 && bytes.starts_with(b"\x7fELF") && u16::from_le_bytes([bytes[18], bytes[19]]) == machine
+    }
+
+    /// In error messages: "does not compile for ...".
+    fn describe(self) -> String {
+        match self {
+            BuildTarget::Bpf => "XDP".to_owned(),
+            BuildTarget::Userland(platform) => format!("userland ({platform})"),
+        }
     }
 }
 
@@ -95,7 +109,7 @@ impl CargoMessages {
                 self.compiled += 1;
                 if let Some(chain) = progress_for {
                     let name = message["target"]["name"].as_str().unwrap_or("?");
-                    eprint!("\r    Building eBPF for `{chain}`: {} crates compiled, last {name:<30}", self.compiled);
+                    eprint!("\r    Building {chain}: {} crates compiled, last {name:<30}", self.compiled);
                 }
             }
             Some("compiler-message") if message["message"]["level"] == "error" => {
@@ -119,10 +133,7 @@ impl CargoMessages {
                 .collect();
             if !errors.is_empty() {
                 return BuildError::NfCompile {
-                    target: match target {
-                        BuildTarget::Bpf => "XDP",
-                        BuildTarget::Host => "userland",
-                    },
+                    target: target.describe(),
                     source_name: nf.source_name.clone(),
                     instances: nf.instances.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
                     errors: errors.join("\n\n"),
@@ -158,9 +169,11 @@ pub enum BuildError {
     #[error("the build of chain `{chain}` failed:\n{errors}")]
     Compile { chain: String, errors: String },
     #[error("the NF {source_name} (used by {instances}) does not compile for {target}:\n{errors}")]
-    NfCompile { source_name: String, instances: String, target: &'static str, errors: String },
+    NfCompile { source_name: String, instances: String, target: String, errors: String },
     #[error("the build succeeded but {} is missing or not an object for its target", path.display())]
     BadObject { path: PathBuf },
+    #[error("cannot build userland NFs for {platform}: {source}")]
+    Cross { platform: Platform, source: CrossError },
 }
 
 impl BuildError {
@@ -185,9 +198,9 @@ impl BuildEnv {
         BuildEnv { cache_dir, progress: false }
     }
 
-    /// Builds `generated` for the BPF target, or takes its object from the
-    /// cache when nothing it is built from (the generated crate, the NF
-    /// crates, nf-std in `nf_std_dir`, the toolchain) has changed.
+    /// Builds `generated` for `target`, or takes its object from the cache
+    /// when nothing it is built from (the generated crate, the NF crates,
+    /// nf-std in `nf_std_dir`, the toolchain, the target) has changed.
     pub fn build(
         &self,
         target: BuildTarget,
@@ -200,19 +213,31 @@ impl BuildEnv {
         source_dirs.push(nf_std_dir.to_owned());
         let cargo_bin = cargo_bin_dir();
         let path_var = search_path(&cargo_bin);
-        let linker = match target {
-            BuildTarget::Bpf => find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
-                tool: "bpf-linker",
-                help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
-            })?,
-            // The host build links with the system's linker, like any crate.
-            BuildTarget::Host => PathBuf::from("cc"),
+        let (linker, cross) = match target {
+            BuildTarget::Bpf => {
+                let linker = find_tool("bpf-linker", &path_var).ok_or(BuildError::MissingTool {
+                    tool: "bpf-linker",
+                    help: "run `cargo xtask setup`, which builds bpf-linker against rustc's own LLVM",
+                })?;
+                (linker, None)
+            }
+            BuildTarget::Userland(platform) => match CrossToolchain::for_platform(platform) {
+                // This machine's platform links with the system's linker, like any crate.
+                Ok(None) => (PathBuf::from("cc"), None),
+                Ok(Some(cross)) => (PathBuf::from(cross.tool("gcc")), Some(cross)),
+                Err(source) => return Err(BuildError::Cross { platform, source }),
+            },
         };
-        let key = build_cache::content_key(generated, &source_dirs, &linker);
+        let mut toolchain = format!("{}\n{}", target.rust_target(), build_cache::tool_version(&linker, "--version"));
+        if let Some(cross) = &cross {
+            // Which Debian 11 packages the sysroot holds.
+            toolchain += &fs::read_to_string(cross.sysroot.join(galette_cross::SYSROOT_STAMP)).unwrap_or_default();
+        }
+        let key = build_cache::content_key(generated, &source_dirs, &toolchain);
         if let Some(object) = build_cache::lookup(&self.cache_dir, &key).filter(|object| target.accepts(object)) {
             return Ok(Built { object, cached: true });
         }
-        let object = self.run_cargo(target, chain, generated, &path_var, nf_crates)?;
+        let object = self.run_cargo(target, cross.as_ref(), chain, generated, &path_var, nf_crates)?;
         // A cache that cannot be written only costs the next build time.
         let _ = build_cache::store(&self.cache_dir, &key, &object);
         Ok(Built { object, cached: false })
@@ -221,12 +246,16 @@ impl BuildEnv {
     fn run_cargo(
         &self,
         target: BuildTarget,
+        cross: Option<&CrossToolchain>,
         chain: &str,
         generated: &GeneratedCrate,
         path_var: &std::ffi::OsStr,
         nf_crates: &[NfCrate],
     ) -> Result<Vec<u8>, BuildError> {
-        if target == BuildTarget::Bpf && !rust_src_installed() {
+        // Both targets build the standard library from source: `core` for
+        // eBPF, and for userland a `std` without its backtrace printer
+        // (gimli, addr2line), a third of a small NF's library.
+        if !rust_src_installed() {
             return Err(BuildError::MissingTool {
                 tool: "the rust-src component",
                 help: "run `cargo xtask setup` (or `rustup component add rust-src`)",
@@ -239,13 +268,18 @@ impl BuildEnv {
         let target_dir = self.cache_dir.join(target.target_dir());
 
         let mut command = Command::new(cargo_program());
-        command.args(["build", "--release"]);
-        if target == BuildTarget::Bpf {
-            command
-                .args(["-Z", "build-std=core", "--target", BPF_TARGET])
-                // Lets stable cargo accept -Z build-std; scoped to this build only.
-                .env("RUSTC_BOOTSTRAP", "1");
-        }
+        command.args(["build", "--release", "--target", target.rust_target()]);
+        match target {
+            BuildTarget::Bpf => command.args(["-Z", "build-std=core"]),
+            BuildTarget::Userland(_) => command.args([
+                "-Z",
+                "build-std=std,panic_unwind",
+                "-Z",
+                "build-std-features=panic-unwind,optimize_for_size",
+            ]),
+        };
+        // Lets stable cargo accept -Z build-std; scoped to this build only.
+        command.env("RUSTC_BOOTSTRAP", "1");
         let mut child = command
             .args(["--message-format", "json", "--manifest-path"])
             .arg(crate_dir.join("Cargo.toml"))
@@ -260,6 +294,7 @@ impl BuildEnv {
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTC_WRAPPER")
             .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .envs(cross.map(CrossToolchain::cargo_env).unwrap_or_default())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -274,7 +309,7 @@ impl BuildEnv {
         });
         let mut messages = CargoMessages::default();
         for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
-            messages.read(&line, self.progress.then_some(chain));
+            messages.read(&line, self.progress.then(|| format!("{} for `{chain}`", target.describe())).as_deref());
         }
         let status = child.wait().map_err(BuildError::Spawn)?;
         let stderr = stderr_reader.join().unwrap_or_default();

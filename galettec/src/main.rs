@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use galette_bundle::{Manifest, Placement, Platform, platform_list};
 use galette_grammar::{Diagnostic, FormatError};
 use galettec::codegen::Fusion;
 use galettec::compile::{build_xdp, check_with};
@@ -44,6 +45,15 @@ struct Cli {
     /// call.
     #[arg(long, global = true, value_enum, default_value_t = FusionArg::Inline)]
     fusion: FusionArg,
+    /// The platforms to build the userland NF libraries for, comma-separated
+    /// (x86_64-linux, aarch64-linux; default: this machine's). The eBPF
+    /// object serves them all; each device runs its own platform's libraries.
+    #[arg(long, global = true, value_name = "PLATFORM,...", value_delimiter = ',', value_parser = parse_platform)]
+    platform: Vec<Platform>,
+}
+
+fn parse_platform(name: &str) -> Result<Platform, String> {
+    Platform::from_name(name).ok_or_else(|| format!("unknown platform (known: {})", platform_list(&Platform::ALL)))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,6 +141,11 @@ fn main() -> ExitCode {
         fusion: cli.fusion.into(),
         ..CompileOptions::from_env()
     };
+    if !cli.platform.is_empty() {
+        let mut platforms = cli.platform;
+        platforms.dedup();
+        options.platforms = platforms;
+    }
     options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let format = cli.message_format;
     let result = match cli.command {
@@ -340,10 +355,42 @@ fn build(args: BuildArgs, options: &CompileOptions, format: MessageFormat) -> Re
     }
     print_diagnostics(&compiled.checked, format);
     for instance in &compiled.manifest.instances {
-        eprintln!("     Placing {} in {:?}: {}", instance.name, instance.placement, instance.reason);
+        let placement = match instance.placement {
+            Placement::Xdp => "XDP",
+            Placement::Userland => "userland",
+        };
+        eprintln!("     Placing {} in {placement}: {}", instance.name, instance.reason);
     }
     eprintln!("     Wrote bundle `{}` to {}", compiled.manifest.chain, output.display());
+    for (platform, bytes) in bundle_sizes(&compiled.manifest, &output) {
+        eprintln!("        {platform}: {} (what a device of this platform fetches)", human_size(bytes));
+    }
     Ok(())
+}
+
+/// The size of the bundle for each of its platforms: the manifest, the
+/// shared artifacts and that platform's own.
+fn bundle_sizes(manifest: &Manifest, dir: &Path) -> Vec<(Platform, u64)> {
+    let size = |path: &str| std::fs::metadata(dir.join(path)).map_or(0, |meta| meta.len());
+    let manifest_size = size(galette_bundle::MANIFEST_FILE);
+    manifest
+        .platforms
+        .iter()
+        .map(|&platform| {
+            let artifacts: u64 = manifest
+                .artifacts
+                .iter()
+                .filter(|artifact| artifact.platform.is_none_or(|own| own == platform))
+                .map(|artifact| size(&artifact.path))
+                .sum();
+            (platform, manifest_size + artifacts)
+        })
+        .collect()
+}
+
+/// `274.1 KB`, in the kilobytes (1000 bytes) a link's speed is given in.
+fn human_size(bytes: u64) -> String {
+    if bytes < 1_000_000 { format!("{:.1} KB", bytes as f64 / 1e3) } else { format!("{:.2} MB", bytes as f64 / 1e6) }
 }
 
 fn print_diagnostics(checked: &Checked, format: MessageFormat) {

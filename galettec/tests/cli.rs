@@ -79,7 +79,8 @@ fn every_example_chain_builds_into_a_verified_bundle() {
                 // Fused into the entry's program: no program of its own.
                 galette_bundle::Placement::Xdp => assert_eq!(instance.program, None, "{}", instance.name),
                 galette_bundle::Placement::Userland => {
-                    assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == instance.library.as_ref()))
+                    let library = opened.library_path(instance);
+                    assert!(opened.manifest.artifacts.iter().any(|a| Some(&a.path) == library.as_ref()))
                 }
             }
         }

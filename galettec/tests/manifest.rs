@@ -23,8 +23,9 @@ fn the_manifest_of_an_example_matches_its_snapshot() {
         assert_eq!(hash.len(), 64, "a SHA-256 in hex");
         artifact["sha256"] = "[sha256]".into();
     }
-    assert_eq!(manifest["platform"], galette_bundle::host_platform());
-    manifest["platform"] = "[platform]".into();
+    let host = galette_bundle::Platform::host().unwrap();
+    assert_eq!(manifest["platforms"], serde_json::json!([host.name()]));
+    manifest["platforms"] = serde_json::json!(["[platform]"]);
     insta::with_settings!({
         snapshot_path => project_root().join("tests/snapshots"),
         prepend_module_to_snapshot => false,

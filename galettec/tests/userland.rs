@@ -120,13 +120,14 @@ fn userland_instances_become_libraries_with_the_c_abi() {
         [
             ("ip", Placement::Xdp, None),
             ("tally", Placement::Xdp, None),
-            ("flaky", Placement::Userland, Some("user/flaky.so")),
-            ("swap", Placement::Userland, Some("user/swap.so")),
+            ("flaky", Placement::Userland, Some("flaky.so")),
+            ("swap", Placement::Userland, Some("swap.so")),
         ]
     );
 
     // std.macswap, built for userland: no maps, one port.
-    let swap = NfLibrary::open(&bundle_dir.join("user/swap.so"));
+    let library = |instance: usize| bundle_dir.join(bundle.library_path(&bundle.manifest.instances[instance]).unwrap());
+    let swap = NfLibrary::open(&library(3));
     assert_eq!(swap.number(b"galette_abi_version"), ABI_VERSION);
     assert_eq!((swap.number(b"galette_ports"), swap.number(b"galette_map_count")), (1, 0));
     assert_eq!(swap.packet(&frame(2)).0, PACKET_NOT_INITIALISED, "no packet before init");
@@ -136,7 +137,7 @@ fn userland_instances_become_libraries_with_the_c_abi() {
     assert_eq!((swapped[0], swapped[6]), (0xaa, 2), "the MAC addresses were swapped");
 
     // The fixture `flaky`: a map, two ports, and a panic on 0xff.
-    let flaky = NfLibrary::open(&bundle_dir.join("user/flaky.so"));
+    let flaky = NfLibrary::open(&library(2));
     assert_eq!((flaky.number(b"galette_ports"), flaky.number(b"galette_map_count")), (2, 1));
     let seen: &'static MemoryMap = Box::leak(Box::new(MemoryMap::new(MapKind::Hash, 256, 4, 8)));
     assert_ne!(flaky.init(&[]), 0, "the map count is checked");

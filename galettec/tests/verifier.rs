@@ -55,7 +55,8 @@ fn a_rejected_nf_moves_to_userland_and_xdp_on_it_is_an_error() {
         "{:?}",
         compiled.notes
     );
-    assert!(out.path().join("bundle/user/spin.so").is_file(), "built for userland instead");
+    let library = galette_bundle::Platform::host().unwrap().library_path("spin.so");
+    assert!(out.path().join("bundle").join(library).is_file(), "built for userland instead");
 
     let (codes, rendered) = rejected("rejected_xdp.gal");
     assert_eq!(codes, ["E0502"], "{rendered}");

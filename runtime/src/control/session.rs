@@ -161,7 +161,8 @@ mod tests {
     /// A bundle of chain `sample` whose object is `object`.
     fn bundle(dir: &Path, object: &[u8]) -> Bundle {
         let manifest = testing::manifest("sample", vec![testing::instance("a", Placement::Xdp, vec![])]);
-        galette_bundle::write_bundle(dir, manifest, &[(XDP_OBJECT, object)]).unwrap();
+        galette_bundle::write_bundle(dir, manifest, &[galette_bundle::ArtifactFile::shared(XDP_OBJECT, object)])
+            .unwrap();
         Bundle::open(dir).unwrap()
     }
 

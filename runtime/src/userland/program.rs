@@ -78,7 +78,7 @@ impl UserlandProgram {
             bundle.manifest.instances.iter().zip(&bundle.resolved.placements).zip(&bundle.resolved.bindings)
         {
             // A userland instance has a library: the bundle was resolved.
-            let (Placement::Userland, Some(path)) = (placement, instance.library.as_deref()) else {
+            let (Placement::Userland, Some(path)) = (placement, bundle.library_path(instance)) else {
                 libraries.push(None);
                 counters.push(None);
                 continue;
@@ -104,7 +104,7 @@ impl UserlandProgram {
                 None => {
                     // Checked again just before loading.
                     let bytes = bundle
-                        .artifact(path)
+                        .artifact(&path)
                         .map_err(|source| UserlandError::Artifact { instance: instance.name.clone(), source })?;
                     let maps = bindings
                         .iter()
