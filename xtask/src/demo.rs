@@ -2,13 +2,12 @@
 //! `galette` on one end of a test network, send real frames from the other
 //! end, show the counters, stop, and check nothing is left behind.
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
-use crate::{cargo, run_command, step};
+use crate::{cargo, run_command, step, target_dir};
 
 const ROUNDS: u32 = 5;
 const FRAMES_PER_ROUND: u32 = 200;
@@ -32,7 +31,7 @@ pub fn run() -> Result<(), String> {
         // async-signal-safe.
         unsafe { libc::signal(signal, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the project").to_owned();
+    let root = crate::project_root();
     let bin = target_dir(&root).join("debug");
 
     step("Building galettec and galette");
@@ -105,10 +104,6 @@ pub fn run() -> Result<(), String> {
     }
     step(&format!("Done: all {sent} frames came back with their MAC addresses swapped by the XDP chain"));
     Ok(())
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
 /// The running `galette`; killed if the demo fails half-way.

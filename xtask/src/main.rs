@@ -6,14 +6,18 @@
 //!   test network it creates, with traffic and counters;
 //! - `test`: setup, then the whole test suite;
 //! - `bench [--quick] [--publish] [...]`: setup, then the evaluation
-//!   (`galette-bench`, built in release mode; see docs/benchmarks.md).
+//!   (`galette-bench`, built in release mode; see docs/benchmarks.md);
+//! - `build --target aarch64`: setup, then the runtime cross-built for a
+//!   Raspberry Pi class device, in `target/dist/aarch64-linux/`.
 
+mod cross_build;
 mod demo;
 mod setup;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | bench [--quick] [--publish] [galette-bench args...]>";
+const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | bench [--quick] [--publish] [galette-bench args...] | build --target aarch64>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
         Some("demo") => setup::run().and_then(|()| demo::run()),
         Some("test") => setup::run().and_then(|()| test(&args[1..])),
         Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
+        Some("build") => setup::run().and_then(|()| build(&args[1..])),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -57,6 +62,25 @@ fn test(extra_args: &[String]) -> Result<(), String> {
     run_command(Command::new("npm").arg("test").current_dir(&vscode))
 }
 
+/// `build --target T`: the runtime for another platform (see
+/// `cross_build`).
+fn build(args: &[String]) -> Result<(), String> {
+    let [flag, target] = args else { return Err(USAGE.to_owned()) };
+    if flag != "--target" {
+        return Err(USAGE.to_owned());
+    }
+    let platform = cross_build::parse_target(target)?;
+    let root = project_root();
+    let built = cross_build::build(&root, platform, &["galette"])?;
+    for binary in built {
+        step(&format!(
+            "Built {} for {platform}: copy it to the device (see \"On a Raspberry Pi\" in README.md)",
+            binary.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The benchmarks: the runtime and the benchmark built in release mode (the
 /// numbers are for what users run), then run with `args`.
 fn bench(args: &[String]) -> Result<(), String> {
@@ -70,10 +94,20 @@ fn bench(args: &[String]) -> Result<(), String> {
         "-p",
         "galette-bench",
     ]))?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let root = project_root();
+    let target = target_dir(&root);
     step("Running the benchmarks");
     run_command(Command::new(target.join("release/galette-bench")).args(args).current_dir(&root))
+}
+
+/// The project's root directory.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the project").to_owned()
+}
+
+/// The workspace's target directory.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
 /// The cargo that runs this xtask.
