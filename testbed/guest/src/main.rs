@@ -86,7 +86,8 @@ fn run_on(pair: &VethPair, galette: &str, bundle: &str) -> Result<(), String> {
 }
 
 /// The counters of the final reading: every probe went up to userland
-/// (`ip` → `ipv4`) and out of the MAC swap (`swap` → `out`).
+/// (`ip` → `ipv4`) and out of the MAC swap (`swap` → `out`), and the chain
+/// dropped none for want of a socket or worker.
 fn check_counters(line: &str) -> Result<(), String> {
     let report: serde_json::Value =
         serde_json::from_str(line).map_err(|err| format!("the last counters line is not JSON ({err}): {line}"))?;
@@ -107,6 +108,11 @@ fn check_counters(line: &str) -> Result<(), String> {
                 port(instance, name)
             ));
         }
+    }
+    let dropped: u64 =
+        report["drops"].as_array().into_iter().flatten().filter_map(|drop| drop["packets"].as_u64()).sum();
+    if dropped != 0 {
+        return Err(format!("the chain dropped {dropped} packets it could not deliver: {}", report["drops"]));
     }
     Ok(())
 }
@@ -154,14 +160,15 @@ impl Runtime {
         Ok(())
     }
 
-    /// Sends SIGTERM and waits: the exit status and the last line printed.
+    /// Sends SIGTERM and waits: the exit status and the last counters line
+    /// printed (galette's messages go to the same output).
     fn terminate(&mut self) -> Result<(std::process::ExitStatus, String), String> {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill(2) on our own child's pid. `ip netns exec` execs
         // galette, so the pid is galette's.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let status = child.wait().map_err(|err| err.to_string())?;
-        let last = self.lines.iter().last().unwrap_or_default();
+        let last = self.lines.iter().filter(|line| line.starts_with('{')).last().unwrap_or_default();
         Ok((status, last))
     }
 }
