@@ -57,6 +57,13 @@ pub enum RunError {
     #[diagnostic(code(galette::privileges), help("run it as root (e.g. with sudo)"))]
     Privileges { missing: Vec<&'static str> },
 
+    #[error("this machine's kernel lacks {}", .features.join(" and "))]
+    #[diagnostic(
+        code(galette::kernel),
+        help("use a kernel built with {} (`galette check` lists what the kernel has)", .options.join(", "))
+    )]
+    KernelLacks { features: Vec<String>, options: Vec<&'static str> },
+
     #[error("cannot load the chain's eBPF object")]
     #[diagnostic(code(galette::load))]
     Load(#[source] Box<ObjectError>),

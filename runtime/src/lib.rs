@@ -10,6 +10,7 @@ pub mod control;
 pub mod counters;
 pub mod error;
 pub mod interface;
+pub mod kernel_features;
 pub mod kernel_map;
 pub mod loader;
 pub mod map_command;

@@ -11,6 +11,7 @@ use galette::control::session::attached_interfaces;
 use galette::control::{ChainEntry, ChainName, ChainSession, ChainTarget, ControlServer, RunDir, client, text};
 use galette::counters::ChainCounters;
 use galette::interface::interface_index;
+use galette::kernel_features;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
 use galette::map_command::{self, MapFile, PinnedMap};
 use galette::metrics::MetricsServer;
@@ -18,7 +19,7 @@ use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
 use galette::stats::{CountersFormat, prometheus};
 use galette::userland::WorkerMode;
-use galette_bundle::Bundle;
+use galette_bundle::{Bundle, Placement};
 
 /// Run compiled Galette chains on network interfaces.
 #[derive(Parser)]
@@ -72,6 +73,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that this machine's kernel has what chains need (eBPF, XDP,
+    /// the JIT, AF_XDP); fails if a chain could not run here.
+    Check,
 }
 
 /// Which running chain `reload` and `status` talk to: by default the new
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, &cli.bpffs, &run_dir),
         Command::Reload { bundle, which } => reload(&run_dir, which, &bundle),
         Command::Status { which, json } => status(&run_dir, which, json),
+        Command::Check => check_kernel(),
         Command::Map(command) => map(command, &cli.bpffs, &run_dir),
         Command::Stats { bundle, once, interval, json } => {
             stats(&bundle, &cli.bpffs, &run_dir, once, interval, CountersFormat::of(json))
@@ -264,6 +269,32 @@ fn status(run_dir: &RunDir, which: WhichChain, json: bool) -> Result<(), RunErro
     Ok(())
 }
 
+/// `galette check`: the kernel features, one line each.
+fn check_kernel() -> Result<(), RunError> {
+    let features = kernel_features::probe();
+    print!("{}", kernel_features::report(&features));
+    require_kernel_features(&features, true)
+}
+
+/// Fails, naming the kernel options, when the kernel lacks what a chain
+/// (with userland NFs, or not) needs; warns when it lacks only speed.
+fn require_kernel_features(
+    features: &[(kernel_features::Feature, kernel_features::Availability)],
+    has_userland: bool,
+) -> Result<(), RunError> {
+    use kernel_features::{Availability, Feature};
+    if let Some((_, Availability::Missing(why))) = features.iter().find(|(feature, _)| *feature == Feature::BpfJit) {
+        eprintln!("galette: warning: no eBPF JIT ({why}); the XDP part runs interpreted, several times slower");
+    }
+    let missing = kernel_features::missing_for_chain(features, has_userland);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let features = missing.iter().map(|(feature, why)| format!("{} ({why})", feature.name())).collect();
+    let options = missing.iter().map(|(feature, _)| feature.config_option()).collect();
+    Err(RunError::KernelLacks { features, options })
+}
+
 fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), RunError> {
     let bundle = Bundle::open(&args.bundle)?;
     let attachments = attach::plan(&bundle, &args.iface)?;
@@ -273,6 +304,8 @@ fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), R
     }
     let preload = args.load.iter().map(MapFile::read).collect::<Result<Vec<_>, _>>()?;
     check_privileges()?;
+    let has_userland = bundle.manifest.instances.iter().any(|instance| instance.placement == Placement::Userland);
+    require_kernel_features(&kernel_features::probe(), has_userland)?;
     // Installed before attaching, so a signal at any moment after the attach
     // reaches the loop below and the chain is detached.
     let shutdown = ShutdownFlag::install()?;

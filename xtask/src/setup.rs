@@ -1,9 +1,12 @@
 //! Brings a new machine to a working state, and does nothing (quickly) when
-//! it is there already: Debian packages, the rust-src, rustfmt and clippy components, and
-//! bpf-linker built against rustc's own LLVM (see shared/TOOLCHAIN.md).
+//! it is there already: Debian packages, the rust-src, rustfmt and clippy components,
+//! bpf-linker built against rustc's own LLVM (see shared/TOOLCHAIN.md), and
+//! what cross-builds for aarch64: rustup's target and a Debian 11 sysroot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use galette_bundle::Platform;
 
 use crate::{run_command, step};
 
@@ -12,7 +15,9 @@ use crate::{run_command, step};
 /// networks, util-linux for `setpriv` (privilege tests), and the programs
 /// the real-traffic test runs through the security chain: iperf3, curl,
 /// nmap, and python3 for its `http.server`; graphviz for the `dot` that
-/// `galettec explain --emit dot -o chain.svg` renders with.
+/// `galettec explain --emit dot -o chain.svg` renders with; Debian's cross
+/// gcc for aarch64 (the linker of `galettec --platform aarch64-linux` and
+/// the C compiler of the cross-built runtime).
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -29,6 +34,7 @@ const APT_PACKAGES: &[&str] = &[
     "nmap",
     "python3",
     "graphviz",
+    "gcc-aarch64-linux-gnu",
 ];
 
 /// The bpf-linker release known to work with this toolchain.
@@ -39,7 +45,35 @@ pub fn run() -> Result<(), String> {
     install_rust_src()?;
     install_lint_tools()?;
     install_bpf_linker()?;
+    install_cross_target()?;
+    install_aarch64_sysroot()?;
     Ok(())
+}
+
+/// rustup's standard library for aarch64, which NF libraries and the
+/// runtime are cross-built against.
+fn install_cross_target() -> Result<(), String> {
+    let target = Platform::Aarch64Linux.rust_target();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|err| format!("cannot run rustup: {err}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|line| line.trim() == target) {
+        return Ok(());
+    }
+    step(&format!("Adding rustup's {target} target (cross-builds for Raspberry Pi class devices)"));
+    run_command(Command::new("rustup").args(["target", "add", target]))
+}
+
+/// The Debian 11 (glibc 2.31) arm64 sysroot that cross-built code links
+/// against, so that it runs on Raspberry Pi OS 11 (see `galette_cross`).
+fn install_aarch64_sysroot() -> Result<(), String> {
+    let dest = galette_cross::sysroot_dir(Platform::Aarch64Linux);
+    if crate::aarch64::sysroot_ready(&dest) {
+        return Ok(());
+    }
+    step(&format!("Installing the Debian 11 arm64 sysroot (glibc 2.31) in {}", dest.display()));
+    crate::aarch64::install_sysroot(&dest)
 }
 
 fn install_apt_packages() -> Result<(), String> {

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
 
 fn run(galette: &str, bundle: &str) -> Result<(), String> {
     report_kernel();
+    check_kernel(galette)?;
     let pair = VethPair::create("a64").map_err(|err| format!("cannot create the veth pair: {err}"))?;
     let result = run_on(&pair, galette, bundle);
     pair.cleanup().map_err(|err| format!("cannot remove the test network: {err}"))?;
@@ -46,6 +47,18 @@ fn report_kernel() {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
     println!("guest: {}", read("/proc/version"));
     println!("guest: bpf_jit_enable={}", read("/proc/sys/net/core/bpf_jit_enable"));
+}
+
+/// `galette check` on the guest's kernel: it must find everything.
+fn check_kernel(galette: &str) -> Result<(), String> {
+    let output = Command::new(galette).arg("check").output().map_err(|err| format!("cannot run {galette}: {err}"))?;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        println!("guest: galette check: {}", line.trim());
+    }
+    if !output.status.success() {
+        return Err(format!("`galette check` failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(())
 }
 
 fn run_on(pair: &VethPair, galette: &str, bundle: &str) -> Result<(), String> {
