@@ -8,6 +8,7 @@
 //! - `bench [--quick] [--publish] [...]`: setup, then the evaluation
 //!   (`galette-bench`, built in release mode; see docs/benchmarks.md).
 
+mod aarch64;
 mod demo;
 mod setup;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Some("demo") => setup::run().and_then(|()| demo::run()),
         Some("test") => setup::run().and_then(|()| test(&args[1..])),
         Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
+        Some("aarch64-smoke") => aarch64::smoke(),
         _ => Err(USAGE.to_owned()),
     };
     match result {

@@ -1,0 +1,96 @@
+//! The newest glibc symbol version a program or library needs, read from its
+//! `.gnu.version_r` (the version-needs table the dynamic loader checks). A
+//! binary for a Raspberry Pi OS 11 device must need at most GLIBC_2.31.
+
+use super::elf::{Elf, u16_at, u32_at};
+
+/// SHT_GNU_verneed.
+const SHT_GNU_VERNEED: u32 = 0x6fff_fffe;
+
+/// The highest `GLIBC_X.Y` that `elf` (an ELF64 LE file's bytes) needs, or
+/// `None` when it needs no versioned glibc symbol (static, or no libc).
+/// `GLIBC_2.2.5` counts as (2, 2); `GLIBC_PRIVATE` is ignored.
+pub fn highest_glibc_version(elf: &[u8]) -> Result<Option<(u32, u32)>, String> {
+    let elf = Elf::parse(elf)?;
+    let mut highest = None;
+    for name in needed_versions(&elf)? {
+        if let Some(version) = parse_glibc_version(name) {
+            highest = highest.max(Some(version));
+        }
+    }
+    Ok(highest)
+}
+
+/// Every version name in the version-needs table (all needed files).
+fn needed_versions<'a>(elf: &Elf<'a>) -> Result<Vec<&'a str>, String> {
+    let mut names = Vec::new();
+    for section in elf.sections.iter().filter(|section| section.kind == SHT_GNU_VERNEED) {
+        let strings = elf
+            .sections
+            .get(section.link as usize)
+            .ok_or_else(|| format!(".gnu.version_r links to a missing section {}", section.link))?;
+        let table = elf.contents(section)?;
+        // Elf64_Verneed { vn_version: u16, vn_cnt: u16, vn_file: u32, vn_aux: u32, vn_next: u32 },
+        // each followed (at vn_aux) by vn_cnt Elf64_Vernaux { hash: u32, flags: u16,
+        // other: u16, name: u32, next: u32 }; sh_info says how many Verneed there are.
+        let mut need = 0usize;
+        for _ in 0..section.info {
+            let count = u16_at(table, need + 2)?;
+            let mut aux = need + u32_at(table, need + 8)? as usize;
+            for _ in 0..count {
+                names.push(elf.string(strings, u32_at(table, aux + 8)?)?);
+                aux += u32_at(table, aux + 12)? as usize;
+            }
+            let next = u32_at(table, need + 12)? as usize;
+            if next == 0 {
+                break;
+            }
+            need += next;
+        }
+    }
+    Ok(names)
+}
+
+/// `GLIBC_2.30` → (2, 30); `GLIBC_2.2.5` → (2, 2); anything else → None.
+fn parse_glibc_version(name: &str) -> Option<(u32, u32)> {
+    let mut parts = name.strip_prefix("GLIBC_")?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names() {
+        assert_eq!(parse_glibc_version("GLIBC_2.30"), Some((2, 30)));
+        assert_eq!(parse_glibc_version("GLIBC_2.2.5"), Some((2, 2)));
+        assert_eq!(parse_glibc_version("GLIBC_PRIVATE"), None);
+        assert_eq!(parse_glibc_version("GCC_3.0"), None);
+    }
+
+    #[test]
+    fn host_ls_needs_a_glibc() {
+        // Debian 12's /bin/ls needs GLIBC_2.34 (its libc is 2.36); any host
+        // at least needs something from 2.x.
+        let data = std::fs::read("/bin/ls").unwrap();
+        let (major, minor) = highest_glibc_version(&data).unwrap().unwrap();
+        assert_eq!(major, 2);
+        assert!(minor >= 17, "{major}.{minor}");
+    }
+
+    #[test]
+    fn prototype_aarch64_runtime_needs_2_30() {
+        // Cross-built against Debian 11's glibc 2.31 (see FINDINGS.md); compare
+        // with `aarch64-linux-gnu-objdump -T`. Skipped where the file is absent.
+        let Ok(data) = std::fs::read("/work/aarch64-proto/galette-aarch64-gcc") else { return };
+        assert_eq!(highest_glibc_version(&data).unwrap(), Some((2, 30)));
+    }
+
+    #[test]
+    fn rejects_non_elf() {
+        assert!(highest_glibc_version(b"#!/bin/sh\n").is_err());
+    }
+}
