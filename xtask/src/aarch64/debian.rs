@@ -81,7 +81,12 @@ impl PrivateApt {
         let list: String = sources
             .iter()
             .map(|suite| {
-                format!("deb [arch={arch} signed-by={KEYRING}] {} {} {}\n", suite.uri, suite.suite, suite.components.join(" "))
+                format!(
+                    "deb [arch={arch} signed-by={KEYRING}] {} {} {}\n",
+                    suite.uri,
+                    suite.suite,
+                    suite.components.join(" ")
+                )
             })
             .collect();
         let list_path = state_dir.join("sources.list");
@@ -144,6 +149,7 @@ impl PrivateApt {
     }
 
     /// The names of [`PrivateApt::closure_versions`].
+    #[allow(dead_code, reason = "public API for the aarch64 build (the guest system needs versions too)")]
     pub fn closure(&self, packages: &[&str]) -> Result<Vec<String>, String> {
         Ok(self.closure_versions(packages)?.into_iter().map(|package| package.name).collect())
     }
@@ -255,7 +261,8 @@ mod tests {
 
     #[test]
     fn depends_lines() {
-        let output = "linux-image-arm64\n  Depends: linux-image-6.1.0-57-arm64\n  Recommends: apparmor\n |Depends: <foo>\n";
+        let output =
+            "linux-image-arm64\n  Depends: linux-image-6.1.0-57-arm64\n  Recommends: apparmor\n |Depends: <foo>\n";
         assert_eq!(parse_depends(output), ["linux-image-6.1.0-57-arm64", "foo"]);
     }
 }

@@ -39,12 +39,16 @@ pub fn create_dir_all(path: &Path) -> Result<(), String> {
 }
 
 pub fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map(drop).map_err(|err| format!("cannot copy {} to {}: {err}", from.display(), to.display()))
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|err| format!("cannot copy {} to {}: {err}", from.display(), to.display()))
 }
 
 pub fn remove_dir_all(path: &Path) -> Result<(), String> {
     match std::fs::remove_dir_all(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {err}", path.display())),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {err}", path.display()))
+        }
         _ => Ok(()),
     }
 }

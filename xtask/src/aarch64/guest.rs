@@ -112,10 +112,7 @@ fn debian_programs(root: &Path) -> Result<Vec<String>, String> {
 
 /// `ip() { /bin/ip "$@"; }` for each program (see `debian_programs`).
 fn program_functions(programs: &[String]) -> String {
-    programs
-        .iter()
-        .filter_map(|path| Some(format!("{}() {{ {path} \"$@\"; }}\n", path.rsplit('/').next()?)))
-        .collect()
+    programs.iter().filter_map(|path| Some(format!("{}() {{ {path} \"$@\"; }}\n", path.rsplit('/').next()?))).collect()
 }
 
 /// /init: the mounts the kernel does not do (devtmpfs is not auto-mounted in

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use glibc::highest_glibc_version;
-pub use guest::{EXIT_MARKER, GuestRun, PayloadFile, build_initramfs, run_guest};
+pub use guest::{GuestRun, PayloadFile, build_initramfs, run_guest};
 pub use sysroot::{install_sysroot, sysroot_ready};
 pub use system::{GuestSystem, prepare_guest_system};
 
@@ -61,6 +61,7 @@ ip netns exec smoke-a ping -c 2 -W 2 198.18.0.2
 ethtool -i va 2>/dev/null || ip netns exec smoke-a ethtool -i va
 uname -a
 ls /lib/aarch64-linux-gnu/libc-*.so
+echo \"hw_random: $(cat /sys/class/misc/hw_random/rng_current)\"
 /payload/galette --version
 echo SMOKE-OK";
 
@@ -73,12 +74,22 @@ pub fn smoke() -> Result<(), String> {
     let prepared = started.elapsed();
     step(&format!("Guest system ready in {:.2} s: kernel {}", prepared.as_secs_f64(), system.kernel_version));
     println!("{system:#?}");
+    let sysroot = cache_root.join("aarch64/sysroot-bullseye");
+    let started = Instant::now();
+    install_sysroot(&sysroot)?;
+    println!(
+        "sysroot {} ready ({}) in {:.2} s",
+        sysroot.display(),
+        sysroot_ready(&sysroot),
+        started.elapsed().as_secs_f64()
+    );
 
     let galette = Path::new(PROTOTYPE_GALETTE);
     if let Ok(data) = std::fs::read(galette) {
         println!("{PROTOTYPE_GALETTE} needs glibc {:?}", highest_glibc_version(&data)?);
     }
-    let payload = vec![PayloadFile { guest_path: "/payload/galette".to_owned(), host_path: galette.to_owned(), mode: 0o755 }];
+    let payload =
+        vec![PayloadFile { guest_path: "/payload/galette".to_owned(), host_path: galette.to_owned(), mode: 0o755 }];
     let work_dir = std::env::temp_dir().join(format!("galette-aarch64-smoke-{}", std::process::id()));
     let result = smoke_run(&system, &payload, &work_dir);
     let _ = std::fs::remove_dir_all(&work_dir);

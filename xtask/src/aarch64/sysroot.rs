@@ -95,7 +95,8 @@ pub fn relativize_symlinks(root: &Path) -> Result<(), String> {
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                let target =
+                    std::fs::read_link(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
                 if target.is_absolute() {
                     let link_dir = path.strip_prefix(root).ok().and_then(Path::parent).unwrap_or(Path::new(""));
                     let relative = relative_path(link_dir, target.strip_prefix("/").unwrap_or(&target));

@@ -6,14 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::debian::{self, PrivateApt, Status};
+use super::debian::{self, PackageVersion, PrivateApt, Status};
 use super::files::{self, TempDir};
 use super::{modules, sysroot};
 
-/// Kernel modules the guest loads: veth for test networks, virtio-rng so
-/// that getrandom() does not block on a fresh TCG machine. Their
-/// dependencies (virtio_pci and its two helpers) are found from `.modinfo`.
-const GUEST_MODULES: &[&str] = &["veth", "virtio-rng"];
+/// Kernel modules the guest loads: veth for test networks; virtio-rng so
+/// that getrandom() does not block on a fresh TCG machine, and virtio_pci,
+/// the transport its `-device virtio-rng-pci` sits on (not a `depends=` of
+/// virtio-rng: any transport would do). Their own dependencies
+/// (virtio_pci_modern_dev, virtio_pci_legacy_dev) come from `.modinfo`.
+const GUEST_MODULES: &[&str] = &["veth", "virtio_pci", "virtio-rng"];
 
 /// The guest's programs: busybox for the shell and small tools, Debian's
 /// iproute2 (busybox `ip` has no netns and no veth), ethtool, and the
@@ -27,11 +29,70 @@ const SKIPPED_PACKAGES: &[&str] = &["debconf", "perl-base", "dpkg", "tar", "libc
 /// Busybox applets linked in the guest's /bin, unless Debian ships the
 /// program. Not `ip`: iproute2's must win (see guest.rs).
 const BUSYBOX_APPLETS: &[&str] = &[
-    "sh", "ash", "mount", "umount", "mkdir", "rmdir", "cat", "echo", "ls", "insmod", "lsmod", "poweroff", "reboot",
-    "sleep", "uname", "dmesg", "timeout", "grep", "sed", "awk", "date", "rm", "ln", "cp", "mv", "true", "false",
-    "kill", "ps", "nsenter", "unshare", "env", "mountpoint", "printf", "head", "tail", "wc", "sync", "hexdump", "seq",
-    "ping", "ping6", "chmod", "touch", "test", "[", "expr", "tr", "cut", "sort", "uniq", "find", "xargs",
-    "basename", "dirname", "readlink", "realpath", "stat", "tee", "id", "hostname", "pidof", "which", "free",
+    "sh",
+    "ash",
+    "mount",
+    "umount",
+    "mkdir",
+    "rmdir",
+    "cat",
+    "echo",
+    "ls",
+    "insmod",
+    "lsmod",
+    "poweroff",
+    "reboot",
+    "sleep",
+    "uname",
+    "dmesg",
+    "timeout",
+    "grep",
+    "sed",
+    "awk",
+    "date",
+    "rm",
+    "ln",
+    "cp",
+    "mv",
+    "true",
+    "false",
+    "kill",
+    "ps",
+    "nsenter",
+    "unshare",
+    "env",
+    "mountpoint",
+    "printf",
+    "head",
+    "tail",
+    "wc",
+    "sync",
+    "hexdump",
+    "seq",
+    "ping",
+    "ping6",
+    "chmod",
+    "touch",
+    "test",
+    "[",
+    "expr",
+    "tr",
+    "cut",
+    "sort",
+    "uniq",
+    "find",
+    "xargs",
+    "basename",
+    "dirname",
+    "readlink",
+    "realpath",
+    "stat",
+    "tee",
+    "id",
+    "hostname",
+    "pidof",
+    "which",
+    "free",
 ];
 
 /// What `prepare_guest_system` returns: everything `run_guest` boots.
@@ -73,11 +134,16 @@ pub fn prepare_guest_system(cache_root: &Path) -> Result<GuestSystem, String> {
     super::step(&format!("Preparing the arm64 guest system (kernel {} {})", kernel.package, kernel.version));
     let temp = TempDir::new(&base, &kernel.version)?;
     build_kernel(&kernel_apt, &kernel, &temp.path)?;
-    build_userland(&base, &temp.path)?;
-    if host_qemu.is_none() {
-        build_qemu(&base, &temp.path)?;
+    let mut stamp = format!("{}kernel={}\n{}={}\n", layout(), kernel.release, kernel.package, kernel.version);
+    for package in build_userland(&base, &temp.path)? {
+        stamp.push_str(&format!("userland:{}={}\n", package.name, package.version));
     }
-    files::write(&temp.path.join(STAMP), format!("kernel={}\nversion={}\n", kernel.release, kernel.version).as_bytes())?;
+    if host_qemu.is_none() {
+        for package in build_qemu(&base, &temp.path)? {
+            stamp.push_str(&format!("qemu:{}={}\n", package.name, package.version));
+        }
+    }
+    files::write(&temp.path.join(STAMP), stamp.as_bytes())?;
     files::remove_dir_all(&dir)?;
     files::rename(&temp.path, &dir)?;
     load(&dir, host_qemu.as_deref())?.ok_or_else(|| format!("{} is incomplete right after building it", dir.display()))
@@ -133,10 +199,14 @@ fn build_kernel(apt: &PrivateApt, kernel: &Kernel, dir: &Path) -> Result<(), Str
 
 /// `dir/userland`: the Debian 11 arm64 packages' files, without docs,
 /// manuals, locales and gconv, plus busybox's applet links.
-fn build_userland(base: &Path, dir: &Path) -> Result<(), String> {
+fn build_userland(base: &Path, dir: &Path) -> Result<Vec<PackageVersion>, String> {
     let apt = sysroot::bullseye_apt(&base.join("apt/bullseye-arm64"), "arm64")?;
-    let packages: Vec<String> =
-        apt.closure(USERLAND_PACKAGES)?.into_iter().filter(|name| !SKIPPED_PACKAGES.contains(&name.as_str())).collect();
+    let closure: Vec<PackageVersion> = apt
+        .closure_versions(USERLAND_PACKAGES)?
+        .into_iter()
+        .filter(|package| !SKIPPED_PACKAGES.contains(&package.name.as_str()))
+        .collect();
+    let packages: Vec<String> = closure.iter().map(|package| package.name.clone()).collect();
     let work = dir.join(".userland-debs");
     let root = dir.join("userland");
     for deb in apt.download(&packages, &work)? {
@@ -157,16 +227,17 @@ fn build_userland(base: &Path, dir: &Path) -> Result<(), String> {
                 .map_err(|err| format!("cannot link {} to busybox: {err}", link.display()))?;
         }
     }
-    Ok(())
+    Ok(closure)
 }
 
 /// `dir/qemu`: qemu-system-arm (with qemu-system-aarch64) and the libraries
 /// this host lacks, extracted, not installed: installing Debian 12's
 /// qemu-system-arm would remove the machine's newer qemu-utils backport.
-fn build_qemu(base: &Path, dir: &Path) -> Result<(), String> {
+fn build_qemu(base: &Path, dir: &Path) -> Result<Vec<PackageVersion>, String> {
     let apt = PrivateApt::new(&base.join("apt/bookworm-amd64"), &debian::bookworm(), "amd64", Status::Host)?;
     apt.update()?;
-    let packages = apt.closure(&["qemu-system-arm"])?;
+    let closure = apt.closure_versions(&["qemu-system-arm"])?;
+    let packages: Vec<String> = closure.iter().map(|package| package.name.clone()).collect();
     let work = dir.join(".qemu-debs");
     let root = dir.join("qemu");
     for deb in apt.download(&packages, &work)? {
@@ -181,7 +252,7 @@ fn build_qemu(base: &Path, dir: &Path) -> Result<(), String> {
     command.arg("--version").envs(env);
     let version = debian::output_of(&mut command).map_err(|err| format!("the extracted qemu does not run: {err}"))?;
     println!("{}", version.lines().next().unwrap_or_default());
-    Ok(())
+    Ok(closure)
 }
 
 /// A `qemu-system-aarch64` on PATH that runs, if there is one.
@@ -193,11 +264,8 @@ fn host_qemu() -> Option<PathBuf> {
 /// The extracted qemu of a system directory, its environment and data dir.
 fn cached_qemu(dir: &Path) -> (PathBuf, Vec<(String, String)>, PathBuf) {
     let root = dir.join("qemu");
-    let library_path = format!(
-        "{}:{}",
-        root.join("usr/lib/x86_64-linux-gnu").display(),
-        root.join("lib/x86_64-linux-gnu").display()
-    );
+    let library_path =
+        format!("{}:{}", root.join("usr/lib/x86_64-linux-gnu").display(), root.join("lib/x86_64-linux-gnu").display());
     (
         root.join("usr/bin/qemu-system-aarch64"),
         vec![("LD_LIBRARY_PATH".to_owned(), library_path)],
@@ -205,9 +273,18 @@ fn cached_qemu(dir: &Path) -> (PathBuf, Vec<(String, String)>, PathBuf) {
     )
 }
 
-/// The system in `dir` if it is complete (stamped, and with a qemu).
+/// The stamp's first lines: what this code puts into a system directory. A
+/// directory built with other modules or packages is built again.
+fn layout() -> String {
+    format!("modules={}\nuserland={}\n", GUEST_MODULES.join(","), USERLAND_PACKAGES.join(","))
+}
+
+/// The system in `dir` if it is complete (stamped by this layout, and with a qemu).
 fn load(dir: &Path, host_qemu: Option<&Path>) -> Result<Option<GuestSystem>, String> {
     let Ok(stamp) = std::fs::read_to_string(dir.join(STAMP)) else { return Ok(None) };
+    if !stamp.starts_with(&layout()) {
+        return Ok(None);
+    }
     let kernel_version = stamp
         .lines()
         .find_map(|line| line.strip_prefix("kernel="))
