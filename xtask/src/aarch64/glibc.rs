@@ -71,22 +71,36 @@ mod tests {
         assert_eq!(parse_glibc_version("GCC_3.0"), None);
     }
 
+    /// The highest GLIBC_ version `objdump -T` lists, if that objdump exists.
+    fn objdump_highest(objdump: &str, path: &str) -> Option<(u32, u32)> {
+        let output = std::process::Command::new(objdump).arg("-T").arg(path).output().ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter_map(parse_glibc_version)
+            .max()
+    }
+
     #[test]
     fn host_ls_needs_a_glibc() {
-        // Debian 12's /bin/ls needs GLIBC_2.34 (its libc is 2.36); any host
-        // at least needs something from 2.x.
+        // Debian 12's /bin/ls needs GLIBC_2.34 (its libc is 2.36).
         let data = std::fs::read("/bin/ls").unwrap();
-        let (major, minor) = highest_glibc_version(&data).unwrap().unwrap();
-        assert_eq!(major, 2);
-        assert!(minor >= 17, "{major}.{minor}");
+        let highest = highest_glibc_version(&data).unwrap().unwrap();
+        assert!(highest >= (2, 17), "{highest:?}");
+        if let Some(expected) = objdump_highest("objdump", "/bin/ls") {
+            assert_eq!(highest, expected);
+        }
     }
 
     #[test]
     fn prototype_aarch64_runtime_needs_2_30() {
         // Cross-built against Debian 11's glibc 2.31 (see FINDINGS.md); compare
         // with `aarch64-linux-gnu-objdump -T`. Skipped where the file is absent.
-        let Ok(data) = std::fs::read("/work/aarch64-proto/galette-aarch64-gcc") else { return };
+        let path = "/work/aarch64-proto/galette-aarch64-gcc";
+        let Ok(data) = std::fs::read(path) else { return };
         assert_eq!(highest_glibc_version(&data).unwrap(), Some((2, 30)));
+        if let Some(expected) = objdump_highest("aarch64-linux-gnu-objdump", path) {
+            assert_eq!(expected, (2, 30));
+        }
     }
 
     #[test]

@@ -90,8 +90,12 @@ pub fn smoke() -> Result<(), String> {
     }
     let payload =
         vec![PayloadFile { guest_path: "/payload/galette".to_owned(), host_path: galette.to_owned(), mode: 0o755 }];
+    // GALETTE_SMOKE_COMMAND / GALETTE_SMOKE_TIMEOUT: try other commands
+    // (e.g. a failing or hanging one) while this subcommand exists.
+    let command = std::env::var("GALETTE_SMOKE_COMMAND").unwrap_or_else(|_| SMOKE_COMMAND.to_owned());
+    let timeout = std::env::var("GALETTE_SMOKE_TIMEOUT").ok().and_then(|secs| secs.parse().ok()).unwrap_or(180);
     let work_dir = std::env::temp_dir().join(format!("galette-aarch64-smoke-{}", std::process::id()));
-    let result = smoke_run(&system, &payload, &work_dir);
+    let result = smoke_run(&system, &payload, &command, Duration::from_secs(timeout), &work_dir);
     let _ = std::fs::remove_dir_all(&work_dir);
     let (initramfs_time, size, run) = result?;
     println!("{}", run.console);
@@ -113,13 +117,15 @@ pub fn smoke() -> Result<(), String> {
 fn smoke_run(
     system: &GuestSystem,
     payload: &[PayloadFile],
+    command: &str,
+    timeout: Duration,
     work_dir: &Path,
 ) -> Result<(Duration, u64, GuestRun), String> {
     std::fs::create_dir_all(work_dir).map_err(|err| format!("cannot create {}: {err}", work_dir.display()))?;
     // Timed separately here; run_guest builds it again (a second or two).
     let started = Instant::now();
-    let size = build_initramfs(system, payload, SMOKE_COMMAND, &work_dir.join("initramfs.cpio"))?;
+    let size = build_initramfs(system, payload, command, &work_dir.join("initramfs.cpio"))?;
     let initramfs_time = started.elapsed();
-    let run = run_guest(system, payload, SMOKE_COMMAND, Duration::from_secs(180), work_dir)?;
+    let run = run_guest(system, payload, command, timeout, work_dir)?;
     Ok((initramfs_time, size, run))
 }
