@@ -125,19 +125,45 @@ impl PrivateApt {
         command
     }
 
+    /// Runs an apt command built by `command`; an error names it by its
+    /// arguments after the `-o` options, and the state directory.
+    fn run(&self, command: &mut Command) -> Result<String, String> {
+        let mut shown = Vec::new();
+        let mut args = command.get_args();
+        while let Some(arg) = args.next() {
+            if arg == "-o" {
+                args.next();
+            } else {
+                shown.push(arg.to_string_lossy().into_owned());
+            }
+        }
+        let program = command.get_program().to_string_lossy().into_owned();
+        let name = format!("`{program} {}` (apt state {})", shown.join(" "), self.state_dir.display());
+        output_named(command, &name)
+    }
+
     /// Fetches the package lists, unless they were fetched in the last day.
+    /// When fetching fails but older lists are there (offline, mirror down),
+    /// says so and keeps them: a cached system built from them still works.
     pub fn update(&self) -> Result<(), String> {
         let stamp = self.state_dir.join("updated");
-        let fresh = std::fs::metadata(&stamp)
+        let age = std::fs::metadata(&stamp)
             .and_then(|meta| meta.modified())
-            .is_ok_and(|time| SystemTime::now().duration_since(time).is_ok_and(|age| age < LISTS_MAX_AGE));
-        if fresh {
+            .ok()
+            .map(|time| SystemTime::now().duration_since(time).unwrap_or_default());
+        if age.is_some_and(|age| age < LISTS_MAX_AGE) {
             return Ok(());
         }
         let mut command = self.command("apt-get");
         command.args(["-q", "update", "--error-on=any"]);
-        output_of(&mut command)?;
-        std::fs::write(&stamp, b"").map_err(|err| format!("cannot write {}: {err}", stamp.display()))
+        match self.run(&mut command) {
+            Ok(_) => std::fs::write(&stamp, b"").map_err(|err| format!("cannot write {}: {err}", stamp.display())),
+            Err(err) if age.is_some() => {
+                eprintln!("xtask: warning: keeping the package lists in {}: {err}", self.state_dir.display());
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Every package (with its version) that installing `packages` would
@@ -145,7 +171,7 @@ impl PrivateApt {
     pub fn closure_versions(&self, packages: &[&str]) -> Result<Vec<PackageVersion>, String> {
         let mut command = self.command("apt-get");
         command.args(["install", "-s", "--no-install-recommends", "-q"]).args(packages);
-        Ok(parse_inst_lines(&output_of(&mut command)?))
+        Ok(parse_inst_lines(&self.run(&mut command)?))
     }
 
     /// The names of [`PrivateApt::closure_versions`].
@@ -159,7 +185,7 @@ impl PrivateApt {
         std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         let mut command = self.command("apt-get");
         command.args(["download", "-q"]).args(packages).current_dir(dir);
-        output_of(&mut command)?;
+        self.run(&mut command)?;
         let mut debs = Vec::new();
         for package in packages {
             let prefix = format!("{package}_");
@@ -182,14 +208,14 @@ impl PrivateApt {
     pub fn depends_of(&self, meta: &str) -> Result<Vec<String>, String> {
         let mut command = self.command("apt-cache");
         command.args(["depends", meta]);
-        Ok(parse_depends(&output_of(&mut command)?))
+        Ok(parse_depends(&self.run(&mut command)?))
     }
 
     /// The version apt would install of `package`.
     pub fn candidate_version(&self, package: &str) -> Result<String, String> {
         let mut command = self.command("apt-cache");
         command.args(["policy", package]);
-        let output = output_of(&mut command)?;
+        let output = self.run(&mut command)?;
         output
             .lines()
             .find_map(|line| line.trim().strip_prefix("Candidate: "))
@@ -229,15 +255,21 @@ fn parse_depends(output: &str) -> Vec<String> {
 
 /// Runs a command, capturing its output; an error names it and carries its stderr.
 pub fn output_of(command: &mut Command) -> Result<String, String> {
-    let output = command.output().map_err(|err| format!("cannot run {command:?}: {err}"))?;
+    let name = format!("{command:?}");
+    output_named(command, &name)
+}
+
+/// [`output_of`] with a short name for errors (apt's `-o` options are long).
+fn output_named(command: &mut Command, name: &str) -> Result<String, String> {
+    let output = command.output().map_err(|err| format!("cannot run {name}: {err}"))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(format!(
-            "{command:?} failed ({}):\n{}{}",
+            "{name} failed ({}):\n{}{}",
             output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+            String::from_utf8_lossy(&output.stderr).trim_end()
         ))
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::debian::{self, PrivateApt, Status};
-use super::files::{TempDir, rename, write};
+use super::files::{TempDir, remove_dir_all, rename, write};
 
 /// What the cross linker and the C builds (libbpf, libxdp) need.
 const SYSROOT_PACKAGES: &[&str] = &[
@@ -42,7 +42,8 @@ pub fn install_sysroot(dest: &Path) -> Result<(), String> {
     }
     let parent = dest.parent().ok_or_else(|| format!("{} has no parent directory", dest.display()))?;
     let name = dest.file_name().and_then(|name| name.to_str()).unwrap_or("sysroot");
-    let apt = bullseye_apt(&parent.join(format!(".{name}-apt")), "arm64")?;
+    let apt_dir = parent.join(format!(".{name}-apt"));
+    let apt = bullseye_apt(&apt_dir, "arm64")?;
     let versions = apt.closure_versions(SYSROOT_PACKAGES)?;
     let temp = TempDir::new(parent, name)?;
     let names: Vec<String> = SYSROOT_PACKAGES.iter().map(|&package| package.to_owned()).collect();
@@ -58,11 +59,14 @@ pub fn install_sysroot(dest: &Path) -> Result<(), String> {
         .map(|package| format!("{}={}\n", package.name, package.version))
         .collect();
     write(&root.join(STAMP), stamp.as_bytes())?;
-    if dest.exists() {
-        // An incomplete sysroot (no stamp) from an older layout: replace it.
-        std::fs::remove_dir_all(dest).map_err(|err| format!("cannot remove {}: {err}", dest.display()))?;
+    if sysroot_ready(dest) {
+        // Another run finished it meanwhile: keep theirs.
+        return Ok(());
     }
-    rename(&root, dest)
+    remove_dir_all(dest)?;
+    rename(&root, dest)?;
+    // The package lists are only needed to build it (23 MB).
+    remove_dir_all(&apt_dir)
 }
 
 /// The private apt over Debian 11 for `arch`, updated: deb.debian.org, or

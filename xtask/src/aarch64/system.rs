@@ -144,6 +144,11 @@ pub fn prepare_guest_system(cache_root: &Path) -> Result<GuestSystem, String> {
         }
     }
     files::write(&temp.path.join(STAMP), stamp.as_bytes())?;
+    // Another run may have finished the same directory meanwhile: keep
+    // theirs (it may be in use) and drop ours.
+    if let Some(system) = load(&dir, host_qemu.as_deref())? {
+        return Ok(system);
+    }
     files::remove_dir_all(&dir)?;
     files::rename(&temp.path, &dir)?;
     load(&dir, host_qemu.as_deref())?.ok_or_else(|| format!("{} is incomplete right after building it", dir.display()))
