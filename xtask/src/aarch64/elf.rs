@@ -97,3 +97,45 @@ impl<'a> Elf<'a> {
         Ok(None)
     }
 }
+
+/// Builds small ELF64 LE files for tests: the named sections (name, type,
+/// link, info, contents) after a null section, plus `.shstrtab`.
+#[cfg(test)]
+pub fn test_elf(sections: &[(&str, u32, u32, u32, &[u8])]) -> Vec<u8> {
+    let mut names = vec![0u8];
+    let mut name_offsets = Vec::new();
+    for (name, ..) in sections {
+        name_offsets.push(names.len() as u32);
+        names.extend_from_slice(name.as_bytes());
+        names.push(0);
+    }
+    let shstrtab_name = names.len() as u32;
+    names.extend_from_slice(b".shstrtab\0");
+    let mut data = vec![0u8; 64];
+    data[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    let mut headers = vec![[0u8; 64]];
+    let mut add = |data: &mut Vec<u8>, name: u32, kind: u32, link: u32, info: u32, bytes: &[u8]| {
+        let mut header = [0u8; 64];
+        header[0..4].copy_from_slice(&name.to_le_bytes());
+        header[4..8].copy_from_slice(&kind.to_le_bytes());
+        header[24..32].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        header[32..40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        header[40..44].copy_from_slice(&link.to_le_bytes());
+        header[44..48].copy_from_slice(&info.to_le_bytes());
+        data.extend_from_slice(bytes);
+        headers.push(header);
+    };
+    for ((_, kind, link, info, bytes), name) in sections.iter().zip(&name_offsets) {
+        add(&mut data, *name, *kind, *link, *info, bytes);
+    }
+    add(&mut data, shstrtab_name, 3, 0, 0, &names);
+    let shoff = data.len() as u64;
+    for header in &headers {
+        data.extend_from_slice(header);
+    }
+    data[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+    data[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    data[0x3c..0x3e].copy_from_slice(&(headers.len() as u16).to_le_bytes());
+    data[0x3e..0x40].copy_from_slice(&((headers.len() - 1) as u16).to_le_bytes());
+    data
+}

@@ -103,6 +103,44 @@ mod tests {
         }
     }
 
+    /// A version-needs table: libc.so.6 with GLIBC_2.17, GLIBC_2.28 and
+    /// GLIBC_PRIVATE, then libm.so.6 with GLIBC_2.29 (so two Verneed entries).
+    #[test]
+    fn synthetic_verneed() {
+        let strings = b"\0libc.so.6\0GLIBC_2.17\0GLIBC_2.28\0GLIBC_PRIVATE\0libm.so.6\0GLIBC_2.29\0";
+        let offset = |name: &str| {
+            let pattern = format!("\0{name}\0");
+            strings.windows(pattern.len()).position(|window| window == pattern.as_bytes()).unwrap() as u32 + 1
+        };
+        let mut table = Vec::new();
+        let verneed = |table: &mut Vec<u8>, count: u16, file: u32, next: u32| {
+            table.extend_from_slice(&1u16.to_le_bytes());
+            table.extend_from_slice(&count.to_le_bytes());
+            table.extend_from_slice(&file.to_le_bytes());
+            table.extend_from_slice(&16u32.to_le_bytes());
+            table.extend_from_slice(&next.to_le_bytes());
+        };
+        let vernaux = |table: &mut Vec<u8>, name: u32, last: bool| {
+            table.extend_from_slice(&[0; 8]);
+            table.extend_from_slice(&name.to_le_bytes());
+            table.extend_from_slice(&(if last { 0u32 } else { 16 }).to_le_bytes());
+        };
+        verneed(&mut table, 3, offset("libc.so.6"), 64);
+        vernaux(&mut table, offset("GLIBC_2.17"), false);
+        vernaux(&mut table, offset("GLIBC_2.28"), false);
+        vernaux(&mut table, offset("GLIBC_PRIVATE"), true);
+        verneed(&mut table, 1, offset("libm.so.6"), 0);
+        vernaux(&mut table, offset("GLIBC_2.29"), true);
+        // Section 1 is .dynstr, section 2 .gnu.version_r (linked to 1, 2 entries).
+        let elf = crate::aarch64::elf::test_elf(&[
+            (".dynstr", 3, 0, 0, strings),
+            (".gnu.version_r", SHT_GNU_VERNEED, 1, 2, &table),
+        ]);
+        assert_eq!(highest_glibc_version(&elf).unwrap(), Some((2, 29)));
+        let without = crate::aarch64::elf::test_elf(&[(".dynstr", 3, 0, 0, strings)]);
+        assert_eq!(highest_glibc_version(&without).unwrap(), None);
+    }
+
     #[test]
     fn rejects_non_elf() {
         assert!(highest_glibc_version(b"#!/bin/sh\n").is_err());

@@ -117,6 +117,31 @@ mod tests {
         assert!(modinfo_depends(b"name=veth\0").is_empty());
     }
 
+    /// A fake module tree: virtio_pci depends on two helpers, virtio-rng
+    /// (dash in the file name) on the built-in virtio.
+    #[test]
+    fn load_order_from_modinfo() {
+        let dir = std::env::temp_dir().join(format!("galette-modules-test-{}", std::process::id()));
+        let kernel = dir.join("kernel/drivers");
+        std::fs::create_dir_all(kernel.join("virtio")).unwrap();
+        std::fs::create_dir_all(kernel.join("char/hw_random")).unwrap();
+        let module = |path: &Path, modinfo: &[u8]| {
+            std::fs::write(path, crate::aarch64::elf::test_elf(&[(".modinfo", 1, 0, 0, modinfo)])).unwrap();
+        };
+        module(&kernel.join("virtio/virtio_pci.ko"), b"depends=virtio_pci_modern_dev,virtio_pci_legacy_dev\0");
+        module(&kernel.join("virtio/virtio_pci_modern_dev.ko"), b"depends=\0");
+        module(&kernel.join("virtio/virtio_pci_legacy_dev.ko"), b"name=virtio_pci_legacy_dev\0");
+        module(&kernel.join("char/hw_random/virtio-rng.ko"), b"depends=virtio\0");
+        std::fs::write(dir.join("modules.builtin"), "kernel/drivers/virtio/virtio.ko\n").unwrap();
+        let order = resolve_load_order(&dir, &["virtio_pci", "virtio-rng", "virtio_pci_modern_dev"]);
+        let missing = resolve_load_order(&dir, &["veth"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let names: Vec<String> =
+            order.unwrap().iter().map(|path| path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["virtio_pci_modern_dev.ko", "virtio_pci_legacy_dev.ko", "virtio_pci.ko", "virtio-rng.ko"]);
+        assert!(missing.unwrap_err().contains("no kernel module veth"));
+    }
+
     #[test]
     fn names_with_dashes() {
         assert_eq!(file_module_name(Path::new("kernel/drivers/char/hw_random/virtio-rng.ko")).unwrap(), "virtio_rng");

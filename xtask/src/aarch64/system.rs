@@ -151,6 +151,11 @@ pub fn prepare_guest_system(cache_root: &Path) -> Result<GuestSystem, String> {
     }
     files::remove_dir_all(&dir)?;
     files::rename(&temp.path, &dir)?;
+    // Only the arm64 kernel lists are read on later runs (to find the
+    // current kernel); the others are fetched again when a new kernel needs
+    // a new directory (about 20 MB each).
+    files::remove_dir_all(&base.join("apt/bookworm-amd64"))?;
+    files::remove_dir_all(&base.join("apt/bullseye-arm64"))?;
     load(&dir, host_qemu.as_deref())?.ok_or_else(|| format!("{} is incomplete right after building it", dir.display()))
 }
 
