@@ -4,20 +4,24 @@
 //!   when all is there);
 //! - `demo`: setup, then compiles `examples/macswap.gal` and runs it on a
 //!   test network it creates, with traffic and counters;
-//! - `test`: setup, then the whole test suite;
+//! - `test`: setup, then the whole test suite, `test-aarch64` included;
+//! - `test-aarch64`: setup, then the end-to-end test on a real aarch64
+//!   kernel under qemu-system-aarch64 (see `test_aarch64`);
 //! - `bench [--quick] [--publish] [...]`: setup, then the evaluation
 //!   (`galette-bench`, built in release mode; see docs/benchmarks.md);
 //! - `build --target aarch64`: setup, then the runtime cross-built for a
 //!   Raspberry Pi class device, in `target/dist/aarch64-linux/`.
 
+mod aarch64;
 mod cross_build;
 mod demo;
 mod setup;
+mod test_aarch64;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | bench [--quick] [--publish] [galette-bench args...] | build --target aarch64>";
+const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | test-aarch64 | bench [--quick] [--publish] [galette-bench args...] | build --target aarch64>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("test") => setup::run().and_then(|()| test(&args[1..])),
         Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
         Some("build") => setup::run().and_then(|()| build(&args[1..])),
+        Some("test-aarch64") => setup::run().and_then(|()| test_aarch64::run()),
         _ => Err(USAGE.to_owned()),
     };
     match result {

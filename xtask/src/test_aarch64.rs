@@ -48,8 +48,13 @@ pub fn run() -> Result<(), String> {
 
     step(&format!("Checking that the aarch64 artifacts need at most glibc {}.{}", OLDEST_GLIBC.0, OLDEST_GLIBC.1));
     let opened = Bundle::open_for(&bundle, platform).map_err(|err| format!("{}: {err}", bundle.display()))?;
-    let libraries: Vec<PathBuf> =
-        opened.manifest.instances.iter().filter_map(|instance| opened.library_path(instance)).map(|path| bundle.join(path)).collect();
+    let libraries: Vec<PathBuf> = opened
+        .manifest
+        .instances
+        .iter()
+        .filter_map(|instance| opened.library_path(instance))
+        .map(|path| bundle.join(path))
+        .collect();
     if libraries.is_empty() {
         return Err(format!("{CHAIN} has no userland NF; the test needs one"));
     }
@@ -58,7 +63,7 @@ pub fn run() -> Result<(), String> {
     }
 
     step("Preparing the aarch64 guest (Debian's arm64 kernel, Debian 11 userland; cached after the first run)");
-    let system = prepare_guest_system(&crate::cache_dir())?;
+    let system = prepare_guest_system(&crate::aarch64::default_cache_root())?;
     let mut payload = vec![
         PayloadFile { guest_path: "/payload/galette".into(), host_path: galette.clone(), mode: 0o755 },
         PayloadFile { guest_path: "/payload/galette-guest-test".into(), host_path: guest_test.clone(), mode: 0o755 },
