@@ -154,3 +154,48 @@ fn an_nf_that_does_not_compile_is_reported_as_that_nfs_error() {
     assert!(!stderr.contains("Compiling core"), "no cargo progress noise: {stderr}");
     assert!(!out.path().join("b").exists());
 }
+
+/// The `e_machine` of an ELF file.
+fn elf_machine(path: &Path) -> u16 {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(bytes.starts_with(b"\x7fELF"), "{} is not ELF", path.display());
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+#[test]
+fn one_bundle_serves_several_platforms_with_one_ebpf_object() {
+    use galette_bundle::{Bundle, Platform};
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("both");
+    let output = galettec(&[
+        "examples/upcall_reflector.gal",
+        "-o",
+        bundle.to_str().unwrap(),
+        "--platform",
+        "x86_64-linux,aarch64-linux",
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for platform in Platform::ALL {
+        // The size a device of each platform fetches.
+        assert!(stderr.contains(&format!("{platform}: ")), "{stderr}");
+        let opened = Bundle::open_for(&bundle, platform).unwrap();
+        assert_eq!(opened.manifest.platforms, Platform::ALL);
+        let swap = opened.manifest.instances.iter().find(|instance| instance.name == "swap").unwrap();
+        let library = bundle.join(opened.library_path(swap).unwrap());
+        assert_eq!(library, bundle.join(format!("user/{platform}/swap.so")));
+        assert_eq!(elf_machine(&library), platform.elf_machine(), "{}", library.display());
+    }
+    let manifest = Bundle::open(&bundle).unwrap().manifest;
+    let objects: Vec<_> = manifest.artifacts.iter().filter(|artifact| artifact.platform.is_none()).collect();
+    assert_eq!(objects.len(), 1, "one shared eBPF object: {objects:?}");
+    assert_eq!(objects[0].path, "xdp/chain.o");
+}
+
+#[test]
+fn an_unknown_platform_is_refused_naming_the_known_ones() {
+    let output = galettec(&["examples/macswap.gal", "-o", "/nonexistent/x", "--platform", "riscv64-linux"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown platform (known: x86_64-linux, aarch64-linux)"), "{stderr}");
+}

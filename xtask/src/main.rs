@@ -45,7 +45,8 @@ fn main() -> ExitCode {
 
 /// The whole test suite: the layout (rustfmt) and the lints (clippy, every
 /// warning an error), unit tests, diagnostics snapshots, end-to-end tests on
-/// real namespaces (they need root), then the editor grammar's tests.
+/// real namespaces (they need root), the end-to-end test on a real aarch64
+/// kernel, then the editor grammar's tests.
 fn test(extra_args: &[String]) -> Result<(), String> {
     step("Checking the layout (cargo fmt --check)");
     run_command(Command::new(cargo()).args(["fmt", "--all", "--check"]))?;
@@ -61,6 +62,8 @@ fn test(extra_args: &[String]) -> Result<(), String> {
     ]))?;
     step("Running the test suite");
     run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))?;
+    step("Running the end-to-end test on aarch64 (cargo xtask test-aarch64)");
+    test_aarch64::run()?;
     step("Running the VS Code grammar's tests (editors/vscode)");
     let vscode = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode");
     run_command(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;

@@ -112,3 +112,20 @@ fn a_bad_map_file_line_is_named_and_nothing_stays_attached() {
     assert!(!bpffs.path.join("galette").exists(), "the directories galette made for the pins are gone");
     assert!(bpffs.path.is_dir(), "the mount it did not make stays");
 }
+
+#[test]
+fn a_bundle_for_another_platform_is_refused_naming_the_platforms_it_has() {
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("aarch64-only");
+    let options = galettec::CompileOptions {
+        platforms: vec![galette_bundle::Platform::Aarch64Linux],
+        ..galettec::CompileOptions::from_env()
+    };
+    galettec::compile_chain(&crate::support::project_root().join("examples/upcall_reflector.gal"), &bundle, &options)
+        .unwrap();
+    let output = galette().arg("run").arg(&bundle).args(["--iface", "lo"]).output().unwrap();
+    assert_clear_failure(
+        &output,
+        "bundle `upcall_reflector` was built for aarch64-linux, not for x86_64-linux; recompile the chain with `galettec --platform x86_64-linux` (several at once: `--platform x86_64-linux,aarch64-linux`)",
+    );
+}
