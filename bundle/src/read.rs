@@ -90,6 +90,7 @@ impl Bundle {
         }
         let manifest: Manifest =
             serde_json::from_slice(&text).map_err(|source| BundleError::BadManifest { path: manifest_path, source })?;
+        let resolved = ResolvedManifest::resolve(&manifest).map_err(BundleError::Inconsistent)?;
         if !manifest.platforms.contains(&platform) {
             return Err(BundleError::Platform {
                 chain: manifest.chain,
@@ -97,7 +98,6 @@ impl Bundle {
                 wanted: platform,
             });
         }
-        let resolved = ResolvedManifest::resolve(&manifest).map_err(BundleError::Inconsistent)?;
         let digest = format!("sha256:{}", crate::hash::sha256_hex(&text));
         let bundle = Bundle { dir: dir.to_owned(), manifest, resolved, digest, platform };
         bundle.verify_artifacts()?;
@@ -222,6 +222,16 @@ mod tests {
             )
         );
         assert_eq!(Bundle::open_for(dir.path(), other).unwrap().platform, other);
+    }
+
+    #[test]
+    fn a_bundle_that_lists_no_platform_is_refused_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifest = sample_manifest();
+        manifest.platforms.clear();
+        write_bundle(dir.path(), manifest, &[ArtifactFile::shared(XDP_OBJECT, b"object bytes")]).unwrap();
+        let error = Bundle::open(dir.path()).unwrap_err();
+        assert_eq!(error.to_string(), "the manifest contradicts itself: the bundle lists no platform");
     }
 
     #[test]

@@ -142,8 +142,13 @@ fn main() -> ExitCode {
         ..CompileOptions::from_env()
     };
     if !cli.platform.is_empty() {
-        let mut platforms = cli.platform;
-        platforms.dedup();
+        // In the order given, each once.
+        let mut platforms = Vec::new();
+        for platform in cli.platform {
+            if !platforms.contains(&platform) {
+                platforms.push(platform);
+            }
+        }
         options.platforms = platforms;
     }
     options.build.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -199,3 +199,33 @@ fn an_unknown_platform_is_refused_naming_the_known_ones() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("unknown platform (known: x86_64-linux, aarch64-linux)"), "{stderr}");
 }
+
+#[test]
+fn the_security_chains_bundle_stays_small_on_every_platform() {
+    // Devices on slow links fetch it: under 300 KB for each platform.
+    use galette_bundle::{Bundle, Platform};
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("security");
+    let output = galettec(&[
+        "examples/security.gal",
+        "-o",
+        bundle.to_str().unwrap(),
+        "--platform",
+        "x86_64-linux,aarch64-linux",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let manifest = Bundle::open(&bundle).unwrap().manifest;
+    let size = |path: &str| std::fs::metadata(bundle.join(path)).unwrap().len();
+    for platform in Platform::ALL {
+        let artifacts: u64 = manifest
+            .artifacts
+            .iter()
+            .filter(|artifact| artifact.platform.is_none_or(|own| own == platform))
+            .map(|artifact| size(&artifact.path))
+            .sum();
+        let total = artifacts + size("manifest.json");
+        assert!(total < 300_000, "{platform}: {total} bytes");
+        let shown = format!("{platform}: {:.1} KB", total as f64 / 1e3);
+        assert!(text(&output.stderr).contains(&shown), "galettec shows {shown}:\n{}", text(&output.stderr));
+    }
+}

@@ -64,6 +64,10 @@ pub enum RunError {
     )]
     KernelLacks { features: Vec<String>, options: Vec<&'static str> },
 
+    #[error("could not tell whether this machine's kernel has everything chains need")]
+    #[diagnostic(code(galette::kernel), help("run `galette check` as root, which may load a test program"))]
+    KernelUnknown,
+
     #[error("cannot load the chain's eBPF object")]
     #[diagnostic(code(galette::load))]
     Load(#[source] Box<ObjectError>),

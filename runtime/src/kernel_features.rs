@@ -69,11 +69,7 @@ pub enum Availability {
 pub fn probe() -> Vec<(Feature, Availability)> {
     let loaded = load_pass_program();
     let (bpf, xdp) = program_availability(&loaded);
-    let jit = match loaded {
-        // The kernel says whether it compiled the program it loaded.
-        Ok(Jited(true)) => Availability::Available,
-        _ => probe_jit(std::fs::read_to_string(JIT_SYSCTL)),
-    };
+    let jit = jit_availability(&loaded, std::fs::read_to_string(JIT_SYSCTL));
     vec![
         (Feature::BpfSyscall, bpf),
         (Feature::XdpPrograms, xdp),
@@ -89,13 +85,7 @@ struct Jited(bool);
 /// The features a chain cannot run without that the kernel lacks, for a
 /// chain with (or without) userland NFs.
 pub fn missing_for_chain(features: &[(Feature, Availability)], has_userland: bool) -> Vec<(Feature, String)> {
-    features
-        .iter()
-        .filter(|(feature, _)| match feature {
-            Feature::BpfSyscall | Feature::XdpPrograms => true,
-            Feature::AfXdp => has_userland,
-            Feature::BpfJit => false,
-        })
+    needed(features, has_userland)
         .filter_map(|(feature, availability)| match availability {
             Availability::Missing(why) => Some((*feature, why.clone())),
             _ => None,
@@ -103,16 +93,37 @@ pub fn missing_for_chain(features: &[(Feature, Availability)], has_userland: boo
         .collect()
 }
 
+/// Whether every feature some chain needs is known to be there (what
+/// `galette check` answers): none missing, none the probe could not tell.
+pub fn all_chains_can_run(features: &[(Feature, Availability)]) -> bool {
+    needed(features, true).all(|(_, availability)| *availability == Availability::Available)
+}
+
+/// The features a chain with (or without) userland NFs cannot run without.
+fn needed(features: &[(Feature, Availability)], has_userland: bool) -> impl Iterator<Item = &(Feature, Availability)> {
+    features.iter().filter(move |(feature, _)| match feature {
+        Feature::BpfSyscall | Feature::XdpPrograms => true,
+        Feature::AfXdp => has_userland,
+        Feature::BpfJit => false,
+    })
+}
+
 const JIT_SYSCTL: &str = "/proc/sys/net/core/bpf_jit_enable";
 
-/// The JIT's sysctl, for when no program could be loaded to ask. It exists
-/// only in the first network namespace, so its absence proves nothing
-/// elsewhere.
-fn probe_jit(setting: io::Result<String>) -> Availability {
-    match setting.as_deref().map(str::trim) {
-        Ok("0") => Availability::Missing(format!("built in but switched off: `echo 1 > {JIT_SYSCTL}`")),
-        Ok(_) => Availability::Available,
-        Err(error) => Availability::Unknown(format!("cannot read {JIT_SYSCTL}: {error}")),
+/// Whether the JIT works: the kernel says whether it compiled the program
+/// it loaded; the JIT's sysctl says why not (switched off), or stands in
+/// when no program could be loaded. The sysctl exists only in the first
+/// network namespace, so its absence alone proves nothing.
+fn jit_availability(loaded: &io::Result<Jited>, setting: io::Result<String>) -> Availability {
+    let switched_off = || Availability::Missing(format!("built in but switched off: `echo 1 > {JIT_SYSCTL}`"));
+    match (loaded, setting.as_deref().map(str::trim)) {
+        (Ok(Jited(true)), _) => Availability::Available,
+        (_, Ok("0")) => switched_off(),
+        (Ok(Jited(false)), _) => Availability::Missing(
+            "the kernel ran a loaded program interpreted: it was built without the JIT".to_owned(),
+        ),
+        (Err(_), Ok(_)) => Availability::Available,
+        (Err(_), Err(error)) => Availability::Unknown(format!("cannot read {JIT_SYSCTL}: {error}")),
     }
 }
 
@@ -274,11 +285,17 @@ mod tests {
 
     #[test]
     fn a_kernel_without_the_jit_or_with_it_off_is_told_apart() {
-        let off = probe_jit(Ok("0\n".to_owned()));
+        let absent = || Err(io::Error::from(io::ErrorKind::NotFound));
+        let denied = || Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(jit_availability(&Ok(Jited(true)), absent()), Availability::Available);
+        let off = jit_availability(&Ok(Jited(false)), Ok("0\n".to_owned()));
         assert!(matches!(&off, Availability::Missing(why) if why.contains("switched off")), "{off:?}");
-        let absent = probe_jit(Err(io::Error::from(io::ErrorKind::NotFound)));
-        assert!(matches!(absent, Availability::Unknown(_)), "not in this namespace: {absent:?}");
-        assert_eq!(probe_jit(Ok("1\n".to_owned())), Availability::Available);
+        // Outside the first network namespace the sysctl is absent.
+        let built_without = jit_availability(&Ok(Jited(false)), absent());
+        assert!(matches!(&built_without, Availability::Missing(why) if why.contains("without the JIT")));
+        // Not allowed to load a program: only the sysctl can tell.
+        assert_eq!(jit_availability(&denied(), Ok("1\n".to_owned())), Availability::Available);
+        assert!(matches!(jit_availability(&denied(), absent()), Availability::Unknown(_)));
     }
 
     #[test]

@@ -269,11 +269,13 @@ fn status(run_dir: &RunDir, which: WhichChain, json: bool) -> Result<(), RunErro
     Ok(())
 }
 
-/// `galette check`: the kernel features, one line each.
+/// `galette check`: the kernel features, one line each; fails unless every
+/// chain could run here.
 fn check_kernel() -> Result<(), RunError> {
     let features = kernel_features::probe();
     print!("{}", kernel_features::report(&features));
-    require_kernel_features(&features, true)
+    require_kernel_features(&features, true)?;
+    if kernel_features::all_chains_can_run(&features) { Ok(()) } else { Err(RunError::KernelUnknown) }
 }
 
 /// Fails, naming the kernel options, when the kernel lacks what a chain

@@ -19,8 +19,8 @@ use crate::{cargo, cross_build, project_root, run_command, step, target_dir};
 /// The chain the guest runs.
 const CHAIN: &str = "examples/upcall_reflector.gal";
 
-/// Far more than a run takes (about 30 s of guest time under TCG on two
-/// cores), so only a hung guest hits it.
+/// Far more than a run takes (under 5 s of guest time under TCG on two
+/// cores, boot included), so only a hung guest hits it.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the guest's test prints last when everything held.

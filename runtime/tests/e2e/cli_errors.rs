@@ -42,18 +42,36 @@ fn a_tampered_bundle_is_refused() {
     assert_clear_failure(&output, "artifact xdp/chain.o does not match its sha256");
 }
 
-#[test]
-fn missing_privileges_are_explained() {
-    // `nobody` must reach the binary and the bundle, wherever the checkout
-    // is (a private temporary directory, say): copies in a readable place.
-    use std::os::unix::fs::PermissionsExt;
+/// A copy of the runtime that `nobody` can run, wherever the checkout is (a
+/// private temporary directory, say), in a directory it can read.
+fn galette_for_nobody() -> (tempfile::TempDir, std::path::PathBuf) {
     let readable = tempfile::Builder::new().prefix("galette-nobody-").tempdir_in("/tmp").unwrap();
-    let open =
-        |path: &std::path::Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    open(readable.path(), 0o755);
+    open_to_all(readable.path(), 0o755);
     let binary = readable.path().join("galette");
     std::fs::copy(env!("CARGO_BIN_EXE_galette"), &binary).unwrap();
-    open(&binary, 0o755);
+    open_to_all(&binary, 0o755);
+    (readable, binary)
+}
+
+fn open_to_all(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A command running `binary` as `nobody`, with no capabilities at all.
+fn as_nobody(binary: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(binary);
+    command
+}
+
+#[test]
+fn missing_privileges_are_explained() {
+    // `nobody` must reach the bundle too: a copy next to the binary.
+    let (readable, binary) = galette_for_nobody();
+    let open = open_to_all;
     let bundle = readable.path().join("bundle");
     std::fs::create_dir_all(bundle.join("xdp")).unwrap();
     for file in ["manifest.json", "xdp/chain.o"] {
@@ -62,15 +80,7 @@ fn missing_privileges_are_explained() {
     }
     open(&bundle, 0o755);
     open(&bundle.join("xdp"), 0o755);
-    // Drop to `nobody` with no capabilities at all.
-    let output = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
-        .arg(&binary)
-        .arg("run")
-        .arg(&bundle)
-        .args(["--iface", "lo"])
-        .output()
-        .unwrap();
+    let output = as_nobody(&binary).arg("run").arg(&bundle).args(["--iface", "lo"]).output().unwrap();
     assert_clear_failure(&output, "galette needs root privileges (CAP_BPF and CAP_NET_ADMIN missing)");
 }
 
@@ -128,4 +138,16 @@ fn a_bundle_for_another_platform_is_refused_naming_the_platforms_it_has() {
         &output,
         "bundle `upcall_reflector` was built for aarch64-linux, not for x86_64-linux; recompile the chain with `galettec --platform x86_64-linux` (several at once: `--platform x86_64-linux,aarch64-linux`)",
     );
+}
+
+#[test]
+fn check_finds_everything_here_and_cannot_tell_without_privileges() {
+    let output = galette().arg("check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().filter(|line| line.trim_start().starts_with("ok ")).count(), 4, "{stdout}");
+    let (_readable, binary) = galette_for_nobody();
+    let output = as_nobody(&binary).arg("check").output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("unknown  eBPF (the bpf system call)"));
+    assert_clear_failure(&output, "could not tell whether this machine's kernel has everything chains need");
 }

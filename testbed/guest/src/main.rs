@@ -49,14 +49,19 @@ fn report_kernel() {
     println!("guest: bpf_jit_enable={}", read("/proc/sys/net/core/bpf_jit_enable"));
 }
 
-/// `galette check` on the guest's kernel: it must find everything.
+/// `galette check` on the guest's kernel: it must find everything, the JIT
+/// included (Debian's arm64 kernel has it).
 fn check_kernel(galette: &str) -> Result<(), String> {
     let output = Command::new(galette).arg("check").output().map_err(|err| format!("cannot run {galette}: {err}"))?;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines() {
         println!("guest: galette check: {}", line.trim());
     }
     if !output.status.success() {
         return Err(format!("`galette check` failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    if stdout.lines().count() != 4 || !stdout.lines().all(|line| line.trim_start().starts_with("ok ")) {
+        return Err("`galette check` found a kernel feature missing".to_owned());
     }
     Ok(())
 }

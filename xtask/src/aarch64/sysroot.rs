@@ -25,8 +25,9 @@ const SYSROOT_PACKAGES: &[&str] = &[
     "libtirpc-dev",
 ];
 
-/// Written last into a complete sysroot: one `package=version` per line.
-const STAMP: &str = ".galette-sysroot";
+// Written last into a complete sysroot: one `package=version` per line
+// (galettec keys its build cache on it).
+use galette_cross::SYSROOT_STAMP as STAMP;
 
 /// Whether `dest` holds a complete sysroot.
 pub fn sysroot_ready(dest: &Path) -> bool {
