@@ -234,13 +234,17 @@ mod tests {
         assert_eq!(error.to_string(), "the manifest contradicts itself: the bundle lists no platform");
     }
 
+    /// A chain of one userland instance `u`, built for every platform.
+    fn manifest_for_every_platform() -> Manifest {
+        let mut manifest = testing::manifest("two", vec![testing::instance("u", Placement::Userland, vec![])]);
+        manifest.platforms = Platform::ALL.to_vec();
+        manifest
+    }
+
     #[test]
     fn a_device_needs_only_its_own_platforms_libraries() {
         let dir = tempfile::tempdir().unwrap();
-        let mut instance = testing::instance("u", Placement::Userland, vec![]);
-        instance.library = Some("u.so".into());
-        let mut manifest = testing::manifest("two", vec![instance]);
-        manifest.platforms = Platform::ALL.to_vec();
+        let manifest = manifest_for_every_platform();
         let x86 = Platform::X86_64Linux.library_path("u.so");
         let arm = Platform::Aarch64Linux.library_path("u.so");
         let artifacts = [
@@ -260,10 +264,7 @@ mod tests {
     #[test]
     fn a_library_missing_for_a_listed_platform_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut instance = testing::instance("u", Placement::Userland, vec![]);
-        instance.library = Some("u.so".into());
-        let mut manifest = testing::manifest("two", vec![instance]);
-        manifest.platforms = Platform::ALL.to_vec();
+        let manifest = manifest_for_every_platform();
         let x86 = Platform::X86_64Linux.library_path("u.so");
         let artifacts = [
             ArtifactFile::shared(XDP_OBJECT, b"object"),
