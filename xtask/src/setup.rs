@@ -17,7 +17,10 @@ use crate::{run_command, step};
 /// nmap, and python3 for its `http.server`; graphviz for the `dot` that
 /// `galettec explain --emit dot -o chain.svg` renders with; Debian's cross
 /// gcc for aarch64 (the linker of `galettec --platform aarch64-linux` and
-/// the C compiler of the cross-built runtime).
+/// the C compiler of the cross-built runtime); Debian's `docker-registry`
+/// (CNCF distribution), the OCI registry the bundle-distribution tests
+/// start, and `skopeo`, a registry client nobody here wrote that they check
+/// the published artifacts with.
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -35,6 +38,8 @@ const APT_PACKAGES: &[&str] = &[
     "python3",
     "graphviz",
     "gcc-aarch64-linux-gnu",
+    "docker-registry",
+    "skopeo",
 ];
 
 /// The bpf-linker release known to work with this toolchain.

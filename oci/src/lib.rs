@@ -1,0 +1,9 @@
+//! Galette bundles as OCI artifacts, in any registry that speaks the OCI
+//! distribution API: the registry client, how a bundle is laid out as
+//! manifests and layers, the fleet's signatures over it, and the
+//! content-addressed cache a device pulls into. docs/bundle.md ("As an OCI
+//! artifact") documents the layout for other tools.
+
+mod digest;
+
+pub use digest::{Digest, DigestWriter};
