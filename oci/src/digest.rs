@@ -18,9 +18,9 @@ impl Digest {
 
     /// Parses `sha256:<64 hex>`.
     pub fn parse(text: &str) -> Result<Digest, String> {
-        let hex = text
-            .strip_prefix("sha256:")
-            .ok_or_else(|| format!("`{text}` is not a digest (`sha256:` and 64 hex digits; only SHA-256 is supported)"))?;
+        let hex = text.strip_prefix("sha256:").ok_or_else(|| {
+            format!("`{text}` is not a digest (`sha256:` and 64 hex digits; only SHA-256 is supported)")
+        })?;
         Digest::from_sha256_hex(hex).ok_or_else(|| format!("`{text}` is not a digest (`sha256:` and 64 hex digits)"))
     }
 

@@ -5,5 +5,9 @@
 //! artifact") documents the layout for other tools.
 
 mod digest;
+pub mod layout;
+pub mod media_types;
+pub mod signature;
+pub mod store;
 
 pub use digest::{Digest, DigestWriter};
