@@ -57,6 +57,22 @@ pub enum RunError {
     #[diagnostic(code(galette::privileges), help("run it as root (e.g. with sudo)"))]
     Privileges { missing: Vec<&'static str> },
 
+    #[error(transparent)]
+    #[diagnostic(code(galette::signature))]
+    Signature(#[from] galette_oci::signature::SignatureError),
+
+    #[error("cannot pull the bundle")]
+    #[diagnostic(code(galette::pull))]
+    Pull(#[from] galette_oci::pull::PullError),
+
+    #[error(transparent)]
+    #[diagnostic(code(galette::registry))]
+    Registry(#[from] galette_oci::OciError),
+
+    #[error("{0}")]
+    #[diagnostic(code(galette::usage))]
+    Usage(String),
+
     #[error("this machine's kernel lacks {}", .features.join(" and "))]
     #[diagnostic(
         code(galette::kernel),

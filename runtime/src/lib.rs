@@ -6,6 +6,7 @@
 //! it when the process ends for any reason, SIGKILL included.
 
 pub mod attach;
+pub mod bundle_source;
 pub mod control;
 pub mod counters;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod privileges;
 pub mod reload;
 pub mod shutdown;
 pub mod stats;
+pub mod trust;
 pub mod userland;
 pub mod xdp_link;
 

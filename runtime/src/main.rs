@@ -11,7 +11,9 @@ use galette::control::session::attached_interfaces;
 use galette::control::{ChainEntry, ChainName, ChainSession, ChainTarget, ControlServer, RunDir, client, text};
 use galette::counters::ChainCounters;
 use galette::interface::interface_index;
+use galette::bundle_source::{self, BundleSource, RegistryAccess, bundle_dir};
 use galette::kernel_features;
+use galette::trust::Trust;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
 use galette::map_command::{self, MapFile, PinnedMap};
 use galette::metrics::MetricsServer;
@@ -59,10 +61,25 @@ enum Command {
     /// Replace a running chain's bundle, live: its traffic never stops, and
     /// the maps of the same shape keep their contents.
     Reload {
-        /// The new bundle; verified here before the running chain is asked.
+        /// The new bundle: a directory, or a registry reference
+        /// (`[oci://]REGISTRY/REPO:TAG` or `@sha256:...`), pulled first;
+        /// verified here, then again by the running chain.
         bundle: PathBuf,
         #[command(flatten)]
         which: WhichChain,
+        #[command(flatten)]
+        registry: PullArgs,
+    },
+    /// Fetch a bundle from an OCI registry into the store (only the blobs
+    /// it lacks, each checked against its digest) and assemble it in DIR.
+    Pull {
+        /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:...
+        reference: String,
+        /// Where to assemble the bundle (default: the store's directory
+        /// for its digest).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        registry: PullArgs,
     },
     /// Show a running chain: its interfaces, the bundle it runs and since
     /// when, and its last reloads.
@@ -123,10 +140,38 @@ enum MapCommand {
     Load { bundle: PathBuf, map: String, file: PathBuf },
 }
 
+/// Where bundles come from, and which ones this device accepts.
+#[derive(clap::Args)]
+struct PullArgs {
+    #[command(flatten)]
+    registry: galette_oci::cli::RegistryArgs,
+    /// The content-addressed store bundles are pulled into.
+    #[arg(long, value_name = "DIR", env = "GALETTE_STORE", default_value = galette_oci::store::DEFAULT_STORE)]
+    store: PathBuf,
+    /// The fleet's public key (`galette-ctl key init`): only bundles it
+    /// signed are run, pulled or reloaded, local directories included.
+    #[arg(long, value_name = "FILE", env = "GALETTE_TRUST_KEY")]
+    trust_key: Option<PathBuf>,
+}
+
+impl PullArgs {
+    fn access(&self) -> Result<RegistryAccess, RunError> {
+        let client = self.registry.client_options().map_err(RunError::Usage)?;
+        Ok(RegistryAccess { client, store: self.store.clone() })
+    }
+
+    fn trust(&self) -> Result<Trust, RunError> {
+        Trust::from_key_file(self.trust_key.as_deref())
+    }
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The bundle directory written by galettec.
+    /// The bundle: a directory written by galettec, or a registry reference
+    /// (`[oci://]REGISTRY/REPO:TAG` or `@sha256:...`), pulled first.
     bundle: PathBuf,
+    #[command(flatten)]
+    registry: PullArgs,
     /// The interface to attach the chain to; for a chain with interface
     /// roles, `ROLE=IF` once per role.
     #[arg(long, value_name = "IF|ROLE=IF", required = true)]
@@ -171,7 +216,8 @@ fn main() -> ExitCode {
     let run_dir = RunDir::new(cli.run_dir);
     let result = match cli.command {
         Command::Run(args) => run(args, &cli.bpffs, &run_dir),
-        Command::Reload { bundle, which } => reload(&run_dir, which, &bundle),
+        Command::Reload { bundle, which, registry } => reload(&run_dir, which, &bundle, &registry),
+        Command::Pull { reference, dir, registry } => pull(&reference, dir.as_deref(), &registry),
         Command::Status { which, json } => status(&run_dir, which, json),
         Command::Check => check_kernel(),
         Command::Map(command) => map(command, &cli.bpffs, &run_dir),
@@ -250,10 +296,13 @@ fn open_running_bundle(path: &std::path::Path, run_dir: &RunDir) -> Result<Bundl
     }
 }
 
-/// Has the running chain replace its bundle with `bundle`, and prints what
-/// it did.
-fn reload(run_dir: &RunDir, which: WhichChain, bundle: &std::path::Path) -> Result<(), RunError> {
-    let reloaded = client::reload(run_dir, which.target()?, bundle)?;
+/// Has the running chain replace its bundle with `bundle` (pulled first
+/// when it is a reference), and prints what it did.
+fn reload(run_dir: &RunDir, which: WhichChain, bundle: &std::path::Path, registry: &PullArgs) -> Result<(), RunError> {
+    let trust = registry.trust()?;
+    let dir = bundle_dir(&BundleSource::parse(bundle)?, &registry.access()?, &trust)?;
+    trust.open(&dir)?;
+    let reloaded = client::reload(run_dir, which.target()?, &dir)?;
     println!("{}", text::reloaded(reloaded.chain.as_str(), &reloaded.bundle, &reloaded.report));
     Ok(())
 }
@@ -297,8 +346,18 @@ fn require_kernel_features(
     Err(RunError::KernelLacks { features, options })
 }
 
+/// `galette pull`: fetches and assembles, then says what moved.
+fn pull(reference: &str, dir: Option<&std::path::Path>, registry: &PullArgs) -> Result<(), RunError> {
+    let reference = galette_oci::Reference::parse(reference.strip_prefix(bundle_source::OCI_PREFIX).unwrap_or(reference))?;
+    let report = bundle_source::pull_bundle(&reference, &registry.access()?, &registry.trust()?, dir)?;
+    println!("galette: {}", bundle_source::describe_pull(&report));
+    Ok(())
+}
+
 fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), RunError> {
-    let bundle = Bundle::open(&args.bundle)?;
+    let trust = args.registry.trust()?;
+    let bundle_path = bundle_dir(&BundleSource::parse(&args.bundle)?, &args.registry.access()?, &trust)?;
+    let bundle = trust.open(&bundle_path)?;
     let attachments = attach::plan(&bundle, &args.iface)?;
     let interfaces = attachments.iter().map(|attachment| attachment.interface.as_str()).collect::<Vec<_>>().join(", ");
     for attachment in &attachments {
@@ -319,7 +378,7 @@ fn run(args: RunArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), R
     let workers = Workers { count: args.workers, mode: args.mode };
     let pins = PinOptions { bpffs: bpffs.to_owned(), keep: args.keep_maps };
     let mut chain = RunningChain::start(&bundle, &attachments, args.xdp_mode, workers, &pins, &preload)?;
-    let mut session = ChainSession::new(&args.bundle, &bundle, attached);
+    let mut session = ChainSession::new(&bundle_path, &bundle, attached, trust);
     println!(
         "galette: chain `{}` attached to {} (XDP mode: {}); Ctrl-C to stop",
         bundle.manifest.chain,

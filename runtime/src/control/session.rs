@@ -16,6 +16,7 @@ use crate::RunError;
 use crate::attach::Attachment;
 use crate::loader::RunningChain;
 use crate::reload::ReloadReport;
+use crate::trust::Trust;
 
 /// How many reloads `galette status` shows.
 pub const HISTORY: usize = 10;
@@ -60,6 +61,9 @@ pub struct ChainSession {
     running_since: UnixSeconds,
     /// Oldest first, at most [`HISTORY`].
     reloads: VecDeque<ReloadRecord>,
+    /// Which bundles a reload may bring (the rule `galette run` was started
+    /// with).
+    trust: Trust,
 }
 
 /// What the main loop does with one request: the response for the client
@@ -72,8 +76,9 @@ pub struct Answer {
 
 impl ChainSession {
     /// The chain just started from `bundle`, found at `bundle_path`.
-    pub fn new(bundle_path: &Path, bundle: &Bundle, interfaces: Vec<AttachedInterface>) -> ChainSession {
+    pub fn new(bundle_path: &Path, bundle: &Bundle, interfaces: Vec<AttachedInterface>, trust: Trust) -> ChainSession {
         ChainSession {
+            trust,
             chain: bundle.manifest.chain.clone(),
             interfaces,
             // What `galette status` shows should not depend on the
@@ -113,7 +118,7 @@ impl ChainSession {
     /// `chain` run it, and records how that went.
     fn reload(&mut self, path: &Path, chain: &mut impl Reload) -> ReloadRecord {
         let at = UnixSeconds::now();
-        let reloaded = Bundle::open(path).map_err(RunError::from).and_then(|bundle| {
+        let reloaded = self.trust.open(path).and_then(|bundle| {
             let digest = bundle.digest.clone();
             chain.reload(bundle).map(|report| (digest, report))
         });
@@ -179,7 +184,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let first = bundle(&temp.path().join("a"), b"one");
         let second = bundle(&temp.path().join("b"), b"two");
-        let mut session = ChainSession::new(&first.dir, &first, interfaces());
+        let mut session = ChainSession::new(&first.dir, &first, interfaces(), Trust::AnyBundle);
         let mut chain = StandIn { refuse: false, running: first.digest.clone() };
         let before = session.status();
         assert_eq!((before.chain.as_str(), before.digest.as_str()), ("sample", first.digest.as_str()));
@@ -207,7 +212,7 @@ mod tests {
     fn a_refused_reload_changes_nothing_but_the_history() {
         let temp = tempfile::tempdir().unwrap();
         let first = bundle(&temp.path().join("a"), b"one");
-        let mut session = ChainSession::new(&first.dir, &first, interfaces());
+        let mut session = ChainSession::new(&first.dir, &first, interfaces(), Trust::AnyBundle);
         let mut chain = StandIn { refuse: true, running: first.digest.clone() };
         let answer = session.answer(&reload_request(&first.dir), &mut chain);
         let Response::ReloadRefused { error } = &answer.response else { panic!("{answer:?}") };
@@ -229,7 +234,7 @@ mod tests {
         let first = bundle(&temp.path().join("a"), b"one");
         let second = bundle(&temp.path().join("b"), b"two");
         std::fs::write(second.dir.join(XDP_OBJECT), b"tampered").unwrap();
-        let mut session = ChainSession::new(&first.dir, &first, interfaces());
+        let mut session = ChainSession::new(&first.dir, &first, interfaces(), Trust::AnyBundle);
         let mut chain = StandIn { refuse: false, running: first.digest.clone() };
         let answer = session.answer(&reload_request(&second.dir), &mut chain);
         let Response::ReloadRefused { error } = &answer.response else { panic!("{answer:?}") };
@@ -241,7 +246,7 @@ mod tests {
     fn the_history_keeps_the_last_ten_reloads() {
         let temp = tempfile::tempdir().unwrap();
         let first = bundle(&temp.path().join("a"), b"one");
-        let mut session = ChainSession::new(&first.dir, &first, interfaces());
+        let mut session = ChainSession::new(&first.dir, &first, interfaces(), Trust::AnyBundle);
         let mut chain = StandIn { refuse: true, running: first.digest.clone() };
         for n in 0..HISTORY + 3 {
             let missing = temp.path().join(format!("missing-{n}"));
