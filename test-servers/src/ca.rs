@@ -27,7 +27,8 @@ impl TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names to parse");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name = name("Galette test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate().expect("generating the test CA key");
         let cert = params.self_signed(&key).expect("self-signing the test CA");
         TestCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) }

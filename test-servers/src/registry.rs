@@ -57,7 +57,8 @@ impl Registry {
             Path::new(BINARY).exists(),
             "{BINARY} is missing: the registry tests need Debian's docker-registry package (run `cargo xtask setup`)"
         );
-        let dir = tempfile::Builder::new().prefix("galette-registry-").tempdir().expect("creating a temporary directory");
+        let dir =
+            tempfile::Builder::new().prefix("galette-registry-").tempdir().expect("creating a temporary directory");
         let ca = options.tls.then(TestCa::new);
         if let Some(ca) = &ca {
             let (cert, key) = ca.server_cert(&["127.0.0.1", "localhost"]);
@@ -149,6 +150,18 @@ impl Registry {
             .filter_map(|line| line.split_once(&prefix).map(|(_, rest)| rest))
             .filter(|rest| rest.split(' ').next().is_some_and(|path| path.contains(path_contains)))
             .count()
+    }
+
+    /// Where the registry keeps blobs (`docker/registry/v2/blobs/sha256/..`),
+    /// for tests that tamper with what it serves.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The file holding a blob's bytes in the filesystem storage driver, by
+    /// the SHA-256 hex of the blob.
+    pub fn blob_file(&self, sha256_hex: &str) -> PathBuf {
+        self.storage_dir().join(format!("docker/registry/v2/blobs/sha256/{}/{sha256_hex}/data", &sha256_hex[..2]))
     }
 
     /// Stops the registry and removes its storage (as dropping it does).
