@@ -268,6 +268,36 @@ impl RegistryClient {
         Ok(size)
     }
 
+    /// The OCI 1.1 referrers of `digest` (an image index of the manifests
+    /// whose `subject` it is), or None if the registry has no referrers API
+    /// (distribution 2.8 and other OCI 1.0 registries): then referrers are
+    /// found under the fallback tag `sha256-<hex>`.
+    pub fn referrers(&mut self, repository: &str, digest: &Digest) -> Result<Option<PulledManifest>, OciError> {
+        validate(repository)?;
+        let call = Call::new("GET", self.url(repository, &format!("referrers/{digest}")), repository, "pull")
+            .what(format!("referrers of {digest} in repository {repository} on registry {}", self.registry))
+            .header("accept", OCI_INDEX);
+        let mut response = self.send(&call)?;
+        match response.status().as_u16() {
+            200 => {}
+            // A registry with the API answers 200 with an empty index for a
+            // digest nothing refers to; 404 means no API.
+            404 => return Ok(None),
+            _ => return Err(self.transport.status_error(&call, response)),
+        }
+        let header_type = http::header(&response, "content-type");
+        let bytes = response.body_mut().with_config().limit(MANIFEST_LIMIT).read_to_vec().map_err(|error| {
+            OciError::BadResponse {
+                method: "GET".to_owned(),
+                url: call.url.clone(),
+                reason: format!("reading the referrers index: {error}"),
+            }
+        })?;
+        self.stats.bytes_downloaded += bytes.len() as u64;
+        let digest = Digest::of(&bytes);
+        Ok(Some(PulledManifest { media_type: media_type_of(header_type.as_deref(), &bytes), bytes, digest }))
+    }
+
     /// The repository's tags, following the registry's pagination.
     pub fn tags(&mut self, repository: &str) -> Result<Vec<String>, OciError> {
         validate(repository)?;

@@ -254,3 +254,60 @@ fn skopeo_and_curl_read_what_was_pushed() {
     assert!(output.status.success(), "curl: {}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.stdout, layer);
 }
+
+/// What distribution 2.8 (OCI distribution spec 1.0) makes of OCI 1.1:
+/// it stores `subject` and `artifactType` untouched but has no referrers
+/// API, so referrers must use the spec's fallback, an index tagged
+/// `sha256-<hex of the subject>`; the short-lived artifact manifest type
+/// (1.1 release candidates) is refused.
+#[test]
+fn oci_1_1_fields_on_distribution_2_8() {
+    let registry = Registry::start(RegistryOptions::default());
+    let mut client = client(&registry);
+    let repository = "fleet/chain";
+    let bundle = push_artifact(&mut client, repository, "v1", &[(XDP_TYPE, b"xdp")]);
+    let bundle_digest = Digest::of(&bundle);
+    let empty = b"{}";
+    let signature = b"an ed25519 signature";
+    for bytes in [&empty[..], &signature[..]] {
+        client.push_blob(repository, &Digest::of(bytes), bytes).unwrap();
+    }
+    let subject = json!({"mediaType": OCI_MANIFEST, "digest": bundle_digest.to_string(), "size": bundle.len()});
+    let referrer = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.galette.signature.v1",
+        "config": descriptor("application/vnd.oci.empty.v1+json", empty),
+        "layers": [descriptor("application/vnd.galette.signature.v1+ed25519", signature)],
+        "subject": subject,
+    }))
+    .unwrap();
+    let referrer_digest = Digest::of(&referrer);
+    assert_eq!(
+        client.push_manifest(repository, &referrer_digest.to_string(), OCI_MANIFEST, &referrer).unwrap(),
+        referrer_digest
+    );
+    assert_eq!(client.pull_manifest(repository, &referrer_digest.to_string()).unwrap().bytes, referrer, "kept as is");
+
+    assert_eq!(client.referrers(repository, &bundle_digest).unwrap(), None, "distribution 2.8 has no referrers API");
+    let fallback = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": referrer_digest.to_string(), "size": referrer.len(),
+                       "artifactType": "application/vnd.galette.signature.v1"}],
+    }))
+    .unwrap();
+    let tag = format!("sha256-{}", bundle_digest.hex());
+    client.push_manifest(repository, &tag, OCI_INDEX, &fallback).unwrap();
+    assert_eq!(client.pull_manifest(repository, &tag).unwrap().bytes, fallback);
+
+    let artifact_type = "application/vnd.oci.artifact.manifest.v1+json";
+    let artifact = serde_json::to_vec(&json!({
+        "mediaType": artifact_type,
+        "artifactType": "application/vnd.galette.signature.v1",
+        "blobs": [descriptor("application/vnd.galette.signature.v1+ed25519", signature)],
+        "subject": subject,
+    }))
+    .unwrap();
+    let error = client.push_manifest(repository, "artifact", artifact_type, &artifact).unwrap_err();
+    assert!(error.to_string().contains("MANIFEST_INVALID"), "{error}");
+}
