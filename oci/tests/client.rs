@@ -311,3 +311,25 @@ fn oci_1_1_fields_on_distribution_2_8() {
     let error = client.push_manifest(repository, "artifact", artifact_type, &artifact).unwrap_err();
     assert!(error.to_string().contains("MANIFEST_INVALID"), "{error}");
 }
+
+/// The `Bearer` flow of Docker Hub, Harbor and GitLab: the registry sends
+/// the client to a token service, the token is kept for the repository.
+#[test]
+fn a_token_service_is_followed_and_its_token_reused() {
+    let registry = Registry::start_with_token_service();
+    let mut client = client(&registry);
+    let manifest = push_artifact(&mut client, "fleet/chain", "v1", &[(XDP_TYPE, b"xdp"), (LIB_TYPE, b"lib")]);
+    let after_push = registry.token_requests();
+    // A token for pull (HEAD) and one for pull,push (the first POST).
+    assert!(after_push <= 2, "tokens are reused, not fetched per request: {after_push}");
+    assert_eq!(client.pull_manifest("fleet/chain", "v1").unwrap().bytes, manifest);
+    let mut blob = Vec::new();
+    client.pull_blob("fleet/chain", &Digest::of(b"lib"), &mut blob).unwrap();
+    assert_eq!(blob, b"lib");
+    assert_eq!(client.tags("fleet/chain").unwrap(), ["v1"]);
+    assert_eq!(registry.token_requests(), after_push, "the repository's token serves pulls too");
+
+    let wrong = ClientOptions { credentials: Some(("galette".to_owned(), "wrong".to_owned())), ..options(&registry) };
+    let error = RegistryClient::new(&registry.address(), &wrong).unwrap().tags("fleet/chain").unwrap_err();
+    assert!(matches!(error, OciError::Unauthorized { .. }), "{error}");
+}

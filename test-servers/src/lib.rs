@@ -3,6 +3,7 @@
 
 mod ca;
 mod registry;
+mod token;
 
 pub use ca::TestCa;
 pub use registry::{Registry, RegistryOptions};

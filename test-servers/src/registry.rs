@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::TestCa;
+use crate::token::{self, TokenServer};
 
 const BINARY: &str = "/usr/bin/docker-registry";
 const USER: &str = "galette";
@@ -43,6 +44,7 @@ pub struct Registry {
     options: RegistryOptions,
     ca: Option<TestCa>,
     ca_path: PathBuf,
+    token_server: Option<TokenServer>,
     // Declared last so that the process is gone before its files are.
     dir: tempfile::TempDir,
 }
@@ -53,6 +55,17 @@ impl Registry {
     /// Panics (this is test support) if `docker-registry` is not installed or
     /// does not come up, with the registry's log.
     pub fn start(options: RegistryOptions) -> Registry {
+        Registry::start_with(options, false)
+    }
+
+    /// A registry with TLS whose auth is a token service (the `Bearer`
+    /// challenge of Docker Hub, Harbor, GitLab): the service hands out
+    /// tokens for the same user and password as `credentials()`.
+    pub fn start_with_token_service() -> Registry {
+        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true)
+    }
+
+    fn start_with(options: RegistryOptions, token_auth: bool) -> Registry {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: the registry tests need Debian's docker-registry package (run `cargo xtask setup`)"
@@ -68,14 +81,20 @@ impl Registry {
             fs::create_dir(dir.path().join("certs")).expect("creating the CA directory");
             fs::write(dir.path().join("certs/ca.crt"), &ca.cert_pem).expect("writing the CA certificate");
         }
-        if options.basic_auth {
+        if options.basic_auth && !token_auth {
             // distribution's htpasswd accepts only bcrypt; the lowest cost keeps
             // each authenticated request fast (the registry checks it every time).
             let hash = bcrypt::hash(PASSWORD, 4).expect("hashing the test password");
             fs::write(dir.path().join("htpasswd"), format!("{USER}:{hash}\n")).expect("writing htpasswd");
         }
         let ca_path = dir.path().join("certs/ca.crt");
-        let mut registry = Registry { child: None, port: 0, options, ca, ca_path, dir };
+        let token_server = token_auth.then(|| {
+            let ca = ca.as_ref().expect("the token service is served with TLS");
+            let server = TokenServer::start(ca, Some((USER.to_owned(), PASSWORD.to_owned())));
+            fs::write(dir.path().join("token.crt"), &server.signing_cert_pem).expect("writing the token certificate");
+            server
+        });
+        let mut registry = Registry { child: None, port: 0, options, ca, ca_path, token_server, dir };
         let mut last_log = String::new();
         // The port is picked by binding port 0 and closing it, so another
         // process can take it before the registry binds it: retry then.
@@ -164,6 +183,11 @@ impl Registry {
         self.storage_dir().join(format!("docker/registry/v2/blobs/sha256/{}/{sha256_hex}/data", &sha256_hex[..2]))
     }
 
+    /// How many requests the token service has had (0 without one).
+    pub fn token_requests(&self) -> usize {
+        self.token_server.as_ref().map_or(0, TokenServer::requests)
+    }
+
     /// Stops the registry and removes its storage (as dropping it does).
     pub fn stop(self) {}
 
@@ -198,7 +222,14 @@ impl Registry {
         if self.options.tls {
             config.push_str(&format!("  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\n"));
         }
-        if self.options.basic_auth {
+        if let Some(server) = &self.token_server {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {dir}/token.crt\n",
+                realm = server.realm(),
+                service = token::SERVICE,
+                issuer = token::ISSUER,
+            ));
+        } else if self.options.basic_auth {
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: galette-test\n    path: {dir}/htpasswd\n"));
         }
         config

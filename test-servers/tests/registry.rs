@@ -38,3 +38,38 @@ fn registry_serves_plain_http_anonymously() {
         .expect("running curl");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "200", "{}", registry.log());
 }
+
+#[test]
+fn registry_with_a_token_service_takes_its_tokens() {
+    let registry = Registry::start_with_token_service();
+    let (user, password) = registry.credentials().unwrap();
+    let curl = |args: &[&str]| {
+        let output = Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(registry.ca_file())
+            .args(args)
+            .output()
+            .expect("running curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let challenge = curl(&["-D", "-", "-o", "/dev/null", &format!("{}/v2/fleet/chain/tags/list", registry.url())]);
+    assert!(challenge.contains("Bearer realm="), "{challenge}");
+    let realm =
+        format!("https://127.0.0.1:{}/token", challenge.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap());
+    let url = format!("{realm}?service=galette-test-registry&scope=repository:fleet/chain:pull");
+    let refused = curl(&["-o", "/dev/null", "-w", "%{http_code}", &url]);
+    assert_eq!(refused, "401");
+    let answer = curl(&["-u", &format!("{user}:{password}"), &url]);
+    let token = answer.split("\"token\":\"").nth(1).and_then(|rest| rest.split('"').next()).expect(&answer).to_owned();
+    let status = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("{}/v2/fleet/chain/tags/list", registry.url()),
+    ]);
+    assert_eq!(status, "404", "the token is accepted (the repository does not exist yet):\n{}", registry.log());
+    assert_eq!(registry.token_requests(), 2);
+}
