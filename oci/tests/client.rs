@@ -217,6 +217,7 @@ fn plain_http_only_when_asked_for() {
     let tls_registry = Registry::start(RegistryOptions::default());
     let error = RegistryClient::new(&tls_registry.address(), &plain).unwrap().tags("fleet/chain").unwrap_err();
     assert!(matches!(error, OciError::Http { status: 400, .. }), "{error:?}");
+    assert!(error.to_string().contains("serves HTTPS"), "{error}");
 }
 
 #[test]

@@ -143,7 +143,13 @@ impl Transport {
             },
             404 => OciError::NotFound { what: call.what.clone() },
             _ => {
-                OciError::Http { method: call.method.to_owned(), url: call.url.clone(), status, body_excerpt: excerpt }
+                // Go's HTTPS server answering a plain-HTTP request.
+                let body_excerpt = if status == 400 && body.contains("HTTP request to an HTTPS server") {
+                    format!("{excerpt} (the registry serves HTTPS: do not ask for plain HTTP)")
+                } else {
+                    excerpt
+                };
+                OciError::Http { method: call.method.to_owned(), url: call.url.clone(), status, body_excerpt }
             }
         }
     }
@@ -261,6 +267,11 @@ fn transport_error(url: &str, error: ureq::Error) -> OciError {
     match tls {
         Some(tls) => {
             let hint = match tls {
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
+                ) => {
+                    "the certificate is for another host name: use the name (or address) the certificate was issued for"
+                }
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
                     "if the registry has a certificate from a private CA, pass that CA's certificate with --ca FILE"
                 }
@@ -271,7 +282,10 @@ fn transport_error(url: &str, error: ureq::Error) -> OciError {
             };
             OciError::Tls { registry: host, reason: tls.to_string(), hint: hint.to_owned() }
         }
-        None => OciError::Connect { url: url.to_owned(), reason: error.to_string() },
+        None => OciError::Connect {
+            url: url.to_owned(),
+            reason: format!("{error}; check the registry's address and that it is running"),
+        },
     }
 }
 
