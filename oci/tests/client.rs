@@ -334,3 +334,23 @@ fn a_token_service_is_followed_and_its_token_reused() {
     let error = RegistryClient::new(&registry.address(), &wrong).unwrap().tags("fleet/chain").unwrap_err();
     assert!(matches!(error, OciError::Unauthorized { .. }), "{error}");
 }
+
+/// Registries on object storage (S3, GCS, a CDN) answer a blob download
+/// with a redirect; the client follows it and still checks the digest.
+#[test]
+fn blob_downloads_follow_redirects() {
+    let registry = Registry::start_with_blob_redirects();
+    let mut client = client(&registry);
+    let layer = b"an eBPF object behind a redirect".as_slice();
+    let manifest = push_artifact(&mut client, "fleet/chain", "v1", &[(XDP_TYPE, layer)]);
+    let before = registry.blob_store_requests();
+    let mut pulled = Vec::new();
+    client.pull_blob("fleet/chain", &Digest::of(layer), &mut pulled).unwrap();
+    assert_eq!(pulled, layer);
+    assert!(registry.blob_store_requests() > before, "the blob came from the store:\n{}", registry.log());
+    assert_eq!(client.pull_manifest("fleet/chain", "v1").unwrap().bytes, manifest);
+
+    std::fs::write(registry.blob_file(Digest::of(layer).hex()), b"tampered in the store").unwrap();
+    let error = client.pull_blob("fleet/chain", &Digest::of(layer), &mut Vec::new()).unwrap_err();
+    assert!(matches!(error, OciError::DigestMismatch { .. }), "{error}");
+}

@@ -2,6 +2,7 @@
 //! on a loopback address and stopped when it is dropped.
 
 mod ca;
+mod https;
 mod registry;
 mod token;
 

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::TestCa;
+use crate::https::{HttpsServer, Reply};
 use crate::token::{self, TokenServer};
 
 const BINARY: &str = "/usr/bin/docker-registry";
@@ -45,6 +46,7 @@ pub struct Registry {
     ca: Option<TestCa>,
     ca_path: PathBuf,
     token_server: Option<TokenServer>,
+    blob_store: Option<HttpsServer>,
     // Declared last so that the process is gone before its files are.
     dir: tempfile::TempDir,
 }
@@ -55,17 +57,26 @@ impl Registry {
     /// Panics (this is test support) if `docker-registry` is not installed or
     /// does not come up, with the registry's log.
     pub fn start(options: RegistryOptions) -> Registry {
-        Registry::start_with(options, false)
+        Registry::start_with(options, false, false)
+    }
+
+    /// A registry (TLS, basic auth) that answers blob downloads with a
+    /// redirect to another server, as registries backed by S3, GCS or a CDN
+    /// do: distribution's `redirect` storage middleware, pointing at a small
+    /// HTTPS server that serves the registry's storage directory and wants
+    /// no credentials (like a presigned URL).
+    pub fn start_with_blob_redirects() -> Registry {
+        Registry::start_with(RegistryOptions::default(), false, true)
     }
 
     /// A registry with TLS whose auth is a token service (the `Bearer`
     /// challenge of Docker Hub, Harbor, GitLab): the service hands out
     /// tokens for the same user and password as `credentials()`.
     pub fn start_with_token_service() -> Registry {
-        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true)
+        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true, false)
     }
 
-    fn start_with(options: RegistryOptions, token_auth: bool) -> Registry {
+    fn start_with(options: RegistryOptions, token_auth: bool, blob_redirects: bool) -> Registry {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: the registry tests need Debian's docker-registry package (run `cargo xtask setup`)"
@@ -94,7 +105,12 @@ impl Registry {
             fs::write(dir.path().join("token.crt"), &server.signing_cert_pem).expect("writing the token certificate");
             server
         });
-        let mut registry = Registry { child: None, port: 0, options, ca, ca_path, token_server, dir };
+        let blob_store = blob_redirects.then(|| {
+            let ca = ca.as_ref().expect("the blob store is served with TLS");
+            let root = dir.path().join("data");
+            HttpsServer::start(ca, move |request| serve_file(&root, request))
+        });
+        let mut registry = Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, dir };
         let mut last_log = String::new();
         // The port is picked by binding port 0 and closing it, so another
         // process can take it before the registry binds it: retry then.
@@ -188,6 +204,11 @@ impl Registry {
         self.token_server.as_ref().map_or(0, TokenServer::requests)
     }
 
+    /// How many requests the blob store behind the redirects has had.
+    pub fn blob_store_requests(&self) -> usize {
+        self.blob_store.as_ref().map_or(0, HttpsServer::requests)
+    }
+
     /// Stops the registry and removes its storage (as dropping it does).
     pub fn stop(self) {}
 
@@ -221,6 +242,12 @@ impl Registry {
         );
         if self.options.tls {
             config.push_str(&format!("  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\n"));
+        }
+        if let Some(store) = &self.blob_store {
+            config.push_str(&format!(
+                "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {}\n",
+                store.url()
+            ));
         }
         if let Some(server) = &self.token_server {
             config.push_str(&format!(
@@ -282,6 +309,21 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The blob store: a file of the registry's storage by its path.
+fn serve_file(root: &Path, request: &crate::https::Request) -> Reply {
+    let path = request.target.split('?').next().unwrap_or("");
+    let not_found = || Reply { status: "404 Not Found", headers: Vec::new(), body: Vec::new() };
+    if path.split('/').any(|part| part == "..") || !matches!(request.method.as_str(), "GET" | "HEAD") {
+        return not_found();
+    }
+    match fs::read(root.join(path.trim_start_matches('/'))) {
+        Ok(body) => {
+            Reply { status: "200 OK", headers: vec![("content-type", "application/octet-stream".to_owned())], body }
+        }
+        Err(_) => not_found(),
     }
 }
 

@@ -3,14 +3,7 @@
 //! challenge naming this service; a client gets a JWT here, with basic
 //! credentials, and retries with it. The registry trusts the JWT because
 //! it is signed by a key whose certificate is in its `rootcertbundle`.
-//! Served over HTTPS with the test CA, one connection at a time, which is
-//! all a test needs.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -19,18 +12,16 @@ use rcgen::{CertificateParams, KeyPair};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 
 use crate::TestCa;
+use crate::https::{HttpsServer, Reply};
 
 pub(crate) const SERVICE: &str = "galette-test-registry";
 pub(crate) const ISSUER: &str = "galette-test-token-issuer";
 
 pub(crate) struct TokenServer {
-    pub port: u16,
+    server: HttpsServer,
     /// The certificate of the key that signs tokens: the registry's
     /// `rootcertbundle`.
     pub signing_cert_pem: String,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 struct Signer {
@@ -48,93 +39,20 @@ impl TokenServer {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &signing_key.serialize_der(), &rng)
             .expect("rcgen generates P-256 keys");
         let signer = Signer { key, cert_der: signing_cert.der().to_vec(), credentials };
-
-        let (cert_pem, key_pem) = ca.server_cert(&["127.0.0.1", "localhost"]);
-        let tls = Arc::new(server_config(&cert_pem, &key_pem));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the token service");
-        let port = listener.local_addr().expect("the token service's address").port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
-            let signer = Mutex::new(signer);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        requests.fetch_add(1, Ordering::SeqCst);
-                        // A failed exchange (a client that gave up) is that client's problem.
-                        let _ = serve(stream, tls.clone(), &signer.lock().expect("one connection at a time"));
-                    }
-                }
-            })
-        };
-        TokenServer { port, signing_cert_pem: signing_cert.pem(), requests, stop, thread: Some(thread) }
+        let server = HttpsServer::start(ca, move |request| {
+            let (status, body) = answer(&request.target, request.authorization.as_deref(), &signer);
+            Reply::json(status, body)
+        });
+        TokenServer { server, signing_cert_pem: signing_cert.pem() }
     }
 
     pub fn realm(&self) -> String {
-        format!("https://127.0.0.1:{}/token", self.port)
+        format!("{}/token", self.server.url())
     }
 
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.server.requests()
     }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn server_config(cert_pem: &str, key_pem: &str) -> rustls::ServerConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("the server certificate is PEM");
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("the server key is PEM");
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .expect("a valid server certificate and key")
-}
-
-fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>, signer: &Signer) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    let connection = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
-    let mut stream = rustls::StreamOwned::new(connection, stream);
-    let mut reader = BufReader::new(&mut stream);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut authorization = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
-        }
-    }
-    let target = request_line.split(' ').nth(1).unwrap_or("");
-    let (status, body) = answer(target, authorization.as_deref(), signer);
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes())?;
-    stream.conn.send_close_notify();
-    stream.flush()
 }
 
 fn answer(target: &str, authorization: Option<&str>, signer: &Signer) -> (&'static str, String) {
