@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use galette_oci::media_types::{BUNDLE_MANIFEST, LIBRARY, OCI_INDEX, OCI_MANIFEST, XDP_OBJECT};
+use galette_oci::media_types::{BUNDLE_MANIFEST, LIBRARY, OCI_INDEX, OCI_MANIFEST, SIGNATURE, XDP_OBJECT};
 use galette_oci::{ClientOptions, Digest, OciError, RegistryClient};
 use galette_test_servers::{Registry, RegistryOptions};
 use serde_json::json;
@@ -300,6 +300,19 @@ fn oci_1_1_fields_on_distribution_2_8() {
     let tag = format!("sha256-{}", bundle_digest.hex());
     client.push_manifest(repository, &tag, OCI_INDEX, &fallback).unwrap();
     assert_eq!(client.pull_manifest(repository, &tag).unwrap().bytes, fallback);
+
+    // The layout's signature scheme (cosign's tag, `sha256-<hex>.sig`, with
+    // the signature document as the config) needs nothing beyond tags.
+    let document = br#"{"signature":"..."}"#;
+    client.push_blob(repository, &Digest::of(document), document).unwrap();
+    let signed = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": descriptor(SIGNATURE, document), "layers": [],
+    }))
+    .unwrap();
+    let tag = galette_oci::media_types::signature_tag(&bundle_digest);
+    client.push_manifest(repository, &tag, OCI_MANIFEST, &signed).unwrap();
+    assert_eq!(client.pull_manifest(repository, &tag).unwrap().bytes, signed);
 
     let artifact_type = "application/vnd.oci.artifact.manifest.v1+json";
     let artifact = serde_json::to_vec(&json!({
