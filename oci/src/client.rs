@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::auth::{self, Credentials};
 use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::reference::{validate_repository, validate_tag};
+use crate::reference::{validate_registry, validate_repository, validate_tag};
 use crate::{Digest, DigestWriter, OciError};
 
 use self::http::{Call, Transport};
@@ -71,6 +71,8 @@ impl RegistryClient {
     /// A client for `registry` (`host[:port]`). Reads the CA file and the
     /// credentials now, so that a bad file is reported before any transfer.
     pub fn new(registry: &str, options: &ClientOptions) -> Result<RegistryClient, OciError> {
+        validate_registry(registry)
+            .map_err(|reason| OciError::InvalidReference { text: registry.to_owned(), reason })?;
         // Docker Hub's API lives on another host than its name.
         let host = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
         let scheme = if options.plain_http { "http" } else { "https" };
@@ -86,7 +88,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             registry: registry.to_owned(),
             base: format!("{scheme}://{host}"),
-            transport: Transport::new(registry, tls, credentials),
+            transport: Transport::new(registry, tls, credentials, options.plain_http),
             stats: TransferStats::default(),
         })
     }
@@ -458,6 +460,14 @@ mod tests {
         assert_eq!(media_type_of(Some("application/vnd.oci.image.index.v1+json; charset=utf-8"), b"{}"), OCI_INDEX);
         assert_eq!(media_type_of(Some("application/json"), br#"{"mediaType":"x/y"}"#), "x/y");
         assert_eq!(media_type_of(None, b"{}"), "");
+    }
+
+    #[test]
+    fn a_client_needs_a_registry_host() {
+        for registry in ["bad host", "host:port", "", "a/b"] {
+            let error = RegistryClient::new(registry, &ClientOptions::default()).err().unwrap();
+            assert!(matches!(error, OciError::InvalidReference { .. }), "{registry}: {error}");
+        }
     }
 
     #[test]

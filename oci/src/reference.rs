@@ -88,7 +88,7 @@ fn is_registry(component: &str) -> bool {
     component.contains('.') || component.contains(':') || component == "localhost"
 }
 
-fn validate_registry(registry: &str) -> Result<(), String> {
+pub(crate) fn validate_registry(registry: &str) -> Result<(), String> {
     let (host, port) = match registry.rsplit_once(':') {
         // `[::1]:5000`: the port follows the bracket.
         Some((host, port)) if !host.starts_with('[') || host.ends_with(']') => (host, Some(port)),

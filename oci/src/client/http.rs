@@ -57,11 +57,14 @@ pub(crate) struct Transport {
     basic: bool,
     /// Bearer tokens by repository.
     tokens: HashMap<String, String>,
+    /// Whether plain HTTP was asked for; else credentials never go to a
+    /// plain-HTTP token service.
+    plain_http: bool,
     requests: u64,
 }
 
 impl Transport {
-    pub fn new(registry: &str, tls: TlsConfig, credentials: Option<Credentials>) -> Transport {
+    pub fn new(registry: &str, tls: TlsConfig, credentials: Option<Credentials>, plain_http: bool) -> Transport {
         let agent = ureq::Agent::config_builder()
             // Statuses are answers to interpret (404 = absent), not failures.
             .http_status_as_error(false)
@@ -77,6 +80,7 @@ impl Transport {
             credentials,
             basic: false,
             tokens: HashMap::new(),
+            plain_http,
             requests: 0,
         }
     }
@@ -205,6 +209,17 @@ impl Transport {
         service: Option<&str>,
         scope: &str,
     ) -> Result<String, OciError> {
+        if realm.starts_with("http://") && !self.plain_http && self.credentials.is_some() {
+            return Err(OciError::BadResponse {
+                method: call.method.to_owned(),
+                url: call.url.clone(),
+                reason: format!(
+                    "registry {} sends clients to the plain-HTTP token service {realm}; Galette does not send \
+                     credentials there unless plain HTTP is asked for (--plain-http)",
+                    self.registry
+                ),
+            });
+        }
         let mut url = format!("{realm}{}scope={}", if realm.contains('?') { '&' } else { '?' }, percent_encode(scope));
         if let Some(service) = service {
             url.push_str(&format!("&service={}", percent_encode(service)));
