@@ -4,10 +4,18 @@
 //! content-addressed cache a device pulls into. docs/bundle.md ("As an OCI
 //! artifact") documents the layout for other tools.
 
+mod auth;
+mod client;
 mod digest;
+mod error;
 pub mod layout;
 pub mod media_types;
+mod reference;
 pub mod signature;
 pub mod store;
+mod tls;
 
+pub use client::{ClientOptions, PulledManifest, RegistryClient, TransferStats};
 pub use digest::{Digest, DigestWriter};
+pub use error::{LOGIN_HINT, OciError};
+pub use reference::Reference;

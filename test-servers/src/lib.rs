@@ -1,2 +1,10 @@
 //! Real servers for Galette's tests, each started by the test that needs it
 //! on a loopback address and stopped when it is dropped.
+
+mod ca;
+mod https;
+mod registry;
+mod token;
+
+pub use ca::TestCa;
+pub use registry::{Registry, RegistryOptions};
