@@ -83,7 +83,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Key(KeyCommand::Init { dir }) => key_init(dir),
         Command::Sign { bundle, key } => sign_bundle(&bundle, &key),
-        Command::Push { bundle, reference, key, registry } => push_bundle(&bundle, &reference, key.as_deref(), &registry),
+        Command::Push { bundle, reference, key, registry } => {
+            push_bundle(&bundle, &reference, key.as_deref(), &registry)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,7 +126,8 @@ fn sign_bundle(dir: &Path, key: &Path) -> Result<(), CtlError> {
 
 /// The digest of the bundle in `dir`, verified for every platform it has.
 fn bundle_digest(dir: &Path) -> Result<Digest, CtlError> {
-    let plan = galette_oci::layout::plan_push(dir).map_err(|error| CtlError::Bundle(galette_bundle::error_chain(&error)))?;
+    let plan =
+        galette_oci::layout::plan_push(dir).map_err(|error| CtlError::Bundle(galette_bundle::error_chain(&error)))?;
     Ok(plan.bundle_digest)
 }
 

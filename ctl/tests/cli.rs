@@ -28,8 +28,7 @@ fn assert_success(output: &Output) -> String {
 /// `chain` compiled into `dir/name` for `platforms`.
 fn compile(chain: &str, dir: &Path, name: &str, platforms: &[galette_bundle::Platform]) -> PathBuf {
     let bundle = dir.join(name);
-    let options =
-        galettec::CompileOptions { platforms: platforms.to_vec(), ..galettec::CompileOptions::from_env() };
+    let options = galettec::CompileOptions { platforms: platforms.to_vec(), ..galettec::CompileOptions::from_env() };
     galettec::compile_chain(&project_root().join(chain), &bundle, &options).unwrap();
     bundle
 }
@@ -122,8 +121,12 @@ fn a_pushed_bundle_is_an_index_others_read_and_a_changed_chain_moves_only_its_ch
     let raw = assert_success(&skopeo);
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{raw}");
-    let architectures: Vec<&str> =
-        index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    let architectures: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
     assert_eq!(architectures, ["amd64", "arm64"]);
 
     // curl fetches the arm64 manifest and its library, which is the file
@@ -156,10 +159,12 @@ fn a_pushed_bundle_is_an_index_others_read_and_a_changed_chain_moves_only_its_ch
     let changed_source = dir.path().join("security.gal");
     let original = std::fs::read_to_string(project_root().join("examples/security.gal")).unwrap();
     std::fs::write(&changed_source, original.replace("[1024]", "[2048]")).unwrap();
-    let options = galettec::CompileOptions { platforms: Platform::ALL.to_vec(), ..galettec::CompileOptions::from_env() };
+    let options =
+        galettec::CompileOptions { platforms: Platform::ALL.to_vec(), ..galettec::CompileOptions::from_env() };
     let second = dir.path().join("v2");
     galettec::compile_chain(&changed_source, &second, &options).unwrap();
-    let stdout = assert_success(&push(&registry, &second, &format!("{}/fleet/security:v2", registry.address()), Some(&private)));
+    let stdout =
+        assert_success(&push(&registry, &second, &format!("{}/fleet/security:v2", registry.address()), Some(&private)));
     assert_eq!(number_before(&stdout, "uploaded"), 2, "manifest.json and the object only: {stdout}");
     assert_eq!(number_before(&stdout, "already in the registry"), 2, "{stdout}");
     assert_eq!(registry.requests("PUT", "/blobs/uploads/"), blob_puts + 3, "two blobs and the signature");

@@ -31,8 +31,7 @@ impl RegistryArgs {
         let credentials = match &self.user {
             None => None,
             Some(text) => {
-                let (user, password) =
-                    text.split_once(':').ok_or_else(|| "--user takes USER:PASSWORD".to_owned())?;
+                let (user, password) = text.split_once(':').ok_or_else(|| "--user takes USER:PASSWORD".to_owned())?;
                 Some((user.to_owned(), password.to_owned()))
             }
         };

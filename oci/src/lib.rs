@@ -5,11 +5,15 @@
 //! artifact") documents the layout for other tools.
 
 mod auth;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod client;
 mod digest;
 mod error;
 pub mod layout;
 pub mod media_types;
+pub mod pull;
+pub mod push;
 mod reference;
 pub mod signature;
 pub mod store;

@@ -8,7 +8,9 @@ use ed25519_dalek::VerifyingKey;
 use galette_bundle::{Bundle, BundleError, Manifest, Platform};
 
 use crate::layout::{ImageIndex, ImageManifest, LayoutError, bundle_files, select_platform};
-use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, PLATFORM, SIGNATURE, signature_tag};
+use crate::media_types::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, PLATFORM, SIGNATURE, signature_tag,
+};
 use crate::signature::{SignatureDocument, SignatureError, key_id, write_bundle_signature};
 use crate::store::{Store, StoreError};
 use crate::{Digest, OciError, Reference, RegistryClient};
@@ -22,6 +24,8 @@ pub struct PullReport {
     pub bundle_digest: Digest,
     /// The bundle directory.
     pub dir: PathBuf,
+    /// The bundle's blobs (its manifest.json and layers) fetched from the
+    /// registry, and their bytes; the others came from the store.
     pub blobs_fetched: u64,
     pub bytes_fetched: u64,
     pub blobs_from_store: u64,
@@ -104,13 +108,17 @@ pub fn pull(
         document.verify(trusted, &bundle_digest)?;
     }
 
-    let before = client.stats();
-    let mut blobs_from_store = 0;
+    let (mut blobs_from_store, mut blobs_fetched, mut bytes_fetched) = (0, 0, 0);
     let mut fetch = |digest: &Digest, what: &str| -> Result<PathBuf, PullError> {
         let stored = store.get_or_fetch(digest, what, |out| -> Result<u64, PullError> {
             Ok(client.pull_blob(repository, digest, out)?)
         })?;
-        blobs_from_store += u64::from(stored.cached);
+        if stored.cached {
+            blobs_from_store += 1;
+        } else {
+            blobs_fetched += 1;
+            bytes_fetched += stored.size;
+        }
         Ok(stored.path)
     };
     let config_path = fetch(&bundle_digest, "the bundle's manifest.json")?;
@@ -122,22 +130,22 @@ pub fn pull(
         let stored = fetch(&digest, &format!("layer `{path}`"))?;
         assembled.push((path, stored));
     }
-    let after = client.stats();
 
     let dir = dest.map_or_else(|| store.bundle_dir(&bundle_digest), Path::to_owned);
     assemble(&dir, &assembled)?;
     if let Some(document) = &signature {
         write_bundle_signature(&dir, document)?;
     }
-    let bundle = Bundle::open_for(&dir, options.platform).map_err(|source| PullError::Bundle { dir: dir.clone(), source })?;
+    let bundle =
+        Bundle::open_for(&dir, options.platform).map_err(|source| PullError::Bundle { dir: dir.clone(), source })?;
     debug_assert_eq!(bundle.digest, bundle_digest.to_string());
     Ok(PullReport {
         reference: reference.clone(),
         top: top.digest,
         bundle_digest,
         dir,
-        blobs_fetched: after.blobs_downloaded - before.blobs_downloaded,
-        bytes_fetched: after.bytes_downloaded - before.bytes_downloaded,
+        blobs_fetched,
+        bytes_fetched,
         blobs_from_store,
         signed_by: signature.map(|document| document.key_id),
     })
@@ -164,7 +172,11 @@ fn fetch_signature(
     Ok(Some(SignatureDocument::from_json(&bytes)?))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], reference: &str, what: &'static str) -> Result<T, PullError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    reference: &str,
+    what: &'static str,
+) -> Result<T, PullError> {
     serde_json::from_slice(bytes).map_err(|error| PullError::BadJson {
         reference: reference.to_owned(),
         what,

@@ -20,6 +20,8 @@ pub struct PushReport {
     pub top: Digest,
     pub bundle_digest: Digest,
     pub platforms: Vec<Platform>,
+    /// The bundle's blobs (manifest.json and layers) uploaded, their bytes,
+    /// and those the registry had already.
     pub blobs_uploaded: u64,
     pub bytes_uploaded: u64,
     pub blobs_already_there: u64,
@@ -68,11 +70,12 @@ pub fn push(
         }
     }
     client.push_manifest(repository, tag, top.media_type, &top.bytes)?;
+    // The bundle's own blobs; the signature's is not one of them.
+    let after = client.stats();
     let signed_by = match key {
         Some(key) => Some(push_signature(client, repository, key, &plan.bundle_digest, &top.digest)?),
         None => None,
     };
-    let after = client.stats();
     Ok(PushReport {
         reference: reference.clone(),
         top: top.digest,

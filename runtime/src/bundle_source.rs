@@ -106,6 +106,8 @@ mod tests {
         let plain = Path::new("macswap.bundle");
         assert_eq!(BundleSource::parse(plain).unwrap(), BundleSource::Directory(plain.to_owned()));
         let forced = Path::new("oci://localhost:5000/macswap:1");
-        assert!(matches!(BundleSource::parse(forced).unwrap(), BundleSource::Registry(r) if r.registry == "localhost:5000"));
+        assert!(
+            matches!(BundleSource::parse(forced).unwrap(), BundleSource::Registry(r) if r.registry == "localhost:5000")
+        );
     }
 }

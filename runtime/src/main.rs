@@ -7,19 +7,19 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use galette::RunError;
 use galette::attach::{self, InterfaceArg};
+use galette::bundle_source::{self, BundleSource, RegistryAccess, bundle_dir};
 use galette::control::session::attached_interfaces;
 use galette::control::{ChainEntry, ChainName, ChainSession, ChainTarget, ControlServer, RunDir, client, text};
 use galette::counters::ChainCounters;
 use galette::interface::interface_index;
-use galette::bundle_source::{self, BundleSource, RegistryAccess, bundle_dir};
 use galette::kernel_features;
-use galette::trust::Trust;
 use galette::loader::{PinOptions, RunningChain, Workers, XdpMode};
 use galette::map_command::{self, MapFile, PinnedMap};
 use galette::metrics::MetricsServer;
 use galette::privileges::check_privileges;
 use galette::shutdown::ShutdownFlag;
 use galette::stats::{CountersFormat, prometheus};
+use galette::trust::Trust;
 use galette::userland::WorkerMode;
 use galette_bundle::{Bundle, Placement};
 
@@ -348,7 +348,8 @@ fn require_kernel_features(
 
 /// `galette pull`: fetches and assembles, then says what moved.
 fn pull(reference: &str, dir: Option<&std::path::Path>, registry: &PullArgs) -> Result<(), RunError> {
-    let reference = galette_oci::Reference::parse(reference.strip_prefix(bundle_source::OCI_PREFIX).unwrap_or(reference))?;
+    let reference =
+        galette_oci::Reference::parse(reference.strip_prefix(bundle_source::OCI_PREFIX).unwrap_or(reference))?;
     let report = bundle_source::pull_bundle(&reference, &registry.access()?, &registry.trust()?, dir)?;
     println!("galette: {}", bundle_source::describe_pull(&report));
     Ok(())
