@@ -47,6 +47,9 @@ pub struct Registry {
     ca_path: PathBuf,
     token_server: Option<TokenServer>,
     blob_store: Option<HttpsServer>,
+    /// The network namespace it listens in (on that namespace's loopback),
+    /// when not the test's own.
+    namespace: Option<String>,
     // Declared last so that the process is gone before its files are.
     dir: tempfile::TempDir,
 }
@@ -57,7 +60,14 @@ impl Registry {
     /// Panics (this is test support) if `docker-registry` is not installed or
     /// does not come up, with the registry's log.
     pub fn start(options: RegistryOptions) -> Registry {
-        Registry::start_with(options, false, false)
+        Registry::start_with(options, false, false, None)
+    }
+
+    /// A registry (with `options`) on the loopback of network namespace
+    /// `namespace`, for a `galette` that runs there: only programs in that
+    /// namespace reach it.
+    pub fn start_in_namespace(options: RegistryOptions, namespace: &str) -> Registry {
+        Registry::start_with(options, false, false, Some(namespace.to_owned()))
     }
 
     /// A registry (TLS, basic auth) that answers blob downloads with a
@@ -66,17 +76,22 @@ impl Registry {
     /// HTTPS server that serves the registry's storage directory and wants
     /// no credentials (like a presigned URL).
     pub fn start_with_blob_redirects() -> Registry {
-        Registry::start_with(RegistryOptions::default(), false, true)
+        Registry::start_with(RegistryOptions::default(), false, true, None)
     }
 
     /// A registry with TLS whose auth is a token service (the `Bearer`
     /// challenge of Docker Hub, Harbor, GitLab): the service hands out
     /// tokens for the same user and password as `credentials()`.
     pub fn start_with_token_service() -> Registry {
-        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true, false)
+        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true, false, None)
     }
 
-    fn start_with(options: RegistryOptions, token_auth: bool, blob_redirects: bool) -> Registry {
+    fn start_with(
+        options: RegistryOptions,
+        token_auth: bool,
+        blob_redirects: bool,
+        namespace: Option<String>,
+    ) -> Registry {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: the registry tests need Debian's docker-registry package (run `cargo xtask setup`)"
@@ -110,7 +125,8 @@ impl Registry {
             let root = dir.path().join("data");
             HttpsServer::start(ca, move |request| serve_file(&root, request))
         });
-        let mut registry = Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, dir };
+        let mut registry =
+            Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, namespace, dir };
         let mut last_log = String::new();
         // The port is picked by binding port 0 and closing it, so another
         // process can take it before the registry binds it: retry then.
@@ -220,7 +236,15 @@ impl Registry {
         let config = self.dir.path().join("config.yml");
         fs::write(&config, self.config()).expect("writing the registry configuration");
         let log = File::create(self.log_path()).expect("creating the registry log");
-        let child = Command::new(BINARY)
+        let mut command = match &self.namespace {
+            None => Command::new(BINARY),
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, BINARY]);
+                command
+            }
+        };
+        let child = command
             .arg("serve")
             .arg(&config)
             .stdin(Stdio::null())
@@ -272,15 +296,23 @@ impl Registry {
             if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
                 return Err(format!("(exited with {status})\n{}", self.log()));
             }
-            if let Ok(response) = agent.get(&url).call()
-                && matches!(response.status().as_u16(), 200 | 401)
-            {
+            if self.answers(&agent, &url) {
                 return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
                 return Err(format!("(no answer to GET {url} within {READY_TIMEOUT:?})\n{}", self.log()));
             }
             thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `GET url` answers 200 or 401, asked from the registry's
+    /// namespace.
+    fn answers(&self, agent: &ureq::Agent, url: &str) -> bool {
+        let ask = || agent.get(url).call().is_ok_and(|response| matches!(response.status().as_u16(), 200 | 401));
+        match &self.namespace {
+            None => ask(),
+            Some(namespace) => galette_testbed::run_in_netns(namespace, ask).unwrap_or(false),
         }
     }
 

@@ -8,6 +8,7 @@ mod examples;
 mod gateway;
 mod macswap;
 mod neighbour_discovery;
+mod registry;
 mod reload;
 mod security;
 mod support;

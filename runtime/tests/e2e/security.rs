@@ -159,7 +159,7 @@ fn the_security_chain_lets_normal_traffic_through_and_stops_attacks() {
 }
 
 /// `curl` from `source` for `path` on the server; the body on stdout.
-fn curl(namespace: &str, source: Ipv4Addr, path: &str, extra: &[&str]) -> Output {
+pub(crate) fn curl(namespace: &str, source: Ipv4Addr, path: &str, extra: &[&str]) -> Output {
     let url = format!("http://{SERVER}{path}");
     let source = source.to_string();
     let mut arguments = vec!["--silent", "--show-error", "--fail", "--interface", source.as_str()];
@@ -190,7 +190,7 @@ fn in_namespace(namespace: &str, program: &str, arguments: &[&str], seconds: u32
         .unwrap_or_else(|err| panic!("cannot run {program}: {err}"))
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "{} {}{}",
         output.status,
@@ -213,7 +213,7 @@ fn json_number_after(json: &str, section: &str, key: &str) -> f64 {
 }
 
 /// Waits until something listens on `address` in `namespace`.
-fn wait_listening(namespace: &str, address: SocketAddr) {
+pub(crate) fn wait_listening(namespace: &str, address: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let up = run_in_netns(namespace, || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok())
@@ -227,7 +227,7 @@ fn wait_listening(namespace: &str, address: SocketAddr) {
 }
 
 /// A server in a namespace, killed when dropped.
-struct Background {
+pub(crate) struct Background {
     child: Child,
     log_copier: Option<std::thread::JoinHandle<()>>,
 }
@@ -235,7 +235,7 @@ struct Background {
 impl Background {
     /// Starts `program`; its standard error (where http.server logs each
     /// request) is copied line by line into `log`, if given.
-    fn start(namespace: &str, program: &str, arguments: &[&str], log: Option<&Path>) -> Background {
+    pub(crate) fn start(namespace: &str, program: &str, arguments: &[&str], log: Option<&Path>) -> Background {
         let mut child = Command::new("ip")
             .args(["netns", "exec", namespace, program])
             .args(arguments)
