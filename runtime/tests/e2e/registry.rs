@@ -248,3 +248,68 @@ fn a_chain_runs_straight_from_the_registry() {
     let pulled = store.join("bundles").join(report.bundle_digest.hex());
     assert!(pulled.join("manifest.json").is_file(), "assembled in the store: {}", pulled.display());
 }
+
+#[test]
+fn a_running_chain_reloads_from_the_registry_and_keeps_refusing_what_the_fleet_did_not_sign() {
+    use galette_oci::Digest;
+    use galette_oci::signature::{sign, write_bundle_signature};
+    use galette_testbed::{VethPair, probe_reflector};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(RegistryOptions::default());
+    let (private, public) = key_pair(dir.path(), "fleet");
+    let once = compile(&project_root().join("tests/reload/marks_once.gal"), dir.path(), "once");
+    let twice = compile(&project_root().join("tests/reload/marks_twice.gal"), dir.path(), "twice");
+    // The first bundle runs from a local directory, signed in place.
+    let digest = Digest::parse(&galette_bundle::Bundle::open(&once).unwrap().digest).unwrap();
+    write_bundle_signature(&once, &sign(&read_private_key(&private).unwrap(), &digest)).unwrap();
+    let signed = format!("{}/fleet/marks:twice", registry.address());
+    publish(&registry, &twice, &signed, Some(&private));
+    // Another bundle of the chain (the same one would be signed already: a
+    // signature belongs to content, whatever its tag).
+    let other = compile(&project_root().join("tests/reload/two_tier.gal"), dir.path(), "other");
+    let unsigned = format!("{}/fleet/marks:unsigned", registry.address());
+    publish(&registry, &other, &unsigned, None);
+
+    let pair = VethPair::create("e2e-ocir").unwrap();
+    let (gateway, client) = (pair.a(), pair.b());
+    let _client_program = attach_xdp_pass(client.namespace(), client.interface()).unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("acl_v4.txt");
+    std::fs::write(&rules, "198.18.0.0/15 1\n").unwrap();
+    let load = format!("acl_v4={}", rules.display());
+    let trust = public.to_str().unwrap();
+    let mut running = RunningGalette::start_with(
+        gateway.namespace(),
+        &once,
+        gateway.interface(),
+        &["--run-dir", run_dir.path().to_str().unwrap(), "--trust-key", trust, "--load", &load],
+    );
+    running.wait_attached(gateway.namespace(), gateway.interface());
+    let reload = |reference: &str, trust_key: Option<&str>| {
+        let mut command = galette();
+        command.args(["reload", reference, "--chain", "marks", "--run-dir", run_dir.path().to_str().unwrap()]);
+        command.arg("--store").arg(dir.path().join("store")).args(registry_arguments(&registry));
+        if let Some(key) = trust_key {
+            command.args(["--trust-key", key]);
+        }
+        command.output().unwrap()
+    };
+
+    let output = reload(&signed, Some(trust));
+    assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(text(&output.stdout).contains("reloaded chain `marks`"), "{}", text(&output.stdout));
+    // Unsigned: refused by the pull when the command has the key, and by the
+    // running chain (which has it) when the command does not.
+    for trust_key in [Some(trust), None] {
+        let output = reload(&unsigned, trust_key);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("the bundle is not signed"), "{stderr}");
+    }
+    let reflected = probe_reflector(client, gateway, 50, std::time::Duration::from_secs(1)).unwrap();
+    assert_eq!(reflected.swapped, 50, "the reloaded chain still runs: {reflected:?}");
+    let output = running.stop_with(libc::SIGINT);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    pair.cleanup().unwrap();
+}
