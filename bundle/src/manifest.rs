@@ -234,3 +234,11 @@ pub struct Artifact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
 }
+
+impl Artifact {
+    /// Whether a device of `platform` needs it: it is shared, or that
+    /// platform's.
+    pub fn is_for(&self, platform: Platform) -> bool {
+        self.platform.is_none_or(|own| own == platform)
+    }
+}

@@ -134,7 +134,7 @@ impl Bundle {
 
     fn verify_artifacts(&self) -> Result<(), BundleError> {
         for artifact in &self.manifest.artifacts {
-            if artifact.platform.is_none_or(|platform| platform == self.platform) {
+            if artifact.is_for(self.platform) {
                 self.artifact(&artifact.path)?;
             }
         }

@@ -385,7 +385,7 @@ fn bundle_sizes(manifest: &Manifest, dir: &Path) -> Vec<(Platform, u64)> {
             let artifacts: u64 = manifest
                 .artifacts
                 .iter()
-                .filter(|artifact| artifact.platform.is_none_or(|own| own == platform))
+                .filter(|artifact| artifact.is_for(platform))
                 .map(|artifact| size(&artifact.path))
                 .sum();
             (platform, manifest_size + artifacts)

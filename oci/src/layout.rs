@@ -184,7 +184,7 @@ pub fn plan_push(dir: &Path) -> Result<PushPlan, LayoutError> {
     for &platform in &first.manifest.platforms {
         let bundle = Bundle::open_for(dir, platform).map_err(bundle_error)?;
         let mut layers = Vec::new();
-        for artifact in bundle.manifest.artifacts.iter().filter(|a| a.platform.is_none_or(|own| own == platform)) {
+        for artifact in bundle.manifest.artifacts.iter().filter(|artifact| artifact.is_for(platform)) {
             let path = dir.join(&artifact.path);
             let blob = Blob {
                 digest: Digest::from_sha256_hex(&artifact.sha256).expect("verified artifact hashes are sha256"),
@@ -282,8 +282,7 @@ pub fn bundle_files(
     if manifest.config.media_type != BUNDLE_MANIFEST {
         return Err(LayoutError::NotABundle(manifest.config.media_type.clone()));
     }
-    let needed: Vec<_> =
-        bundle_manifest.artifacts.iter().filter(|a| a.platform.is_none_or(|own| own == platform)).collect();
+    let needed: Vec<_> = bundle_manifest.artifacts.iter().filter(|artifact| artifact.is_for(platform)).collect();
     let mut files = Vec::new();
     for layer in &manifest.layers {
         let path =
