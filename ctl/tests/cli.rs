@@ -199,6 +199,12 @@ fn registry_problems_are_named() {
     let unsigned = assert_success(&push(&registry, &bundle, &reference, None));
     assert!(unsigned.contains("unsigned"), "{unsigned}");
 
+    // Signed in place by `galette-ctl sign`: the push carries that signature.
+    let (private, _) = key_pair(dir.path());
+    assert_success(&galette_ctl(&["sign", bundle.to_str().unwrap(), "--key", private.to_str().unwrap()]));
+    let carried = assert_success(&push(&registry, &bundle, &reference, None));
+    assert!(carried.contains("signed by ed25519:"), "{carried}");
+
     let by_digest = galette_ctl(&["push", bundle.to_str().unwrap(), &format!("{reference}@sha256:{}", "0".repeat(64))]);
     assert_eq!(by_digest.status.code(), Some(1));
 }

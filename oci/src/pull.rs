@@ -38,6 +38,10 @@ pub struct PullReport {
 pub enum PullError {
     #[error(transparent)]
     Registry(#[from] OciError),
+    /// A blob of the bundle (`what`: its manifest.json or a layer by path)
+    /// could not be fetched, or was not what its digest says.
+    #[error("{what}: {source}")]
+    Blob { what: String, source: OciError },
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error(transparent)]
@@ -102,7 +106,7 @@ pub fn pull(
     let signature = fetch_signature(client, repository, &top.digest)?;
     if let Some(trusted) = options.trusted {
         let document = signature.as_ref().ok_or_else(|| SignatureError::Unsigned {
-            what: format!("no signature tagged {} in {repository}", signature_tag(&top.digest)),
+            what: format!("signature tagged {} in {repository}", signature_tag(&top.digest)),
             trusted: key_id(trusted),
         })?;
         document.verify(trusted, &bundle_digest)?;
@@ -111,7 +115,9 @@ pub fn pull(
     let (mut blobs_from_store, mut blobs_fetched, mut bytes_fetched) = (0, 0, 0);
     let mut fetch = |digest: &Digest, what: &str| -> Result<PathBuf, PullError> {
         let stored = store.get_or_fetch(digest, what, |out| -> Result<u64, PullError> {
-            Ok(client.pull_blob(repository, digest, out)?)
+            client
+                .pull_blob(repository, digest, out)
+                .map_err(|source| PullError::Blob { what: what.to_owned(), source })
         })?;
         if stored.cached {
             blobs_from_store += 1;

@@ -9,7 +9,7 @@ use galette_bundle::Platform;
 
 use crate::layout::{Descriptor, ImageManifest, LayoutError, plan_push};
 use crate::media_types::{BUNDLE_DIGEST, OCI_MANIFEST, SIGNATURE, TITLE, signature_tag};
-use crate::signature::{SIGNATURE_FILE, sign};
+use crate::signature::{SIGNATURE_FILE, SignatureDocument, SignatureError, read_bundle_signature, sign};
 use crate::{Digest, OciError, Reference, RegistryClient};
 
 /// What a push did.
@@ -39,6 +39,8 @@ pub enum PushError {
     Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("`{0}` names a digest; a push needs a tag (REGISTRY/REPOSITORY:TAG)")]
     NoTag(Reference),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
 }
 
 /// Pushes the bundle in `dir` to `reference` (which must have a tag) through
@@ -72,8 +74,14 @@ pub fn push(
     client.push_manifest(repository, tag, top.media_type, &top.bytes)?;
     // The bundle's own blobs; the signature's is not one of them.
     let after = client.stats();
-    let signed_by = match key {
-        Some(key) => Some(push_signature(client, repository, key, &plan.bundle_digest, &top.digest)?),
+    // Signed here with the key, or as `galette-ctl sign` signed the
+    // directory (a signature of another bundle is not carried along).
+    let document = match key {
+        Some(key) => Some(sign(key, &plan.bundle_digest)),
+        None => read_bundle_signature(dir)?.filter(|document| document.bundle_digest == plan.bundle_digest),
+    };
+    let signed_by = match document {
+        Some(document) => Some(push_signature(client, repository, &document, &top.digest)?),
         None => None,
     };
     Ok(PushReport {
@@ -88,16 +96,15 @@ pub fn push(
     })
 }
 
-/// Signs `bundle_digest` and pushes the signature document as a manifest
-/// tagged after `top` (see [`signature_tag`]): its config and only layer.
+/// Pushes the signature document as a manifest tagged after `top` (see
+/// [`signature_tag`]): its config and only layer.
 fn push_signature(
     client: &mut RegistryClient,
     repository: &str,
-    key: &SigningKey,
-    bundle_digest: &Digest,
+    document: &SignatureDocument,
     top: &Digest,
 ) -> Result<String, PushError> {
-    let document = sign(key, bundle_digest);
+    let bundle_digest = &document.bundle_digest;
     let bytes = document.to_json();
     let digest = Digest::of(&bytes);
     if !client.blob_exists(repository, &digest)? {
@@ -119,5 +126,5 @@ fn push_signature(
     };
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
     client.push_manifest(repository, &signature_tag(top), OCI_MANIFEST, &manifest_bytes)?;
-    Ok(document.key_id)
+    Ok(document.key_id.clone())
 }

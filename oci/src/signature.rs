@@ -83,6 +83,11 @@ pub fn generate_key_pair(private: &Path, public: &Path) -> Result<String, Signat
     let key = SigningKey::from_bytes(&seed);
     let pem = key.to_pkcs8_pem(Default::default()).expect("an ed25519 key encodes");
     let public_pem = key.verifying_key().to_public_key_pem(Default::default()).expect("an ed25519 key encodes");
+    // Neither is written unless both can be: a lone private key would make
+    // every later attempt refuse.
+    if public.exists() {
+        return Err(SignatureError::KeyExists(public.to_owned()));
+    }
     write_new(private, pem.as_bytes(), 0o600)?;
     write_new(public, public_pem.as_bytes(), 0o644)?;
     Ok(key_id(&key.verifying_key()))
@@ -187,6 +192,16 @@ pub fn verify_bundle_dir(dir: &Path, bundle_digest: &Digest, trusted: &Verifying
     SignatureDocument::from_json(&bytes)?.verify(trusted, bundle_digest)
 }
 
+/// The `signature.json` of the bundle in `dir`, if it has one.
+pub fn read_bundle_signature(dir: &Path) -> Result<Option<SignatureDocument>, SignatureError> {
+    let path = dir.join(SIGNATURE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => SignatureDocument::from_json(&bytes).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SignatureError::Read { path, source }),
+    }
+}
+
 /// Writes `document` as the `signature.json` of the bundle in `dir`.
 pub fn write_bundle_signature(dir: &Path, document: &SignatureDocument) -> Result<(), SignatureError> {
     let path = dir.join(SIGNATURE_FILE);
@@ -231,6 +246,10 @@ mod tests {
         assert!(id.starts_with("ed25519:") && id.len() == "ed25519:".len() + 16, "{id}");
         assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(matches!(generate_key_pair(&private, &public), Err(SignatureError::KeyExists(_))));
+        // A lone public key: no private key is written next to it.
+        let lone = dir.path().join("lone.key");
+        assert!(matches!(generate_key_pair(&lone, &public), Err(SignatureError::KeyExists(_))));
+        assert!(!lone.exists());
         assert_eq!(key_id(&read_public_key(&public).unwrap()), id);
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(read_private_key(&private), Err(SignatureError::KeyTooOpen { .. })));

@@ -32,9 +32,14 @@ pub struct UserlandProgram {
     pub counters: Arc<Vec<Option<UserlandCounters>>>,
 }
 
-/// A loaded NF library and what it was loaded from: a reload reuses it when
-/// the new bundle has the same library bound to the same kernel maps.
+/// A loaded NF library and what it was loaded from: a reload reuses it for
+/// the same instance when the new bundle has the same library bound to the
+/// same kernel maps.
 pub struct LoadedLibrary {
+    /// The instance it runs. Only that instance reuses it: two instances of
+    /// one NF may have byte-identical libraries (they are stripped), but
+    /// each keeps its own copy, statics included.
+    pub instance: String,
     /// The SHA-256 of the library file, from the manifest.
     pub sha256: String,
     /// The chain maps it was lent, by name.
@@ -93,6 +98,7 @@ impl UserlandProgram {
             let map_names: Vec<String> = bindings.iter().map(|&map| bundle.manifest.maps[map].name.clone()).collect();
             let reusable = previous.into_iter().flat_map(|program| program.libraries.iter().flatten()).find(|loaded| {
                 loaded.sha256 == sha256
+                    && loaded.instance == instance.name
                     && loaded.maps == map_names
                     && map_names.iter().all(|map| kept_maps.contains(map))
             });
@@ -118,7 +124,7 @@ impl UserlandProgram {
                     Arc::new(LibraryInstance { library, _maps: maps })
                 }
             };
-            libraries.push(Some(LoadedLibrary { sha256, maps: map_names, library }));
+            libraries.push(Some(LoadedLibrary { instance: instance.name.clone(), sha256, maps: map_names, library }));
             counters.push(Some(UserlandCounters::new(instance.ports.len())));
         }
         Ok(UserlandProgram {

@@ -85,7 +85,7 @@ fn a_pull_fetches_only_what_the_store_lacks() {
     let (private, public) = key_pair(dir.path(), "fleet");
     let first = compile(&project_root().join("examples/security.gal"), dir.path(), "v1");
     let v1 = format!("{}/fleet/security:v1", registry.address());
-    publish(&registry, &first, &v1, Some(&private));
+    let report = publish(&registry, &first, &v1, Some(&private));
     let store = dir.path().join("store");
     let trust = ["--trust-key", public.to_str().unwrap()];
 
@@ -101,6 +101,11 @@ fn a_pull_fetches_only_what_the_store_lacks() {
     let other = Platform::ALL.into_iter().find(|platform| Some(*platform) != Platform::host()).unwrap();
     assert!(!dir.path().join("pulled/user").join(other.name()).exists(), "no library of {other} fetched");
     assert!(dir.path().join("pulled/signature.json").is_file());
+
+    // By digest, as a device pinned to one version names it.
+    let by_digest = format!("{}/fleet/security@{}", registry.address(), report.top);
+    let pinned = galette_pull(&registry, &by_digest, &dir.path().join("pinned"), &store, &trust);
+    assert!(pinned.status.success(), "{}{}", text(&pinned.stdout), text(&pinned.stderr));
 
     // Again: everything comes from the store.
     let again = galette_pull(&registry, &v1, &dir.path().join("again"), &store, &trust);
@@ -144,7 +149,7 @@ fn a_device_with_the_fleet_key_refuses_what_the_fleet_did_not_sign() {
 
     let unsigned = format!("{address}/fleet/reflector:unsigned");
     publish(&registry, &bundle, &unsigned, None);
-    refused(&unsigned, "the bundle is not signed", &trust);
+    refused(&unsigned, "the bundle is not signed (no signature tagged sha256-", &trust);
     // Without a key, the same bundle is pulled (the local workflow).
     let store = dir.path().join("store");
     assert!(galette_pull(&registry, &unsigned, &dir.path().join("open"), &store, &[]).status.success());
@@ -165,7 +170,7 @@ fn a_device_with_the_fleet_key_refuses_what_the_fleet_did_not_sign() {
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[100] ^= 0xff;
     std::fs::write(&blob, bytes).unwrap();
-    refused(&signed, "has digest sha256:", &trust);
+    refused(&signed, &format!("layer `{path}`: blob sha256:{hex}"), &trust);
 
     // A local directory without a signature, on a device with the key.
     let output = galette()
