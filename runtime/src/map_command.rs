@@ -114,21 +114,74 @@ impl PinnedMap {
     /// skipped); returns how many.
     pub fn load(&self, text: &str) -> Result<usize, MapError> {
         let mut loaded = 0;
-        for (index, line) in text.lines().enumerate() {
-            let number = index + 1;
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let mut words = line.split_whitespace();
-            let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
-                return Err(MapError::LineShape { line: number, text: line.to_owned() });
-            };
+        for (number, key, value) in entry_lines(text)? {
             self.set(key, value).map_err(|source| MapError::Line { line: number, source: Box::new(source) })?;
             loaded += 1;
         }
         Ok(loaded)
     }
+
+    /// Makes the map hold exactly the entries of `text` (`KEY VALUE` lines,
+    /// as [`PinnedMap::load`] reads): sets those that are missing or
+    /// different and deletes the others. Every line is read before anything
+    /// is written, so text with a bad line changes nothing.
+    pub fn replace(&self, text: &str) -> Result<MapChange, MapError> {
+        if self.map.is_per_cpu() {
+            return Err(MapError::PerCpu(self.entry.name.clone()));
+        }
+        let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (number, key, value) in entry_lines(text)? {
+            let line_error = |source| MapError::Line { line: number, source: Box::new(source) };
+            let key = self.key.parse(key).map_err(|source| line_error(MapError::Key { text: key.to_owned(), source }))?;
+            let value =
+                self.value.parse(value).map_err(|source| line_error(MapError::Value { text: value.to_owned(), source }))?;
+            wanted.retain(|(existing, _)| *existing != key);
+            wanted.push((key, value));
+        }
+        let write_error = |source| MapError::Write { map: self.entry.name.clone(), source };
+        let mut change = MapChange::default();
+        let mut current = vec![0u8; self.map.value_buffer_len()];
+        for (key, value) in &wanted {
+            if self.map.lookup(key, &mut current) && current == *value {
+                continue;
+            }
+            self.map.update(key, value).map_err(write_error)?;
+            change.set += 1;
+        }
+        for key in self.map.keys(self.entry.capacity as usize) {
+            if !wanted.iter().any(|(kept, _)| *kept == key) {
+                self.map.delete(&key).map_err(write_error)?;
+                change.deleted += 1;
+            }
+        }
+        Ok(change)
+    }
+}
+
+/// What [`PinnedMap::replace`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapChange {
+    pub set: usize,
+    pub deleted: usize,
+}
+
+/// The `KEY VALUE` lines of `text` with their line numbers, blank lines and
+/// `#` comments skipped.
+fn entry_lines(text: &str) -> Result<Vec<(usize, &str, &str)>, MapError> {
+    let mut entries = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
+            return Err(MapError::LineShape { line: number, text: line.to_owned() });
+        };
+        entries.push((number, key, value));
+    }
+    Ok(entries)
 }
 
 /// One line per map: name, kind, types and sizes, capacity, pin and whether
