@@ -299,7 +299,7 @@ impl FleetCa {
             source,
         })?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.issue(Kind::Broker, &first.to_string(), Vec::new(), params, out, "broker")
+        self.issue(Kind::Broker, first, Vec::new(), params, out, "broker")
     }
 
     /// Revokes every certificate in force of `device` and rewrites the CRL.
