@@ -353,3 +353,37 @@ fn tls_alert(error: &rumqttc::ConnectionError) -> Option<rustls::AlertDescriptio
         _ => None,
     }
 }
+
+#[test]
+fn a_connected_device_loses_its_topics_when_revoked_with_the_acl_rewritten() {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+    let mut fleet = Fleet::new(&[("gw-1", &[])], LOOPBACK);
+    let broker = fleet.start_broker(LOOPBACK, None);
+    publish(&broker, &fleet.admin, &desired_topic("gw-1"), "v1");
+    let gw1 = fleet.device("gw-1").clone();
+    let mut options = MqttOptions::new("gw-1", "127.0.0.1", broker.port());
+    let tls = TlsConfiguration::Rustls(std::sync::Arc::new(rustls_config(&gw1)));
+    options.set_transport(Transport::tls_with_config(tls));
+    let (client, mut connection) = Client::new(options, 10);
+    client.subscribe(desired_topic("gw-1"), QoS::AtLeastOnce).unwrap();
+    let mut next_message = |timeout: Duration| loop {
+        match connection.recv_timeout(timeout) {
+            Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                break Some(String::from_utf8_lossy(&publish.payload).into_owned());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => panic!("the open connection failed: {error:?}"),
+            Err(_) => break None,
+        }
+    };
+    assert_eq!(next_message(ARRIVES).as_deref(), Some("v1"));
+
+    // A CRL is checked at the handshake only: the open connection survives
+    // it. The ACL, re-read on the same SIGHUP, applies to open connections
+    // too, so the revoked device stops receiving at once.
+    fleet.ca.revoke("gw-1").unwrap();
+    fleet.write_acl();
+    broker.reload();
+    publish(&broker, &fleet.admin, &desired_topic("gw-1"), "v2");
+    assert_eq!(next_message(NEVER_ARRIVES), None, "{}", broker.log());
+}
