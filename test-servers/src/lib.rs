@@ -3,8 +3,10 @@
 
 mod ca;
 mod https;
+mod mosquitto;
 mod registry;
 mod token;
 
 pub use ca::TestCa;
+pub use mosquitto::{Mosquitto, MosquittoOptions, mosquitto_pub, mosquitto_sub};
 pub use registry::{Registry, RegistryOptions};

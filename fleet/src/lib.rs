@@ -1,0 +1,10 @@
+//! A fleet of Galette gateways driven over MQTT with mutual TLS: each device
+//! runs `galette agent`, the admin runs `galette-ctl`, and a broker (such as
+//! Mosquitto) carries the messages between them.
+//!
+//! - [`pki`]: the fleet's certificate authority, device, admin and broker
+//!   certificates, and the revocation list.
+//! - [`acl`]: the topics and the broker's access control list per identity.
+
+pub mod acl;
+pub mod pki;
