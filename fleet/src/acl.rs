@@ -4,7 +4,10 @@
 //! `[a-z0-9][a-z0-9-]{0,62}` so they never hold `/`, `+` or `#`):
 //! - `galette/devices/<id>/desired`: what the admin wants the device to run;
 //! - `galette/groups/<group>/desired`: the same for every device of a group;
-//! - `galette/devices/<id>/reported`: what the device runs and how it is.
+//! - `galette/devices/<id>/reported`: what the device runs and how it is;
+//! - `galette/devices/<id>/presence`: `online` while its agent is connected,
+//!   `offline` (its last will) after; apart from the report, so that the
+//!   last report survives the device going away.
 //!
 //! The ACL is a mosquitto `acl_file` with one explicit `user` block per
 //! identity, not `pattern` lines: a device's groups differ per device, so
@@ -39,6 +42,11 @@ pub fn reported_topic(device: &str) -> String {
     format!("{TOPIC_ROOT}/devices/{device}/reported")
 }
 
+/// `galette/devices/<device>/presence`.
+pub fn presence_topic(device: &str) -> String {
+    format!("{TOPIC_ROOT}/devices/{device}/presence")
+}
+
 /// The whole ACL file: the admin reads and writes `galette/#`; each device
 /// that is not revoked gets its block ([`device_acl_lines`]); nothing else
 /// is allowed to anyone.
@@ -57,14 +65,15 @@ pub fn broker_acl(devices: &[DeviceRecord]) -> String {
 }
 
 /// One device's block: it reads its own desired topic and its groups',
-/// writes its own reported topic, and may read that one back too (an agent
-/// can check what it last reported, e.g. its last will).
+/// writes its own reported and presence topics, and may read them back too
+/// (an agent can check what it last reported, e.g. its last will).
 pub fn device_acl_lines(device: &DeviceRecord) -> String {
     let mut lines = format!("user {}\ntopic read {}\n", device.id, desired_topic(&device.id));
     for group in &device.groups {
         lines.push_str(&format!("topic read {}\n", group_desired_topic(group)));
     }
     lines.push_str(&format!("topic readwrite {}\n", reported_topic(&device.id)));
+    lines.push_str(&format!("topic readwrite {}\n", presence_topic(&device.id)));
     lines
 }
 
@@ -81,6 +90,7 @@ mod tests {
         assert_eq!(desired_topic("gw-1"), "galette/devices/gw-1/desired");
         assert_eq!(group_desired_topic("lab"), "galette/groups/lab/desired");
         assert_eq!(reported_topic("gw-1"), "galette/devices/gw-1/reported");
+        assert_eq!(presence_topic("gw-1"), "galette/devices/gw-1/presence");
     }
 
     #[test]
@@ -91,7 +101,8 @@ mod tests {
              topic read galette/devices/gw-1/desired\n\
              topic read galette/groups/edge/desired\n\
              topic read galette/groups/lab/desired\n\
-             topic readwrite galette/devices/gw-1/reported\n"
+             topic readwrite galette/devices/gw-1/reported\n\
+             topic readwrite galette/devices/gw-1/presence\n"
         );
     }
 
@@ -107,6 +118,7 @@ mod tests {
                 "user gw-1",
                 "topic read galette/devices/gw-1/desired",
                 "topic readwrite galette/devices/gw-1/reported",
+                "topic readwrite galette/devices/gw-1/presence",
             ]
         );
     }

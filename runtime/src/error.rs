@@ -73,6 +73,10 @@ pub enum RunError {
     #[diagnostic(code(galette::usage))]
     Usage(String),
 
+    #[error("{0}")]
+    #[diagnostic(code(galette::agent))]
+    Agent(String),
+
     #[error("this machine's kernel lacks {}", .features.join(" and "))]
     #[diagnostic(
         code(galette::kernel),

@@ -5,6 +5,7 @@
 //! attaches through a bpf_link owned by this process, so the kernel detaches
 //! it when the process ends for any reason, SIGKILL included.
 
+pub mod agent;
 pub mod attach;
 pub mod bundle_source;
 pub mod control;

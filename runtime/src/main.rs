@@ -93,6 +93,10 @@ enum Command {
     /// Check that this machine's kernel has what chains need (eBPF, XDP,
     /// the JIT, AF_XDP); fails if a chain could not run here.
     Check,
+    /// Run as a device of a fleet: follow the desired state the admin
+    /// publishes over MQTT (mutual TLS), run and reload the bundles it
+    /// names, report back (see docs/fleet.md).
+    Agent(AgentArgs),
 }
 
 /// Which running chain `reload` and `status` talk to: by default the new
@@ -220,6 +224,7 @@ fn main() -> ExitCode {
         Command::Pull { reference, dir, registry } => pull(&reference, dir.as_deref(), &registry),
         Command::Status { which, json } => status(&run_dir, which, json),
         Command::Check => check_kernel(),
+        Command::Agent(args) => agent(args, &cli.bpffs, &run_dir),
         Command::Map(command) => map(command, &cli.bpffs, &run_dir),
         Command::Stats { bundle, once, interval, json } => {
             stats(&bundle, &cli.bpffs, &run_dir, once, interval, CountersFormat::of(json))
@@ -344,6 +349,85 @@ fn require_kernel_features(
     let features = missing.iter().map(|(feature, why)| format!("{} ({why})", feature.name())).collect();
     let options = missing.iter().map(|(feature, _)| feature.config_option()).collect();
     Err(RunError::KernelLacks { features, options })
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// This device's id: its certificate's common name.
+    #[arg(long, value_name = "ID")]
+    device: String,
+    /// A group the device belongs to (repeatable): it follows the group's
+    /// desired state too.
+    #[arg(long = "group", value_name = "NAME")]
+    groups: Vec<String>,
+    /// The broker, HOST:PORT (TLS).
+    #[arg(long, value_name = "HOST:PORT")]
+    broker: String,
+    /// The fleet CA (PEM), which signed the broker's certificate.
+    #[arg(long, value_name = "FILE")]
+    broker_ca: PathBuf,
+    /// This device's certificate (PEM), from `galette-ctl enroll`.
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    /// This device's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    #[command(flatten)]
+    registry: PullArgs,
+    /// Where the agent keeps what it last applied, to resume after a restart.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/galette/agent")]
+    state_dir: PathBuf,
+    /// Seconds between two reports (also sent after every change).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    report_interval: f64,
+    /// Run no chain: verify, pull and report only (to measure the control
+    /// plane alone, e.g. hundreds of agents on one machine).
+    #[arg(long)]
+    no_data_plane: bool,
+    /// What `galette run` gets besides the bundle: `--iface ROLE=IF`,
+    /// `--workers N`, `--load MAP=FILE`...
+    #[arg(last = true, value_name = "RUN ARGS")]
+    run: Vec<String>,
+}
+
+fn agent(args: AgentArgs, bpffs: &std::path::Path, run_dir: &RunDir) -> Result<(), RunError> {
+    use galette::agent::{AgentConfig, BrokerOptions, RunSettings};
+    let trust_key = args
+        .registry
+        .trust_key
+        .clone()
+        .ok_or_else(|| RunError::Usage("galette agent needs --trust-key: the fleet's public key".into()))?;
+    let (host, port) = args
+        .broker
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)))
+        .ok_or_else(|| RunError::Usage(format!("--broker {}: expected HOST:PORT", args.broker)))?;
+    let config = AgentConfig {
+        broker: BrokerOptions {
+            host,
+            port,
+            ca: args.broker_ca,
+            cert: args.cert,
+            key: args.key,
+            client_id: args.device.clone(),
+            will: None,
+        },
+        device: args.device,
+        groups: args.groups,
+        trust_key: trust_key.clone(),
+        access: args.registry.access()?,
+        run: RunSettings {
+            arguments: args.run,
+            run_dir: run_dir.path().to_owned(),
+            bpffs: bpffs.to_owned(),
+            trust_key: Some(trust_key),
+        },
+        state_dir: args.state_dir,
+        report_interval: Duration::from_secs_f64(args.report_interval.max(0.1)),
+        data_plane: !args.no_data_plane,
+    };
+    let shutdown = ShutdownFlag::install()?;
+    galette::agent::run(config, &shutdown)
 }
 
 /// `galette pull`: fetches and assembles, then says what moved.

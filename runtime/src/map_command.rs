@@ -132,9 +132,12 @@ impl PinnedMap {
         let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for (number, key, value) in entry_lines(text)? {
             let line_error = |source| MapError::Line { line: number, source: Box::new(source) };
-            let key = self.key.parse(key).map_err(|source| line_error(MapError::Key { text: key.to_owned(), source }))?;
-            let value =
-                self.value.parse(value).map_err(|source| line_error(MapError::Value { text: value.to_owned(), source }))?;
+            let key =
+                self.key.parse(key).map_err(|source| line_error(MapError::Key { text: key.to_owned(), source }))?;
+            let value = self
+                .value
+                .parse(value)
+                .map_err(|source| line_error(MapError::Value { text: value.to_owned(), source }))?;
             wanted.retain(|(existing, _)| *existing != key);
             wanted.push((key, value));
         }

@@ -38,7 +38,8 @@ impl ChainProcess {
     /// Starts `galette run` on the bundle in `dir` and waits until its
     /// control socket answers (the chain is attached then).
     pub fn start(dir: &Path, chain: &str, settings: &RunSettings) -> Result<ChainProcess, RunError> {
-        let program = std::env::current_exe().map_err(|error| RunError::Agent(format!("cannot find galette: {error}")))?;
+        let program =
+            std::env::current_exe().map_err(|error| RunError::Agent(format!("cannot find galette: {error}")))?;
         let mut command = Command::new(program);
         command
             .arg("--run-dir")

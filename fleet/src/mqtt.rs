@@ -1,7 +1,7 @@
-//! The agent's MQTT connection: out to the broker over TLS with the
-//! device's client certificate (nothing listens on the device), with a last
-//! will that marks the device offline, reconnecting with backoff. Events
-//! arrive on a channel, so the agent's loop owns all its state.
+//! An MQTT connection to the fleet's broker: out over TLS with a client
+//! certificate (so nothing listens on a device), with a last will,
+//! reconnecting with backoff. Events arrive on a channel, so the caller's
+//! loop owns all its state. The agent and `galette-ctl` both use it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +19,10 @@ pub enum MqttEvent {
     Connected,
     /// Lost or refused, and why; the connection retries by itself.
     Disconnected(String),
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
 }
 
 /// Where the broker is and who the device is.
@@ -33,9 +36,8 @@ pub struct BrokerOptions {
     pub key: PathBuf,
     /// The MQTT client id (the device id).
     pub client_id: String,
-    /// Published by the broker, retained, when the device vanishes.
-    pub will_topic: String,
-    pub will_payload: Vec<u8>,
+    /// Published by the broker, retained, when the client vanishes.
+    pub will: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,7 @@ pub enum MqttSetupError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} holds no {what} in PEM", path.display())]
     NoPem { path: PathBuf, what: &'static str },
-    #[error("the device certificate and key do not make a TLS client identity: {0}")]
+    #[error("the certificate and key do not make a TLS client identity: {0}")]
     Identity(String),
 }
 
@@ -58,7 +60,9 @@ pub fn connect(options: &BrokerOptions, events: Sender<MqttEvent>) -> Result<Cli
     let mut mqtt = MqttOptions::new(&options.client_id, &options.host, options.port);
     mqtt.set_keep_alive(Duration::from_secs(10));
     mqtt.set_clean_session(true);
-    mqtt.set_last_will(LastWill::new(&options.will_topic, options.will_payload.clone(), QoS::AtLeastOnce, true));
+    if let Some((topic, payload)) = &options.will {
+        mqtt.set_last_will(LastWill::new(topic, payload.clone(), QoS::AtLeastOnce, true));
+    }
     mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls_config(options)?))));
     let (client, connection) = Client::new(mqtt, 64);
     std::thread::Builder::new()
@@ -95,7 +99,7 @@ fn run(mut connection: Connection, events: Sender<MqttEvent>) {
     }
 }
 
-/// TLS trusting only the fleet CA, and presenting the device's certificate.
+/// TLS trusting only the fleet CA, and presenting the client certificate.
 fn tls_config(options: &BrokerOptions) -> Result<rustls::ClientConfig, MqttSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(&options.ca)? {
