@@ -1,5 +1,7 @@
 //! `galette-ctl`, the fleet administrator's tool: the fleet's signing key,
-//! and bundles published to an OCI registry, signed, for devices to pull.
+//! bundles published to an OCI registry, signed, for devices to pull; and
+//! the fleet itself (docs/fleet.md): its CA and device certificates, and the
+//! desired states devices follow over MQTT.
 //!
 //! Publishing lives here rather than in `galettec`: the compiler needs no
 //! network and no secrets, while signing is the administrator's act, done
@@ -9,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use galette_ctl::CtlError;
+use galette_ctl::fleet;
+use galette_fleet::state::Audience;
 use galette_oci::cli::RegistryArgs;
 use galette_oci::push::push;
 use galette_oci::signature::{generate_key_pair, read_private_key, sign, write_bundle_signature};
@@ -18,8 +23,21 @@ use galette_oci::{Digest, Reference, RegistryClient};
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
+    /// The fleet's files: fleet.key/fleet.pub, the CA (ca/), the admin's
+    /// broker identity (admin/) and the broker's ACL (broker.acl).
+    #[arg(long, global = true, value_name = "DIR", env = "GALETTE_FLEET_DIR")]
+    fleet_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the fleet's broker is.
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// The broker, HOST:PORT (TLS; the admin's identity is in the fleet
+    /// directory).
+    #[arg(long, value_name = "HOST:PORT", env = "GALETTE_BROKER")]
+    broker: String,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +65,80 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// The fleet's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue a device its certificate (CN = DEVICE) and add it to the
+    /// broker's ACL.
+    Enroll {
+        device: String,
+        /// A group the device belongs to (repeatable).
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
+        /// Where to write its certificate and key (default: ca/devices/DEVICE).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Revoke a device: its certificate goes on the CRL and its topics out
+    /// of the ACL (reload the broker to apply).
+    Revoke { device: String },
+    /// Have a device or a group run a bundle: a signed desired state naming
+    /// it by digest, published on the broker (the desired maps stay).
+    Publish {
+        /// REGISTRY/REPOSITORY:TAG (resolved to its digest now).
+        reference: String,
+        /// `device:ID` or `group:NAME`.
+        #[arg(long, value_name = "device:ID|group:NAME", value_parser = Audience::parse)]
+        to: Audience,
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// The desired contents of chain maps.
+    #[command(subcommand)]
+    Maps(MapsCommand),
+    /// A table of the fleet's devices: online, platform, what runs, version,
+    /// last seen, last error.
+    Status {
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+    /// Print a line each time a device changes, until interrupted.
+    Watch {
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Make the fleet's CA, the admin's broker identity and an empty ACL.
+    Init {
+        #[arg(long, default_value = "galette fleet")]
+        name: String,
+    },
+    /// A certificate for the broker (its IP addresses and DNS names).
+    BrokerCert {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MapsCommand {
+    /// Make MAP hold exactly the `KEY VALUE` lines of FILE on every device of
+    /// the audience (each applies the difference to its live map).
+    Set {
+        #[arg(long, value_name = "device:ID|group:NAME", value_parser = Audience::parse)]
+        to: Audience,
+        #[command(flatten)]
+        broker: BrokerArgs,
+        map: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,27 +153,26 @@ enum KeyCommand {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-enum CtlError {
-    #[error(transparent)]
-    Signature(#[from] galette_oci::signature::SignatureError),
-    #[error(transparent)]
-    Push(#[from] galette_oci::push::PushError),
-    #[error(transparent)]
-    Registry(#[from] galette_oci::OciError),
-    #[error("{0}")]
-    Bundle(String),
-    #[error("{0}")]
-    Usage(String),
-    #[error("cannot create {}: {source}", path.display())]
-    CreateDir { path: PathBuf, source: std::io::Error },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
+    let fleet_dir = fleet::FleetDir(cli.fleet_dir.clone().unwrap_or_else(default_key_dir));
     let result = match cli.command {
-        Command::Key(KeyCommand::Init { dir }) => key_init(dir),
+        Command::Key(KeyCommand::Init { dir }) => key_init(dir.or(cli.fleet_dir)),
+        Command::Ca(CaCommand::Init { name }) => fleet::ca_init(&fleet_dir, &name),
+        Command::Ca(CaCommand::BrokerCert { names, out }) => fleet::broker_cert(&fleet_dir, &names, &out),
+        Command::Enroll { device, groups, out } => fleet::enroll(&fleet_dir, &device, &groups, out.as_deref()),
+        Command::Revoke { device } => fleet::revoke(&fleet_dir, &device),
+        Command::Publish { reference, to, broker, registry } => registry
+            .client_options()
+            .map_err(CtlError::Usage)
+            .and_then(|options| Ok((Reference::parse(&reference)?, options)))
+            .and_then(|(reference, options)| fleet::publish(&fleet_dir, &broker.broker, &to, &reference, &options)),
+        Command::Maps(MapsCommand::Set { to, broker, map, file }) => {
+            fleet::maps_set(&fleet_dir, &broker.broker, &to, &map, &file)
+        }
+        Command::Status { broker } => fleet::status(&fleet_dir, &broker.broker),
+        Command::Watch { broker } => fleet::watch(&fleet_dir, &broker.broker),
         Command::Sign { bundle, key } => sign_bundle(&bundle, &key),
         Command::Push { bundle, reference, key, registry } => {
             push_bundle(&bundle, &reference, key.as_deref(), &registry)

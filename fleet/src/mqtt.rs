@@ -12,7 +12,7 @@ use rumqttc::{Client, Connection, Event, LastWill, MqttOptions, Packet, QoS, Tls
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// What the connection tells the agent.
+/// What the connection tells its user.
 #[derive(Debug)]
 pub enum MqttEvent {
     /// Connected (again): time to subscribe and report.
@@ -23,6 +23,10 @@ pub enum MqttEvent {
         topic: String,
         payload: Vec<u8>,
     },
+    /// The broker has a message this client published (QoS 1's PUBACK).
+    Published,
+    /// The broker granted a subscription.
+    Subscribed,
 }
 
 /// Where the broker is and who the device is.
@@ -85,6 +89,8 @@ fn run(mut connection: Connection, events: Sender<MqttEvent>) {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 events.send(MqttEvent::Message { topic: publish.topic.clone(), payload: publish.payload.to_vec() })
             }
+            Ok(Event::Incoming(Packet::PubAck(_))) => events.send(MqttEvent::Published),
+            Ok(Event::Incoming(Packet::SubAck(_))) => events.send(MqttEvent::Subscribed),
             Ok(_) => Ok(()),
             Err(error) => {
                 let sent = events.send(MqttEvent::Disconnected(error.to_string()));

@@ -5,6 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
+use std::net::IpAddr;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +18,9 @@ use crate::https::{HttpsServer, Reply};
 use crate::token::{self, TokenServer};
 
 const BINARY: &str = "/usr/bin/docker-registry";
+/// Where registries listen unless asked otherwise.
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 const USER: &str = "galette";
 const PASSWORD: &str = "test-password";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -47,9 +51,10 @@ pub struct Registry {
     ca_path: PathBuf,
     token_server: Option<TokenServer>,
     blob_store: Option<HttpsServer>,
-    /// The network namespace it listens in (on that namespace's loopback),
-    /// when not the test's own.
+    /// The network namespace it listens in, when not the test's own.
     namespace: Option<String>,
+    /// The address it listens on (loopback unless asked otherwise).
+    listen: IpAddr,
     // Declared last so that the process is gone before its files are.
     dir: tempfile::TempDir,
 }
@@ -60,14 +65,21 @@ impl Registry {
     /// Panics (this is test support) if `docker-registry` is not installed or
     /// does not come up, with the registry's log.
     pub fn start(options: RegistryOptions) -> Registry {
-        Registry::start_with(options, false, false, None)
+        Registry::start_with(options, false, false, None, LOOPBACK)
     }
 
     /// A registry (with `options`) on the loopback of network namespace
     /// `namespace`, for a `galette` that runs there: only programs in that
     /// namespace reach it.
     pub fn start_in_namespace(options: RegistryOptions, namespace: &str) -> Registry {
-        Registry::start_with(options, false, false, Some(namespace.to_owned()))
+        Registry::start_with(options, false, false, Some(namespace.to_owned()), LOOPBACK)
+    }
+
+    /// A registry (with `options`) on `address` of network namespace
+    /// `namespace`, for clients in other namespaces routed there; its
+    /// certificate names that address too.
+    pub fn start_in_namespace_on(options: RegistryOptions, namespace: &str, address: IpAddr) -> Registry {
+        Registry::start_with(options, false, false, Some(namespace.to_owned()), address)
     }
 
     /// A registry (TLS, basic auth) that answers blob downloads with a
@@ -76,14 +88,14 @@ impl Registry {
     /// HTTPS server that serves the registry's storage directory and wants
     /// no credentials (like a presigned URL).
     pub fn start_with_blob_redirects() -> Registry {
-        Registry::start_with(RegistryOptions::default(), false, true, None)
+        Registry::start_with(RegistryOptions::default(), false, true, None, LOOPBACK)
     }
 
     /// A registry with TLS whose auth is a token service (the `Bearer`
     /// challenge of Docker Hub, Harbor, GitLab): the service hands out
     /// tokens for the same user and password as `credentials()`.
     pub fn start_with_token_service() -> Registry {
-        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true, false, None)
+        Registry::start_with(RegistryOptions { tls: true, basic_auth: true }, true, false, None, LOOPBACK)
     }
 
     fn start_with(
@@ -91,6 +103,7 @@ impl Registry {
         token_auth: bool,
         blob_redirects: bool,
         namespace: Option<String>,
+        listen: IpAddr,
     ) -> Registry {
         assert!(
             Path::new(BINARY).exists(),
@@ -100,7 +113,8 @@ impl Registry {
             tempfile::Builder::new().prefix("galette-registry-").tempdir().expect("creating a temporary directory");
         let ca = options.tls.then(TestCa::new);
         if let Some(ca) = &ca {
-            let (cert, key) = ca.server_cert(&["127.0.0.1", "localhost"]);
+            let listen = listen.to_string();
+            let (cert, key) = ca.server_cert(&[&listen, "127.0.0.1", "localhost"]);
             fs::write(dir.path().join("server.crt"), cert).expect("writing the server certificate");
             fs::write(dir.path().join("server.key"), key).expect("writing the server key");
             // skopeo's and docker's --cert-dir convention: a directory with ca.crt.
@@ -126,7 +140,7 @@ impl Registry {
             HttpsServer::start(ca, move |request| serve_file(&root, request))
         });
         let mut registry =
-            Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, namespace, dir };
+            Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, namespace, listen, dir };
         let mut last_log = String::new();
         // The port is picked by binding port 0 and closing it, so another
         // process can take it before the registry binds it: retry then.
@@ -148,12 +162,13 @@ impl Registry {
         panic!("docker-registry found no free port after {PORT_ATTEMPTS} attempts:\n{last_log}");
     }
 
-    /// `127.0.0.1:PORT`, the registry part of a reference.
+    /// `127.0.0.1:PORT` (or the address it was asked to listen on), the
+    /// registry part of a reference.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.listen, self.port)
     }
 
-    /// `https://127.0.0.1:PORT` (or `http://` without TLS).
+    /// `https://ADDRESS:PORT` (or `http://` without TLS).
     pub fn url(&self) -> String {
         let scheme = if self.options.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.address())
@@ -261,7 +276,8 @@ impl Registry {
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {dir}/data\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: galette-test-secret\n",
+             http:\n  addr: {listen}:{port}\n  secret: galette-test-secret\n",
+            listen = self.listen,
             port = self.port
         );
         if self.options.tls {

@@ -102,7 +102,7 @@ pub fn run(config: AgentConfig, shutdown: &ShutdownFlag) -> Result<(), RunError>
                     agent.report(&client);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Ok(MqttEvent::Published | MqttEvent::Subscribed) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Err(RunError::Agent("the MQTT connection ended".into())),
         }
         agent.watch_chain();

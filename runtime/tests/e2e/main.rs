@@ -5,6 +5,7 @@
 mod cli_errors;
 mod control;
 mod examples;
+mod fleet;
 mod gateway;
 mod macswap;
 mod neighbour_discovery;
