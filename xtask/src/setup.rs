@@ -20,7 +20,8 @@ use crate::{run_command, step};
 /// the C compiler of the cross-built runtime); Debian's `docker-registry`
 /// (CNCF distribution), the OCI registry the bundle-distribution tests
 /// start, and `skopeo`, a registry client nobody here wrote that they check
-/// the published artifacts with.
+/// the published artifacts with; Mosquitto, the MQTT broker the fleet tests
+/// start, and its command-line clients, which read what agents report.
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -40,6 +41,8 @@ const APT_PACKAGES: &[&str] = &[
     "gcc-aarch64-linux-gnu",
     "docker-registry",
     "skopeo",
+    "mosquitto",
+    "mosquitto-clients",
 ];
 
 /// The bpf-linker release known to work with this toolchain.
@@ -94,13 +97,36 @@ fn install_apt_packages() -> Result<(), String> {
         ));
     }
     run_command(Command::new("apt-get").arg("update"))?;
-    run_command(
+    // Packages with a daemon (mosquitto, docker-registry) must not start a
+    // system service: the tests start their own servers and stop them. A
+    // policy-rc.d that refuses every start is Debian's way to say so; one the
+    // machine has already is left as it is.
+    let policy = Path::new(POLICY_RC_D);
+    let created_policy = !policy.exists();
+    if created_policy {
+        std::fs::write(policy, "#!/bin/sh\n# Written by cargo xtask setup while it installs packages.\nexit 101\n")
+            .map_err(|err| format!("cannot write {POLICY_RC_D}: {err}"))?;
+        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|err| format!("cannot make {POLICY_RC_D} executable: {err}"))?;
+    }
+    let installed = run_command(
         Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    );
+    if created_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed?;
+    // Where systemd runs, the unit stays off too.
+    let _ =
+        Command::new("systemctl").args(["disable", "--now", "mosquitto.service", "docker-registry.service"]).output();
+    Ok(())
 }
+
+/// Debian's hook that decides whether a package may start its service.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 fn apt_installed(package: &str) -> bool {
     Command::new("dpkg-query")
