@@ -54,6 +54,11 @@ pub enum MqttSetupError {
     Identity(String),
 }
 
+/// The largest message either side accepts: 1 MiB, well within what
+/// brokers allow (mosquitto's default is 256 MiB; cloud IoT hubs allow
+/// 128 KiB to a few MiB, so very large maps there need splitting).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
 /// The first and the longest wait between two connection attempts.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
@@ -64,6 +69,10 @@ pub fn connect(options: &BrokerOptions, events: Sender<MqttEvent>) -> Result<Cli
     let mut mqtt = MqttOptions::new(&options.client_id, &options.host, options.port);
     mqtt.set_keep_alive(Duration::from_secs(10));
     mqtt.set_clean_session(true);
+    // rumqttc's default limit (10 KiB) is below a desired state with a few
+    // hundred map lines, or a report with many counters; a message over the
+    // limit would end the connection and, retained, end every next one.
+    mqtt.set_max_packet_size(MAX_MESSAGE, MAX_MESSAGE);
     if let Some((topic, payload)) = &options.will {
         mqtt.set_last_will(LastWill::new(topic, payload.clone(), QoS::AtLeastOnce, true));
     }

@@ -81,7 +81,12 @@ pub fn generate_key_pair(private: &Path, public: &Path) -> Result<String, Signat
         return Err(SignatureError::Write { path: private.to_owned(), source: std::io::Error::last_os_error() });
     }
     let key = SigningKey::from_bytes(&seed);
-    let pem = key.to_pkcs8_pem(Default::default()).expect("an ed25519 key encodes");
+    // PKCS#8 v1 (the private key alone), which every tool reads; the v2
+    // form ed25519-dalek writes by default (with the public key) is refused
+    // by OpenSSL 3.
+    let pem = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None }
+        .to_pkcs8_pem(Default::default())
+        .expect("an ed25519 key encodes");
     let public_pem = key.verifying_key().to_public_key_pem(Default::default()).expect("an ed25519 key encodes");
     // Neither is written unless both can be: a lone private key would make
     // every later attempt refuse.

@@ -54,6 +54,13 @@ pub struct AgentConfig {
     pub data_plane: bool,
 }
 
+/// What applying a desired state did.
+struct Applying {
+    summary: String,
+    /// Why a map could not be filled, when the bundle runs but one could not.
+    map_error: Option<String>,
+}
+
 /// The agent's state between events.
 struct Agent {
     config: AgentConfig,
@@ -173,9 +180,12 @@ impl Agent {
             Ok(Some(signed)) => {
                 let version = signed.state.version;
                 match self.apply(signed) {
-                    Ok(summary) => {
+                    Ok(Applying { summary, map_error: None }) => {
                         self.last_error = None;
                         log(&format!("applied version {version}: {summary}"));
+                    }
+                    Ok(Applying { summary, map_error: Some(error) }) => {
+                        self.refuse(format!("version {version} runs ({summary}), but its maps failed: {error}"));
                     }
                     Err(error) => self.refuse(format!(
                         "version {version} not applied, still running {}: {}",
@@ -213,9 +223,11 @@ impl Agent {
         Ok(Some(signed))
     }
 
-    /// Pulls, runs and fills what `signed` asks for; on any failure what
-    /// ran before keeps running as it was.
-    fn apply(&mut self, signed: SignedDesiredState) -> Result<String, RunError> {
+    /// Pulls, runs and fills what `signed` asks for. Until its bundle runs,
+    /// any failure leaves what ran before running as it was (an `Err`);
+    /// once it runs, the state is applied, and a map that cannot be filled
+    /// is said in `map_error`.
+    fn apply(&mut self, signed: SignedDesiredState) -> Result<Applying, RunError> {
         let state = &signed.state;
         let Some(wanted) = &state.bundle else {
             return Err(RunError::Agent("the desired state names no bundle".into()));
@@ -240,19 +252,25 @@ impl Agent {
         };
         let bundle = self.trust.open(&dir)?;
         let applied = Applied { desired: signed.clone(), bundle_dir: dir, chain: bundle.manifest.chain.clone() };
-        if self.config.data_plane && !same_bundle {
+        if self.config.data_plane {
             match &self.chain {
-                Some(chain) => {
+                Some(chain) if !same_bundle => {
                     chain.reload(&applied.bundle_dir)?;
                 }
+                Some(_) => {}
+                // Nothing runs: never started, or it stopped by itself.
                 None => self.run_chain(&applied)?,
             }
         }
-        let maps = if self.config.data_plane { self.fill_maps(&bundle, state)? } else { String::new() };
+        let (maps, map_error) = match self.config.data_plane.then(|| self.fill_maps(&bundle, state)) {
+            None => (String::new(), None),
+            Some(Ok(maps)) => (maps, None),
+            Some(Err(error)) => (String::new(), Some(error.one_line().to_string())),
+        };
         applied.save(&self.config.state_dir)?;
         let summary = format!("bundle {} ({}){maps}", wanted.bundle_digest, applied.chain);
         self.applied = Some(applied);
-        Ok(summary)
+        Ok(Applying { summary, map_error })
     }
 
     /// Starts the chain of `applied` and fills its maps.

@@ -173,9 +173,18 @@ impl FleetNetwork {
 
     /// Pushes `chain` (signed) as `fleet/marks:TAG`; its reference.
     fn publish_bundle(&self, chain: &str, tag: &str) -> galette_oci::Reference {
+        self.publish_bundle_with(chain, tag, &galettec::CompileOptions::from_env())
+    }
+
+    fn publish_bundle_with(
+        &self,
+        chain: &str,
+        tag: &str,
+        options: &galettec::CompileOptions,
+    ) -> galette_oci::Reference {
         let dir = tempfile::tempdir().unwrap();
         let bundle = dir.path().join("bundle");
-        galettec::compile_chain(&project_root().join(chain), &bundle, &galettec::CompileOptions::from_env()).unwrap();
+        galettec::compile_chain(&project_root().join(chain), &bundle, options).unwrap();
         let reference =
             galette_oci::Reference::parse(&format!("{}/fleet/marks:{tag}", self.registry.address())).unwrap();
         let key = galette_oci::signature::read_private_key(&self.fleet.signing_key()).unwrap();
@@ -226,6 +235,40 @@ impl FleetNetwork {
                 started.elapsed() < patience,
                 "not every device runs {bundle_digest} after {patience:?}: {view:#?}"
             );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (at most 10 s) until no device reports an error.
+    fn wait_all_reporting_no_error(&self) {
+        let started = Instant::now();
+        loop {
+            let view = self.devices_view();
+            if self.devices.iter().all(|device| {
+                view.get(&device.id).and_then(|v| v.report.as_ref()).is_some_and(|report| report.last_error.is_none())
+            }) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "errors still reported: {view:#?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (at most 10 s) until every device's last error says `needle`.
+    fn wait_all_reporting(&self, what: &str, needle: &str) {
+        let started = Instant::now();
+        loop {
+            let view = self.devices_view();
+            let all = self.devices.iter().all(|device| {
+                view.get(&device.id)
+                    .and_then(|v| v.report.as_ref())
+                    .and_then(|report| report.last_error.as_deref())
+                    .is_some_and(|error| error.contains(needle))
+            });
+            if all {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{what} was not reported by every device: {view:#?}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -352,6 +395,24 @@ fn a_fleet_follows_publishes_and_map_changes_live_and_refuses_replays() {
         assert_eq!(report.ttl_histogram().len(), 2, "{}: frames ran in both chains", device.id);
     }
 
+    // A bundle the devices' kernel verifier rejects (built without asking
+    // this machine's): each reports the verifier's refusal and keeps
+    // running what it ran.
+    let unverified = galettec::CompileOptions { verify: false, ..galettec::CompileOptions::from_env() };
+    let rejected = network.publish_bundle_with("tests/reload/verifier_rejects.gal", "rejected", &unverified);
+    network.publish(&rejected);
+    network.wait_all_reporting("the verifier's refusal", "could not be loaded");
+    network.wait_traffic("after the rejected bundle", Duration::from_secs(1), |_, swapped| swapped == PROBE_FRAMES);
+    assert!(network.devices_view().values().all(|view| {
+        view.report
+            .as_ref()
+            .and_then(|r| r.running.as_ref())
+            .is_some_and(|running| running.bundle_digest == twice_digest)
+    }));
+    // The admin goes back to the good bundle (a new version of it).
+    network.publish(&twice);
+    network.wait_all_reporting_no_error();
+
     // Denying the prefix stops its traffic on both within 2 s.
     network.set_acl("198.18.0.0/15 2\n");
     let took = network.wait_traffic("after denying the test prefix", Duration::from_secs(2), |_, swapped| swapped == 0);
@@ -377,22 +438,7 @@ fn a_fleet_follows_publishes_and_map_changes_live_and_refuses_replays() {
     // The old desired state replayed: refused by both, and reported.
     mosquitto_pub(address, Some(network.infra.name()), identity, &ca, &group_desired_topic(GROUP), &old[0], true)
         .unwrap();
-    let started = Instant::now();
-    loop {
-        let view = network.devices_view();
-        let refused = network.devices.iter().all(|device| {
-            view[&device.id]
-                .report
-                .as_ref()
-                .and_then(|r| r.last_error.as_deref())
-                .is_some_and(|e| e.contains("not newer"))
-        });
-        if refused {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "the replay was not refused: {view:#?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    network.wait_all_reporting("the replay's refusal", "not newer");
     network.wait_traffic("after the replay", Duration::from_secs(1), |_, swapped| swapped == 0);
 }
 
