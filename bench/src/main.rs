@@ -63,6 +63,8 @@ enum Experiment {
     ChainCost,
     Compiler,
     Reload,
+    /// One publish to 200 `galette agent`s (50 with --quick).
+    Fleet,
 }
 
 /// Why a run stopped.
@@ -126,7 +128,10 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     let root = project_root();
     let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
     // Only the experiments that run chains on the wire need the runtime.
-    let galette = if wants(Experiment::Forwarding) || wants(Experiment::Expensive) || wants(Experiment::Reload) {
+    let galette = if [Experiment::Forwarding, Experiment::Expensive, Experiment::Reload, Experiment::Fleet]
+        .into_iter()
+        .any(wants)
+    {
         sibling_binary("galette")?
     } else {
         PathBuf::new()
@@ -181,6 +186,10 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     if wants(Experiment::Compiler) {
         println!("galettec");
         results.compiler = experiments::compiler::run(&root, &work_dir, cli.quick)?;
+    }
+    if wants(Experiment::Fleet) {
+        println!("fleet");
+        results.fleet = experiments::fleet::run(&root, &work_dir, &galette, cli.quick)?;
     }
 
     let written = galette_bench_report::write_report(&results, &run_dir)

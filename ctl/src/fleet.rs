@@ -48,9 +48,9 @@ impl FleetDir {
     }
 }
 
-/// How long to wait for the broker's retained messages, which it sends
-/// right after a subscription is granted.
-const RETAINED_WAIT: Duration = Duration::from_millis(1500);
+/// The silence that ends the broker's retained messages, which it sends
+/// right after it grants a subscription.
+const RETAINED_QUIET: Duration = Duration::from_millis(200);
 const BROKER_PATIENCE: Duration = Duration::from_secs(10);
 
 pub fn ca_init(fleet: &FleetDir, name: &str) -> Result<(), CtlError> {
@@ -151,13 +151,15 @@ impl AdminConnection {
         }
     }
 
-    /// The retained messages of `filter`, by topic.
+    /// The retained messages of `filter`, by topic: the broker sends them
+    /// right after it grants the subscription, so once granted, the first
+    /// quiet [`RETAINED_QUIET`] ends them.
     fn retained(&self, filter: &str) -> Result<BTreeMap<String, Vec<u8>>, CtlError> {
         self.client.subscribe(filter, QoS::AtLeastOnce).map_err(|error| CtlError::Broker(error.to_string()))?;
+        self.wait_for(|event| matches!(event, MqttEvent::Subscribed), "grant of the subscription")?;
         let mut messages = BTreeMap::new();
-        let deadline = Instant::now() + RETAINED_WAIT;
         loop {
-            match self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self.events.recv_timeout(RETAINED_QUIET) {
                 Ok(MqttEvent::Message { topic, payload }) => {
                     messages.insert(topic, payload);
                 }

@@ -162,6 +162,11 @@ impl Registry {
         panic!("docker-registry found no free port after {PORT_ATTEMPTS} attempts:\n{last_log}");
     }
 
+    /// The registry's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// `127.0.0.1:PORT` (or the address it was asked to listen on), the
     /// registry part of a reference.
     pub fn address(&self) -> String {

@@ -9,8 +9,8 @@ use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
 use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, ClassMeasured, CompilerTiming, CoreCheck, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint,
-    GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
+    ChainCost, ClassMeasured, CompilerTiming, CoreCheck, DutCost, ExpensivePlacement, ExpensivePoint, FleetScale,
+    ForwardingPoint, GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
 
@@ -29,6 +29,7 @@ pub fn markdown(results: &Results) -> String {
     chain_cost(&mut out, &results.chain_cost);
     compiler(&mut out, &results.compiler);
     reload(&mut out, &results.reload);
+    fleet(&mut out, &results.fleet);
     plot_links(&mut out, results);
     out
 }
@@ -421,6 +422,52 @@ fn compiler(out: &mut String, timings: &[CompilerTiming]) {
         .map(|timing| vec![timing.what.clone(), time(timing.median_ms), timing.runs.to_string()])
         .collect();
     table(out, &["What", "Median (ms)", "Runs"], rows);
+}
+
+fn fleet(out: &mut String, runs: &[FleetScale]) {
+    out.push_str("## Fleet\n\n");
+    if runs.is_empty() {
+        out.push_str(NOT_MEASURED);
+        return;
+    }
+    out.push_str(
+        "One `galette-ctl publish` of a new bundle to a group of real `galette agent` processes on this machine \
+         (each its own device certificate, `--no-data-plane`: they verify the signed state, pull the bundle from \
+         a local docker-registry and report; they run no chain), through one local Mosquitto. Time: from just \
+         before the publish to each agent's report of the new bundle, as the admin's subscriber got it. CPU: \
+         user and system time the update cost. Absolute numbers on this machine; nothing here is compared.\n\n",
+    );
+    let rows = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.agents.to_string(),
+                time(run.p50_ms),
+                time(run.p99_ms),
+                time(run.max_ms),
+                time(run.agent_cpu_ms),
+                format!("{:.0} / {:.0}", run.agent_rss_kib_mean, run.agent_rss_kib_max),
+                time(run.broker_cpu_ms_per_agent),
+                format!("{:.0}", run.broker_rss_kib_per_agent),
+                time(run.registry_cpu_ms_per_agent),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "Agents",
+            "p50 (ms)",
+            "p99 (ms)",
+            "Max (ms)",
+            "CPU per agent (ms)",
+            "RSS per agent, mean / max (KiB)",
+            "Broker CPU per agent (ms)",
+            "Broker RSS per agent (KiB)",
+            "Registry CPU per agent (ms)",
+        ],
+        rows,
+    );
 }
 
 fn reload(out: &mut String, runs: &[ReloadRun]) {

@@ -27,6 +27,10 @@ pub struct Results {
     /// experiment existed, which read back with none.
     #[serde(default)]
     pub reload: Vec<ReloadRun>,
+    /// One publish to a fleet of agents on this machine. Absent from files
+    /// written before the experiment existed.
+    #[serde(default)]
+    pub fleet: Vec<FleetScale>,
     /// The CPU time the XDP devices under test spent per forwarded packet,
     /// at one fixed offered rate. Absent from files written before it was
     /// measured, which read back with none.
@@ -347,6 +351,41 @@ pub struct CompilerTiming {
     #[serde(with = "crate::json_number")]
     pub median_ms: f64,
     pub runs: u32,
+}
+
+/// One publish to many agents: how long until each reports the new bundle,
+/// and what the update cost the broker, the registry and each agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetScale {
+    /// Real `galette agent` processes, each its own device identity, with
+    /// `--no-data-plane` (they verify, pull and report, and run no chain).
+    pub agents: u32,
+    /// From just before `galette-ctl publish` to each agent's report of the
+    /// new bundle, as the admin's subscriber received it: percentiles over
+    /// the agents, in milliseconds.
+    #[serde(with = "crate::json_number")]
+    pub p50_ms: f64,
+    #[serde(with = "crate::json_number")]
+    pub p99_ms: f64,
+    #[serde(with = "crate::json_number")]
+    pub max_ms: f64,
+    /// CPU time (user and system) of the update, mean per agent, ms.
+    #[serde(with = "crate::json_number")]
+    pub agent_cpu_ms: f64,
+    /// Resident memory per agent, after the update: mean and largest, KiB.
+    #[serde(with = "crate::json_number")]
+    pub agent_rss_kib_mean: f64,
+    #[serde(with = "crate::json_number")]
+    pub agent_rss_kib_max: f64,
+    /// The broker's CPU time for the update (ms) and its memory (KiB),
+    /// per agent.
+    #[serde(with = "crate::json_number")]
+    pub broker_cpu_ms_per_agent: f64,
+    #[serde(with = "crate::json_number")]
+    pub broker_rss_kib_per_agent: f64,
+    /// The registry's CPU time serving the pulls, per agent, ms.
+    #[serde(with = "crate::json_number")]
+    pub registry_cpu_ms_per_agent: f64,
 }
 
 /// Which kind of chain the reload experiment replaced, live.

@@ -183,6 +183,18 @@ fn synthetic() -> Results {
             runs: 5,
         }],
         reload: vec![reload_run(ReloadTier::Xdp, 100e3), reload_run(ReloadTier::TwoTier, 100e3)],
+        fleet: vec![FleetScale {
+            agents: 200,
+            p50_ms: 210.0,
+            p99_ms: 480.0,
+            max_ms: 495.0,
+            agent_cpu_ms: 12.5,
+            agent_rss_kib_mean: 9000.0,
+            agent_rss_kib_max: 9500.0,
+            broker_cpu_ms_per_agent: 0.4,
+            broker_rss_kib_per_agent: 20.0,
+            registry_cpu_ms_per_agent: 3.0,
+        }],
         dut_cost: vec![
             dut_cost(Dut::GaletteXdp, 1_000_000, &[("galette_nf_0", 0), ("galette_rx", 30)], 250),
             dut_cost(Dut::AyaXdp, 1_000_000, &[("bench_macswap", 20)], 200),
@@ -617,11 +629,12 @@ fn an_empty_run_gives_an_outline_and_no_plots() {
         "## Chain cost",
         "## Compiler",
         "## Live reload",
+        "## Fleet",
         "## Per-packet cost",
     ] {
         assert!(markdown.contains(section), "no {section}");
     }
-    assert_eq!(markdown.matches("Not measured in this run.").count(), 7);
+    assert_eq!(markdown.matches("Not measured in this run.").count(), 8);
     assert!(markdown.contains("- **CPU:** unknown, 0 cores"));
     assert!(!markdown.contains("## Ratios") && !markdown.contains("## Plots"));
     assert!(ratios(&results).is_empty());
@@ -801,4 +814,12 @@ fn the_normal_traffic_is_compared_with_p0_only_at_the_same_offered_rate() {
     assert!(!lines.iter().any(|line| line.contains("keeps")), "{lines:#?}");
     // P = 0.5 upcalled and in XDP were offered the same rate: still compared.
     assert!(lines.iter().any(|line| line.starts_with("expensive NF, P=0.5: the normal traffic delivered 0.40")));
+}
+
+#[test]
+fn the_fleet_section_shows_the_publish_to_many_agents() {
+    let text = markdown(&synthetic());
+    let section = text.split("## Fleet").nth(1).expect("a fleet section");
+    assert!(section.contains("| 200 | 210.0 | 480.0 | 495.0 | 12.5 | 9000 / 9500 |"), "{section}");
+    assert!(markdown(&Results::default()).split("## Fleet").nth(1).unwrap().contains("Not measured"));
 }

@@ -6,6 +6,7 @@ pub mod chain_cost;
 pub mod compiler;
 pub mod dut_cost;
 pub mod expensive;
+pub mod fleet;
 pub mod forwarding;
 pub mod reload;
 
