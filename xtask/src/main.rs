@@ -4,6 +4,8 @@
 //!   when all is there);
 //! - `demo`: setup, then compiles `examples/macswap.gal` and runs it on a
 //!   test network it creates, with traffic and counters;
+//! - `demo-fleet`: setup, then a broker, a registry and two agents on a test
+//!   network, with a publish, an update and ACL changes live;
 //! - `test`: setup, then the whole test suite, `test-aarch64` included;
 //! - `test-aarch64`: setup, then the end-to-end test on a real aarch64
 //!   kernel under qemu-system-aarch64 (see `test_aarch64`);
@@ -15,19 +17,21 @@
 mod aarch64;
 mod cross_build;
 mod demo;
+mod demo_fleet;
 mod setup;
 mod test_aarch64;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <setup | demo | test [cargo test args...] | test-aarch64 | bench [--quick] [--publish] [galette-bench args...] | build --target aarch64>";
+const USAGE: &str = "usage: cargo xtask <setup | demo | demo-fleet | test [cargo test args...] | test-aarch64 | bench [--quick] [--publish] [galette-bench args...] | build --target aarch64>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("demo") => setup::run().and_then(|()| demo::run()),
+        Some("demo-fleet") => setup::run().and_then(|()| demo_fleet::run()),
         Some("test") => setup::run().and_then(|()| test(&args[1..])),
         Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
         Some("build") => setup::run().and_then(|()| build(&args[1..])),
