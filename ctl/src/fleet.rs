@@ -107,6 +107,16 @@ fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
 }
 
+/// A client id no other admin connection has: the broker throws out an
+/// older connection of the same id.
+fn admin_client_id() -> String {
+    static CONNECTIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let count = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
+    format!("{ADMIN_IDENTITY}-{}-{count}-{nanos}", std::process::id())
+}
+
 /// The admin's connection to the broker.
 struct AdminConnection {
     client: Client,
@@ -126,7 +136,7 @@ impl AdminConnection {
             ca: fleet.ca().join("ca.crt"),
             cert: admin.join("admin.crt"),
             key: admin.join("admin.key"),
-            client_id: format!("{ADMIN_IDENTITY}-{}", std::process::id()),
+            client_id: admin_client_id(),
             will: None,
         };
         let (sender, events) = mpsc::channel();

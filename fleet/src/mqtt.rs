@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use rumqttc::{Client, Connection, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{Client, Connection, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -98,6 +98,9 @@ fn run(mut connection: Connection, events: Sender<MqttEvent>) {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 events.send(MqttEvent::Message { topic: publish.topic.clone(), payload: publish.payload.to_vec() })
             }
+            // The user disconnected: no reconnecting (a reconnect under the
+            // same client id would throw out the user's next connection).
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(Event::Incoming(Packet::PubAck(_))) => events.send(MqttEvent::Published),
             Ok(Event::Incoming(Packet::SubAck(_))) => events.send(MqttEvent::Subscribed),
             Ok(_) => Ok(()),

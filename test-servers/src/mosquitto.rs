@@ -87,14 +87,14 @@ impl Mosquitto {
         panic!("mosquitto found no free port after {PORT_ATTEMPTS} attempts:\n{last_log}");
     }
 
-    /// The port of the TLS listener.
     /// The broker's process id while it runs (its CPU time and memory are
-    /// in /proc), when it was not started in a namespace (then the id is
-    /// `ip netns exec`'s, which execs the broker: the same process).
+    /// in /proc). Started in a namespace, it is `ip netns exec`'s, which
+    /// execs the broker: the same process.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(std::process::Child::id)
     }
 
+    /// The port of the TLS listener.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -17,6 +17,7 @@ use galette_fleet::acl::TOPIC_ROOT;
 use galette_fleet::mqtt::{self, BrokerOptions, MqttEvent};
 use galette_fleet::pki::FleetCa;
 use galette_fleet::state::{Audience, ReportedState};
+use galette_fleet_testbed::AgentSetup;
 use galette_oci::signature::{generate_key_pair, read_private_key};
 use galette_test_servers::{Mosquitto, MosquittoOptions, Registry, RegistryOptions};
 
@@ -72,7 +73,10 @@ pub fn run(root: &Path, work_dir: &Path, galette: &Path, quick: bool) -> Result<
     println!("  starting {agents} agents (--no-data-plane)");
     let mut processes = Agents(Vec::new());
     for id in &ids {
-        processes.0.push(start_agent(galette, &dir, &fleet_dir, &ca, &broker, &registry, id)?);
+        let state = dir.join("agents").join(id);
+        let setup =
+            AgentSetup { id, group: GROUP, fleet: &fleet_dir, broker: &broker, registry: &registry, state: &state };
+        processes.0.push(start_agent(galette, &setup)?);
     }
     let audience = Audience::Group(GROUP.to_owned());
     let broker_address = broker.address().to_string();
@@ -139,39 +143,9 @@ fn push(
     Ok((reference, report.bundle_digest.to_string()))
 }
 
-fn start_agent(
-    galette: &Path,
-    dir: &Path,
-    fleet_dir: &FleetDir,
-    ca: &FleetCa,
-    broker: &Mosquitto,
-    registry: &Registry,
-    id: &str,
-) -> Result<Child, BenchError> {
-    let state = dir.join("agents").join(id);
-    let credentials = fleet_dir.ca().join("devices").join(id);
-    let (user, password) = registry.credentials().unwrap_or_default();
+fn start_agent(galette: &Path, setup: &AgentSetup) -> Result<Child, BenchError> {
     Command::new(galette)
-        .arg("--run-dir")
-        .arg(state.join("run"))
-        .args(["agent", "--no-data-plane", "--device", id, "--group", GROUP])
-        .args(["--broker", &broker.address().to_string()])
-        .arg("--broker-ca")
-        .arg(ca.ca_cert_path())
-        .arg("--cert")
-        .arg(credentials.join("device.crt"))
-        .arg("--key")
-        .arg(credentials.join("device.key"))
-        .arg("--trust-key")
-        .arg(fleet_dir.public_key())
-        .arg("--ca")
-        .arg(registry.ca_file())
-        .args(["--user", &format!("{user}:{password}")])
-        .arg("--store")
-        .arg(state.join("store"))
-        .arg("--state-dir")
-        .arg(state.join("agent"))
-        .args(["--report-interval", "60"])
+        .args(setup.arguments(&["--no-data-plane", "--report-interval", "60"]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -163,34 +163,22 @@ impl FleetNetwork {
     }
 
     pub fn start_agent(&mut self, index: usize) {
-        let ca = FleetCa::open(&self.fleet.ca()).unwrap();
         let device = &self.devices[index];
-        let credentials = self.ca_dir_of(&device.id);
-        let (user, password) = self.registry.credentials().unwrap();
+        let mut arguments = vec!["--bpffs".into(), device.bpffs.path.clone().into_os_string()];
+        let setup = AgentSetup {
+            id: &device.id,
+            group: GROUP,
+            fleet: &self.fleet,
+            broker: &self.broker,
+            registry: &self.registry,
+            state: device.state.path(),
+        };
+        arguments.extend(setup.arguments(&["--report-interval", "0.5"]));
+        arguments.extend(["--".into(), "--iface".into(), device.pair.a().interface().into()]);
         let child = Command::new("ip")
             .args(["netns", "exec", device.pair.a().namespace()])
             .arg(&self.galette)
-            .arg("--run-dir")
-            .arg(device.state.path().join("run"))
-            .arg("--bpffs")
-            .arg(&device.bpffs.path)
-            .args(["agent", "--device", &device.id, "--group", GROUP, "--broker", &self.broker_address()])
-            .arg("--broker-ca")
-            .arg(ca.ca_cert_path())
-            .arg("--cert")
-            .arg(credentials.join("device.crt"))
-            .arg("--key")
-            .arg(credentials.join("device.key"))
-            .arg("--trust-key")
-            .arg(self.fleet.public_key())
-            .arg("--ca")
-            .arg(self.registry.ca_file())
-            .args(["--user", &format!("{user}:{password}")])
-            .arg("--store")
-            .arg(device.state.path().join("store"))
-            .arg("--state-dir")
-            .arg(device.state.path().join("agent"))
-            .args(["--report-interval", "0.5", "--", "--iface", device.pair.a().interface()])
+            .args(arguments)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -205,10 +193,6 @@ impl FleetNetwork {
             let status = agent.wait().unwrap();
             assert!(status.success(), "agent {} exited with {status}", self.devices[index].id);
         }
-    }
-
-    fn ca_dir_of(&self, device: &str) -> PathBuf {
-        self.fleet.ca().join("devices").join(device)
     }
 
     /// Pushes `chain` (signed) as `fleet/marks:TAG`; its reference.
@@ -365,6 +349,45 @@ impl FleetNetwork {
 
     pub fn ca_file(&self) -> PathBuf {
         self.fleet.ca().join("ca.crt")
+    }
+}
+
+/// What `galette agent` is told about one device of a fleet: its identity
+/// and group (as enrolled), the fleet's key, the broker and the registry.
+pub struct AgentSetup<'a> {
+    pub id: &'a str,
+    pub group: &'a str,
+    pub fleet: &'a FleetDir,
+    pub broker: &'a Mosquitto,
+    pub registry: &'a Registry,
+    /// Its own directory: control sockets, store, cache.
+    pub state: &'a Path,
+}
+
+impl AgentSetup<'_> {
+    /// `galette`'s arguments from `--run-dir` to the agent's own options,
+    /// `extra` among them (what may follow is `-- RUN ARGS`).
+    pub fn arguments(&self, extra: &[&str]) -> Vec<std::ffi::OsString> {
+        let credentials = self.fleet.ca().join("devices").join(self.id);
+        let (user, password) = self.registry.credentials().unwrap_or_default();
+        // `--run-dir` is a global option: before `agent`.
+        let mut arguments: Vec<std::ffi::OsString> = vec!["--run-dir".into(), self.state.join("run").into()];
+        arguments.extend(["agent", "--device", self.id, "--group", self.group].map(Into::into));
+        let mut add = |name: &str, value: std::ffi::OsString| {
+            arguments.push(name.into());
+            arguments.push(value);
+        };
+        add("--broker", self.broker.address().to_string().into());
+        add("--broker-ca", self.fleet.ca().join("ca.crt").into());
+        add("--cert", credentials.join("device.crt").into());
+        add("--key", credentials.join("device.key").into());
+        add("--trust-key", self.fleet.public_key().into());
+        add("--ca", self.registry.ca_file().into());
+        add("--user", format!("{user}:{password}").into());
+        add("--store", self.state.join("store").into());
+        add("--state-dir", self.state.join("agent").into());
+        arguments.extend(extra.iter().map(Into::into));
+        arguments
     }
 }
 
