@@ -142,7 +142,13 @@ impl AdminConnection {
         let (sender, events) = mpsc::channel();
         let client = mqtt::connect(&options, sender).map_err(|error| CtlError::Usage(error.to_string()))?;
         let connection = AdminConnection { client, events };
-        connection.wait_for(|event| matches!(event, MqttEvent::Connected), "the broker's answer")?;
+        connection.wait_for(|event| matches!(event, MqttEvent::Connected), "the broker's answer").map_err(|error| {
+            let why = match error {
+                CtlError::Broker(why) => why,
+                other => other.to_string(),
+            };
+            CtlError::Broker(format!("cannot connect to {broker} as {ADMIN_IDENTITY}: {why}"))
+        })?;
         Ok(connection)
     }
 
