@@ -9,18 +9,19 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::ports::start_on_a_free_port;
 
 const BINARY: &str = "/usr/sbin/mosquitto";
 const SUB: &str = "/usr/bin/mosquitto_sub";
 const PUB: &str = "/usr/bin/mosquitto_pub";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-const PORT_ATTEMPTS: usize = 5;
 
 /// How the broker is configured. The files are read where they are, so a
 /// test that rewrites the ACL or the CRL and calls [`Mosquitto::reload`]
@@ -67,24 +68,12 @@ impl Mosquitto {
         let dir =
             tempfile::Builder::new().prefix("galette-mosquitto-").tempdir().expect("creating a temporary directory");
         let mut broker = Mosquitto { child: None, port: 0, options, dir };
-        let mut last_log = String::new();
-        // The port is picked by binding port 0 and closing it, so another
-        // process can take it before mosquitto binds it: retry then.
-        for _ in 0..PORT_ATTEMPTS {
-            broker.port = broker.free_port();
-            match broker.spawn_and_wait() {
-                Ok(()) => return broker,
-                Err(log) if log.contains("Address already in use") => {
-                    broker.kill();
-                    last_log = log;
-                }
-                Err(log) => {
-                    broker.kill();
-                    panic!("mosquitto did not come up on {}:\n{log}", broker.address());
-                }
-            }
-        }
-        panic!("mosquitto found no free port after {PORT_ATTEMPTS} attempts:\n{last_log}");
+        let (address, namespace) = (broker.options.address, broker.options.namespace.clone());
+        broker.port = start_on_a_free_port("mosquitto", address, namespace.as_deref(), |port| {
+            broker.port = port;
+            broker.spawn_and_wait().inspect_err(|_| broker.kill())
+        });
+        broker
     }
 
     /// The broker's process id while it runs (its CPU time and memory are
@@ -288,20 +277,6 @@ impl Mosquitto {
     fn full_log(&self) -> String {
         let early = fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
         format!("{early}{}", self.log())
-    }
-
-    /// A port that is free on `address` in the broker's namespace now.
-    fn free_port(&self) -> u16 {
-        let address = SocketAddr::new(self.options.address, 0);
-        let bind = || {
-            let listener = TcpListener::bind(address).unwrap_or_else(|error| panic!("binding {address}: {error}"));
-            listener.local_addr().expect("the bound address").port()
-        };
-        match &self.options.namespace {
-            None => bind(),
-            Some(namespace) => galette_testbed::run_in_netns(namespace, bind)
-                .unwrap_or_else(|error| panic!("entering namespace {namespace}: {error}")),
-        }
     }
 
     fn kill(&mut self) {

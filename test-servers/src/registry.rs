@@ -6,7 +6,6 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::IpAddr;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::TestCa;
 use crate::https::{HttpsServer, Reply};
+use crate::ports::start_on_a_free_port;
 use crate::token::{self, TokenServer};
 
 const BINARY: &str = "/usr/bin/docker-registry";
@@ -24,7 +24,6 @@ const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 const USER: &str = "galette";
 const PASSWORD: &str = "test-password";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-const PORT_ATTEMPTS: usize = 5;
 
 /// How the registry is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,25 +140,13 @@ impl Registry {
         });
         let mut registry =
             Registry { child: None, port: 0, options, ca, ca_path, token_server, blob_store, namespace, listen, dir };
-        let mut last_log = String::new();
-        // The port is picked by binding port 0 and closing it, so another
-        // process can take it before the registry binds it: retry then.
-        for _ in 0..PORT_ATTEMPTS {
-            registry.port = free_port();
+        let namespace = registry.namespace.clone();
+        registry.port = start_on_a_free_port("docker-registry", listen, namespace.as_deref(), |port| {
+            registry.port = port;
             registry.spawn();
-            match registry.wait_ready() {
-                Ok(()) => return registry,
-                Err(log) if log.contains("address already in use") => {
-                    registry.kill();
-                    last_log = log;
-                }
-                Err(log) => {
-                    registry.kill();
-                    panic!("docker-registry did not come up on {}:\n{log}", registry.address());
-                }
-            }
-        }
-        panic!("docker-registry found no free port after {PORT_ATTEMPTS} attempts:\n{last_log}");
+            registry.wait_ready().inspect_err(|_| registry.kill())
+        });
+        registry
     }
 
     /// The registry's process id while it runs.
@@ -378,9 +365,4 @@ fn serve_file(root: &Path, request: &crate::https::Request) -> Reply {
         }
         Err(_) => not_found(),
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("the bound address").port()
 }
