@@ -9,6 +9,7 @@
 //! interface's receive processing onto CPUs of its own (threaded NAPI), and
 //! [`set_thread_affinity`] keeps a thread, a sender for one, on others.
 
+mod bpffs;
 mod command;
 mod cpu;
 pub mod frame;
@@ -22,6 +23,7 @@ mod stream;
 mod veth;
 mod xdp_pass;
 
+pub use bpffs::TestBpffs;
 pub use cpu::{allowed_cpus, last_cpu, set_thread_affinity, thread_affinity, thread_run_ns};
 pub use gateway::GatewayTopology;
 pub use link::{LinkInfo, link_info, xdp_program_attached};

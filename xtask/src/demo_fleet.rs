@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use galette_ctl::fleet;
 use galette_fleet_testbed::{FleetNetwork, PROBE_FRAMES};
-use galette_testbed::{SequencedStream, StreamPlan};
 
 use crate::{cargo, project_root, run_command, step, target_dir};
 
@@ -43,25 +42,9 @@ pub fn run() -> Result<(), String> {
     println!("    both devices reflect frames, {:.2} s after the change", took.as_secs_f64());
 
     step("Publishing tests/reload/marks_twice.gal while both devices carry 2000 frames/s");
-    let streams: Vec<SequencedStream> = network
-        .devices
-        .iter()
-        .map(|device| {
-            SequencedStream::start(
-                device.pair.b(),
-                device.pair.a(),
-                StreamPlan::at_rate(2_000, Duration::from_secs(60)),
-            )
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|err| format!("cannot start traffic: {err}"))?;
-    std::thread::sleep(Duration::from_millis(500));
     let twice = network.publish_bundle("tests/reload/marks_twice.gal", "twice");
-    let digest = network.publish(&twice);
-    network.wait_all_running(&digest, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
-    for (device, stream) in network.devices.iter().zip(streams) {
-        let report = stream.stop_and_finish().map_err(|err| err.to_string())?;
+    let (reports, _) = network.publish_under_traffic(&twice).map_err(|err| format!("cannot carry traffic: {err}"))?;
+    for (device, report) in network.devices.iter().zip(reports) {
         println!("    {}: {} frames sent during the update, {} lost", device.id, report.sent, report.lost().len());
     }
     status()?;

@@ -3,9 +3,9 @@
 
 use std::process::Output;
 
-use galette_testbed::{VethPair, xdp_program_attached};
+use galette_testbed::{TestBpffs, VethPair, xdp_program_attached};
 
-use crate::support::{TestBpffs, example_bundle, galette};
+use crate::support::{example_bundle, galette};
 
 fn assert_clear_failure(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -99,7 +99,7 @@ fn a_missing_map_file_is_named_before_anything_is_attached() {
 /// chain, loaded but not yet attached, is gone.
 #[test]
 fn a_bad_map_file_line_is_named_and_nothing_stays_attached() {
-    let bpffs = TestBpffs::mount("bad-load");
+    let bpffs = TestBpffs::mount("bad-load").unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "198.18.0.0/15 1\n198.18.0.0/40 1\n").unwrap();
     let pair = VethPair::create("e2e-badload").unwrap();

@@ -7,11 +7,10 @@ use std::time::Duration;
 use aya::Ebpf;
 use aya::programs::Xdp;
 use galette_bundle::Bundle;
-use galette_testbed::{VethPair, attach_xdp_pass, probe_reflector};
+use galette_testbed::{TestBpffs, VethPair, attach_xdp_pass, probe_reflector};
 
 use crate::support::{
-    RunningGalette, STATS_JSON, TestBpffs, bundle_of, example_bundle, example_names, final_counters, galette, instance,
-    port,
+    RunningGalette, STATS_JSON, bundle_of, example_bundle, example_names, final_counters, galette, instance, port,
 };
 
 #[test]
@@ -118,7 +117,7 @@ fn a_split_chain_runs_both_segments_and_counts_each_nf() {
 #[test]
 fn an_acl_filled_at_run_time_lets_traffic_through() {
     const FRAMES: u32 = 20;
-    let bpffs = TestBpffs::mount("acl");
+    let bpffs = TestBpffs::mount("acl").unwrap();
     let bundle = example_bundle("filtered_router");
     let pair = VethPair::create("e2e-acl").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
@@ -157,7 +156,7 @@ fn an_acl_filled_at_run_time_lets_traffic_through() {
 /// and what `dump` prints, `load` reads back.
 #[test]
 fn galette_map_reads_and_writes_keys_and_values_as_their_types() {
-    let bpffs = TestBpffs::mount("map-text");
+    let bpffs = TestBpffs::mount("map-text").unwrap();
     let bundle = example_bundle("filtered_router");
     let pair = VethPair::create("e2e-maptext").unwrap();
     let gateway = pair.a();

@@ -10,7 +10,6 @@ use std::time::Duration;
 use galette_fleet::acl::{group_desired_topic, reported_topic};
 use galette_fleet_testbed::{FleetNetwork, GROUP, PROBE_FRAMES};
 use galette_test_servers::{mosquitto_pub, mosquitto_sub};
-use galette_testbed::{SequencedStream, StreamPlan};
 
 use crate::support::project_root;
 
@@ -51,24 +50,8 @@ fn a_fleet_follows_publishes_and_map_changes_live_and_refuses_replays() {
     assert_eq!(old.len(), 1, "the retained desired state");
 
     // An update under steady traffic loses no frame on either device.
-    let streams: Vec<SequencedStream> = network
-        .devices
-        .iter()
-        .map(|device| {
-            SequencedStream::start(
-                device.pair.b(),
-                device.pair.a(),
-                StreamPlan::at_rate(2_000, Duration::from_secs(60)),
-            )
-            .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let twice_digest = network.publish(&twice);
-    network.wait_all_running(&twice_digest, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
-    for (device, stream) in network.devices.iter().zip(streams) {
-        let report = stream.stop_and_finish().unwrap();
+    let (reports, twice_digest) = network.publish_under_traffic(&twice).unwrap();
+    for (device, report) in network.devices.iter().zip(reports) {
         assert!(report.lost().is_empty(), "{}: {} of {} frames lost", device.id, report.lost().len(), report.sent);
         assert!(report.duplicated().is_empty(), "{}: frames came back twice", device.id);
         assert_eq!(report.ttl_histogram().len(), 2, "{}: frames ran in both chains", device.id);

@@ -9,11 +9,12 @@ use std::process::Output;
 use std::time::Duration;
 
 use galette_testbed::{
-    SequencedStream, StreamPlan, StreamReport, VethPair, VethSide, XdpPassProgram, attach_xdp_pass, probe_reflector,
+    SequencedStream, StreamPlan, StreamReport, TestBpffs, VethPair, VethSide, XdpPassProgram, attach_xdp_pass,
+    probe_reflector,
 };
 use galettec::{CompileOptions, compile_chain};
 
-use crate::support::{RunningGalette, TestBpffs, bundle_of, galette, project_root};
+use crate::support::{RunningGalette, bundle_of, galette, project_root};
 
 /// The longest a stream runs: tests end it once their reloads are done.
 const STREAM_LIMIT: Duration = Duration::from_secs(120);
@@ -45,7 +46,7 @@ struct MarksChain {
 impl MarksChain {
     fn start(tag: &str, first: &Path) -> MarksChain {
         let pair = VethPair::create(&format!("e2e-rl{tag}")).unwrap();
-        let bpffs = TestBpffs::mount(&format!("reload-{tag}"));
+        let bpffs = TestBpffs::mount(&format!("reload-{tag}")).unwrap();
         let run_dir = tempfile::tempdir().unwrap();
         let peer_program = attach_xdp_pass(pair.b().namespace(), pair.b().interface()).unwrap();
         let mut chain = MarksChain { pair, bpffs, run_dir, galette: None, _peer_program: peer_program };

@@ -207,30 +207,6 @@ impl Drop for RunningGalette {
     }
 }
 
-/// A bpffs mounted for one test, outside /sys: `ip netns exec` gives its
-/// command a fresh /sys, but keeps other mounts, so galette inside a test
-/// namespace and the test itself see the same pins. Unmounted on drop.
-pub struct TestBpffs {
-    pub path: PathBuf,
-}
-
-impl TestBpffs {
-    pub fn mount(tag: &str) -> TestBpffs {
-        let path = PathBuf::from(format!("/run/galette-test-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        let status = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&path).status().unwrap();
-        assert!(status.success(), "mount -t bpf failed");
-        TestBpffs { path }
-    }
-}
-
-impl Drop for TestBpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        let _ = std::fs::remove_dir(&self.path);
-    }
-}
-
 /// Sends `count` copies of one frame from `from` towards `to` as fast as the
 /// socket takes them.
 pub fn flood(from: &VethSide, to: &VethSide, count: usize) {

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use galette_testbed::frame::{UdpFrame, ethernet_dst, udp_payload};
-use galette_testbed::{RawSocket, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
+use galette_testbed::{RawSocket, TestBpffs, VethPair, attach_xdp_pass, probe_reflector, xdp_program_attached};
 
 use crate::support::{
-    RunningGalette, STATS_JSON, TestBpffs, bundle_of, counters_now, example_bundle, final_counters, flood, galette,
-    instance, port,
+    RunningGalette, STATS_JSON, bundle_of, counters_now, example_bundle, final_counters, flood, galette, instance, port,
 };
 
 #[test]
@@ -42,7 +41,7 @@ fn frames_upcalled_to_a_userland_nf_come_back_swapped() {
 fn both_tiers_share_a_map_and_a_panicking_nf_is_counted_as_aborted() {
     const FRAMES: u32 = 60;
     const BROADCASTS: usize = 5;
-    let bpffs = TestBpffs::mount("two-tier");
+    let bpffs = TestBpffs::mount("two-tier").unwrap();
     let bundle = bundle_of("tests/userland/two_tier.gal");
     let pair = VethPair::create("e2e-2tier").unwrap();
     let (gateway, client) = (pair.a(), pair.b());
@@ -136,7 +135,7 @@ fn no_umem_frame_is_lost_under_a_flood() {
 #[test]
 fn a_map_only_userland_binds_is_created_loaded_and_used() {
     const FRAMES: u32 = 20;
-    let bpffs = TestBpffs::mount("userland-map");
+    let bpffs = TestBpffs::mount("userland-map").unwrap();
     let bundle = bundle_of("tests/userland/userland_map.gal");
     let work = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(work.path(), "0 1000\n").unwrap();

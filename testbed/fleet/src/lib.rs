@@ -16,7 +16,7 @@ use galette_ctl::fleet::{self, DeviceView, FleetDir};
 use galette_fleet::pki::FleetCa;
 use galette_oci::signature::generate_key_pair;
 use galette_test_servers::{Mosquitto, MosquittoOptions, Registry, RegistryOptions};
-use galette_testbed::{NetworkNamespace, VethPair, attach_xdp_pass, probe_reflector};
+use galette_testbed::{NetworkNamespace, TestBpffs, VethPair, attach_xdp_pass, probe_reflector};
 
 /// The broker's and the registry's address, in the infrastructure namespace.
 pub const INFRA_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 9, 1);
@@ -25,29 +25,6 @@ pub const GROUP: &str = "lab";
 /// A probe: this many frames, each waited for this long.
 pub const PROBE_FRAMES: u32 = 10;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(20);
-
-/// A bpffs of its own, mounted outside /sys (which `ip netns exec` replaces)
-/// and unmounted on drop.
-pub struct Bpffs {
-    pub path: PathBuf,
-}
-
-impl Bpffs {
-    fn mount(tag: &str) -> Bpffs {
-        let path = PathBuf::from(format!("/run/galette-fleet-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        let status = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&path).status().unwrap();
-        assert!(status.success(), "mount -t bpf failed");
-        Bpffs { path }
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        let _ = std::fs::remove_dir(&self.path);
-    }
-}
 
 /// One device: its data-plane testbed, its management link, its agent.
 pub struct Device {
@@ -59,7 +36,7 @@ pub struct Device {
     state: tempfile::TempDir,
     /// Its own bpffs: one device, one bpffs, as on real hardware (two chains
     /// of one name in one bpffs would share pins).
-    bpffs: Bpffs,
+    bpffs: TestBpffs,
     agent: Option<Child>,
 }
 
@@ -131,7 +108,7 @@ impl FleetNetwork {
                 let address = format!("198.18.9.{}/24", 10 + index);
                 ip(&["-n", pair.a().namespace(), "addr", "add", &address, "dev", &device_end]);
                 ip(&["-n", pair.a().namespace(), "link", "set", &device_end, "up"]);
-                let bpffs = Bpffs::mount(&format!("{tag}{index}"));
+                let bpffs = TestBpffs::mount(&format!("fleet-{tag}{index}")).unwrap();
                 Device {
                     id,
                     pair,
@@ -324,6 +301,30 @@ impl FleetNetwork {
             }
             assert!(started.elapsed() < patience, "{what}: after {patience:?}, frames back per device {swapped:?}");
         }
+    }
+
+    /// Publishes `reference` while every device carries a steady stream of
+    /// sequenced frames (2000 a second), waits until all run it, and
+    /// returns each device's stream report and the bundle's digest.
+    pub fn publish_under_traffic(
+        &self,
+        reference: &galette_oci::Reference,
+    ) -> std::io::Result<(Vec<galette_testbed::StreamReport>, String)> {
+        let plan = || galette_testbed::StreamPlan::at_rate(2_000, Duration::from_secs(60));
+        let streams = self
+            .devices
+            .iter()
+            .map(|device| galette_testbed::SequencedStream::start(device.pair.b(), device.pair.a(), plan()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        std::thread::sleep(Duration::from_millis(500));
+        let digest = self.publish(reference);
+        self.wait_all_running(&digest, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(500));
+        let reports = streams
+            .into_iter()
+            .map(galette_testbed::SequencedStream::stop_and_finish)
+            .collect::<std::io::Result<_>>()?;
+        Ok((reports, digest))
     }
 
     pub fn set_acl(&self, rules: &str) {
