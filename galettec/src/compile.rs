@@ -6,9 +6,10 @@ use galette_bundle::{
     ArtifactFile, FORMAT_VERSION, Instance, Manifest, MapEntry, Placement, Platform, Port, PortAction, RoleEntry,
     XDP_OBJECT, XdpPart, write_bundle,
 };
+use galette_grammar::ast::ChainFile;
 use galette_grammar::{Diagnostic, FileId};
 
-use crate::check::{CheckContext, check};
+use crate::check::{CheckContext, ResolvedInstance, check};
 use crate::codegen::{ENTRY_PROGRAM, Fusion, generate_ebpf_crate, instance_program, role_entry_program};
 use crate::codegen_userland::{generate_userland_crate, library_name};
 use crate::ebpf_build::{BuildEnv, BuildError, BuildTarget, NfCrate};
@@ -68,7 +69,7 @@ pub enum CompileError {
     #[error("cannot read {}: {source}", path.display())]
     ReadChain { path: PathBuf, source: std::io::Error },
     #[error("the chain has errors")]
-    Invalid(Checked),
+    Invalid(Box<Checked>),
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("cannot write the bundle to {}: {source}", path.display())]
@@ -89,6 +90,10 @@ pub struct Checked {
     pub chain_file: galette_grammar::FileId,
     pub diagnostics: Vec<Diagnostic>,
     pub chain: Option<PlacedChain>,
+    /// The syntax tree, as far as the file parsed.
+    pub ast: ChainFile,
+    /// Every instance declared, with its NF's signature when it could be read.
+    pub instances: Vec<ResolvedInstance>,
 }
 
 /// Everything `galettec` checks before building the chain in `path`: the
@@ -111,19 +116,27 @@ pub fn check_chain(path: &Path, options: &CompileOptions) -> Result<Checked, Com
 /// whether the chain is valid, whatever this version can build.
 pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceReader) -> Result<Checked, CompileError> {
     let bytes = reader.read_bytes(path).map_err(|source| CompileError::ReadChain { path: path.to_owned(), source })?;
-    let mut files = SourceFiles::default();
-    let text = match decode(bytes, 0) {
-        Ok(text) => text,
+    match decode(bytes, 0) {
+        Ok(text) => Ok(check_text(path, text, options, reader)),
         Err((text, diagnostic)) => {
+            let mut files = SourceFiles::default();
             let chain_file = files.add(path.display().to_string(), text);
-            return Ok(Checked { files, chain_file, diagnostics: vec![diagnostic], chain: None });
+            let ast = ChainFile { name: None, items: Vec::new() };
+            Ok(Checked { files, chain_file, diagnostics: vec![diagnostic], chain: None, ast, instances: Vec::new() })
         }
-    };
-    let chain_file = files.add(path.display().to_string(), text.clone());
-    let ast = match galette_grammar::parse(&text, chain_file) {
-        Ok(ast) => ast,
-        Err(diagnostics) => return Ok(Checked { files, chain_file, diagnostics, chain: None }),
-    };
+    }
+}
+
+/// The front end on `text`, the contents of the `.gal` file at `path` (which
+/// need not be saved: an editor checks its buffer), reading NF crates
+/// through `reader`. A file with syntax errors is checked as far as it
+/// parsed; it never has a chain.
+pub fn check_text(path: &Path, text: String, options: &CompileOptions, reader: &dyn SourceReader) -> Checked {
+    let mut files = SourceFiles::default();
+    let chain_file = files.add_as(path.display().to_string(), path, text.clone());
+    let parsed = galette_grammar::parse(&text, chain_file);
+    let syntax_errors = parsed.diagnostics.iter().any(Diagnostic::is_error);
+    let ast = parsed.chain;
     // `chain.gal` has the parent "", which `absolute` refuses.
     let chain_dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let cx = CheckContext {
@@ -135,7 +148,9 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
         nf_std_dir: options.nf_std_dir.clone(),
     };
     let mut output = check(&ast, &mut files, &cx);
-    let chain = match output.chain {
+    output.diagnostics.splice(0..0, parsed.diagnostics);
+    output.diagnostics.sort_by_key(|d| (d.primary.file != chain_file, d.primary.span.start));
+    let chain = match output.chain.filter(|_| !syntax_errors) {
         None => None,
         Some(chain) => match place(
             chain,
@@ -149,7 +164,7 @@ pub fn check_with(path: &Path, options: &CompileOptions, reader: &dyn SourceRead
             }
         },
     };
-    Ok(Checked { files, chain_file, diagnostics: output.diagnostics, chain })
+    Checked { files, chain_file, diagnostics: output.diagnostics, chain, ast, instances: output.instances }
 }
 
 /// What a successful compile produced.
@@ -169,7 +184,7 @@ pub struct Compiled {
 pub fn compile_chain(path: &Path, out_dir: &Path, options: &CompileOptions) -> Result<Compiled, CompileError> {
     let checked = check_chain(path, options)?;
     let Some(placed) = &checked.chain else {
-        return Err(CompileError::Invalid(checked));
+        return Err(CompileError::Invalid(Box::new(checked)));
     };
     let chain = &placed.chain;
     let mut notes = Vec::new();
@@ -310,7 +325,7 @@ pub fn build_xdp(
 fn invalid_with(mut checked: Checked, errors: Vec<Diagnostic>) -> CompileError {
     checked.diagnostics.extend(errors);
     checked.chain = None;
-    CompileError::Invalid(checked)
+    CompileError::Invalid(Box::new(checked))
 }
 
 fn manifest(placed: &PlacedChain, platforms: &[Platform]) -> Manifest {

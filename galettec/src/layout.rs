@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use galette_grammar::{FileId, Span};
 
-use crate::source::{SourceFiles, SourceReader, display_path};
+use crate::source::{SourceFiles, SourceReader};
 
 /// How deep `mod` declarations and nested types are followed: far more than
 /// real crates need, and a bound on cycles (`type A = B; type B = A;`).
@@ -223,7 +223,7 @@ fn parse_file(path: &Path, reader: &dyn SourceReader, files: &mut SourceFiles) -
     let text = reader.read(path).ok()?;
     let offset = crate::signature::ignored_prefix(&text);
     let ast = syn::parse_file(&text[offset..]).ok()?;
-    let file = files.add(display_path(path), text);
+    let file = files.add_read(path, text);
     Some((ast, file, offset))
 }
 

@@ -172,7 +172,7 @@ fn main() -> ExitCode {
 fn check(file: &Path, options: &CompileOptions, format: MessageFormat) -> Result<(), CompileError> {
     let checked = check_chain(file, options)?;
     if checked.chain.is_none() {
-        return Err(CompileError::Invalid(checked));
+        return Err(CompileError::Invalid(Box::new(checked)));
     }
     print_diagnostics(&checked, format);
     if format == MessageFormat::Human {
@@ -204,7 +204,7 @@ fn explain(
     // this version cannot build yet.
     let checked = check_with(file, options, &FileSystem)?;
     let Some(placed) = &checked.chain else {
-        return Err(CompileError::Invalid(checked));
+        return Err(CompileError::Invalid(Box::new(checked)));
     };
     print_diagnostics(&checked, format);
     // Then what the kernel verifier makes of it (NFs it rejects move to

@@ -62,6 +62,8 @@ pub struct MapSlot {
     /// Span of the field's type.
     pub type_span: Span,
     pub span: Span,
+    /// The field's doc comment, without the `///`.
+    pub doc: String,
 }
 
 /// One port: an `Action` variant.
@@ -72,6 +74,8 @@ pub struct PortSignature {
     /// As written in Rust (`NotFound`).
     pub variant: String,
     pub span: Span,
+    /// The variant's doc comment, without the `///`: what the port means.
+    pub doc: String,
 }
 
 /// Where in the `.gal` file the crate was named, for diagnostics about a
@@ -104,7 +108,7 @@ pub fn read_signature(
         .with_help("an NF source is `std.NAME` or the path of a crate directory, relative to the .gal file")
     })?;
     let package = package_name(&manifest).ok_or_else(|| {
-        let file = files.add(display_path(&manifest_path), manifest.clone());
+        let file = files.add_read(&manifest_path, manifest.clone());
         Diagnostic::error("E0202", "the NF crate's Cargo.toml has no package name", file, Span::default(), "here")
             .with_label(used_at.file, used_at.span, "NF crate used here")
             .with_help("a crate needs `[package]` with `name = \"...\"`")
@@ -121,7 +125,7 @@ pub fn read_signature(
         )
         .with_help("an NF crate is a library crate with its code in src/lib.rs")
     })?;
-    let lib_file = files.add(display_path(&lib_path), lib_text.clone());
+    let lib_file = files.add_read(&lib_path, lib_text.clone());
     // syn would skip a byte-order mark or a `#!` line itself and count its
     // spans from after it; skipping it here keeps the count in our hands.
     let prefix = ignored_prefix(&lib_text);
@@ -213,9 +217,28 @@ fn read_map_slots(maps: &syn::ItemStruct, spans: SpanMap, resolver: &Resolver<'_
                 type_layouts: type_args.iter().map(|ty| resolver.resolve(ty)).collect(),
                 type_span: spans.of(field.ty.span()),
                 span: spans.of(name.span()),
+                doc: doc_comment(&field.attrs),
             })
         })
         .collect()
+}
+
+/// The text of `#[doc = "..."]` attributes (what `///` lines become), one
+/// line each, without the space after `///`.
+fn doc_comment(attrs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').map(str::to_owned).unwrap_or(line))
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 fn package_name(manifest: &str) -> Option<String> {
@@ -282,6 +305,7 @@ fn read_ports(
             name: snake_case(&variant.ident.to_string()),
             variant: variant.ident.to_string(),
             span: spans.of(variant.ident.span()),
+            doc: doc_comment(&variant.attrs),
         });
     }
     Ok((action_span, ports))

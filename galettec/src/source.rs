@@ -191,6 +191,9 @@ pub fn decode(bytes: Vec<u8>, file: FileId) -> Result<String, (String, Diagnosti
 pub struct SourceFile {
     /// The path as shown to the user.
     pub name: String,
+    /// The path it was read from, when it was read from one (an editor
+    /// turns it into a link).
+    pub path: Option<PathBuf>,
     pub text: String,
 }
 
@@ -201,8 +204,21 @@ pub struct SourceFiles {
 }
 
 impl SourceFiles {
+    /// Adds a file known by a name only.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        self.files.push(SourceFile { name: name.into(), text: text.into() });
+        self.files.push(SourceFile { name: name.into(), path: None, text: text.into() });
+        self.files.len() - 1
+    }
+
+    /// Adds a file read from `path`, shown as [`display_path`] shows it.
+    pub fn add_read(&mut self, path: &Path, text: impl Into<String>) -> FileId {
+        self.add_as(display_path(path), path, text)
+    }
+
+    /// Adds a file read from `path`, shown as `name`.
+    pub fn add_as(&mut self, name: impl Into<String>, path: &Path, text: impl Into<String>) -> FileId {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        self.files.push(SourceFile { name: name.into(), path: Some(path), text: text.into() });
         self.files.len() - 1
     }
 

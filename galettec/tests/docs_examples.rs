@@ -153,7 +153,7 @@ fn check_block(block: &Block, options: &CompileOptions) -> Option<String> {
 
 /// What is wrong with a ```gal,syntax block, if anything.
 fn parse_block(block: &Block) -> Option<String> {
-    let diagnostics = galette_grammar::parse(&block.text, 0).err()?;
+    let diagnostics = galette_grammar::parse(&block.text, 0).into_result().err()?;
     let mut files = SourceFiles::default();
     files.add(block.describe(), block.text.clone());
     Some(format!("{} does not parse:\n{}", block.describe(), render_diagnostics(&files, &diagnostics)))

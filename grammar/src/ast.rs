@@ -9,12 +9,28 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// A whole `.gal` file.
+/// A whole `.gal` file, as far as it parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainFile {
-    /// `chain NAME`.
-    pub name: Ident,
+    /// `chain NAME`; `None` when the file has no header that parsed.
+    pub name: Option<Ident>,
     pub items: Vec<Item>,
+}
+
+impl ChainFile {
+    /// The broken statements, in source order.
+    pub fn broken(&self) -> impl Iterator<Item = &BrokenStatement> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Broken(broken) => Some(broken),
+            _ => None,
+        })
+    }
+
+    /// Whether every statement parsed and the header is there: only then
+    /// does the tree say everything the file means.
+    pub fn is_complete(&self) -> bool {
+        self.name.is_some() && self.broken().next().is_none()
+    }
 }
 
 /// A top-level declaration or link.
@@ -24,6 +40,38 @@ pub enum Item {
     Map(MapDecl),
     Nf(NfDecl),
     Link(Link),
+    /// A statement with a syntax error, kept so that later stages know
+    /// what it was meant to declare or link and do not report the names it
+    /// mentions as missing or unused.
+    Broken(BrokenStatement),
+}
+
+/// A statement that did not parse (its error is among the parser's
+/// diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenStatement {
+    /// What the statement was, as far as its first tokens tell.
+    pub shape: BrokenShape,
+    /// Every name written in it, in order.
+    pub names: Vec<Ident>,
+    pub span: Span,
+}
+
+/// What a broken statement's first tokens say it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokenShape {
+    /// `chain ...`.
+    Header,
+    /// `iface NAME ...`, with the name when one follows the keyword.
+    Iface(Option<Ident>),
+    /// `map NAME ...`.
+    Map(Option<Ident>),
+    /// `nf NAME ...`.
+    Nf(Option<Ident>),
+    /// `NAME -> ...` or `NAME.PORT -> ...`: a link leaving `NAME`.
+    Link { from: Ident },
+    /// Anything else.
+    Unknown,
 }
 
 /// `iface NAME`: an interface role of a gateway with several interfaces;

@@ -55,7 +55,7 @@ pub enum FormatError {
 /// The canonical layout of the chain in `source`. `file` is the id the
 /// parse diagnostics point into, as for [`parse`](crate::parse).
 pub fn format(source: &str, file: FileId) -> Result<String, FormatError> {
-    let chain = crate::parse(source, file).map_err(FormatError::Syntax)?;
+    let chain = crate::parse(source, file).into_result().map_err(FormatError::Syntax)?;
     let units: Vec<Unit<'_, Plan<'_>>> = units::split(source, &chain)?
         .into_iter()
         .map(|unit| unit.map_statement(|statement| statement::plan(&statement)))

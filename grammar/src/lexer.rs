@@ -6,7 +6,7 @@ use crate::{Diagnostic, FileId, Span};
 
 /// A token of the `.gal` language. Whitespace and comments never reach the
 /// parser.
-#[derive(Logos, Debug, Clone, PartialEq, Eq)]
+#[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
 #[logos(skip r"[ \t\r\n\f\u{feff}]+")]
 #[logos(skip(r"//[^\n]*", allow_greedy = true))]
 #[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]

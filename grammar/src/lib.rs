@@ -1,8 +1,9 @@
 //! The `.gal` language front end: lexing, parsing, the syntax tree.
 //!
 //! Architecture invariant: this crate does no I/O and never panics on any
-//! input. [`parse`] takes source text and returns a syntax tree or a list of
-//! [`Diagnostic`]s; it knows nothing about NF crates, placement or eBPF.
+//! input. [`parse`] takes source text and returns a syntax tree together
+//! with its [`Diagnostic`]s (a statement with a syntax error is a broken
+//! node in the tree); it knows nothing about NF crates, placement or eBPF.
 //! [`format`] gives the canonical layout of a file that parses, comments
 //! kept.
 
@@ -15,7 +16,7 @@ mod parse;
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
 pub use format::{FormatError, MAX_WIDTH, format};
 pub use lexer::Token;
-pub use parse::parse;
+pub use parse::{Parsed, parse};
 
 /// A byte range in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

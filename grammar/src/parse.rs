@@ -1,13 +1,14 @@
-//! Turning source text into a [`ChainFile`], or into diagnostics.
+//! Turning source text into a [`ChainFile`] and its diagnostics.
 //!
 //! Recovery works by statements: the token stream is first split where a new
 //! statement starts (see [`split_statements`]), then each statement is parsed
-//! on its own. A syntax error costs the statement it is in, and one run
-//! reports the errors of every broken statement.
+//! on its own. A syntax error costs the statement it is in, which becomes an
+//! [`Item::Broken`] node; one run reports the errors of every broken
+//! statement, and the rest of the tree is there for the checker.
 
 use lalrpop_util::ParseError;
 
-use crate::ast::{ChainFile, Ident, Item};
+use crate::ast::{BrokenShape, BrokenStatement, ChainFile, Ident, Item};
 use crate::lexer::{LexError, Lexer, Token};
 use crate::{Diagnostic, FileId, Span};
 
@@ -26,9 +27,26 @@ pub enum Statement {
 
 type Spanned<'src> = (usize, Token<'src>, usize);
 
+/// A parsed file: the tree, with a [`Item::Broken`] node for each statement
+/// that did not parse, and every syntax error in source order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub chain: ChainFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    /// The tree when the file has no syntax error, else the errors: for
+    /// callers that need all of the file (the formatter, tests).
+    pub fn into_result(self) -> Result<ChainFile, Vec<Diagnostic>> {
+        if self.diagnostics.is_empty() { Ok(self.chain) } else { Err(self.diagnostics) }
+    }
+}
+
 /// Parses one `.gal` file. `file` is the id its diagnostics point into.
-/// Returns every syntax error found, in source order, when there is any.
-pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
+/// Always returns a tree; a statement with a syntax error is in it as an
+/// [`Item::Broken`] node.
+pub fn parse(source: &str, file: FileId) -> Parsed {
     let mut diagnostics = Vec::new();
     let mut tokens = Vec::new();
     for token in Lexer::new(source) {
@@ -54,7 +72,8 @@ pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
         let span = Span::new(statement[0].0, statement[statement.len() - 1].2);
         header_written |= statement[0].1 == Token::Chain;
         first_statement.get_or_insert(span);
-        match parser.parse(statement.into_iter().map(Ok::<_, LexError>)) {
+        let broken = || BrokenStatement { shape: broken_shape(&statement), names: names_in(&statement), span };
+        match parser.parse(statement.iter().cloned().map(Ok::<_, LexError>)) {
             Ok(Statement::Header(name)) => match &header {
                 Some(_) => diagnostics.push(
                     Diagnostic::error("E0006", "a file holds one chain", file, span, "second `chain` header")
@@ -71,18 +90,57 @@ pub fn parse(source: &str, file: FileId) -> Result<ChainFile, Vec<Diagnostic>> {
                 }
             },
             Ok(Statement::Item(item)) => items.push(item),
-            Err(error) => diagnostics.push(syntax_diagnostic(error, source, file)),
+            Err(error) => {
+                diagnostics.push(syntax_diagnostic(error, source, file));
+                items.push(Item::Broken(broken()));
+            }
         }
     }
-    let Some(name) = header else {
-        if !header_written {
-            diagnostics.push(missing_header(file, first_statement.unwrap_or(Span::new(0, 0))));
-        }
-        diagnostics.sort_by_key(|d| d.primary.span.start);
-        return Err(diagnostics);
-    };
+    if header.is_none() && !header_written {
+        diagnostics.push(missing_header(file, first_statement.unwrap_or(Span::new(0, 0))));
+    }
     diagnostics.sort_by_key(|d| d.primary.span.start);
-    if diagnostics.is_empty() { Ok(ChainFile { name, items }) } else { Err(diagnostics) }
+    Parsed { chain: ChainFile { name: header, items }, diagnostics }
+}
+
+/// What a statement that did not parse was meant to be, from its first
+/// tokens.
+fn broken_shape(statement: &[Spanned<'_>]) -> BrokenShape {
+    let ident = |index: usize| match statement.get(index) {
+        Some(&(start, Token::Ident(name), end)) => Some(Ident { name: name.to_owned(), span: Span::new(start, end) }),
+        _ => None,
+    };
+    match statement.first().map(|(_, token, _)| token) {
+        Some(Token::Chain) => BrokenShape::Header,
+        Some(Token::Iface) => BrokenShape::Iface(ident(1)),
+        Some(Token::Map) => BrokenShape::Map(ident(1)),
+        Some(Token::Nf) => BrokenShape::Nf(ident(1)),
+        Some(Token::Ident(_)) if starts_link(statement) => {
+            BrokenShape::Link { from: ident(0).expect("the first token is a name") }
+        }
+        _ => BrokenShape::Unknown,
+    }
+}
+
+/// Every name in a statement.
+fn names_in(statement: &[Spanned<'_>]) -> Vec<Ident> {
+    statement
+        .iter()
+        .filter_map(|&(start, ref token, end)| match token {
+            Token::Ident(name) => Some(Ident { name: (*name).to_owned(), span: Span::new(start, end) }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the tokens begin like a link: `NAME ->` or `NAME.PORT ->`.
+fn starts_link(tokens: &[Spanned<'_>]) -> bool {
+    let token = |index: usize| tokens.get(index).map(|(_, token, _)| token);
+    matches!(token(0), Some(Token::Ident(_)))
+        && (matches!(token(1), Some(Token::Arrow))
+            || (matches!(token(1), Some(Token::Dot))
+                && matches!(token(2), Some(Token::Ident(_)))
+                && matches!(token(3), Some(Token::Arrow))))
 }
 
 fn missing_header(file: FileId, span: Span) -> Diagnostic {
@@ -100,18 +158,23 @@ fn missing_header(file: FileId, span: Span) -> Diagnostic {
 /// always starts a statement: it can appear nowhere else, so an unclosed
 /// brace cannot swallow the declarations after it. A name starts a statement
 /// when it begins a line outside any braces and the previous token does not
-/// ask for more (`->`, `=`, `,` ...).
+/// ask for more (`->`, `=`, `,` ...). Inside braces, a line that begins like
+/// a link (`NAME ->`, `NAME.PORT ->`) starts one whatever comes before it:
+/// no block holds a link, so an unclosed fan-out block cannot swallow the
+/// links after it.
 fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<Spanned<'src>>> {
     let mut statements: Vec<Vec<Spanned<'src>>> = Vec::new();
     let mut depth = 0usize;
     let mut previous_end = 0;
-    for token in tokens {
+    for (index, &token) in tokens.iter().enumerate() {
         let line_initial =
             statements.is_empty() || source.get(previous_end..token.0).is_some_and(|gap| gap.contains('\n'));
         let keyword = matches!(token.1, Token::Chain | Token::Map | Token::Nf | Token::Iface);
         let previous_continues = statements.last().and_then(|s| s.last()).is_some_and(|(_, t, _)| asks_for_more(t));
-        let starts =
-            keyword || (line_initial && !previous_continues && depth == 0 && matches!(token.1, Token::Ident(_)));
+        let name_starts = line_initial
+            && matches!(token.1, Token::Ident(_))
+            && ((depth == 0 && !previous_continues) || (depth > 0 && starts_link(&tokens[index..])));
+        let starts = keyword || name_starts;
         if starts || statements.is_empty() {
             statements.push(Vec::new());
             depth = 0;

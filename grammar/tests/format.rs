@@ -19,7 +19,7 @@ use galette_test_support::Rng;
 /// by. Written independently of the formatter's own check.
 fn meaning(chain: &ChainFile) -> Vec<String> {
     let destination = |d: &Destination| format!("{}{}", if d.upcall { "!" } else { "" }, d.name.name);
-    let mut out = vec![format!("chain {}", chain.name.name)];
+    let mut out = vec![format!("chain {}", chain.name.as_ref().map_or("", |name| name.name.as_str()))];
     for item in &chain.items {
         out.push(match item {
             Item::Iface(iface) => format!("iface {}", iface.name.name),
@@ -38,6 +38,7 @@ fn meaning(chain: &ChainFile) -> Vec<String> {
                 let attributes: Vec<&str> = nf.attributes.iter().map(|a| a.name.as_str()).collect();
                 format!("nf {} {source} {bindings:?} {attributes:?}", nf.name.name)
             }
+            Item::Broken(broken) => format!("broken {:?}", broken.shape),
             Item::Link(link) => {
                 let port = link.from.port.as_ref().map(|p| p.name.as_str());
                 let to = match &link.to {
@@ -100,7 +101,7 @@ fn scan_comments(text: &str) -> (Vec<String>, String) {
 /// What is wrong with formatting `source`, if anything: a panic is a
 /// failure of the test itself.
 fn problem(source: &str) -> Option<String> {
-    let parsed = parse(source, 0);
+    let parsed = parse(source, 0).into_result();
     let formatted = format(source, 0);
     let (chain, formatted) = match (parsed, formatted) {
         (Err(diagnostics), Err(FormatError::Syntax(reported))) if diagnostics == reported => return None,
@@ -108,7 +109,9 @@ fn problem(source: &str) -> Option<String> {
         (Ok(_), Err(error)) => return Some(format!("a file that parses was not formatted: {error:?}")),
         (Ok(chain), Ok(formatted)) => (chain, formatted),
     };
-    let Ok(reparsed) = parse(&formatted, 0) else { return Some(format!("the result does not parse:\n{formatted}")) };
+    let Ok(reparsed) = parse(&formatted, 0).into_result() else {
+        return Some(format!("the result does not parse:\n{formatted}"));
+    };
     if meaning(&reparsed) != meaning(&chain) {
         return Some(format!("the result means something else:\n{formatted}"));
     }
@@ -197,7 +200,7 @@ fn corpus() -> Vec<(String, String)> {
 #[test]
 fn formatting_the_repository_chains_keeps_their_meaning_and_comments() {
     let corpus = corpus();
-    let parsing = corpus.iter().filter(|(_, text)| parse(text, 0).is_ok()).count();
+    let parsing = corpus.iter().filter(|(_, text)| parse(text, 0).into_result().is_ok()).count();
     assert!(parsing >= 60, "only {parsing} chains of {} parse; is the corpus there?", corpus.len());
     assert!(corpus.iter().any(|(name, _)| name.starts_with("docs/language.md")), "no gal block in docs/language.md");
     let problems: Vec<String> =
@@ -208,13 +211,14 @@ fn formatting_the_repository_chains_keeps_their_meaning_and_comments() {
 #[test]
 fn a_file_with_syntax_errors_gives_the_parse_diagnostics() {
     let corpus = corpus();
-    let broken: Vec<&(String, String)> = corpus.iter().filter(|(_, text)| parse(text, 0).is_err()).collect();
+    let broken: Vec<&(String, String)> =
+        corpus.iter().filter(|(_, text)| parse(text, 0).into_result().is_err()).collect();
     assert!(broken.len() >= 8, "the diagnostics fixtures should include syntax errors");
     for (name, text) in broken {
         let Err(FormatError::Syntax(diagnostics)) = format(text, 3) else {
             panic!("{name} formatted despite its errors")
         };
-        assert_eq!(Err(diagnostics), parse(text, 3).map(|_| ()), "{name}");
+        assert_eq!(diagnostics, parse(text, 3).diagnostics, "{name}");
     }
 }
 
@@ -638,7 +642,7 @@ fn random_layouts_format_to_the_same_chain() {
     let mut valid = 0;
     for case in 0..3000 {
         let source = random_chain(&mut rng);
-        valid += usize::from(parse(&source, 0).is_ok());
+        valid += usize::from(parse(&source, 0).into_result().is_ok());
         if let Some(problem) = problem(&source) {
             problems.push(format!("case {case}: {source:?}\n{problem}"));
         }

@@ -21,12 +21,15 @@ const FILE: usize = 7;
 
 /// What is wrong with `parse(source)`, if anything.
 fn problem(source: &str) -> Option<String> {
-    match catch_quietly(|| parse(source, FILE)) {
-        Err(panic) => Some(format!("panic {panic}")),
-        Ok(Ok(tree)) => tree_problem(source, &tree),
-        Ok(Err(diagnostics)) if diagnostics.is_empty() => Some("no tree and no diagnostics".to_owned()),
-        Ok(Err(diagnostics)) => diagnostics.iter().find_map(|d| diagnostic_problem(source, d)),
+    let parsed = match catch_quietly(|| parse(source, FILE)) {
+        Err(panic) => return Some(format!("panic {panic}")),
+        Ok(parsed) => parsed,
+    };
+    if !parsed.chain.is_complete() && parsed.diagnostics.is_empty() {
+        return Some("an incomplete tree and no diagnostics".to_owned());
     }
+    tree_problem(source, &parsed.chain)
+        .or_else(|| parsed.diagnostics.iter().find_map(|d| diagnostic_problem(source, d)))
 }
 
 fn span_problem(source: &str, span: Span, what: &str) -> Option<String> {
@@ -57,7 +60,7 @@ fn diagnostic_problem(source: &str, diagnostic: &Diagnostic) -> Option<String> {
 /// Every node's span lies in the source, and every name's span is its text.
 fn tree_problem(source: &str, tree: &ChainFile) -> Option<String> {
     let mut spans: Vec<(Span, &str)> = Vec::new();
-    let mut idents: Vec<&Ident> = vec![&tree.name];
+    let mut idents: Vec<&Ident> = tree.name.iter().collect();
     for item in &tree.items {
         match item {
             Item::Iface(iface) => {
@@ -81,6 +84,10 @@ fn tree_problem(source: &str, tree: &ChainFile) -> Option<String> {
                     idents.extend([&binding.field, &binding.map]);
                 }
                 idents.extend(&nf.attributes);
+            }
+            Item::Broken(broken) => {
+                spans.push((broken.span, "broken statement"));
+                idents.extend(&broken.names);
             }
             Item::Link(link) => {
                 spans.push((link.span, "link"));
@@ -537,6 +544,7 @@ fn kinds_of(tree: &ChainFile) -> Vec<&'static str> {
             Item::Map(_) => "map",
             Item::Nf(_) => "nf",
             Item::Link(_) => "link",
+            Item::Broken(_) => "broken",
         })
         .collect()
 }
@@ -549,7 +557,7 @@ fn the_examples_and_valid_chains_parse_without_errors() {
     for (name, text) in
         examples().iter().map(|(n, t)| (n.as_str(), t.as_str())).chain(VALID.iter().map(|t| ("VALID", *t)))
     {
-        match parse(text, FILE) {
+        match parse(text, FILE).into_result() {
             Ok(tree) => assert_eq!(tree_problem(text, &tree), None, "{name}"),
             Err(errors) => panic!("{name} does not parse: {errors:#?}"),
         }
@@ -600,7 +608,7 @@ fn generated_valid_chains_parse_to_the_items_written() {
     let mut rng = Rng::new(seed(0x5eed_0003));
     for case in 0..cases(1000) {
         let (source, kinds) = valid_chain(&mut rng);
-        let tree = match parse(&source, FILE) {
+        let tree = match parse(&source, FILE).into_result() {
             Ok(tree) => tree,
             Err(errors) => panic!("generated chain #{case} does not parse:\n{source}\n{errors:#?}"),
         };

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use galette_grammar::ast::{ChainFile, Ident, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
+use galette_grammar::ast::{BrokenShape, ChainFile, Ident, IfaceDecl, Item, MapDecl, NfDecl, NfSource};
 use galette_grammar::{Diagnostic, Span};
 
 use super::{Checker, Declared, DiagnosticExt, Named, RESERVED, quoted_list};
@@ -23,7 +23,12 @@ impl<'ast> Checker<'_, 'ast> {
             match item {
                 Item::Iface(iface) => self.declare_role(iface),
                 Item::Map(map) => self.declare_map(map),
-                Item::Nf(_) | Item::Link(_) => {}
+                Item::Nf(_) | Item::Link(_) | Item::Broken(_) => {}
+            }
+        }
+        for broken in ast.broken() {
+            if let BrokenShape::Map(Some(name)) = &broken.shape {
+                self.declare_broken_map(name);
             }
         }
         // Instances come after maps, so their bindings can be resolved.
@@ -32,6 +37,49 @@ impl<'ast> Checker<'_, 'ast> {
                 self.declare_instance(decl, files);
             }
         }
+        self.declare_broken_names(ast);
+    }
+
+    /// What statements with syntax errors meant, as far as it can be told,
+    /// so that their error is the only one they cause: the NF, role or map
+    /// they declare is known (when the name is free), the maps they mention
+    /// count as used, and a link they start counts as written (its ports
+    /// and `rx` are not reported as unconnected).
+    fn declare_broken_names(&mut self, ast: &'ast ChainFile) {
+        for broken in ast.broken() {
+            match &broken.shape {
+                BrokenShape::Nf(Some(name)) | BrokenShape::Iface(Some(name)) => {
+                    self.names.entry(&name.name).or_insert(Named::Broken(name.span));
+                }
+                BrokenShape::Link { from } if from.name == "rx" => {
+                    self.rx_linked = true;
+                    self.rx_link_failed = true;
+                }
+                BrokenShape::Link { from } => {
+                    if let Some(&Named::Instance(index)) = self.names.get(from.name.as_str()) {
+                        self.instances[index].link_failed = true;
+                    }
+                }
+                _ => {}
+            }
+            for name in &broken.names {
+                if let Some(&map) = self.map_names.get(name.name.as_str()) {
+                    self.map_used[map] = true;
+                }
+            }
+        }
+    }
+
+    /// A map a broken statement declares: known, so bindings to it are no
+    /// error, but without a type, like a map with errors.
+    fn declare_broken_map(&mut self, name: &'ast Ident) {
+        if self.map_names.contains_key(name.name.as_str()) {
+            return;
+        }
+        self.map_names.insert(&name.name, self.maps.len());
+        self.maps.push(None);
+        self.map_used.push(false);
+        self.first_bindings.push(None);
     }
 
     /// Checks a new NF or role name; true if it may be declared.
@@ -46,6 +94,7 @@ impl<'ast> Checker<'_, 'ast> {
             let first = match existing {
                 Named::Instance(index) => self.instances[index].decl.name.span,
                 Named::Role(index) => self.roles[index].name.span,
+                Named::Broken(span) => span,
             };
             let file = self.cx.chain_file;
             self.error("E0101", format!("the name `{text}` is declared twice"), name.span, "declared again here")

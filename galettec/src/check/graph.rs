@@ -1,8 +1,8 @@
 //! Whole-chain rules (entries, unconnected ports, unused maps, reachability,
 //! cycles) and building the IR.
 
-use galette_grammar::Diagnostic;
 use galette_grammar::ast::ChainFile;
+use galette_grammar::{Diagnostic, Span};
 
 use super::{Checker, DiagnosticExt};
 use crate::ir::{BindingIr, ChainIr, EntryIr, InstanceIr, PortIr, RoleIr, Target};
@@ -19,7 +19,9 @@ impl Checker<'_, '_> {
         self.report_missing_entries(ast);
         self.report_unconnected_ports();
         self.report_unused_maps();
-        if self.diagnostics.iter().any(Diagnostic::is_error) {
+        // A broken statement may have meant anything: the graph rules need
+        // the whole chain.
+        if !ast.is_complete() || self.diagnostics.iter().any(Diagnostic::is_error) {
             return None;
         }
         let reachable = self.reachable();
@@ -31,9 +33,11 @@ impl Checker<'_, '_> {
     }
 
     fn report_missing_entries(&mut self, ast: &ChainFile) {
+        // Where "in this chain" points: its header, or the file's start.
+        let header = ast.name.as_ref().map_or(Span::default(), |name| name.span);
         if self.entries.is_empty() {
             if !self.rx_linked {
-                self.error("E0103", "nothing is linked to `rx`", ast.name.span, "in this chain")
+                self.error("E0103", "nothing is linked to `rx`", header, "in this chain")
                     .help("add a link like `rx -> NF`: packets arriving on the interface enter the chain there");
             }
             return;
@@ -47,7 +51,7 @@ impl Checker<'_, '_> {
             .collect();
         if !missing.is_empty() {
             let example = format!("{} -> NF", missing[0]);
-            self.error("E0103", format!("nothing is linked to {}", missing.join(", ")), ast.name.span, "in this chain")
+            self.error("E0103", format!("nothing is linked to {}", missing.join(", ")), header, "in this chain")
                 .help(format!("packets arriving on every interface role need somewhere to go; add `{example}`"));
         }
     }
@@ -248,7 +252,7 @@ impl Checker<'_, '_> {
             })
             .collect();
         ChainIr {
-            name: ast.name.name.clone(),
+            name: ast.name.as_ref().map_or_else(String::new, |name| name.name.clone()),
             roles: self
                 .roles
                 .iter()

@@ -36,14 +36,15 @@ impl Checker<'_, '_> {
                 .help(format!("packets arriving on it enter the chain at `rx.{node}`"));
                 return;
             }
-            None => return,
+            Some(Named::Broken(_)) | None => return,
         };
         if self.instances[instance].nf.is_none() {
             return; // Its crate could not be read; that is reported already.
         }
         let errors_before = self.diagnostics.len();
+        self.met_broken_name = false;
         self.link_ports(instance, from, to);
-        if self.diagnostics.len() > errors_before {
+        if self.diagnostics.len() > errors_before || self.met_broken_name {
             self.instances[instance].link_failed = true;
         }
     }
@@ -74,8 +75,9 @@ impl Checker<'_, '_> {
     fn link_rx(&mut self, from: &Endpoint, to: &LinkTarget) {
         self.rx_linked = true;
         let errors_before = self.diagnostics.len();
+        self.met_broken_name = false;
         self.link_rx_entry(from, to);
-        if self.diagnostics.len() > errors_before {
+        if self.diagnostics.len() > errors_before || self.met_broken_name {
             self.rx_link_failed = true;
         }
     }
@@ -85,6 +87,10 @@ impl Checker<'_, '_> {
             None => None,
             Some(role) => match self.names.get(role.name.as_str()) {
                 Some(&Named::Role(index)) => Some(index),
+                Some(Named::Broken(_)) => {
+                    self.met_broken_name = true;
+                    return;
+                }
                 _ => {
                     self.unknown_role(role);
                     return;
@@ -202,6 +208,10 @@ impl Checker<'_, '_> {
             _ => match self.resolve_name(&destination.name)? {
                 Named::Instance(index) => Target::Instance(index),
                 Named::Role(index) => Target::Redirect(index),
+                Named::Broken(_) => {
+                    self.met_broken_name = true;
+                    return None;
+                }
             },
         };
         if destination.upcall && !matches!(target, Target::Instance(_)) {

@@ -44,6 +44,19 @@ pub struct CheckContext<'a> {
 pub struct CheckOutput {
     pub chain: Option<ChainIr>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Every instance declared, with its NF's signature when its crate could
+    /// be read, errors or not: what an editor shows about a chain that does
+    /// not check yet.
+    pub instances: Vec<ResolvedInstance>,
+}
+
+/// An instance as declared, and what its crate says.
+#[derive(Debug, Clone)]
+pub struct ResolvedInstance {
+    pub name: String,
+    /// Its name in the `nf` line.
+    pub span: Span,
+    pub nf: Option<NfSignature>,
 }
 
 pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) -> CheckOutput {
@@ -64,6 +77,7 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
         nf_std_types: None,
         first_bindings: Vec::new(),
         reported_layouts: HashSet::new(),
+        met_broken_name: false,
     };
     checker.declare(ast, files);
     for item in &ast.items {
@@ -73,7 +87,16 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
     }
     let chain = checker.finish(ast);
     checker.diagnostics.sort_by_key(|d| (d.primary.file != cx.chain_file, d.primary.span.start));
-    CheckOutput { chain, diagnostics: checker.diagnostics }
+    let instances = checker
+        .instances
+        .iter()
+        .map(|declared| ResolvedInstance {
+            name: declared.decl.name.name.clone(),
+            span: declared.decl.name.span,
+            nf: declared.nf.clone(),
+        })
+        .collect();
+    CheckOutput { chain, diagnostics: checker.diagnostics, instances }
 }
 
 /// What a name in a link refers to.
@@ -81,6 +104,9 @@ pub fn check(ast: &ChainFile, files: &mut SourceFiles, cx: &CheckContext<'_>) ->
 enum Named {
     Instance(usize),
     Role(usize),
+    /// What a statement with a syntax error declares (an NF or a role, at
+    /// this span): links naming it say nothing more about it.
+    Broken(Span),
 }
 
 /// An instance while checking.
@@ -145,6 +171,10 @@ struct Checker<'a, 'ast> {
     /// Structs already reported as not `#[repr(C)]`, by file and span, so a
     /// crate used by several instances is told once.
     reported_layouts: HashSet<(FileId, Span)>,
+    /// Whether the link being checked named something a broken statement
+    /// declares: the link is then as good as failed, without an error of
+    /// its own.
+    met_broken_name: bool,
 }
 
 impl Checker<'_, '_> {
@@ -202,7 +232,7 @@ fn quoted_list<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
 /// front end's unit tests check a chain.
 #[cfg(test)]
 pub(crate) fn check_in_memory(source: &str, reader: &crate::source::InMemory, chain_dir: &str) -> CheckOutput {
-    let ast = galette_grammar::parse(source, 0).expect("test chains parse");
+    let ast = galette_grammar::parse(source, 0).chain;
     let mut files = SourceFiles::default();
     files.add("chain.gal", source);
     let cx = CheckContext {

@@ -171,3 +171,29 @@ fn placement_attributes_are_checked() {
     assert_eq!(codes("chain c\nnf s = std.swap @userlnd\nrx -> s\ns -> tx"), ["E0113"]);
     assert_eq!(codes("chain c\nnf s = std.swap @xdp @userland\nrx -> s\ns -> tx"), ["E0114"]);
 }
+
+/// The checker's codes for a file with syntax errors (which the parser
+/// reports; the checker only sees the broken nodes).
+#[test]
+fn what_a_broken_statement_names_is_not_reported_again() {
+    // The broken `nf` declares `a`: linking to it and from it is no error.
+    assert_eq!(codes("chain c\nnf a = std.acl {\nrx -> a\na -> tx"), Vec::<&str>::new());
+    // A broken link from `rx` is a link from `rx`.
+    assert_eq!(codes("chain c\nnf s = std.swap\nrx -> -> s\ns -> tx"), Vec::<&str>::new());
+    // A broken link from `a` may have linked its ports.
+    assert_eq!(codes("chain c\nnf a = std.acl\nrx -> a\na -> { allowed: drop,, }"), Vec::<&str>::new());
+    // A map a broken statement mentions counts as used (no W0102), and the
+    // bindings of a broken `nf` are unknown (no E0402).
+    let broken_binding = "chain c\nmap m: lpm_trie<Ipv4Prefix, u8>[4]\nnf f = std.filter { allow m }\nrx -> f\nf -> tx";
+    assert_eq!(codes(broken_binding), Vec::<&str>::new());
+    // A broken map counts as declared: binding it is no error.
+    assert_eq!(
+        codes("chain c\nmap hits: array<u64 [4]\nnf f = std.filter { hits: hits }\nrx -> f\nf -> tx"),
+        ["E0402"]
+    );
+    // What the broken statements do not name is still checked.
+    assert_eq!(codes("chain c\nnf a = std.acl {\nnf s = std.swap\nrx -> s\ns.outt -> a"), ["E0301"]);
+    // And no chain comes out of a file that did not parse.
+    assert!(run("chain c\nnf s = std.swap\nrx -> s\ns -> tx\nfoo bar").chain.is_none());
+    assert!(run("nf s = std.swap\nrx -> s\ns -> tx").chain.is_none());
+}

@@ -26,58 +26,62 @@ fn assert_name(source: &str, name: &galette_grammar::ast::Ident) {
 
 fuzz_target!(|data: &[u8]| {
     let source = String::from_utf8_lossy(data);
-    match parse(&source, FILE) {
-        Err(diagnostics) => {
-            assert!(!diagnostics.is_empty(), "no tree and no diagnostics");
-            for diagnostic in &diagnostics {
-                assert!(!diagnostic.code.is_empty() && !diagnostic.message.is_empty(), "{diagnostic:?}");
-                for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.secondary) {
-                    assert_eq!(label.file, FILE, "{diagnostic:?}");
-                    assert_span(&source, label.span, diagnostic.code);
+    let parsed = parse(&source, FILE);
+    assert!(parsed.chain.is_complete() || !parsed.diagnostics.is_empty(), "an incomplete tree and no diagnostics");
+    for diagnostic in &parsed.diagnostics {
+        assert!(!diagnostic.code.is_empty() && !diagnostic.message.is_empty(), "{diagnostic:?}");
+        for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.secondary) {
+            assert_eq!(label.file, FILE, "{diagnostic:?}");
+            assert_span(&source, label.span, diagnostic.code);
+        }
+    }
+    let tree = parsed.chain;
+    if let Some(name) = &tree.name {
+        assert_name(&source, name);
+    }
+    for item in &tree.items {
+        match item {
+            Item::Iface(iface) => assert_name(&source, &iface.name),
+            Item::Map(map) => {
+                for name in [&map.name, &map.kind, &map.value].into_iter().chain(&map.key) {
+                    assert_name(&source, name);
+                }
+                assert_span(&source, map.capacity.span, "capacity");
+            }
+            Item::Nf(nf) => {
+                assert_name(&source, &nf.name);
+                assert_span(&source, nf.span, "nf");
+                if let NfSource::Std { name, .. } = &nf.source {
+                    assert_name(&source, name);
+                }
+                for binding in &nf.bindings {
+                    assert_name(&source, &binding.field);
+                    assert_name(&source, &binding.map);
+                }
+                for attribute in &nf.attributes {
+                    assert_name(&source, attribute);
                 }
             }
-        }
-        Ok(tree) => {
-            assert_name(&source, &tree.name);
-            for item in &tree.items {
-                match item {
-                    Item::Iface(iface) => assert_name(&source, &iface.name),
-                    Item::Map(map) => {
-                        for name in [&map.name, &map.kind, &map.key, &map.value] {
-                            assert_name(&source, name);
-                        }
-                        assert_span(&source, map.capacity.span, "capacity");
-                    }
-                    Item::Nf(nf) => {
-                        assert_name(&source, &nf.name);
-                        assert_span(&source, nf.span, "nf");
-                        if let NfSource::Std { name, .. } = &nf.source {
-                            assert_name(&source, name);
-                        }
-                        for binding in &nf.bindings {
-                            assert_name(&source, &binding.field);
-                            assert_name(&source, &binding.map);
-                        }
-                        for attribute in &nf.attributes {
-                            assert_name(&source, attribute);
+            Item::Link(link) => {
+                assert_span(&source, link.span, "link");
+                assert_name(&source, &link.from.node);
+                if let Some(port) = &link.from.port {
+                    assert_name(&source, port);
+                }
+                match &link.to {
+                    LinkTarget::Single(destination) => assert_name(&source, &destination.name),
+                    LinkTarget::FanOut(routes) => {
+                        for route in routes {
+                            assert_name(&source, &route.port);
+                            assert_name(&source, &route.destination.name);
                         }
                     }
-                    Item::Link(link) => {
-                        assert_span(&source, link.span, "link");
-                        assert_name(&source, &link.from.node);
-                        if let Some(port) = &link.from.port {
-                            assert_name(&source, port);
-                        }
-                        match &link.to {
-                            LinkTarget::Single(destination) => assert_name(&source, &destination.name),
-                            LinkTarget::FanOut(routes) => {
-                                for route in routes {
-                                    assert_name(&source, &route.port);
-                                    assert_name(&source, &route.destination.name);
-                                }
-                            }
-                        }
-                    }
+                }
+            }
+            Item::Broken(broken) => {
+                assert_span(&source, broken.span, "broken statement");
+                for name in &broken.names {
+                    assert_name(&source, name);
                 }
             }
         }

@@ -166,13 +166,17 @@ fn statement_spans(
         .iter()
         .find(|(_, lexeme)| *lexeme == Lexeme::Token(Token::Chain))
         .ok_or_else(|| bug("a chain without its `chain` keyword"))?;
-    let mut spans = vec![(keyword.0.to(chain.name.span), StatementKind::Header)];
-    spans.extend(chain.items.iter().map(|item| match item {
-        Item::Iface(iface) => (iface.span, StatementKind::Iface),
-        Item::Map(map) => (map.span, StatementKind::Map),
-        Item::Nf(nf) => (nf.span, StatementKind::Nf),
-        Item::Link(link) => (link.span, StatementKind::Link),
-    }));
+    let name = chain.name.as_ref().ok_or_else(|| bug("a chain without its name"))?;
+    let mut spans = vec![(keyword.0.to(name.span), StatementKind::Header)];
+    for item in &chain.items {
+        spans.push(match item {
+            Item::Iface(iface) => (iface.span, StatementKind::Iface),
+            Item::Map(map) => (map.span, StatementKind::Map),
+            Item::Nf(nf) => (nf.span, StatementKind::Nf),
+            Item::Link(link) => (link.span, StatementKind::Link),
+            Item::Broken(_) => return Err(bug("a broken statement in a chain that parsed")),
+        });
+    }
     spans.sort_by_key(|(span, _)| span.start);
     Ok(spans)
 }
