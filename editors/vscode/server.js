@@ -57,10 +57,10 @@ function resolveServer({ setting, envPath, check = checkFile, homeDir = os.homed
     if (file === '~' || file.startsWith('~/')) {
       file = path.join(homeDir, file.slice(1));
     }
-    const where = `The setting ${SECTION}.${PATH_SETTING} is "${configured}"`;
+    const where = `the setting ${SECTION}.${PATH_SETTING} is "${configured}"`;
     if (!path.isAbsolute(file)) {
       return {
-        error: `Galette language server not started. ${where}, which is not an absolute path: set it to the full path of the galettec binary.`,
+        error: `Galette language server not started: ${where}, which is not an absolute path: set it to the full path of the galettec binary.`,
       };
     }
     const what = check(file);
@@ -72,7 +72,7 @@ function resolveServer({ setting, envPath, check = checkFile, homeDir = os.homed
       directory: 'that is a directory, not the galettec binary',
       'not-executable': 'that file is not executable',
     }[what] || `that file cannot be used (${what})`;
-    return { error: `Galette language server not started. ${where}, but ${problem}. ${HOW_TO_FIX}` };
+    return { error: `Galette language server not started: ${where}, but ${problem}. ${HOW_TO_FIX}` };
   }
   const names = platform === 'win32' ? [`${SERVER_NAME}.exe`, SERVER_NAME] : [SERVER_NAME];
   const delimiter = platform === 'win32' ? ';' : ':';

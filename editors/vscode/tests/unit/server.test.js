@@ -125,3 +125,12 @@ test('real files: checkFile and the setting', (t) => {
   assert.equal(checkFile(plain), 'not-executable');
   assert.match(resolveServer({ setting: plain, envPath: '' }).error, /not executable/);
 });
+
+test('editors/README.md quotes the messages as they are', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const notOnPath = resolveServer({ setting: '', envPath: '', check: () => 'missing' }).error;
+  assert.ok(readme.includes(`\n${notOnPath}\n`), 'the "not on PATH" message');
+  const missing = resolveServer({ setting: '/opt/galettec', envPath: '', check: () => 'missing' }).error;
+  const quoted = missing.slice(0, missing.indexOf('Install it with') + 'Install it with'.length);
+  assert.ok(readme.includes(`\n${quoted} ...\n`), 'the "no file there" message');
+});
