@@ -50,7 +50,8 @@ fn main() -> ExitCode {
 /// The whole test suite: the layout (rustfmt) and the lints (clippy, every
 /// warning an error), unit tests, diagnostics snapshots, end-to-end tests on
 /// real namespaces (they need root), the end-to-end test on a real aarch64
-/// kernel, then the editor grammar's tests.
+/// kernel, then the VS Code extension's tests (its grammar's and its unit
+/// tests, `npm test`).
 fn test(extra_args: &[String]) -> Result<(), String> {
     step("Checking the layout (cargo fmt --check)");
     run_command(Command::new(cargo()).args(["fmt", "--all", "--check"]))?;
@@ -68,7 +69,7 @@ fn test(extra_args: &[String]) -> Result<(), String> {
     run_command(Command::new(cargo()).args(["test", "--workspace", "--locked"]).args(extra_args))?;
     step("Running the end-to-end test on aarch64 (cargo xtask test-aarch64)");
     test_aarch64::run()?;
-    step("Running the VS Code grammar's tests (editors/vscode)");
+    step("Running the VS Code extension's tests (editors/vscode: the grammar's, then the unit tests)");
     let vscode = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode");
     run_command(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
     run_command(Command::new("npm").arg("test").current_dir(&vscode))

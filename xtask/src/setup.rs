@@ -21,7 +21,9 @@ use crate::{run_command, step};
 /// (CNCF distribution), the OCI registry the bundle-distribution tests
 /// start, and `skopeo`, a registry client nobody here wrote that they check
 /// the published artifacts with; Mosquitto, the MQTT broker the fleet tests
-/// start, and its command-line clients, which read what agents report.
+/// start, and its command-line clients, which read what agents report;
+/// Neovim, the real LSP client (run headless) that a test of `galettec lsp`
+/// talks to.
 const APT_PACKAGES: &[&str] = &[
     "libelf-dev",
     "zlib1g-dev",
@@ -43,6 +45,7 @@ const APT_PACKAGES: &[&str] = &[
     "skopeo",
     "mosquitto",
     "mosquitto-clients",
+    "neovim",
 ];
 
 /// The bpf-linker release known to work with this toolchain.
