@@ -12,7 +12,7 @@ const PATH_SETTING = 'server.path';
 const SERVER_NAME = 'galettec';
 
 const HOW_TO_FIX =
-  'Install it with `cargo install --path galettec` in the Galette repository (or `cargo xtask setup`), ' +
+  'Install it with `cargo install --path galettec` in the Galette repository, ' +
   `or set ${SECTION}.${PATH_SETTING} to the galettec binary. Highlighting works without it.`;
 
 /**

@@ -57,7 +57,6 @@ test('the setting names a missing file: a message naming the setting and the pat
   assert.match(resolved.error, /"\/nowhere\/galettec"/);
   assert.match(resolved.error, /there is no file there/);
   assert.match(resolved.error, /cargo install --path galettec/);
-  assert.match(resolved.error, /cargo xtask setup/);
 });
 
 test('the setting names a file that is not executable, or a directory: says which', () => {
