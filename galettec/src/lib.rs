@@ -27,6 +27,7 @@ pub mod ebpf_build;
 pub mod explain;
 pub mod ir;
 pub mod layout;
+pub mod lsp;
 pub mod place;
 pub mod render;
 pub mod segments;

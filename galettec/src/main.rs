@@ -98,6 +98,9 @@ enum Command {
         /// standard output.
         files: Vec<PathBuf>,
     },
+    /// Serve the Language Server Protocol over standard input and output,
+    /// for editors (see editors/README.md).
+    Lsp,
     /// Show where each NF runs and why, or draw the chain.
     Explain {
         /// The `.gal` file.
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         Some(Command::Check { file }) => check(&file, &options, format),
         Some(Command::Explain { file, emit, output }) => explain(&file, emit, output.as_deref(), &options, format),
         Some(Command::Fmt { check, files }) => return fmt(&files, check, format),
+        Some(Command::Lsp) => return lsp(options),
         Some(Command::Build(args)) => build(args, &options, format),
         None => build(cli.build, &options, format),
     };
@@ -240,6 +244,17 @@ fn explain(
         }
     }
     Ok(())
+}
+
+/// `galettec lsp`: serves one editor until it says `exit`.
+fn lsp(options: CompileOptions) -> ExitCode {
+    match galettec::lsp::serve_stdio(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{:?}", miette::Report::msg(format!("galettec lsp: {error}")));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `galettec fmt`: formats every file, going on past those it cannot, and

@@ -9,11 +9,13 @@
 
 pub mod ast;
 pub mod diagnostic;
+mod editing;
 mod format;
 mod lexer;
 mod parse;
 
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
+pub use editing::{is_name, statement_before};
 pub use format::{FormatError, MAX_WIDTH, format};
 pub use lexer::Token;
 pub use parse::{Parsed, parse};

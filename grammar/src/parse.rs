@@ -162,7 +162,7 @@ fn missing_header(file: FileId, span: Span) -> Diagnostic {
 /// a link (`NAME ->`, `NAME.PORT ->`) starts one whatever comes before it:
 /// no block holds a link, so an unclosed fan-out block cannot swallow the
 /// links after it.
-fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<Spanned<'src>>> {
+pub(crate) fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<Spanned<'src>>> {
     let mut statements: Vec<Vec<Spanned<'src>>> = Vec::new();
     let mut depth = 0usize;
     let mut previous_end = 0;
@@ -191,7 +191,7 @@ fn split_statements<'src>(source: &str, tokens: Vec<Spanned<'src>>) -> Vec<Vec<S
 }
 
 /// Tokens after which a statement cannot end.
-fn asks_for_more(token: &Token<'_>) -> bool {
+pub(crate) fn asks_for_more(token: &Token<'_>) -> bool {
     matches!(
         token,
         Token::Arrow

@@ -24,7 +24,7 @@ use crate::signature::NfSignature;
 use crate::source::{SourceFiles, SourceReader};
 
 /// Names with a fixed meaning in links; no NF or role may take them.
-const RESERVED: [&str; 5] = ["rx", "tx", "pass", "drop", "abort"];
+pub const RESERVED: [&str; 5] = ["rx", "tx", "pass", "drop", "abort"];
 
 /// Where the checker finds NF crates.
 pub struct CheckContext<'a> {
