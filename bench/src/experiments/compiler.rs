@@ -1,6 +1,7 @@
 //! How fast galettec works: checking and placing a generated
-//! 10,000-instance chain, and recompiling a chain that has not changed
-//! (every eBPF and userland build comes from the cache).
+//! 10,000-instance chain, recompiling a chain that has not changed (every
+//! eBPF and userland build comes from the cache), and what `galettec lsp`
+//! does after each edit of every example chain (goal: under 50 ms).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ pub fn run(project_root: &Path, work_dir: &Path, quick: bool) -> Result<Vec<Comp
     compile_file(&chain, &bundle)?; // Warms the cache.
     let recompile = median(runs, || compile_file(&chain, &bundle).map(|_| ()))?;
     println!("  recompile examples/security.gal unchanged: {:.1} ms", ms(recompile));
-    Ok(vec![
+    let mut timings = vec![
         CompilerTiming {
             what: format!("check and place a {INSTANCES}-instance chain"),
             median_ms: ms(check),
@@ -60,7 +61,47 @@ pub fn run(project_root: &Path, work_dir: &Path, quick: bool) -> Result<Vec<Comp
             median_ms: ms(recompile),
             runs: runs as u32,
         },
-    ])
+    ];
+    timings.extend(lsp_rechecks(project_root, &options, runs)?);
+    Ok(timings)
+}
+
+/// Per example chain: the language server's work after an edit (check the
+/// buffer's text, NF crates read from disk as the server reads them, and
+/// the diagnostics turned into LSP's). Each run edits the text, as typing
+/// does, so nothing is served from a previous run.
+fn lsp_rechecks(project_root: &Path, options: &CompileOptions, runs: usize) -> Result<Vec<CompilerTiming>, BenchError> {
+    let examples = project_root.join("examples");
+    let mut chains: Vec<_> = std::fs::read_dir(&examples)
+        .map_err(|err| BenchError::Run(format!("listing {}: {err}", examples.display())))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "gal"))
+        .collect();
+    chains.sort();
+    let mut timings = Vec::new();
+    for chain in chains {
+        let text = std::fs::read_to_string(&chain)
+            .map_err(|err| BenchError::Run(format!("reading {}: {err}", chain.display())))?;
+        let mut edit = 0;
+        let recheck = median(runs.max(5), || {
+            edit += 1;
+            let edited = format!("{text}// edit {edit}\n");
+            let diagnostics = galettec::lsp::check_document(&chain, edited, options);
+            if diagnostics.is_empty() {
+                Ok(())
+            } else {
+                Err(BenchError::Run(format!("{} has diagnostics: {diagnostics:?}", chain.display())))
+            }
+        })?;
+        let name = chain.strip_prefix(project_root).unwrap_or(&chain).display().to_string();
+        println!("  galettec lsp, re-check {name} after an edit: {:.1} ms (goal: under 50 ms)", ms(recheck));
+        timings.push(CompilerTiming {
+            what: format!("`galettec lsp`: re-check {name} after an edit (goal: under 50 ms)"),
+            median_ms: ms(recheck),
+            runs: runs.max(5) as u32,
+        });
+    }
+    Ok(timings)
 }
 
 fn median(runs: usize, mut work: impl FnMut() -> Result<(), BenchError>) -> Result<Duration, BenchError> {

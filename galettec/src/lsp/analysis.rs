@@ -11,9 +11,11 @@ use galette_grammar::ast::{BrokenShape, ChainFile, Destination, Item, LinkTarget
 use super::text::LineIndex;
 use crate::check::ResolvedInstance;
 use crate::compile::{Checked, CompileOptions, check_text};
+use crate::layout::TypeIndex;
 use crate::place::Decision;
-use crate::signature::NfSignature;
+use crate::signature::{NfSignature, UseSite, read_signature};
 use crate::source::FileSystem;
+use crate::source::SourceFiles;
 
 /// A destination with a fixed meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +175,20 @@ impl Analysis {
     pub fn decision(&self, name: &str) -> Option<&Decision> {
         let placed = self.checked.chain.as_ref()?;
         placed.instances().find(|(instance, _)| instance.name == name).map(|(_, decision)| decision)
+    }
+
+    /// The signature of the NF crate in `crate_dir`, read afresh: for an
+    /// `nf` line being typed, whose instance the check did not declare.
+    pub fn read_crate(&self, crate_dir: &Path, options: &CompileOptions) -> Option<NfSignature> {
+        let mut files = SourceFiles::default();
+        let used_at = UseSite { file: files.add("chain", ""), span: Span::default() };
+        let nf_std = TypeIndex::read_crate(&options.nf_std_dir, &FileSystem, &mut files);
+        read_signature(crate_dir, &FileSystem, &mut files, used_at, &nf_std).ok()
+    }
+
+    /// The directory of the chain file, which crate paths are relative to.
+    pub fn chain_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// Whether every statement parsed.

@@ -9,14 +9,21 @@ use galette_grammar::Token;
 use lsp_types::{CompletionItem, CompletionItemKind, Documentation, MarkupContent, MarkupKind};
 
 use super::analysis::{Analysis, Builtin};
+use crate::compile::CompileOptions;
 use crate::ir::PREFIX_KEY_TYPES;
 use crate::signature::NfSignature;
+use crate::source::normalize;
 
 /// Types a map's key or value commonly has, besides those the chain's NFs use.
 const PRIMITIVE_TYPES: [&str; 8] = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
 
 /// The completions at `offset`. `std_nfs` are the standard NFs' names.
-pub fn completions(analysis: &Analysis, offset: usize, std_nfs: &[String]) -> Vec<CompletionItem> {
+pub fn completions(
+    analysis: &Analysis,
+    offset: usize,
+    options: &CompileOptions,
+    std_nfs: &[String],
+) -> Vec<CompletionItem> {
     // The word being typed is what is completed; what comes before it in
     // its statement says what it can be.
     let tokens: Vec<Token<'_>> = galette_grammar::statement_before(&analysis.text, offset)
@@ -24,11 +31,12 @@ pub fn completions(analysis: &Analysis, offset: usize, std_nfs: &[String]) -> Ve
         .filter(|(span, token)| !(matches!(token, Token::Ident(_)) && span.end == offset))
         .map(|(_, token)| token)
         .collect();
-    Context { analysis, std_nfs }.at(&tokens)
+    Context { analysis, options, std_nfs }.at(&tokens)
 }
 
 struct Context<'a> {
     analysis: &'a Analysis,
+    options: &'a CompileOptions,
     std_nfs: &'a [String],
 }
 
@@ -106,7 +114,7 @@ impl Context<'_> {
                         _ => None,
                     })
                     .collect();
-                let Some(nf) = self.analysis.signature(instance) else { return Vec::new() };
+                let Some(nf) = self.nf_of(instance, &rest[..open]) else { return Vec::new() };
                 nf.maps
                     .iter()
                     .filter(|slot| !written.contains(&slot.name.as_str()))
@@ -116,6 +124,20 @@ impl Context<'_> {
             Some(Colon) => self.maps(),
             _ => Vec::new(),
         }
+    }
+
+    /// The signature of `instance`'s crate: as the check read it, or, for
+    /// an `nf` line being typed, read from the `source` tokens written.
+    fn nf_of(&self, instance: &str, source: &[Token<'_>]) -> Option<NfSignature> {
+        if let Some(known) = self.analysis.signature(instance) {
+            return Some(known.clone());
+        }
+        let crate_dir = match source {
+            [Token::Ident("std"), Token::Dot, Token::Ident(name)] => self.options.stdlib_dir.join(name),
+            [Token::Str(path)] => normalize(&self.analysis.chain_dir().join(path)),
+            _ => return None,
+        };
+        self.analysis.read_crate(&crate_dir, self.options)
     }
 
     fn ports(&self, instance: &str, written: &[&str]) -> Vec<CompletionItem> {

@@ -37,6 +37,13 @@ use lsp_types::{
 };
 
 pub use self::analysis::Analysis;
+
+/// What the server does when a document changes: check `text` as the file
+/// at `path` and turn the findings into LSP diagnostics. Public for the
+/// benchmark that times it.
+pub fn check_document(path: &std::path::Path, text: String, options: &CompileOptions) -> Vec<lsp_types::Diagnostic> {
+    diagnostics::to_lsp(&Analysis::new(path, text, options))
+}
 use crate::compile::CompileOptions;
 use crate::source::{FileSystem, SourceReader};
 
@@ -162,7 +169,7 @@ impl Server {
                 let analysis = self.document(&position.text_document.uri)?;
                 let offset = analysis.lines.offset(&analysis.text, position.position);
                 let std_nfs = FileSystem.subdirectories(&self.options.stdlib_dir).unwrap_or_default();
-                Ok(Some(CompletionResponse::Array(completion::completions(analysis, offset, &std_nfs))))
+                Ok(Some(CompletionResponse::Array(completion::completions(analysis, offset, &self.options, &std_nfs))))
             })
         })
         .or_else(|| {
