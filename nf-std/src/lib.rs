@@ -26,6 +26,7 @@
 
 pub mod abi;
 pub mod checksum;
+pub mod conntrack;
 pub mod headers;
 pub mod maps;
 mod packet;

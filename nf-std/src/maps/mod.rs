@@ -45,9 +45,10 @@ mod native;
 #[cfg(not(target_arch = "bpf"))]
 pub use native::{Array, FromRawMap, Hash, LpmTrie, LruHash, MapKind, PercpuArray, PercpuHash, RawMap};
 
-#[cfg(all(feature = "std", not(target_arch = "bpf")))]
+// Also in nf-std's own tests, which need no feature to run.
+#[cfg(any(test, all(feature = "std", not(target_arch = "bpf"))))]
 mod memory;
-#[cfg(all(feature = "std", not(target_arch = "bpf")))]
+#[cfg(any(test, all(feature = "std", not(target_arch = "bpf"))))]
 pub use memory::{MemoryMap, memory_map};
 
 /// Why a map operation failed: the kernel's errno (e.g. `E2BIG` when full,
