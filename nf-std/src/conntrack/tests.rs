@@ -160,17 +160,20 @@ fn a_tcp_connection_from_the_inside_lets_its_replies_in_until_it_closes() {
         // ...but not once its timeout (120 s) has passed.
         In(Packet::Tcp(ACK), 3 + 121 * S),
     ];
-    assert_eq!(run(&steps), [
-        out(TcpSynSent),
-        inn(Reply),
-        out(TcpEstablished),
-        inn(Reply),
-        out(TcpClosing),
-        inn(Reply),
-        out(TcpTimeWait),
-        inn(Reply),
-        inn(New),
-    ]);
+    assert_eq!(
+        run(&steps),
+        [
+            out(TcpSynSent),
+            inn(Reply),
+            out(TcpEstablished),
+            inn(Reply),
+            out(TcpClosing),
+            inn(Reply),
+            out(TcpTimeWait),
+            inn(Reply),
+            inn(New),
+        ]
+    );
 }
 
 #[test]
@@ -187,15 +190,7 @@ fn nothing_from_the_outside_opens_a_connection() {
         Out(Packet::Tcp(SYN_ACK), 1),
         In(Packet::Tcp(ACK), 1),
     ];
-    assert_eq!(run(&steps), [
-        inn(New),
-        inn(New),
-        inn(New),
-        inn(New),
-        inn(New),
-        out(TcpSynReceived),
-        inn(Reply),
-    ]);
+    assert_eq!(run(&steps), [inn(New), inn(New), inn(New), inn(New), inn(New), out(TcpSynReceived), inn(Reply),]);
 }
 
 #[test]
@@ -214,18 +209,21 @@ fn a_connection_is_one_pair_of_addresses_and_ports() {
         In(Packet::EchoOtherId, 0),
         In(Packet::Echo, 0),
     ];
-    assert_eq!(run(&steps), [
-        out(TcpSynSent),
-        inn(New),
-        inn(New),
-        inn(Reply),
-        out(UdpUnreplied),
-        inn(New),
-        inn(Reply),
-        out(IcmpEcho),
-        inn(New),
-        inn(Reply),
-    ]);
+    assert_eq!(
+        run(&steps),
+        [
+            out(TcpSynSent),
+            inn(New),
+            inn(New),
+            inn(Reply),
+            out(UdpUnreplied),
+            inn(New),
+            inn(Reply),
+            out(IcmpEcho),
+            inn(New),
+            inn(Reply),
+        ]
+    );
 }
 
 #[test]
@@ -293,7 +291,8 @@ fn what_a_link_needs_passes_and_what_cannot_be_tracked_goes_out_untracked() {
     assert_eq!(gateway.from_inside(&gre, T0), Outbound::Untracked);
     let gre_in = PacketBuilder::new().ipv4(OUTSIDE, INSIDE).ip_protocol(47).payload(&[0; 8]);
     assert_eq!(gateway.from_outside(&gre_in, T0), New);
-    let later_fragment = PacketBuilder::new().ipv4(OUTSIDE, INSIDE).fragment(185, false).ip_protocol(17).payload(&[0; 8]);
+    let later_fragment =
+        PacketBuilder::new().ipv4(OUTSIDE, INSIDE).fragment(185, false).ip_protocol(17).payload(&[0; 8]);
     assert_eq!(gateway.from_outside(&later_fragment, T0), New);
     let ping_in = PacketBuilder::new().ipv4(OUTSIDE, INSIDE).icmp_echo(Icmp::ECHO_REQUEST, 7, 1);
     assert_eq!(gateway.from_outside(&ping_in, T0), New);

@@ -100,7 +100,8 @@ mod tests {
         assert_eq!(run(PacketBuilder::new().ethertype(0x0806).payload(&[0; 28])), Action::Other);
         assert_eq!(run(PacketBuilder::new().ipv4(inside, outside).icmp(3, 3)), Action::Other);
         assert_eq!(run(PacketBuilder::new().ipv4(inside, outside).ip_protocol(50)), Action::Other);
-        let mut key = ConnKey { inside_port: 40000, outside_port: 80, protocol: 6, ip_version: 4, ..ConnKey::default() };
+        let mut key =
+            ConnKey { inside_port: 40000, outside_port: 80, protocol: 6, ip_version: 4, ..ConnKey::default() };
         key.inside_addr[..4].copy_from_slice(&inside);
         key.outside_addr[..4].copy_from_slice(&outside);
         let entry = maps.connections.get(&key).expect("the SYN's connection is recorded");

@@ -4,13 +4,17 @@
 //! The manifest names each map's key and value types as the chain declares
 //! them. Integers (`u8` to `u128`, `i8` to `i128`) are decimal numbers,
 //! `Ipv4Prefix` and `Ipv6Prefix` are prefixes (`198.18.0.0/15`,
-//! `2001:db8::/32`; an address alone is its full-length prefix), and any
-//! other type, a struct of the NF's, is its bytes in hex (`0x0a0b...`). Hex
+//! `2001:db8::/32`; an address alone is its full-length prefix), the
+//! connections of `std.conntrack_out`/`_in` (`ConnKey`, `ConnEntry`) read as
+//! in [`conntrack`], and any other type, a struct of the NF's, is its bytes
+//! in hex (`0x0a0b...`). Hex
 //! bytes are accepted for every type: they are the bytes as stored. A type
 //! whose size does not match what the object declares is shown as hex too,
 //! since its bytes cannot be what the name says.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+mod conntrack;
 
 /// How the bytes of one key or value read as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,10 @@ pub enum TextForm {
     Ipv4Prefix,
     /// `nf_std::maps::Ipv6Prefix`: the same with a 16-byte address.
     Ipv6Prefix,
+    /// `nf_std::conntrack::ConnKey`: a connection, from the inside.
+    Connection,
+    /// `nf_std::conntrack::ConnEntry`: what is known of a connection.
+    ConnectionEntry,
     /// Any other type: its bytes, as `0x` and two hex digits each.
     Hex { type_name: String, bytes: usize },
 }
@@ -44,6 +52,10 @@ pub enum TextError {
     NotAPrefix { version: u8, example: &'static str },
     #[error("a prefix of {length} bits is longer than the address")]
     PrefixTooLong { length: u32 },
+    #[error("not a connection (such as tcp:198.18.0.2:40000->198.19.0.2:80 or icmp:198.18.0.2#7->198.19.0.2)")]
+    NotAConnection { text: String },
+    #[error("not a connection entry (such as established,age=12.5s,idle=0.3s,out=12,in=10)")]
+    NotAConnectionEntry { text: String },
     #[error("a `{type_name}` is written as 0x-hex bytes ({bytes} of them)")]
     HexOnly { type_name: String, bytes: usize },
 }
@@ -65,6 +77,8 @@ impl TextForm {
             "i128" => TextForm::Signed { bytes: 16 },
             "Ipv4Prefix" => TextForm::Ipv4Prefix,
             "Ipv6Prefix" => TextForm::Ipv6Prefix,
+            "ConnKey" => TextForm::Connection,
+            "ConnEntry" => TextForm::ConnectionEntry,
             _ => TextForm::Hex { type_name: type_name.to_owned(), bytes: size },
         };
         if form.size() == size { form } else { TextForm::Hex { type_name: type_name.to_owned(), bytes: size } }
@@ -76,6 +90,8 @@ impl TextForm {
             TextForm::Unsigned { bytes } | TextForm::Signed { bytes } | TextForm::Hex { bytes, .. } => *bytes,
             TextForm::Ipv4Prefix => 4 + 4,
             TextForm::Ipv6Prefix => 4 + 16,
+            TextForm::Connection => conntrack::KEY_SIZE,
+            TextForm::ConnectionEntry => conntrack::ENTRY_SIZE,
         }
     }
 
@@ -96,6 +112,8 @@ impl TextForm {
                 let address: [u8; 16] = bytes[4..].try_into().expect("checked length");
                 format!("{}/{}", Ipv6Addr::from(address), prefix_length(bytes))
             }
+            TextForm::Connection => conntrack::format_key(bytes),
+            TextForm::ConnectionEntry => conntrack::format_entry(bytes, conntrack::now_ns()),
             TextForm::Hex { .. } => hex(bytes),
         }
     }
@@ -145,6 +163,8 @@ impl TextForm {
                 let address: Ipv6Addr = address.parse().map_err(|_| not_prefix)?;
                 Ok(prefix_bytes(length?, &address.octets()))
             }
+            TextForm::Connection => conntrack::parse_key(text),
+            TextForm::ConnectionEntry => conntrack::parse_entry(text, conntrack::now_ns()),
             TextForm::Hex { type_name, bytes } => {
                 Err(TextError::HexOnly { type_name: type_name.clone(), bytes: *bytes })
             }
