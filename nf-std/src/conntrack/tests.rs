@@ -32,11 +32,13 @@ impl Gateway {
         ConnTable { connections: self.connections, timeouts: self.timeouts }
     }
 
-    fn from_inside(&self, packet: &PacketBuilder, now: u64) -> Outbound {
+    /// A packet leaving the inside.
+    fn leaves(&self, packet: &PacketBuilder, now: u64) -> Outbound {
         packet.run(|pkt| outbound(pkt, &self.table(), now)).0
     }
 
-    fn from_outside(&self, packet: &PacketBuilder, now: u64) -> Inbound {
+    /// A packet arriving from the outside.
+    fn arrives(&self, packet: &PacketBuilder, now: u64) -> Inbound {
         packet.run(|pkt| inbound(pkt, &self.table(), now)).0
     }
 }
@@ -119,8 +121,8 @@ fn run(steps: &[Step]) -> Vec<Verdict> {
     steps
         .iter()
         .map(|step| match *step {
-            Step::Out(packet, at) => Verdict::Out(gateway.from_inside(&build(packet, true), T0 + at)),
-            Step::In(packet, at) => Verdict::In(gateway.from_outside(&build(packet, false), T0 + at)),
+            Step::Out(packet, at) => Verdict::Out(gateway.leaves(&build(packet, true), T0 + at)),
+            Step::In(packet, at) => Verdict::In(gateway.arrives(&build(packet, false), T0 + at)),
         })
         .collect()
 }
@@ -263,11 +265,11 @@ fn timeouts_come_from_the_array_and_zero_means_the_default() {
     let gateway = Gateway::new();
     gateway.timeouts.insert(UdpUnreplied.code() as u32 - 1, &2).unwrap();
     let at = |seconds: u64| T0 + seconds * S;
-    assert_eq!(gateway.from_inside(&udp_datagram(true), at(0)), Tracked(UdpUnreplied));
-    assert_eq!(gateway.from_outside(&udp_datagram(false), at(3)), New, "2 s, not the default 30 s");
+    assert_eq!(gateway.leaves(&udp_datagram(true), at(0)), Tracked(UdpUnreplied));
+    assert_eq!(gateway.arrives(&udp_datagram(false), at(3)), New, "2 s, not the default 30 s");
     gateway.timeouts.insert(UdpUnreplied.code() as u32 - 1, &0).unwrap();
-    assert_eq!(gateway.from_inside(&udp_datagram(true), at(10)), Tracked(UdpUnreplied));
-    assert_eq!(gateway.from_outside(&udp_datagram(false), at(39)), Reply, "0: the default, 30 s");
+    assert_eq!(gateway.leaves(&udp_datagram(true), at(10)), Tracked(UdpUnreplied));
+    assert_eq!(gateway.arrives(&udp_datagram(false), at(39)), Reply, "0: the default, 30 s");
     assert_eq!(UdpUnreplied.timeout_ns(gateway.timeouts), 30 * S);
     gateway.timeouts.insert(TcpEstablished.code() as u32 - 1, &u64::MAX).unwrap();
     assert_eq!(TcpEstablished.timeout_ns(gateway.timeouts), u64::MAX, "saturates");
@@ -283,19 +285,19 @@ fn icmp_errors_about_a_tracked_connection_are_related() {
 fn what_a_link_needs_passes_and_what_cannot_be_tracked_goes_out_untracked() {
     let gateway = Gateway::new();
     let arp = PacketBuilder::new().ethertype(0x0806).payload(&[0; 28]);
-    assert_eq!(gateway.from_outside(&arp, T0), Inbound::Link);
-    assert_eq!(gateway.from_inside(&arp, T0), Outbound::Untracked);
+    assert_eq!(gateway.arrives(&arp, T0), Inbound::Link);
+    assert_eq!(gateway.leaves(&arp, T0), Outbound::Untracked);
     let neighbour_solicitation = PacketBuilder::new().ipv6(OUTSIDE6, INSIDE6).icmp(135, 0).payload(&[0; 20]);
-    assert_eq!(gateway.from_outside(&neighbour_solicitation, T0), Inbound::Link);
+    assert_eq!(gateway.arrives(&neighbour_solicitation, T0), Inbound::Link);
     let gre = PacketBuilder::new().ipv4(INSIDE, OUTSIDE).ip_protocol(47).payload(&[0; 8]);
-    assert_eq!(gateway.from_inside(&gre, T0), Outbound::Untracked);
+    assert_eq!(gateway.leaves(&gre, T0), Outbound::Untracked);
     let gre_in = PacketBuilder::new().ipv4(OUTSIDE, INSIDE).ip_protocol(47).payload(&[0; 8]);
-    assert_eq!(gateway.from_outside(&gre_in, T0), New);
+    assert_eq!(gateway.arrives(&gre_in, T0), New);
     let later_fragment =
         PacketBuilder::new().ipv4(OUTSIDE, INSIDE).fragment(185, false).ip_protocol(17).payload(&[0; 8]);
-    assert_eq!(gateway.from_outside(&later_fragment, T0), New);
+    assert_eq!(gateway.arrives(&later_fragment, T0), New);
     let ping_in = PacketBuilder::new().ipv4(OUTSIDE, INSIDE).icmp_echo(Icmp::ECHO_REQUEST, 7, 1);
-    assert_eq!(gateway.from_outside(&ping_in, T0), New);
+    assert_eq!(gateway.arrives(&ping_in, T0), New);
 }
 
 #[test]
@@ -303,21 +305,21 @@ fn ipv6_connections_are_tracked_like_ipv4_ones() {
     let gateway = Gateway::new();
     let out = PacketBuilder::new().ipv6(INSIDE6, OUTSIDE6).tcp(40000, 443).tcp_flags(SYN);
     let back = PacketBuilder::new().ipv6(OUTSIDE6, INSIDE6).tcp(443, 40000).tcp_flags(SYN_ACK);
-    assert_eq!(gateway.from_outside(&back, T0), New);
-    assert_eq!(gateway.from_inside(&out, T0), Tracked(TcpSynSent));
-    assert_eq!(gateway.from_outside(&back, T0), Reply);
+    assert_eq!(gateway.arrives(&back, T0), New);
+    assert_eq!(gateway.leaves(&out, T0), Tracked(TcpSynSent));
+    assert_eq!(gateway.arrives(&back, T0), Reply);
     let echo = PacketBuilder::new().ipv6(INSIDE6, OUTSIDE6).icmp_echo(Icmp::V6_ECHO_REQUEST, 3, 1);
     let echo_reply = PacketBuilder::new().ipv6(OUTSIDE6, INSIDE6).icmp_echo(Icmp::V6_ECHO_REPLY, 3, 1);
-    assert_eq!(gateway.from_inside(&echo, T0), Tracked(IcmpEcho));
-    assert_eq!(gateway.from_outside(&echo_reply, T0), Reply);
+    assert_eq!(gateway.leaves(&echo, T0), Tracked(IcmpEcho));
+    assert_eq!(gateway.arrives(&echo_reply, T0), Reply);
 }
 
 #[test]
 fn the_entry_counts_packets_both_ways_and_keys_read_from_the_inside() {
     let gateway = Gateway::new();
-    gateway.from_inside(&tcp(SYN, true), T0);
-    gateway.from_outside(&tcp(SYN_ACK, false), T0 + S);
-    gateway.from_inside(&tcp(ACK, true), T0 + 2 * S);
+    gateway.leaves(&tcp(SYN, true), T0);
+    gateway.arrives(&tcp(SYN_ACK, false), T0 + S);
+    gateway.leaves(&tcp(ACK, true), T0 + 2 * S);
     let key = ConnKey {
         inside_addr: [198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         outside_addr: [198, 19, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -339,10 +341,10 @@ fn a_full_table_evicts_the_connection_seen_longest_ago() {
     let udp_from = |port: u16| PacketBuilder::new().ipv4(INSIDE, OUTSIDE).udp(port, 53).payload(b"q");
     let udp_to = |port: u16| PacketBuilder::new().ipv4(OUTSIDE, INSIDE).udp(53, port).payload(b"a");
     for port in [1000, 1001, 1002] {
-        assert_eq!(gateway.from_inside(&udp_from(port), T0), Tracked(UdpUnreplied));
+        assert_eq!(gateway.leaves(&udp_from(port), T0), Tracked(UdpUnreplied));
     }
-    assert_eq!(gateway.from_outside(&udp_to(1000), T0), New, "evicted: its reply is new");
-    assert_eq!(gateway.from_outside(&udp_to(1002), T0), Reply);
+    assert_eq!(gateway.arrives(&udp_to(1000), T0), New, "evicted: its reply is new");
+    assert_eq!(gateway.arrives(&udp_to(1002), T0), Reply);
 }
 
 #[test]
