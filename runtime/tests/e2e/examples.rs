@@ -22,22 +22,28 @@ fn the_verifier_accepts_every_example() {
     }
 }
 
-/// Every NF of the standard library that can run in XDP, in one chain that
-/// pins each with `@xdp` (the build fails with E0502 on a rejection).
+/// Every NF of the standard library that can run in XDP, in chains that
+/// pin each with `@xdp` (the build fails with E0502 on a rejection).
 #[test]
 fn the_verifier_accepts_every_xdp_capable_stdlib_nf() {
-    let bundle = bundle_of("tests/verifier/stdlib.gal");
-    let manifest = Bundle::open(&bundle).unwrap().manifest;
-    let in_xdp: Vec<&str> = manifest
-        .instances
-        .iter()
-        .filter(|i| i.placement == galette_bundle::Placement::Xdp)
-        .map(|i| i.source.as_str())
-        .collect();
-    for nf in ["nop", "counter", "ttl", "acl", "sampler", "classifier", "rate_limit", "compute", "macswap"] {
-        assert!(in_xdp.contains(&format!("std.{nf}").as_str()), "std.{nf} is not in XDP: {in_xdp:?}");
+    let chains: [(&str, &[&str]); 2] = [
+        ("stdlib", &["nop", "counter", "ttl", "acl", "sampler", "classifier", "rate_limit", "compute", "macswap"]),
+        ("conntrack", &["conntrack_out", "conntrack_in"]),
+    ];
+    for (chain, nfs) in chains {
+        let bundle = bundle_of(&format!("tests/verifier/{chain}.gal"));
+        let manifest = Bundle::open(&bundle).unwrap().manifest;
+        let in_xdp: Vec<&str> = manifest
+            .instances
+            .iter()
+            .filter(|i| i.placement == galette_bundle::Placement::Xdp)
+            .map(|i| i.source.as_str())
+            .collect();
+        for nf in nfs {
+            assert!(in_xdp.contains(&format!("std.{nf}").as_str()), "std.{nf} is not in XDP: {in_xdp:?}");
+        }
+        assert_verifier_accepts(&bundle, chain);
     }
-    assert_verifier_accepts(&bundle, "stdlib");
 }
 
 /// Loads every program of a bundle's XDP object: the entry, one per
