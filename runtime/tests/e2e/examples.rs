@@ -253,7 +253,11 @@ fn frames_the_fast_path_cannot_deliver_are_counted_by_reason() {
         payload: b"galette".to_vec(),
     }
     .to_bytes();
-    let run = |bundle: &std::path::Path, program: &str| {
+    // An ARP request's Ethernet header and 28 bytes: what a link needs.
+    let mut arp = frame[..12].to_vec();
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[0; 28]);
+    let run = |bundle: &std::path::Path, program: &str, frame: &[u8]| {
         let bundle = Bundle::open(bundle).unwrap();
         let (ebpf, _) = galette::loader::load_detached(&bundle).unwrap();
         let mut ebpf = ebpf;
@@ -263,19 +267,21 @@ fn frames_the_fast_path_cannot_deliver_are_counted_by_reason() {
         }
         let xdp: &Xdp = ebpf.program(program).unwrap().try_into().unwrap();
         for _ in 0..FRAMES {
-            let result = xdp.test_run(TestRunOptions { data_in: Some(&frame), ..TestRunOptions::new() }).unwrap();
+            let result = xdp.test_run(TestRunOptions { data_in: Some(frame), ..TestRunOptions::new() }).unwrap();
             assert_eq!(result.return_value, 1, "{program}: XDP_DROP");
         }
         let stats = ebpf.map(galette_bundle::STATS_MAP).unwrap();
         ChainCounters::new(&bundle.manifest, stats, None).unwrap().reading().unwrap()
     };
 
-    let upcalled = run(&example_bundle("upcall_reflector"), "galette_rx");
+    let upcalled = run(&example_bundle("upcall_reflector"), "galette_rx", &frame);
     assert_eq!(upcalled.dropped("no_workers"), FRAMES, "{upcalled:?}");
     assert_eq!(upcalled.instances[0].port("ipv4"), Some(FRAMES), "{upcalled:?}");
 
-    // `rx.wan -> lan` in the security chain: a redirect to the LAN's role.
-    let redirected = run(&example_bundle("security"), "galette_rx_1");
+    // ARP from the WAN in the security chain: `replies -> { link: lan }`, a
+    // redirect to the LAN's role.
+    let redirected = run(&example_bundle("security"), "galette_rx_1", &arp);
     assert_eq!(redirected.dropped("no_interface"), FRAMES, "{redirected:?}");
+    assert_eq!(redirected.instances.iter().find(|i| i.name == "replies").unwrap().port("link"), Some(FRAMES));
     assert_eq!(redirected.dropped("no_workers"), 0, "{redirected:?}");
 }
