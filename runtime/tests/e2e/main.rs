@@ -3,6 +3,7 @@
 //! pairs and load XDP programs.
 
 mod cli_errors;
+mod conntrack;
 mod control;
 mod examples;
 mod fleet;

@@ -182,7 +182,7 @@ fn nmap(namespace: &str, source: Ipv4Addr, ports: &str) -> Output {
 }
 
 /// Runs `program` in `namespace`, killed after `seconds`.
-fn in_namespace(namespace: &str, program: &str, arguments: &[&str], seconds: u32) -> Output {
+pub(crate) fn in_namespace(namespace: &str, program: &str, arguments: &[&str], seconds: u32) -> Output {
     Command::new("ip")
         .args(["netns", "exec", namespace, "timeout", "--signal=KILL", &seconds.to_string(), program])
         .args(arguments)
@@ -201,7 +201,7 @@ pub(crate) fn describe(output: &Output) -> String {
 
 /// The first number after `key` that follows `section` in `json`: enough to
 /// read one figure of iperf3's report without a JSON parser.
-fn json_number_after(json: &str, section: &str, key: &str) -> f64 {
+pub(crate) fn json_number_after(json: &str, section: &str, key: &str) -> f64 {
     let rest = json.split(section).nth(1).unwrap_or_else(|| panic!("no {section} in {json}"));
     let after = rest.split(key).nth(1).unwrap_or_else(|| panic!("no {key} after {section}"));
     let digits: String = after
