@@ -295,7 +295,8 @@ pub fn tcp_step(state: Option<ConnState>, fins: u8, direction: Direction, flags:
         (Some(TcpSynReceived), _) if flags.ack() && !flags.syn() => (TcpEstablished, fins),
         (Some(TcpSynReceived), _) => (TcpSynReceived, fins),
         // An open connection, then its close.
-        (Some(TcpEstablished), Direction::In) if opening => return None,
+        // A SYN from the outside does not open anything on an open one.
+        (Some(TcpEstablished | TcpClosing), Direction::In) if opening => return None,
         (Some(TcpEstablished | TcpClosing), _) if fins != 0 => (closing(), fins),
         (Some(TcpEstablished), _) => (TcpEstablished, fins),
         (Some(TcpClosing), _) => (TcpClosing, fins),
@@ -402,13 +403,19 @@ pub fn inbound<P: Packet>(pkt: &P, table: &ConnTable<'_>, now: u64) -> Inbound {
     // inside sent); anything else about its own. One lookup either way (the
     // code is inlined into every program that runs it: one copy is less).
     let mut error = false;
-    if let L4::Icmp(icmp) = layers.l4 {
-        match icmp_kind(pkt, &icmp, &layers.l3) {
+    match layers.l4 {
+        L4::Icmp(icmp) => match icmp_kind(pkt, &icmp, &layers.l3) {
             IcmpKind::EchoReply => {}
             IcmpKind::Error => error = true,
             IcmpKind::Link => return Inbound::Link,
             IcmpKind::Other => return Inbound::New,
+        },
+        // Multicast listener messages always carry a Hop-by-Hop options
+        // header (the router alert); they are what the link needs too.
+        L4::Other { protocol: ip_proto::HOPOPT, offset } if is_mld_after_hop_by_hop(pkt, offset) => {
+            return Inbound::Link;
         }
+        _ => {}
     }
     let key = match layers.l4 {
         L4::Icmp(icmp) if error => quoted_key(pkt, &icmp, &layers.l3),
@@ -475,6 +482,17 @@ fn icmp_kind<P: Packet>(pkt: &P, icmp: &Icmp, l3: &L3) -> IcmpKind {
             _ => IcmpKind::Other,
         },
     }
+}
+
+/// Whether the IPv6 Hop-by-Hop options header at `offset` is followed by
+/// an ICMPv6 multicast listener message (query, report, done; MLDv2
+/// report).
+#[inline(always)]
+fn is_mld_after_hop_by_hop<P: Packet>(pkt: &P, offset: usize) -> bool {
+    let Some(&[next, length]) = pkt.bytes::<2>(opaque(offset)) else { return false };
+    // The header's length is in 8-byte units, not counting the first 8.
+    let icmp = offset + (usize::from(length) + 1) * 8;
+    next == ip_proto::ICMPV6 && matches!(pkt.bytes::<1>(opaque(icmp)), Some(&[130..=132 | 143]))
 }
 
 /// The connection of the packet an ICMP error quotes: its IP header and the

@@ -358,3 +358,36 @@ fn every_state_has_a_code_a_name_and_a_default_timeout() {
     assert_eq!(ConnState::from_code(0), None);
     assert_eq!(ConnState::from_code(10), None);
 }
+
+#[test]
+fn multicast_listener_reports_behind_a_hop_by_hop_header_are_what_the_link_needs() {
+    let gateway = Gateway::new();
+    // Next header ICMPv6, length 0 (8 bytes), router alert (type 5, 2 bytes,
+    // value 0), PadN; then an MLDv2 report (143).
+    let hop_by_hop = [58, 0, 5, 2, 0, 0, 1, 0];
+    let mut payload = hop_by_hop.to_vec();
+    payload.extend_from_slice(&[143, 0, 0, 0, 0, 0, 0, 0]);
+    let report = PacketBuilder::new().ipv6([0; 16], INSIDE6).ip_protocol(0).payload(&payload);
+    assert_eq!(gateway.arrives(&report, T0), Inbound::Link);
+    // Another protocol behind the same header is not.
+    payload[0] = 17;
+    let other = PacketBuilder::new().ipv6([0; 16], INSIDE6).ip_protocol(0).payload(&payload);
+    assert_eq!(gateway.arrives(&other, T0), New);
+}
+
+#[test]
+fn a_syn_from_the_outside_opens_nothing_on_an_open_or_closing_connection() {
+    let steps = [
+        Out(Packet::Tcp(SYN), 0),
+        In(Packet::Tcp(SYN_ACK), 0),
+        Out(Packet::Tcp(ACK), 0),
+        In(Packet::Tcp(SYN), 0),
+        Out(Packet::Tcp(FIN_ACK), 1),
+        In(Packet::Tcp(SYN), 1),
+        In(Packet::Tcp(ACK), 1),
+    ];
+    assert_eq!(
+        run(&steps),
+        [out(TcpSynSent), inn(Reply), out(TcpEstablished), inn(New), out(TcpClosing), inn(New), inn(Reply),]
+    );
+}
