@@ -200,7 +200,7 @@ mod tests {
         let dir = written();
         let path = dir.path().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace(&format!("\"format_version\": {FORMAT_VERSION}"), "\"format_version\": 99"))
+        fs::write(&path, text.replace(&format!("\"format_version\":{FORMAT_VERSION}"), "\"format_version\":99"))
             .unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::FormatVersion { found: 99 })));
     }
@@ -281,7 +281,7 @@ mod tests {
         let dir = written();
         let path = dir.path().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace("\"path\": \"xdp/chain.o\"", "\"path\": \"../x\"")).unwrap();
+        fs::write(&path, text.replace("\"path\":\"xdp/chain.o\"", "\"path\":\"../x\"")).unwrap();
         assert!(matches!(Bundle::open(dir.path()), Err(BundleError::UnsafePath(_))));
     }
 
@@ -290,7 +290,7 @@ mod tests {
         let dir = written();
         let path = dir.path().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace("\"target\": \"a\"", "\"target\": \"nobody\"")).unwrap();
+        fs::write(&path, text.replace("\"target\":\"a\"", "\"target\":\"nobody\"")).unwrap();
         let error = Bundle::open(dir.path()).unwrap_err();
         assert!(matches!(error, BundleError::Inconsistent(ManifestError::UnknownInstance { .. })), "{error}");
         assert_eq!(
