@@ -21,12 +21,13 @@
 //!   parameter problem, packet too big) quoting a packet of a tracked
 //!   connection.
 //! - `new`: everything else that is IP: a connection attempt, a probe, a
-//!   reply to a connection that expired or was evicted, a later IPv4
-//!   fragment (it carries no ports; nothing is reassembled), other
-//!   protocols.
+//!   reply to a connection that expired or was evicted, other protocols,
+//!   and fragments but an IPv4 datagram's first: nothing is reassembled, so
+//!   a later IPv4 fragment carries no ports to match, and IPv6's Fragment
+//!   header is not walked.
 //! - `link`: not IP (ARP), or ICMPv6 neighbour discovery and multicast
-//!   listener messages: what the link needs to work; link it to the inside
-//!   too.
+//!   listener messages (those behind their Hop-by-Hop header included):
+//!   what the link needs to work; link it to the inside too.
 //!
 //! # Maps
 //!
