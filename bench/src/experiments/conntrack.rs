@@ -103,7 +103,7 @@ pub fn run(testbed: &mut Testbed, quick: bool) -> Result<Conntrack, BenchError> 
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let setup = format!(
         "iperf3, one TCP stream from the client (LAN) to the server (WAN), {seconds} s per run, {rounds} rounds in \
-         which the gateways take turns ({order}); the median of each gateway's runs. In every gateway the same \
+         which the gateways take turns ({order}, each round starting with the next); the median of each gateway's runs. In every gateway the same \
          endpoints: TX checksum offload (and with it TSO/GSO) off on the client's and the server's veth, as the XDP \
          path needs, and an XDP_PASS program on both (so that frames redirected by XDP arrive); GRO and the \
          gateway's two veths at their defaults. What differs is the gateway itself: galette-conntrack runs the \
@@ -323,8 +323,12 @@ fn throughput(testbed: &mut Testbed, seconds: u32, rounds: usize) -> Result<Vec<
         );
         result.unsolicited_syn_dropped = Some(dropped);
     }
+    // Each round starts with the next gateway, so that none always runs
+    // first (or right after the same one).
+    let turns = results.len();
     for round in 0..rounds {
-        for result in &mut results {
+        for turn in 0..turns {
+            let result = &mut results[(round + turn) % turns];
             testbed.check_stop()?;
             let running = context.start(result.gateway)?;
             let run = iperf(&context.client_ns, seconds).map_err(|why| {
