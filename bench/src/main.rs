@@ -65,6 +65,9 @@ enum Experiment {
     Reload,
     /// One publish to 200 `galette agent`s (50 with --quick).
     Fleet,
+    /// The stateful firewall against a Linux bridge with nftables, and its
+    /// NFs' cost per packet.
+    Conntrack,
 }
 
 /// Why a run stopped.
@@ -128,9 +131,15 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
     let root = project_root();
     let wants = |experiment| cli.only.is_empty() || cli.only.contains(&experiment);
     // Only the experiments that run chains on the wire need the runtime.
-    let galette = if [Experiment::Forwarding, Experiment::Expensive, Experiment::Reload, Experiment::Fleet]
-        .into_iter()
-        .any(wants)
+    let galette = if [
+        Experiment::Forwarding,
+        Experiment::Expensive,
+        Experiment::Reload,
+        Experiment::Fleet,
+        Experiment::Conntrack,
+    ]
+    .into_iter()
+    .any(wants)
     {
         sibling_binary("galette")?
     } else {
@@ -180,6 +189,10 @@ fn run(cli: &Cli, stop: ShutdownFlag) -> Result<(), BenchError> {
         if wants(Experiment::Reload) {
             println!("live reload");
             results.reload = experiments::reload::run(&mut testbed, &root, cli.quick)?;
+        }
+        if wants(Experiment::Conntrack) {
+            println!("conntrack (TCP through the gateway; BPF_PROG_TEST_RUN)");
+            results.conntrack = Some(experiments::conntrack::run(&mut testbed, cli.quick)?);
         }
         // Dropping the testbed deletes its namespaces.
     }

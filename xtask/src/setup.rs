@@ -36,6 +36,7 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
     "iperf3",
+    "nftables",
     "curl",
     "nmap",
     "python3",

@@ -9,8 +9,8 @@ use crate::plots::{expensive_label, plots};
 use crate::ratios::ratios;
 use crate::reload::{BucketSummary, percentile};
 use crate::results::{
-    ChainCost, ClassMeasured, CompilerTiming, CoreCheck, DutCost, ExpensivePlacement, ExpensivePoint, FleetScale,
-    ForwardingPoint, GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
+    ChainCost, ClassMeasured, CompilerTiming, Conntrack, CoreCheck, DutCost, ExpensivePlacement, ExpensivePoint,
+    FleetScale, ForwardingPoint, GeneratorCeiling, Measured, ReloadPhase, ReloadRun, Results,
 };
 use crate::select;
 
@@ -27,6 +27,7 @@ pub fn markdown(results: &Results) -> String {
     dut_cost(&mut out, &results.dut_cost);
     expensive(&mut out, &results.expensive);
     chain_cost(&mut out, &results.chain_cost);
+    conntrack(&mut out, results.conntrack.as_ref());
     compiler(&mut out, &results.compiler);
     reload(&mut out, &results.reload);
     fleet(&mut out, &results.fleet);
@@ -409,6 +410,67 @@ fn chain_cost(out: &mut String, costs: &[ChainCost]) {
         ],
         rows,
     );
+}
+
+fn conntrack(out: &mut String, conntrack: Option<&Conntrack>) {
+    out.push_str("## Conntrack\n\n");
+    let Some(conntrack) = conntrack.filter(|c| !c.gateways.is_empty() || !c.costs.is_empty()) else {
+        out.push_str(NOT_MEASURED);
+        return;
+    };
+    let _ = write!(out, "{}\n\n", text(&conntrack.setup));
+    if !conntrack.gateways.is_empty() {
+        out.push_str("### TCP throughput, client (LAN) to server (WAN)\n\n");
+        let nftables = conntrack.gateways.iter().find(|g| g.gateway == crate::results::Gateway::NftablesBridge);
+        let rows = conntrack
+            .gateways
+            .iter()
+            .map(|gateway| {
+                let against = nftables
+                    .and_then(|nft| quotient(gateway.median_mbps, nft.median_mbps))
+                    .map_or_else(|| MISSING.into(), ratio);
+                let runs: Vec<String> = gateway.runs.iter().map(|run| fixed(run.mbps, 0)).collect();
+                let retransmits: u64 = gateway.runs.iter().map(|run| run.retransmits).sum();
+                let dropped = match gateway.unsolicited_syn_dropped {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => MISSING,
+                };
+                vec![
+                    gateway.gateway.label().to_owned(),
+                    fixed(gateway.median_mbps, 0),
+                    against,
+                    runs.join(", "),
+                    retransmits.to_string(),
+                    dropped.to_owned(),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "Gateway",
+                "Median (Mbit/s)",
+                "/ nftables-bridge",
+                "Runs (Mbit/s, in order)",
+                "Retransmits",
+                "Unsolicited SYN dropped",
+            ],
+            rows,
+        );
+    }
+    if !conntrack.costs.is_empty() {
+        out.push_str("### Per packet under BPF_PROG_TEST_RUN\n\n");
+        out.push_str("The two-port chain with the conntrack NF, against the same chain with `std.nop` in its place, on the same frame; every exit `tx` or `drop`.\n\n");
+        let rows = conntrack
+            .costs
+            .iter()
+            .map(|cost| {
+                vec![cost.case.clone(), fixed(cost.ns, 1), fixed(cost.nop_ns, 1), fixed(cost.ns - cost.nop_ns, 1)]
+            })
+            .collect();
+        table(out, &["Case", "Chain (ns/pkt)", "std.nop chain (ns/pkt)", "The NF (ns/pkt)"], rows);
+    }
 }
 
 fn compiler(out: &mut String, timings: &[CompilerTiming]) {

@@ -5,7 +5,9 @@
 //! and its line says "not compared" and what each side was offered.
 
 use crate::numbers::{fixed, percent, pps, pps_pair, quotient, ratio, share};
-use crate::results::{ChainCost, Dut, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Results};
+use crate::results::{
+    ChainCost, Conntrack, Dut, DutCost, ExpensivePlacement, ExpensivePoint, ForwardingPoint, Gateway, Results,
+};
 use crate::select;
 
 /// Every comparison `results` has the numbers for, e.g. `64 B: galette-xdp
@@ -16,7 +18,35 @@ pub fn ratios(results: &Results) -> Vec<String> {
     lines.extend(expensive(&results.expensive));
     lines.extend(chain_cost(&results.chain_cost));
     lines.extend(dut_cost(&results.dut_cost));
+    lines.extend(results.conntrack.as_ref().and_then(conntrack));
     lines
+}
+
+/// Galette's conntrack gateway against the nftables bridge: a result only
+/// when both were measured and the ruleset really filtered (it dropped an
+/// unsolicited SYN), otherwise a line saying why not.
+fn conntrack(conntrack: &Conntrack) -> Option<String> {
+    let find = |gateway| conntrack.gateways.iter().find(|g| g.gateway == gateway);
+    let (galette, nftables) = (find(Gateway::GaletteConntrack)?, find(Gateway::NftablesBridge)?);
+    let head = "conntrack gateway, TCP";
+    for side in [galette, nftables] {
+        if side.unsolicited_syn_dropped == Some(false) {
+            return Some(format!(
+                "{head}: not compared: {} let an unsolicited SYN from the WAN through",
+                side.gateway.label()
+            ));
+        }
+    }
+    let times = quotient(galette.median_mbps, nftables.median_mbps)?;
+    Some(format!(
+        "{head}: {} moves {} the nftables bridge's throughput ({} vs {} Mbit/s, median of {} and {} runs)",
+        galette.gateway.label(),
+        ratio(times),
+        fixed(galette.median_mbps, 0),
+        fixed(nftables.median_mbps, 0),
+        galette.runs.len(),
+        nftables.runs.len()
+    ))
 }
 
 /// Each Galette device against the baselines it competes with, per frame

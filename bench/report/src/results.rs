@@ -41,6 +41,84 @@ pub struct Results {
     /// testbed separated them, which read back with none.
     #[serde(default)]
     pub cores: Option<CoreCheck>,
+    /// The stateful firewall (`std.conntrack_out` and `std.conntrack_in`)
+    /// as a gateway against a Linux bridge with nftables, and the NFs' cost
+    /// per packet. Absent from files written before the experiment existed.
+    #[serde(default)]
+    pub conntrack: Option<Conntrack>,
+}
+
+/// The conntrack experiment: TCP throughput through each gateway, taking
+/// turns in one run, and the conntrack NFs' cost under BPF_PROG_TEST_RUN.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Conntrack {
+    /// How the gateways and endpoints were set up (offloads, CPUs, how long
+    /// each run lasted), in words, for the report.
+    pub setup: String,
+    pub gateways: Vec<GatewayThroughput>,
+    pub costs: Vec<ConntrackCost>,
+}
+
+/// What stands between the client and the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gateway {
+    /// `galette run` of the two-port chain `track` (LAN) / `replies` (WAN),
+    /// in XDP.
+    GaletteConntrack,
+    /// The same two interfaces in a Linux bridge, with an nftables ruleset
+    /// letting in from the WAN port only `ct state established,related`.
+    NftablesBridge,
+    /// The bridge without rules: the reference.
+    LinuxBridge,
+}
+
+impl Gateway {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Gateway::GaletteConntrack => "galette-conntrack",
+            Gateway::NftablesBridge => "nftables-bridge",
+            Gateway::LinuxBridge => "linux-bridge",
+        }
+    }
+}
+
+/// One gateway's iperf3 runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayThroughput {
+    pub gateway: Gateway,
+    /// In the order they ran (the gateways took turns).
+    pub runs: Vec<IperfRun>,
+    /// The median of `runs` (NaN with none).
+    #[serde(with = "crate::json_number")]
+    pub median_mbps: f64,
+    /// Whether a TCP connection the server tried to open to the client got
+    /// nowhere (checked once, before the runs); `None` where it was not
+    /// checked.
+    pub unsolicited_syn_dropped: Option<bool>,
+}
+
+/// One bounded iperf3 TCP run, client (LAN) to server (WAN).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IperfRun {
+    /// What the server received, in Mbit/s.
+    #[serde(with = "crate::json_number")]
+    pub mbps: f64,
+    /// TCP retransmissions the sender counted.
+    pub retransmits: u64,
+}
+
+/// A conntrack NF's cost per packet under BPF_PROG_TEST_RUN, against a
+/// chain of the same shape with `std.nop` in its place on the same frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConntrackCost {
+    /// What was measured, e.g. `conntrack_in, hit (reply of an established
+    /// connection)`.
+    pub case: String,
+    #[serde(with = "crate::json_number")]
+    pub ns: f64,
+    /// The `std.nop` chain on the same frame.
+    #[serde(with = "crate::json_number")]
+    pub nop_ns: f64,
 }
 
 /// How the testbed kept the device under test off the generator's CPU: the

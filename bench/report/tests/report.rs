@@ -205,6 +205,7 @@ fn synthetic() -> Results {
             dut_frames_per_cpu: vec![0, 1000],
             slow_dut: Some(SlowDut { frame_bytes: 64, offered_pps: 3.0e6, handled_pps: 0.6e6, ceiling_pps: 3.1e6 }),
         }),
+        conntrack: Some(conntrack()),
     }
 }
 
@@ -509,10 +510,12 @@ fn ratios_compare_peaks_with_the_baselines() {
         "chain of 8 NFs: 1.90× the hand-written program's cost (45.6 vs 24.0 ns/pkt)",
         "per-packet cost, 64 B at 500.0 kpps: galette-xdp costs 1.50× aya-xdp in eBPF (30.0 vs 20.0 ns/pkt), \
          1.25× in the kernel's receive processing (250 vs 200 ns/pkt)",
+        "conntrack gateway, TCP: galette-conntrack moves 2.00× the nftables bridge's throughput (2100 vs 1050 Mbit/s, \
+         median of 3 and 3 runs)",
     ] {
         assert!(lines.iter().any(|line| line == expected), "no ratio line {expected:?} in {lines:#?}");
     }
-    assert_eq!(lines.len(), 16, "{lines:#?}");
+    assert_eq!(lines.len(), 17, "{lines:#?}");
 }
 
 /// A cost ratio compares like with like or is not printed as a result: the
@@ -631,10 +634,11 @@ fn an_empty_run_gives_an_outline_and_no_plots() {
         "## Live reload",
         "## Fleet",
         "## Per-packet cost",
+        "## Conntrack",
     ] {
         assert!(markdown.contains(section), "no {section}");
     }
-    assert_eq!(markdown.matches("Not measured in this run.").count(), 8);
+    assert_eq!(markdown.matches("Not measured in this run.").count(), 9);
     assert!(markdown.contains("- **CPU:** unknown, 0 cores"));
     assert!(!markdown.contains("## Ratios") && !markdown.contains("## Plots"));
     assert!(ratios(&results).is_empty());
@@ -822,4 +826,46 @@ fn the_fleet_section_shows_the_publish_to_many_agents() {
     let section = text.split("## Fleet").nth(1).expect("a fleet section");
     assert!(section.contains("| 200 | 210.0 | 480.0 | 495.0 | 12.5 | 9000 / 9500 |"), "{section}");
     assert!(markdown(&Results::default()).split("## Fleet").nth(1).unwrap().contains("Not measured"));
+}
+
+fn gateway(gateway: Gateway, runs: &[f64], dropped: bool) -> GatewayThroughput {
+    GatewayThroughput {
+        gateway,
+        runs: runs.iter().map(|&mbps| IperfRun { mbps, retransmits: 1 }).collect(),
+        median_mbps: runs[runs.len() / 2],
+        unsolicited_syn_dropped: Some(dropped),
+    }
+}
+
+fn conntrack() -> Conntrack {
+    Conntrack {
+        setup: "iperf3, one TCP stream".into(),
+        gateways: vec![
+            gateway(Gateway::GaletteConntrack, &[2000.0, 2100.0, 2200.0], true),
+            gateway(Gateway::NftablesBridge, &[1000.0, 1050.0, 1100.0], true),
+            gateway(Gateway::LinuxBridge, &[3000.0, 3000.0, 3000.0], false),
+        ],
+        costs: vec![ConntrackCost { case: "conntrack_in, hit".into(), ns: 60.0, nop_ns: 20.0 }],
+    }
+}
+
+#[test]
+fn conntrack_compares_with_the_nftables_bridge_only_when_it_filtered() {
+    let mut results = Results { conntrack: Some(conntrack()), ..Results::default() };
+    assert_eq!(
+        ratios(&results),
+        [
+            "conntrack gateway, TCP: galette-conntrack moves 2.00× the nftables bridge's throughput (2100 vs 1050 Mbit/s, median of 3 and 3 runs)"
+        ]
+    );
+    let text = markdown(&results);
+    assert!(text.contains("## Conntrack\n\niperf3, one TCP stream\n\n"), "{text}");
+    assert!(text.contains("| galette-conntrack | 2100 | 2.00× | 2000, 2100, 2200 | 3 | yes |"), "{text}");
+    assert!(text.contains("| linux-bridge | 3000 | 2.86× | 3000, 3000, 3000 | 3 | no |"), "{text}");
+    assert!(text.contains("| conntrack_in, hit | 60.0 | 20.0 | 40.0 |"), "{text}");
+    results.conntrack.as_mut().unwrap().gateways[1].unsolicited_syn_dropped = Some(false);
+    assert_eq!(
+        ratios(&results),
+        ["conntrack gateway, TCP: not compared: nftables-bridge let an unsolicited SYN from the WAN through"]
+    );
 }

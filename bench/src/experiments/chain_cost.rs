@@ -20,7 +20,7 @@ use crate::testbed::Testbed;
 /// `bench/ebpf/lib.rs`.
 const LENGTHS: [u32; 5] = [1, 4, 8, 32, 64];
 /// Measurements per figure (see [`interleaved_ns_per_packet`]).
-const TRIES: usize = 20;
+pub const TRIES: usize = 20;
 
 /// `rx -> c0 -> c1 -> ... -> tx`, all counting into one map.
 fn chain(nfs: u32) -> String {
@@ -91,13 +91,20 @@ fn load_chain(testbed: &Testbed, nfs: u32, fusion: Fusion) -> Result<(aya::Ebpf,
     let name = format!("cost_{nfs}_{fusion:?}").to_lowercase();
     let bundle = compile_with(&testbed.work_dir, &name, &chain(nfs), &options)?;
     let bundle = Bundle::open(&bundle).map_err(|err| BenchError::Setup(err.to_string()))?;
+    load_all_in_xdp(&name, &bundle)
+}
+
+/// Loads `bundle` (named `name`) as `galette run` would, without attaching
+/// it: the object and its entry program. Fails unless every NF is in one
+/// program in XDP.
+pub fn load_all_in_xdp(name: &str, bundle: &Bundle) -> Result<(aya::Ebpf, String), BenchError> {
     if let Some(userland) = bundle.manifest.instances.iter().find(|i| i.placement != Placement::Xdp) {
         return Err(BenchError::Setup(format!("{name}: `{}` is not in XDP: {}", userland.name, userland.reason)));
     }
     if let Some(split) = bundle.manifest.instances.iter().find(|i| i.program.is_some()) {
         return Err(BenchError::Setup(format!("{name}: the verifier split the chain before `{}`", split.name)));
     }
-    load_detached(&bundle).map_err(|err| BenchError::Setup(err.to_string()))
+    load_detached(bundle).map_err(|err| BenchError::Setup(err.to_string()))
 }
 
 /// Per program, the mean of the middle half of [`TRIES`] tries of the
@@ -107,7 +114,7 @@ fn load_chain(testbed: &Testbed, nfs: u32, fusion: Fusion) -> Result<(aya::Ebpf,
 /// but it is whole nanoseconds, too coarse for programs that take a few:
 /// the mean of many tries, which the noise of the machine spreads over
 /// neighbouring whole values, has the finer resolution.
-fn interleaved_ns_per_packet(
+pub fn interleaved_ns_per_packet(
     programs: &[(&aya::Ebpf, &str)],
     frame: &[u8],
     repeat: u32,

@@ -4,6 +4,7 @@
 pub mod ceiling;
 pub mod chain_cost;
 pub mod compiler;
+pub mod conntrack;
 pub mod dut_cost;
 pub mod expensive;
 pub mod fleet;
