@@ -227,7 +227,11 @@ fn completion_offers_what_fits_where_the_cursor_is() {
     for expected in ["abort", "acl", "classifier", "dpi", "drop", "lan", "pass", "tx", "wan"] {
         assert!(destinations.contains(&expected.to_owned()), "{expected} not in {destinations:?}");
     }
-    assert_eq!(complete(6, "classifier -> { benign: !"), ["acl", "classifier", "dpi"], "only NFs after `!`");
+    assert_eq!(
+        complete(6, "classifier -> { benign: !"),
+        ["acl", "classifier", "dpi", "replies", "track"],
+        "only NFs after `!`"
+    );
     let std_nfs = complete(7, "nf more = std.");
     for expected in ["acl", "classifier", "dpi", "macswap", "rate_limit"] {
         assert!(std_nfs.contains(&expected.to_owned()), "{expected} not in {std_nfs:?}");
@@ -235,11 +239,14 @@ fn completion_offers_what_fits_where_the_cursor_is() {
     assert!(complete(8, "nf more = ").contains(&"std.macswap".to_owned()));
     assert_eq!(complete(9, "map more: "), ["array", "hash", "lpm_trie", "lru_hash", "percpu_array", "percpu_hash"]);
     let types = complete(10, "map more: hash<");
-    for expected in ["u32", "Ipv4Prefix", "SourceKey", "SourceStats"] {
+    for expected in ["u32", "Ipv4Prefix", "SourceKey", "SourceStats", "ConnKey", "ConnEntry"] {
         assert!(types.contains(&expected.to_owned()), "{expected} not in {types:?}");
     }
     assert_eq!(complete(11, "nf more = std.classifier { flows: flows, "), ["config"], "fields not yet bound");
-    assert_eq!(complete(12, "nf more = std.classifier { flows: "), ["acl_v4", "acl_v6", "classifier_config", "flows"]);
+    assert_eq!(
+        complete(12, "nf more = std.classifier { flows: "),
+        ["acl_v4", "acl_v6", "classifier_config", "connections", "conntrack_timeouts", "flows"]
+    );
     assert_eq!(complete(13, "nf more = std.dpi @"), ["userland", "xdp"]);
     let start = complete(14, "\n");
     for expected in ["nf", "map", "iface", "rx", "acl"] {
@@ -292,8 +299,25 @@ fn document_symbols_outline_the_chain() {
     let chain = &symbols[0];
     assert_eq!(chain["name"], "security");
     let names: Vec<&str> = chain["children"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["lan", "wan", "acl_v4", "acl_v6", "flows", "classifier_config", "acl", "classifier", "dpi"]);
-    let dpi = &chain["children"][8];
+    assert_eq!(
+        names,
+        [
+            "lan",
+            "wan",
+            "acl_v4",
+            "acl_v6",
+            "flows",
+            "classifier_config",
+            "connections",
+            "conntrack_timeouts",
+            "acl",
+            "classifier",
+            "dpi",
+            "track",
+            "replies"
+        ]
+    );
+    let dpi = &chain["children"][10];
     assert_eq!(dpi["detail"], "nf = std.dpi");
     assert_eq!(dpi["kind"], 12, "a function");
     assert!(client.shut_down());
@@ -325,15 +349,15 @@ fn rename_changes_every_use_of_an_instance_or_a_map() {
 
     let edit = client.request(
         "textDocument/rename",
-        json!({ "textDocument": { "uri": uri }, "position": at(&text, "allowed: classifier", 0, 12), "newName": "sorter" }),
+        json!({ "textDocument": { "uri": uri }, "position": at(&text, "tracked: classifier", 0, 12), "newName": "sorter" }),
     );
     let renamed = apply(&text, &edit, &uri);
-    // The declaration and both links, not `std.classifier` nor the comments.
-    assert_eq!(edit["changes"][&uri].as_array().unwrap().len(), 3);
+    // The declaration and the three links, not `std.classifier` nor the comments.
+    assert_eq!(edit["changes"][&uri].as_array().unwrap().len(), 4);
     assert!(renamed.contains("nf sorter = std.classifier"), "{renamed}");
-    assert!(renamed.contains("allowed: sorter,"));
+    assert!(renamed.contains("{ tracked: sorter, other: sorter }"));
     assert!(renamed.contains("\nsorter -> { benign: wan"));
-    assert!(renamed.contains("acl -> classifier -> benign"), "comments are left alone");
+    assert!(renamed.contains("track -> classifier -> benign"), "comments are left alone");
     assert_eq!(client.change(&uri, 2, &renamed), Vec::<Value>::new(), "the renamed chain still checks");
 
     let edit = client.request(
