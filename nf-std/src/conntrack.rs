@@ -348,12 +348,16 @@ impl ConnTable<'_> {
         self.connections.get(key).filter(|entry| !entry.expired(self.timeouts, now))
     }
 
-    /// Records `entry` (an LRU map makes room by evicting the connection
-    /// seen longest ago; if the update fails all the same, this packet's
-    /// verdict stands).
+    /// Records `entry`: in place when the connection is in the table (a
+    /// lookup, where an update of an LRU map takes its locks and may evict),
+    /// else inserted (the map makes room by evicting the connection seen
+    /// longest ago; if that fails all the same, this packet's verdict
+    /// stands).
     #[inline(always)]
     fn record(&self, key: &ConnKey, entry: &ConnEntry) {
-        let _ = self.connections.insert(key, entry);
+        if self.connections.modify(key, |slot| *slot = *entry).is_err() {
+            let _ = self.connections.insert(key, entry);
+        }
     }
 }
 

@@ -164,6 +164,16 @@ mod tests {
     }
 
     #[test]
+    fn a_key_s_value_is_modified_where_it_is_and_a_missing_key_is_not_found() {
+        let map = memory_map::<LruHash<u32, u64>>(2);
+        assert_eq!(map.modify(&1, |value| *value += 1), Err(MapError::NOT_FOUND));
+        assert_eq!(map.get(&1), None, "modify does not insert");
+        map.insert(&1, &41).unwrap();
+        map.modify(&1, |value| *value += 1).unwrap();
+        assert_eq!(map.get(&1), Some(42));
+    }
+
+    #[test]
     fn lru_maps_evict_the_least_recently_used() {
         let map = memory_map::<LruHash<u32, u32>>(2);
         map.insert(&1, &1).unwrap();

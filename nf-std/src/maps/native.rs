@@ -95,6 +95,15 @@ macro_rules! keyed_map {
                 self.raw.update(bytes_of(key), bytes_of(value))
             }
 
+            /// Changes the value of `key` with `change` (in XDP, in place
+            /// with one lookup; here a read, then a write). Fails with
+            /// [`MapError::NOT_FOUND`] when `key` has no value.
+            pub fn modify(&self, key: &K, change: impl FnOnce(&mut V)) -> Result<(), MapError> {
+                let mut value: V = read_value(self.raw, bytes_of(key)).ok_or(MapError::NOT_FOUND)?;
+                change(&mut value);
+                self.raw.update(bytes_of(key), bytes_of(&value))
+            }
+
             /// Removes `key`.
             pub fn remove(&self, key: &K) -> Result<(), MapError> {
                 self.raw.delete(bytes_of(key))

@@ -39,6 +39,19 @@ macro_rules! keyed_map {
                 self.0.insert(key, value, 0).map_err(errno)
             }
 
+            /// Changes the value of `key` in place with `change`: one
+            /// lookup, where [`insert`](Self::insert) is an update (which,
+            /// for an LRU map, takes its locks and may evict). Fails with
+            /// [`MapError::NOT_FOUND`] when `key` has no value.
+            #[inline(always)]
+            pub fn modify(&self, key: &K, change: impl FnOnce(&mut V)) -> Result<(), MapError> {
+                let slot = self.0.get_ptr_mut(key).ok_or(MapError::NOT_FOUND)?;
+                // SAFETY: the pointer is to the live value of `key`, of type
+                // V; the map keeps it until the program returns.
+                change(unsafe { &mut *slot });
+                Ok(())
+            }
+
             /// Removes `key`.
             #[inline(always)]
             pub fn remove(&self, key: &K) -> Result<(), MapError> {
