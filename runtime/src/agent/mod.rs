@@ -166,7 +166,14 @@ impl Agent {
             Ok(None) => log("no cached chain: waiting for a desired state"),
             Ok(Some(applied)) => {
                 log(&format!("resuming version {} from the cache", applied.desired.state.version));
-                if let Err(error) = self.run_chain(&applied) {
+                let resumed = self.start_chain(&applied).and_then(|()| {
+                    if !self.config.data_plane {
+                        return Ok(String::new());
+                    }
+                    let bundle = self.trust.open(&applied.bundle_dir)?;
+                    self.fill_maps(&bundle, &applied.desired.state)
+                });
+                if let Err(error) = resumed {
                     self.refuse(format!("cannot resume the cached chain: {}", error.one_line()));
                 }
                 self.applied = Some(applied);
@@ -259,7 +266,7 @@ impl Agent {
                 }
                 Some(_) => {}
                 // Nothing runs: never started, or it stopped by itself.
-                None => self.run_chain(&applied)?,
+                None => self.start_chain(&applied)?,
             }
         }
         let (maps, map_error) = match self.config.data_plane.then(|| self.fill_maps(&bundle, state)) {
@@ -273,15 +280,15 @@ impl Agent {
         Ok(Applying { summary, map_error })
     }
 
-    /// Starts the chain of `applied` and fills its maps.
-    fn run_chain(&mut self, applied: &Applied) -> Result<(), RunError> {
+    /// Starts the chain of `applied`; the caller fills its maps (once it
+    /// runs, a map that cannot be filled no longer undoes the state: it is
+    /// applied, and the map's failure is said).
+    fn start_chain(&mut self, applied: &Applied) -> Result<(), RunError> {
         if !self.config.data_plane {
             return Ok(());
         }
         let chain = ChainProcess::start(&applied.bundle_dir, &applied.chain, &self.config.run)?;
         self.chain = Some(chain);
-        let bundle = self.trust.open(&applied.bundle_dir)?;
-        self.fill_maps(&bundle, &applied.desired.state)?;
         Ok(())
     }
 
