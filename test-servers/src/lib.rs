@@ -4,6 +4,7 @@
 mod ca;
 mod https;
 mod mosquitto;
+mod netns;
 mod ports;
 mod registry;
 mod token;

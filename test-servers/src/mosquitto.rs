@@ -11,10 +11,11 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::netns::command_in;
 use crate::ports::start_on_a_free_port;
 
 const BINARY: &str = "/usr/sbin/mosquitto";
@@ -182,17 +183,7 @@ impl Mosquitto {
         // The log goes to a file by `log_dest`; stdout and stderr only carry
         // what mosquitto prints before it has read the configuration.
         let early = File::create(self.dir.path().join("stderr.log")).expect("creating mosquitto's stderr log");
-        let mut command = match &self.options.namespace {
-            None => Command::new(BINARY),
-            Some(namespace) => {
-                // `ip netns exec` execs the program in its own process, so
-                // the child's pid is mosquitto's and signals reach it.
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", namespace, BINARY]);
-                command
-            }
-        };
-        let child = command
+        let child = command_in(self.options.namespace.as_deref(), BINARY)
             .arg("-c")
             .arg(self.config_path())
             .stdin(Stdio::null())
@@ -360,15 +351,7 @@ fn client(
     if !Path::new(program).exists() {
         return Err(format!("{program} is missing: install Debian's mosquitto-clients (run `cargo xtask setup`)"));
     }
-    let mut command = match namespace {
-        None => Command::new(program),
-        Some(namespace) => {
-            let mut command = Command::new("ip");
-            command.args(["netns", "exec", namespace, program]);
-            command
-        }
-    };
-    command
+    command_in(namespace, program)
         .args(["-h", &address.ip().to_string(), "-p", &address.port().to_string(), "-q", "1"])
         .arg("--cafile")
         .arg(ca)

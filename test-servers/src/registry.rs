@@ -7,13 +7,14 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::TestCa;
 use crate::https::{HttpsServer, Reply};
+use crate::netns::command_in;
 use crate::ports::start_on_a_free_port;
 use crate::token::{self, TokenServer};
 
@@ -243,15 +244,7 @@ impl Registry {
         let config = self.dir.path().join("config.yml");
         fs::write(&config, self.config()).expect("writing the registry configuration");
         let log = File::create(self.log_path()).expect("creating the registry log");
-        let mut command = match &self.namespace {
-            None => Command::new(BINARY),
-            Some(namespace) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", namespace, BINARY]);
-                command
-            }
-        };
-        let child = command
+        let child = command_in(self.namespace.as_deref(), BINARY)
             .arg("serve")
             .arg(&config)
             .stdin(Stdio::null())
