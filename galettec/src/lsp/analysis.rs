@@ -153,10 +153,18 @@ impl Analysis {
         }
     }
 
+    /// The signature of the instance `name`'s crate as this version of the
+    /// document read it: its file ids point into this analysis's files, as
+    /// locations need.
+    pub fn current_signature(&self, name: &str) -> Option<&NfSignature> {
+        self.instance(name).and_then(|instance| instance.nf.as_ref())
+    }
+
     /// The signature of the instance `name`'s crate: as this version of the
-    /// document reads it, or as an earlier one did.
+    /// document reads it, or as an earlier one did. For names and docs only:
+    /// a remembered signature's file ids point into an earlier file table.
     pub fn signature(&self, name: &str) -> Option<&NfSignature> {
-        self.instance(name).and_then(|instance| instance.nf.as_ref()).or_else(|| self.remembered.get(name))
+        self.current_signature(name).or_else(|| self.remembered.get(name))
     }
 
     /// The name at byte `offset` (its end included, where a cursor after the

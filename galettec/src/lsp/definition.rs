@@ -12,7 +12,7 @@ pub fn definition(analysis: &Analysis, offset: usize) -> Option<Location> {
     let occurrence = analysis.occurrence_at(offset)?;
     let chain_file = analysis.checked.chain_file;
     let in_chain = |span| location(analysis, chain_file, span);
-    let signature = |instance: &str| analysis.instance(instance).and_then(|resolved| resolved.nf.as_ref());
+    let signature = |instance: &str| analysis.current_signature(instance);
     match &occurrence.symbol {
         Symbol::Instance(name) => {
             let declared = *analysis.declarations.instances.get(name)?;

@@ -9,7 +9,6 @@ use galette_grammar::ast::Item;
 
 use super::analysis::{Analysis, Symbol};
 use crate::check::ResolvedInstance;
-use crate::signature::NfSignature;
 use crate::source::display_path;
 
 /// Markdown for the name at `offset`, and the span it is about.
@@ -101,12 +100,8 @@ fn bound_map<'a>(analysis: &'a Analysis, instance: &str, field: &str) -> Option<
     })
 }
 
-fn signature<'a>(analysis: &'a Analysis, instance: &str) -> Option<&'a NfSignature> {
-    analysis.instance(instance)?.nf.as_ref()
-}
-
 fn port_text(analysis: &Analysis, instance: &str, port: &str) -> Option<String> {
-    let nf = signature(analysis, instance)?;
+    let nf = analysis.signature(instance)?;
     let found = nf.ports.iter().find(|p| p.name == port)?;
     let mut text = format!("port `{instance}.{port}`: `{}::Action::{}`", nf.lib_name, found.variant);
     if !found.doc.is_empty() {
@@ -116,7 +111,7 @@ fn port_text(analysis: &Analysis, instance: &str, port: &str) -> Option<String> 
 }
 
 fn map_field(analysis: &Analysis, instance: &str, field: &str) -> Option<String> {
-    let nf = signature(analysis, instance)?;
+    let nf = analysis.signature(instance)?;
     let slot = nf.maps.iter().find(|slot| slot.name == field)?;
     let mut text = format!("map field `{field}: {}` of `{instance}` (crate `{}`)", slot.ty, nf.package);
     if !slot.doc.is_empty() {
@@ -143,7 +138,8 @@ fn map(analysis: &Analysis, name: &str) -> Option<String> {
         .iter()
         .filter_map(|item| match item {
             Item::Nf(nf) => Some(nf.bindings.iter().filter(|b| b.map.name == name).map(|b| {
-                let ty = signature(analysis, &nf.name.name)
+                let ty = analysis
+                    .signature(&nf.name.name)
                     .and_then(|sig| sig.maps.iter().find(|slot| slot.name == b.field.name))
                     .map(|slot| format!(" (`{}`)", slot.ty))
                     .unwrap_or_default();
