@@ -208,16 +208,10 @@ fn the_stateful_firewall_lets_only_replies_in_and_keeps_its_connections_across_a
     // connection from the LAN works, one from the WAN does not arrive.
     let (lan_v6, wan_v6) = (link_local(lan, client.interface()), link_local(wan, server.interface()));
     let (lan_scope, wan_scope) = (client.ifindex(), server.ifindex());
-    let wan_v6_listener = in_ns(wan, || TcpListener::bind(SocketAddrV6::new(wan_v6, WAN_TCP_PORT_V6, 0, wan_scope)));
-    let wan_v6_tcp = SocketAddr::V6(SocketAddrV6::new(wan_v6, WAN_TCP_PORT_V6, 0, lan_scope));
-    let mut connection_v6 = run_in_netns(lan, || TcpStream::connect_timeout(&wan_v6_tcp, Duration::from_secs(5)))
-        .unwrap()
-        .expect("the LAN opens a connection to the WAN over IPv6");
-    let (mut served_v6, _) = wan_v6_listener.accept().unwrap();
-    for stream in [&connection_v6, &served_v6] {
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    }
-    exchange(&mut connection_v6, &mut served_v6, 1);
+    let (mut connection_v6, mut served_v6) = open_from_lan(
+        (lan, SocketAddr::V6(SocketAddrV6::new(wan_v6, WAN_TCP_PORT_V6, 0, lan_scope))),
+        (wan, SocketAddr::V6(SocketAddrV6::new(wan_v6, WAN_TCP_PORT_V6, 0, wan_scope))),
+    );
     let lan_v6_listener = in_ns(lan, || TcpListener::bind(SocketAddrV6::new(lan_v6, LAN_TCP_PORT_V6, 0, lan_scope)));
     lan_v6_listener.set_nonblocking(true).unwrap();
     let lan_v6_tcp = SocketAddr::V6(SocketAddrV6::new(lan_v6, LAN_TCP_PORT_V6, 0, wan_scope));
@@ -229,16 +223,8 @@ fn the_stateful_firewall_lets_only_replies_in_and_keeps_its_connections_across_a
     eprintln!("conntrack e2e: IPv6 done after {:.1?}", started.elapsed());
 
     // A TCP connection from the LAN, open across a dump and a reload.
-    let wan_listener = in_ns(wan, || TcpListener::bind((WAN_HOST, WAN_TCP_PORT)));
     let wan_tcp = SocketAddr::from((WAN_HOST, WAN_TCP_PORT));
-    let mut connection = run_in_netns(lan, || TcpStream::connect_timeout(&wan_tcp, Duration::from_secs(5)))
-        .unwrap()
-        .expect("the LAN opens a connection to the WAN");
-    let (mut served, _) = wan_listener.accept().unwrap();
-    for stream in [&connection, &served] {
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    }
-    exchange(&mut connection, &mut served, 1);
+    let (mut connection, mut served) = open_from_lan((lan, wan_tcp), (wan, wan_tcp));
     let tcp_key = format!("tcp:{LAN_HOST}:{}->{WAN_HOST}:{WAN_TCP_PORT}", connection.local_addr().unwrap().port());
 
     let dump = control.dump(&bundle);
@@ -376,6 +362,25 @@ fn age(entry: &str) -> f64 {
 }
 
 /// A line from the LAN end and an answer from the WAN end.
+/// A TCP connection from the LAN namespace (to `connect_to`, as the LAN
+/// names it) to a listener on `listen_on` in the WAN namespace, with one
+/// exchange done: the LAN's end and the WAN's.
+fn open_from_lan(
+    (lan, connect_to): (&str, SocketAddr),
+    (wan, listen_on): (&str, SocketAddr),
+) -> (TcpStream, TcpStream) {
+    let listener = in_ns(wan, || TcpListener::bind(listen_on));
+    let mut connection = run_in_netns(lan, || TcpStream::connect_timeout(&connect_to, Duration::from_secs(5)))
+        .unwrap()
+        .unwrap_or_else(|err| panic!("the LAN opens a connection to {connect_to}: {err}"));
+    let (mut served, _) = listener.accept().unwrap();
+    for stream in [&connection, &served] {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    exchange(&mut connection, &mut served, 1);
+    (connection, served)
+}
+
 fn exchange(lan_end: &mut TcpStream, wan_end: &mut TcpStream, round: u8) {
     let (ping, pong) = ([b'p', b'i', b'n', b'g', b'0' + round], [b'p', b'o', b'n', b'g', b'0' + round]);
     lan_end.write_all(&ping).unwrap();
